@@ -1,0 +1,134 @@
+"""Resource quantities and vectors.
+
+Units, everywhere inside corral: cpu in millicores, memory and disk in bytes,
+GPUs as a whole count plus a per-GPU share in milli-GPU (``gpu_milli``; 1000
+means the whole GPU). A task with ``gpu=1, gpu_milli=300`` shares one GPU
+with others; ``gpu=4`` (``gpu_milli`` 1000) takes four whole GPUs.
+
+The scheduler works on the dense vector ``(cpu, memory, disk, gpu)`` where
+the GPU entry is the total milli-GPU (``gpu * gpu_milli``); which GPUs of a
+machine hold it is tracked per GPU by the cell view.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+DIMS: tuple[str, ...] = ("cpu", "memory", "disk", "gpu")
+CPU, MEMORY, DISK, GPU = range(len(DIMS))
+GPU_MILLI_WHOLE = 1000
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
+_DECIMAL = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]{0,2})\s*$")
+
+
+class QuantityError(ValueError):
+    """A resource quantity that cannot be read; the message says what was expected."""
+
+
+def parse_bytes(value: int | float | str) -> int:
+    """Read a byte quantity: ``1073741824``, ``"512Mi"``, ``"2Gi"``, ``"1.5G"``, ``"100k"``."""
+    if isinstance(value, bool):
+        raise QuantityError(f"expected a byte quantity like 512Mi or 2Gi, got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise QuantityError(f"expected a non-negative byte quantity, got {value!r}")
+        return int(value)
+    match = _QUANTITY.match(str(value))
+    if not match:
+        raise QuantityError(f"expected a byte quantity like 512Mi or 2Gi, got {value!r}")
+    number, suffix = float(match.group(1)), match.group(2)
+    if suffix in ("", "B"):
+        return int(number)
+    factor = _BINARY.get(suffix) or _DECIMAL.get(suffix)
+    if factor is None:
+        raise QuantityError(
+            f"unknown unit {suffix!r} in {value!r}; expected one of Ki, Mi, Gi, Ti, k, M, G, T"
+        )
+    return int(round(number * factor))
+
+
+def parse_cpu(value: int | float | str) -> int:
+    """Read a CPU quantity into millicores: ``2`` or ``"1.5"`` cores, ``"500m"`` millicores."""
+    if isinstance(value, bool):
+        raise QuantityError(f"expected cpu cores like 1.5 or millicores like 500m, got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise QuantityError(f"expected a non-negative cpu quantity, got {value!r}")
+        return int(round(value * 1000))
+    text = str(value).strip()
+    try:
+        if text.endswith("m"):
+            milli = float(text[:-1])
+            if milli < 0:
+                raise ValueError
+            return int(round(milli))
+        cores = float(text)
+        if cores < 0:
+            raise ValueError
+        return int(round(cores * 1000))
+    except ValueError:
+        raise QuantityError(
+            f"expected cpu cores like 1.5 or millicores like 500m, got {value!r}"
+        ) from None
+
+
+def format_bytes(n: int | float) -> str:
+    for unit, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g}{unit}"
+    return f"{int(n)}B"
+
+
+def format_cpu(milli: int | float) -> str:
+    return f"{milli / 1000:g}" if milli % 1000 == 0 else f"{int(milli)}m"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What one task asks for (or one machine has).
+
+    ``gpu`` whole GPUs of which each is used at ``gpu_milli`` milli-GPU;
+    ``gpu_models`` restricts the task to machines whose GPU model is one of
+    them (empty: any). ``ports`` are host ports the task needs exclusively.
+    """
+
+    cpu: int = 0
+    memory: int = 0
+    disk: int = 0
+    gpu: int = 0
+    gpu_milli: int = GPU_MILLI_WHOLE
+    gpu_models: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("cpu", "memory", "disk", "gpu"):
+            if getattr(self, name) < 0:
+                raise QuantityError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.gpu_milli <= GPU_MILLI_WHOLE:
+            raise QuantityError(f"gpu_milli must be in 1..1000, got {self.gpu_milli}")
+
+    @property
+    def gpu_total_milli(self) -> int:
+        return self.gpu * self.gpu_milli if self.gpu else 0
+
+    def vector(self) -> np.ndarray:
+        """The dense ``(cpu, memory, disk, gpu-milli)`` vector the cell view uses."""
+        return np.array([self.cpu, self.memory, self.disk, self.gpu_total_milli], dtype=np.int64)
+
+    def describe(self) -> str:
+        parts = [f"cpu={format_cpu(self.cpu)}", f"memory={format_bytes(self.memory)}"]
+        if self.disk:
+            parts.append(f"disk={format_bytes(self.disk)}")
+        if self.gpu:
+            share = f"x{self.gpu_milli}m" if self.gpu_milli < GPU_MILLI_WHOLE else ""
+            parts.append(f"gpu={self.gpu}{share}")
+        if self.gpu_models:
+            parts.append(f"gpu_model={'|'.join(self.gpu_models)}")
+        if self.ports:
+            parts.append(f"ports={','.join(map(str, self.ports))}")
+        return " ".join(parts)

@@ -1,0 +1,234 @@
+"""The declarative job spec (YAML or JSON), validated with pydantic.
+
+A bad spec raises :class:`SpecError`, whose message names each bad field and
+what was expected, e.g. ``resources.memory: expected a byte quantity like
+512Mi or 2Gi, got '12 parsecs'``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
+from corral.model.job import AppClass
+from corral.model.machine import FAILURE_DOMAINS
+from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.resources import GPU_MILLI_WHOLE, QuantityError, Resources, parse_bytes, parse_cpu
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")
+
+
+class SpecError(ValueError):
+    """A job spec that does not validate. ``errors`` is a list of ``(field, message)``."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourcesSpec(_Strict):
+    cpu: int = Field(description="millicores; the spec accepts cores (1.5) or millicores (500m)")
+    memory: int = Field(description="bytes; the spec accepts 512Mi, 2Gi, ...")
+    disk: int = 0
+    gpu: int = Field(0, ge=0, le=64)
+    gpu_milli: int = Field(GPU_MILLI_WHOLE, ge=1, le=GPU_MILLI_WHOLE)
+    gpu_model: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: Any) -> int:
+        try:
+            return parse_cpu(value)
+        except QuantityError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("memory", "disk", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> int:
+        try:
+            return parse_bytes(value)
+        except QuantityError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("gpu_model", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v for v in value.split("|") if v)
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for port in value:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"expected ports in 1..65535, got {port}")
+        if len(set(value)) != len(value):
+            raise ValueError("expected distinct ports")
+        return value
+
+    @model_validator(mode="after")
+    def _share(self) -> "ResourcesSpec":
+        if self.gpu_milli < GPU_MILLI_WHOLE and self.gpu != 1:
+            raise ValueError("a fractional gpu_milli (< 1000) needs gpu: 1")
+        return self
+
+    def to_resources(self) -> Resources:
+        return Resources(
+            cpu=self.cpu,
+            memory=self.memory,
+            disk=self.disk,
+            gpu=self.gpu,
+            gpu_milli=self.gpu_milli,
+            gpu_models=self.gpu_model,
+            ports=self.ports,
+        )
+
+
+class SoftConstraintSpec(_Strict):
+    constraint: str
+    weight: float = Field(1.0, gt=0)
+
+
+class JobSpec(_Strict):
+    """One job: ``tasks`` identical tasks with ``resources`` each."""
+
+    name: str
+    user: str
+    priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    appclass: AppClass = AppClass.BATCH
+    tasks: int = Field(1, ge=1, le=100_000)
+    resources: ResourcesSpec
+    constraints: tuple[str, ...] = ()
+    soft_constraints: tuple[SoftConstraintSpec, ...] = ()
+    max_per_domain: dict[str, int] = Field(default_factory=dict)
+    spread: str | None = None
+    after: str | None = Field(None, description="start only after this job (same user) finished")
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+
+    @field_validator("name", "user")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "expected 1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for text in value:
+            try:
+                Constraint.parse(text)
+            except ConstraintError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("soft_constraints")
+    @classmethod
+    def _soft(cls, value: tuple[SoftConstraintSpec, ...]) -> tuple[SoftConstraintSpec, ...]:
+        for soft in value:
+            try:
+                Constraint.parse(soft.constraint)
+            except ConstraintError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("max_per_domain")
+    @classmethod
+    def _domains(cls, value: dict[str, int]) -> dict[str, int]:
+        for domain, limit in value.items():
+            if domain not in FAILURE_DOMAINS:
+                raise ValueError(f"expected a failure domain ({', '.join(FAILURE_DOMAINS)}), got {domain!r}")
+            if limit < 1:
+                raise ValueError(f"expected a limit >= 1 for {domain}, got {limit}")
+        return value
+
+    @field_validator("spread")
+    @classmethod
+    def _spread(cls, value: str | None) -> str | None:
+        if value is not None and value not in FAILURE_DOMAINS:
+            raise ValueError(f"expected a failure domain ({', '.join(FAILURE_DOMAINS)}), got {value!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _owner_alias(cls, data: Any) -> Any:
+        # "owner" reads more naturally in some specs; it means the same as "user".
+        if isinstance(data, dict) and "owner" in data and "user" not in data:
+            data = dict(data)
+            data["user"] = data.pop("owner")
+        return data
+
+    def hard_constraints(self) -> tuple[Constraint, ...]:
+        return tuple(Constraint.parse(text) for text in self.constraints)
+
+    def preferences(self) -> tuple[SoftConstraint, ...]:
+        return tuple(SoftConstraint(Constraint.parse(s.constraint), s.weight) for s in self.soft_constraints)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location if part not in ("function-after", "function-before")) or "spec"
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    if error["type"] == "missing":
+        return "required field is missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "enum":
+        return message.replace("Input should be", "expected").replace("input should be", "expected")
+    got = error.get("input")
+    if "got" not in message and not isinstance(got, (dict, list)) and error["type"] != "missing":
+        message = f"{message[0].lower()}{message[1:]}, got {got!r}"
+    return message.replace("Input should be", "expected").replace("input should be", "expected")
+
+
+def parse_job_spec(data: Any) -> JobSpec:
+    """Validate a decoded spec (a dict); raise :class:`SpecError` naming each bad field."""
+    if not isinstance(data, dict):
+        raise SpecError([("spec", f"expected a mapping of job fields, got {type(data).__name__}")])
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError([(_field_path(err["loc"]), _message(err)) for err in e.errors()]) from None
+
+
+def load_job_spec_text(text: str) -> JobSpec:
+    """Read a YAML or JSON job spec (JSON is YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError([("spec", f"not valid YAML/JSON: {e}".splitlines()[0])]) from None
+    return parse_job_spec(data)
+
+
+def load_job_spec(path: str | Path) -> JobSpec:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise SpecError([("spec", f"cannot read {path}: {e.strerror}")]) from None
+    return load_job_spec_text(text)
+
+
+def job_spec_json_schema() -> str:
+    return json.dumps(JobSpec.model_json_schema(), indent=2)
