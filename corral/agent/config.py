@@ -1,0 +1,132 @@
+"""The agent's settings, and reading ``--capacity`` / ``--attributes`` from the command line.
+
+Capacity is in corral units (``{"cpu": millicores, "memory": bytes, "disk": bytes,
+"gpu": count}``); ``detect_capacity()`` asks psutil when none is given.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+
+CAPACITY_KEYS = ("cpu", "memory", "disk", "gpu")
+_ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+class ConfigError(ValueError):
+    """A bad setting; the message names it and says what was expected."""
+
+
+@dataclass
+class AgentConfig:
+    name: str
+    master: str
+    token: str
+    state_dir: Path
+    port: int = 0  # 0: any free port
+    host: str = "127.0.0.1"
+    capacity: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    gpu_model: str = ""
+    cgroup_root: str = ""  # directory made under each cgroup controller mount; default corral-<name>
+    isolation: str | None = None  # force "cgroup-v2" | "cgroup-v1" | "rlimit"
+    kill_grace_s: float = 10.0
+    tick_s: float = 0.1
+    usage_interval_s: float = 1.0
+    memory_pressure_threshold: float = 0.95  # fraction of machine memory in use that triggers eviction
+    log_max_bytes: int = 10 * 2**20
+    log_keep: int = 3
+    register_backoff_s: float = 0.5
+    register_backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
+            raise ConfigError(f"name: expected 1-63 letters, digits, '.', '_' or '-', got {self.name!r}")
+        if not self.master.startswith(("http://", "https://")):
+            raise ConfigError(f"master: expected an http:// URL, got {self.master!r}")
+        if not self.token:
+            raise ConfigError("token: an agent token is required (--token or CORRAL_AGENT_TOKEN)")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: expected 0..65535, got {self.port}")
+        if not 0 < self.memory_pressure_threshold <= 1:
+            raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
+        self.state_dir = Path(self.state_dir)
+        self.cgroup_root = self.cgroup_root or f"corral-{self.name}"
+        if "/" in self.cgroup_root or self.cgroup_root in (".", ".."):
+            raise ConfigError(f"cgroup_root: expected one directory name, got {self.cgroup_root!r}")
+        if not self.capacity:
+            self.capacity = detect_capacity(self.state_dir)
+
+
+def parse_pairs(text: str, what: str) -> dict[str, str]:
+    """``"a=1,b=2"`` -> ``{"a": "1", "b": "2"}``; an empty text is an empty mapping."""
+    out: dict[str, str] = {}
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ConfigError(f"{what}: expected key=value pairs separated by commas, got {item!r}")
+        out[key] = value
+    return out
+
+
+def parse_capacity(text: str) -> dict[str, int]:
+    """``"cpu=8,memory=16Gi"`` -> ``{"cpu": 8000, "memory": 17179869184, "disk": 0, "gpu": 0}``;
+    missing dimensions are detected."""
+    pairs = parse_pairs(text, "capacity")
+    capacity: dict[str, int] = {}
+    for key, value in pairs.items():
+        try:
+            if key == "cpu":
+                capacity[key] = parse_cpu(value)
+            elif key in ("memory", "disk"):
+                capacity[key] = parse_bytes(value)
+            elif key == "gpu":
+                if not value.isdigit():
+                    raise QuantityError(f"expected a whole number of GPUs, got {value!r}")
+                capacity[key] = int(value)
+            else:
+                raise ConfigError(f"capacity.{key}: unknown dimension; expected one of {', '.join(CAPACITY_KEYS)}")
+        except QuantityError as e:
+            raise ConfigError(f"capacity.{key}: {e}") from None
+    detected = detect_capacity()
+    return {key: capacity.get(key, detected[key]) for key in CAPACITY_KEYS}
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    attributes = parse_pairs(text, "attributes")
+    for key in attributes:
+        if not _ATTR_KEY.match(key):
+            raise ConfigError(f"attributes.{key}: expected letters, digits, '_', '.', '-' or '/'")
+    return attributes
+
+
+def detect_capacity(state_dir: Path | None = None) -> dict[str, int]:
+    """This machine's cpu (millicores, from the CPUs this process may use), memory and free disk."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = psutil.cpu_count() or 1
+    disk = 0
+    probe = Path(state_dir) if state_dir is not None else Path("/")
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        disk = shutil.disk_usage(probe).free
+    except OSError:
+        disk = 0
+    return {
+        "cpu": parse_cpu(cpus),
+        "memory": parse_bytes(int(psutil.virtual_memory().total)),
+        "disk": int(disk),
+        "gpu": 0,
+    }

@@ -1,0 +1,60 @@
+"""Memory pressure: when the machine's memory use crosses a threshold, kill from the lowest priority up.
+
+Pure: ``choose_victims`` takes a reading and the live tasks, returns the ids to
+evict in order. The reading comes from ``system_reading()`` in a live agent
+and from a fake in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    total_bytes: int
+    available_bytes: int
+
+    @property
+    def used_fraction(self) -> float:
+        if self.total_bytes <= 0:
+            return 0.0
+        return 1.0 - self.available_bytes / self.total_bytes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    task_id: str
+    priority: int
+    memory_bytes: int
+    started_at: float = 0.0
+
+
+def system_reading() -> MemoryReading:
+    vm = psutil.virtual_memory()
+    return MemoryReading(total_bytes=int(vm.total), available_bytes=int(vm.available))
+
+
+def choose_victims(reading: MemoryReading, threshold: float, candidates: list[Candidate]) -> list[str]:
+    """Tasks to kill so that use falls back to ``threshold`` (a fraction of total memory).
+
+    Order: lowest priority first; within a priority the largest memory user
+    first, then the most recently started. Stops once the victims' memory
+    covers the excess, or at a victim whose usage is unknown (0), so the next
+    reading shows what its death freed; at least one victim whenever the
+    threshold is crossed and there is any candidate. Nothing under the threshold.
+    """
+    if reading.used_fraction < threshold or not candidates:
+        return []
+    excess = (reading.total_bytes - reading.available_bytes) - threshold * reading.total_bytes
+    order = sorted(candidates, key=lambda c: (c.priority, -c.memory_bytes, -c.started_at, c.task_id))
+    victims: list[str] = []
+    freed = 0
+    for c in order:
+        victims.append(c.task_id)
+        freed += c.memory_bytes
+        if freed >= excess or c.memory_bytes <= 0:
+            break  # enough, or we cannot tell how much it frees: look again after it is gone
+    return victims

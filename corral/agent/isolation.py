@@ -1,0 +1,315 @@
+"""Per-task isolation: a control group per task (v2 or v1) or, failing both, rlimits.
+
+``detect(root_name)`` picks the first backend that works on this machine:
+``cgroup-v2`` when the v2 mount offers the memory and cpu controllers and we
+may create cgroups there, else ``cgroup-v1`` when the v1 memory hierarchy is
+writable, else ``rlimit`` (memory via ``RLIMIT_AS`` only).
+
+Every backend has the same life cycle::
+
+    iso.setup()                           # create <mount>/<root_name> (idempotent)
+    box = iso.create(key, limits)         # per-task cgroup with limits written
+    Popen(..., preexec_fn=iso.preexec(box))  # the child joins it before exec
+    iso.usage(box), iso.oom_kills(box)
+    iso.kill(box); iso.remove(box)        # SIGKILL every member, rmdir
+    iso.teardown()                        # remove <root_name> and anything left in it
+
+The child joins its cgroup in ``preexec_fn`` (between fork and exec), so no
+process of the task ever runs outside it. The preexec function only makes
+raw ``os`` calls on precomputed values, which is safe after fork.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corral.agent import cgroups
+from corral.agent.launch import TaskLaunch
+from corral.model.job import AppClass
+
+CGROUP_V2, CGROUP_V1, RLIMIT = "cgroup-v2", "cgroup-v1", "rlimit"
+ISOLATIONS = (CGROUP_V2, CGROUP_V1, RLIMIT)
+
+CFS_PERIOD_US = 100_000
+# Under contention a latency-sensitive task gets this many times the CPU
+# weight of a batch task of the same size.
+LS_WEIGHT_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int  # 0: no limit
+    cpu_quota_us: int | None  # per CFS_PERIOD_US; None: no cap
+    cpu_shares: int  # cgroup v1, 2..262144 (1024 = one core's worth)
+    cpu_weight: int  # cgroup v2, 1..10000 (100 = one core's worth)
+
+
+def limits_for(launch: TaskLaunch) -> Limits:
+    """The limits a task gets: its memory limit, a CPU cap at its cpu limit, a CPU weight by appclass."""
+    cpu = launch.resources.cpu
+    base = max(cpu, 10)
+    factor = LS_WEIGHT_FACTOR if launch.appclass == AppClass.LATENCY_SENSITIVE else 1
+    shares = min(max(base * 1024 // 1000 * factor, 2), 262_144)
+    weight = min(max(base * 100 // 1000 * factor, 1), 10_000)
+    quota = max(cpu * CFS_PERIOD_US // 1000, 1000) if cpu > 0 else None
+    return Limits(memory_bytes=launch.resources.memory, cpu_quota_us=quota, cpu_shares=shares, cpu_weight=weight)
+
+
+@dataclass
+class Sandbox:
+    """One task attempt's isolation: its cgroup directories (none under rlimit)."""
+
+    key: str
+    limits: Limits
+    dirs: dict[str, Path] = field(default_factory=dict)  # role ("memory", "cpu", "cpuacct", "unified") -> dir
+
+
+class IsolationError(OSError):
+    pass
+
+
+class Isolation:
+    name = RLIMIT
+
+    def setup(self) -> None:
+        pass
+
+    def teardown(self) -> None:
+        pass
+
+    def create(self, key: str, limits: Limits) -> Sandbox:
+        return Sandbox(key, limits)
+
+    def preexec(self, box: Sandbox) -> Callable[[], None]:
+        memory = box.limits.memory_bytes
+
+        def join() -> None:
+            if memory > 0:
+                resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+        return join
+
+    def members(self, box: Sandbox) -> list[int]:
+        return []
+
+    def kill(self, box: Sandbox) -> None:
+        """SIGKILL every process in the sandbox (nothing to do without a cgroup)."""
+        for _ in range(5):
+            pids = self.members(box)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def remove(self, box: Sandbox) -> bool:
+        return True
+
+    def usage(self, box: Sandbox) -> tuple[float | None, int | None]:
+        """(cumulative cpu seconds, memory bytes in use) or None where this backend cannot tell."""
+        return None, None
+
+    def oom_kills(self, box: Sandbox) -> int:
+        return 0
+
+    def describe(self) -> str:
+        return self.name
+
+
+class _CgroupIsolation(Isolation):
+    def __init__(self, roots: dict[str, Path]):
+        self.roots = roots  # role -> <mount>/<root_name>
+
+    def describe(self) -> str:
+        return f"{self.name} at {', '.join(sorted({str(p) for p in self.roots.values()}))}"
+
+    def setup(self) -> None:
+        for root in set(self.roots.values()):
+            root.mkdir(exist_ok=True)
+
+    def teardown(self) -> None:
+        for root in set(self.roots.values()):
+            for child in (p for p in root.iterdir() if p.is_dir()) if root.is_dir() else ():
+                for pid in cgroups.procs(child):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            cgroups.rmtree(root)
+
+    def _dirs(self, key: str) -> dict[str, Path]:
+        return {role: root / key for role, root in self.roots.items()}
+
+    def create(self, key: str, limits: Limits) -> Sandbox:
+        box = Sandbox(key, limits, self._dirs(key))
+        try:
+            for directory in set(box.dirs.values()):
+                directory.mkdir(exist_ok=True)
+            self._write_limits(box)
+        except OSError:
+            self.remove(box)
+            raise
+        return box
+
+    def _write_limits(self, box: Sandbox) -> None:
+        raise NotImplementedError
+
+    def preexec(self, box: Sandbox) -> Callable[[], None]:
+        targets = [str(d / "cgroup.procs").encode() for d in sorted(set(box.dirs.values()))]
+
+        def join() -> None:
+            pid = str(os.getpid()).encode()
+            for target in targets:
+                fd = os.open(target, os.O_WRONLY)
+                try:
+                    os.write(fd, pid)
+                finally:
+                    os.close(fd)
+
+        return join
+
+    def members(self, box: Sandbox) -> list[int]:
+        pids: set[int] = set()
+        for directory in set(box.dirs.values()):
+            pids.update(cgroups.procs(directory))
+        return sorted(pids)
+
+    def remove(self, box: Sandbox) -> bool:
+        self.kill(box)
+        ok = True
+        for directory in set(box.dirs.values()):
+            ok = cgroups.rmdir(directory) and ok
+        return ok
+
+
+class CgroupV2(_CgroupIsolation):
+    name = CGROUP_V2
+
+    def __init__(self, root: Path):
+        super().__init__({"unified": root})
+
+    def setup(self) -> None:
+        root = self.roots["unified"]
+        for parent in (root.parent, root):
+            if parent == root:
+                root.mkdir(exist_ok=True)
+            enabled = set(cgroups.read(parent / "cgroup.subtree_control").split())
+            missing = [c for c in ("memory", "cpu") if c not in enabled]
+            if missing:
+                cgroups.write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+
+    def _write_limits(self, box: Sandbox) -> None:
+        d, lim = box.dirs["unified"], box.limits
+        if lim.memory_bytes > 0:
+            cgroups.write(d / "memory.max", lim.memory_bytes)
+            if (d / "memory.swap.max").exists():
+                cgroups.write(d / "memory.swap.max", 0)
+        cgroups.write(d / "cpu.weight", lim.cpu_weight)
+        quota = "max" if lim.cpu_quota_us is None else str(lim.cpu_quota_us)
+        cgroups.write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+
+    def kill(self, box: Sandbox) -> None:
+        target = box.dirs["unified"] / "cgroup.kill"
+        if target.exists():
+            try:
+                cgroups.write(target, 1)
+            except OSError:
+                pass
+        super().kill(box)
+
+    def usage(self, box: Sandbox) -> tuple[float | None, int | None]:
+        d = box.dirs["unified"]
+        cpu = cgroups.read_keyed(d / "cpu.stat").get("usage_usec")
+        memory = cgroups.read_int(d / "memory.current")
+        if memory is not None:
+            memory -= cgroups.read_keyed(d / "memory.stat").get("inactive_file", 0)
+        return (cpu / 1e6 if cpu is not None else None), (max(memory, 0) if memory is not None else None)
+
+    def oom_kills(self, box: Sandbox) -> int:
+        return cgroups.read_keyed(box.dirs["unified"] / "memory.events").get("oom_kill", 0)
+
+
+class CgroupV1(_CgroupIsolation):
+    name = CGROUP_V1
+
+    def _write_limits(self, box: Sandbox) -> None:
+        lim = box.limits
+        mem = box.dirs["memory"]
+        if lim.memory_bytes > 0:
+            cgroups.write(mem / "memory.limit_in_bytes", lim.memory_bytes)
+            if (mem / "memory.memsw.limit_in_bytes").exists():
+                try:  # no escape into swap, where the kernel has swap accounting
+                    cgroups.write(mem / "memory.memsw.limit_in_bytes", lim.memory_bytes)
+                except OSError:
+                    pass
+        cpu = box.dirs.get("cpu")
+        if cpu is not None:
+            cgroups.write(cpu / "cpu.shares", lim.cpu_shares)
+            cgroups.write(cpu / "cpu.cfs_period_us", CFS_PERIOD_US)
+            cgroups.write(cpu / "cpu.cfs_quota_us", -1 if lim.cpu_quota_us is None else lim.cpu_quota_us)
+
+    def usage(self, box: Sandbox) -> tuple[float | None, int | None]:
+        cpu = None
+        acct = box.dirs.get("cpuacct")
+        if acct is not None:
+            ns = cgroups.read_int(acct / "cpuacct.usage")
+            cpu = ns / 1e9 if ns is not None else None
+        mem = box.dirs["memory"]
+        memory = cgroups.read_int(mem / "memory.usage_in_bytes")
+        if memory is not None:
+            memory -= cgroups.read_keyed(mem / "memory.stat").get("total_inactive_file", 0)
+            memory = max(memory, 0)
+        return cpu, memory
+
+    def oom_kills(self, box: Sandbox) -> int:
+        return cgroups.read_keyed(box.dirs["memory"] / "memory.oom_control").get("oom_kill", 0)
+
+
+def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | None = None) -> Isolation:
+    """The best isolation this machine allows; ``prefer`` forces one (falling back if it cannot work).
+
+    ``root_name`` is the directory created under each controller mount
+    (e.g. ``corral-m1``); tests use their own so they can remove it.
+    """
+    if prefer is not None and prefer not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {prefer!r}")
+    mounts = cgroups.discover() if mounts is None else mounts
+    order = [prefer] if prefer else []
+    order += [i for i in ISOLATIONS if i not in order]
+    for kind in order:
+        if kind == CGROUP_V2 and mounts.v2 is not None and {"memory", "cpu"} <= mounts.v2_controllers:
+            if cgroups.can_create_children(mounts.v2):
+                iso: Isolation = CgroupV2(mounts.v2 / root_name)
+                if _works(iso):
+                    return iso
+        if kind == CGROUP_V1 and "memory" in mounts.v1 and cgroups.can_create_children(mounts.v1["memory"]):
+            roots = {"memory": mounts.v1["memory"] / root_name}
+            for controller in ("cpu", "cpuacct"):
+                mount = mounts.v1.get(controller)
+                if mount is not None and cgroups.can_create_children(mount):
+                    roots[controller] = mount / root_name
+            iso = CgroupV1(roots)
+            if _works(iso):
+                return iso
+        if kind == RLIMIT:
+            return Isolation()
+    return Isolation()
+
+
+def _works(iso: Isolation) -> bool:
+    try:
+        iso.setup()
+        return True
+    except OSError:
+        try:
+            iso.teardown()
+        except OSError:
+            pass
+        return False

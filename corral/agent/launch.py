@@ -1,0 +1,194 @@
+"""What the master sends an agent (docs/agent-protocol.md), validated with pydantic.
+
+``TaskLaunch`` is the body of ``PUT /v1/tasks/{task_id}``. Quantities are in
+corral units (cpu millicores, bytes); memory also accepts ``"512Mi"`` and cpu
+``"500m"`` for people typing at a shell. A bad body raises :class:`LaunchError`
+whose ``errors`` name each bad field (``resources.memory``, ``restart.backoff_s``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corral.model.job import AppClass
+from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+
+# Task ids become file and cgroup directory names: keep them to a safe alphabet.
+TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
+TASK_ID_RULE = "1-200 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+
+
+def valid_task_id(task_id: str) -> bool:
+    return bool(TASK_ID.match(task_id))
+
+
+class LaunchError(ValueError):
+    """A launch request that does not validate; ``errors`` is a list of ``(field, message)``."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored so that a newer master can add fields
+    # without breaking older agents.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TaskResources(_Model):
+    cpu: int = Field(0, ge=0, description="millicores")
+    memory: int = Field(0, ge=0, description="bytes; 0 means no memory limit")
+    disk: int = Field(0, ge=0)
+    gpu: int = Field(0, ge=0)
+    gpu_milli: int = Field(1000, ge=1, le=1000)
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "500m" or "1.5" cores; plain numbers are millicores
+            try:
+                return parse_cpu(value)
+            except QuantityError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("memory", "disk", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_bytes(value)
+            except QuantityError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+
+class HealthCheck(_Model):
+    """Either an HTTP URL (healthy on a 2xx/3xx reply) or a command (healthy on exit 0)."""
+
+    http: str | None = None
+    command: tuple[str, ...] | None = None
+    interval_s: float = Field(10.0, gt=0, le=86400)
+    timeout_s: float = Field(5.0, gt=0, le=3600)
+    failures: int = Field(3, ge=1, le=1000, description="consecutive failed checks before a restart")
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (not value or not value[0]):
+            raise ValueError("expected a non-empty argv list like ['curl', '-f', 'http://...']")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "HealthCheck":
+        if (self.http is None) == (self.command is None):
+            raise ValueError("expected exactly one of 'http' or 'command'")
+        return self
+
+
+class RestartPolicy(_Model):
+    """Restart after a failure with exponential backoff; give up after ``max_failures`` failures."""
+
+    max_failures: int = Field(5, ge=0, le=1_000_000)
+    backoff_s: float = Field(1.0, ge=0, le=86400)
+    backoff_max_s: float = Field(60.0, ge=0, le=86400)
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the restart that follows the ``failures``-th failure (1-based)."""
+        exponent = max(0, failures - 1)
+        if exponent > 60:
+            return self.backoff_max_s
+        return min(self.backoff_s * (2**exponent), self.backoff_max_s)
+
+
+class TaskLaunch(_Model):
+    """Run this task here. Same ``task_id`` and ``generation`` again is a no-op."""
+
+    task_id: str
+    generation: int = Field(0, ge=0)
+    name: str = ""
+    command: str = Field(min_length=1)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+    resources: TaskResources = TaskResources()
+    priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    appclass: AppClass = AppClass.BATCH
+    ports: tuple[int, ...] = ()
+    health_check: HealthCheck | None = None
+    restart: RestartPolicy = RestartPolicy()
+
+    @field_validator("task_id")
+    @classmethod
+    def _task_id(cls, value: str) -> str:
+        if not valid_task_id(value):
+            raise ValueError(f"expected {TASK_ID_RULE}, got {value!r}")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for port in value:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"expected ports in 1..65535, got {port}")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not key or "=" in key or "\0" in key or "\0" in val:
+                raise ValueError(f"expected environment names without '=' or NUL, got {key!r}")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.task_id
+
+
+def field_path(location: tuple[Any, ...]) -> str:
+    """``("body", "resources", "memory")`` -> ``resources.memory``."""
+    parts = [str(p) for p in location if p not in ("body", "function-after", "function-before")]
+    return ".".join(parts) or "body"
+
+
+def error_message(error: dict[str, Any]) -> str:
+    """A pydantic error in words: what was expected, and what came."""
+    if error["type"] == "missing":
+        return "required field is missing"
+    message = str(error.get("msg", "invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    message = message.replace("Input should be", "expected").replace("input should be", "expected")
+    got = error.get("input")
+    if "got" not in message and isinstance(got, (str, int, float, bool, type(None))):
+        message = f"{message}, got {got!r}"
+    return message
+
+
+def parse_launch(data: Any, task_id: str | None = None) -> TaskLaunch:
+    """Validate a decoded body; a missing ``task_id`` is taken from the URL, a different one is refused."""
+    if not isinstance(data, dict):
+        raise LaunchError([("body", f"expected a JSON object, got {type(data).__name__}")])
+    if task_id is not None:
+        body_id = data.get("task_id", task_id)
+        if body_id != task_id:
+            raise LaunchError([("task_id", f"body says {body_id!r} but the URL says {task_id!r}")])
+        data = {**data, "task_id": task_id}
+    try:
+        return TaskLaunch.model_validate(data)
+    except ValidationError as e:
+        raise LaunchError([(field_path(err["loc"]), error_message(err)) for err in e.errors()]) from None

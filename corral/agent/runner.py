@@ -1,0 +1,346 @@
+"""The shell around the supervisor: it spawns, signals and watches real processes.
+
+``Runner.submit(*events)`` feeds the supervisor under one lock and carries out
+every instruction it returns; doing an instruction may produce new events
+(``Spawn`` -> ``Started`` or ``StartFailed``), which are fed back in the same
+call. Other threads only ever talk to the supervisor through ``submit``:
+
+* one waiter thread per process: ``wait()`` -> clean up -> ``Exited``;
+* a ticker thread: ``Tick`` every ``tick_s``, usage sampling and the memory
+  pressure check every ``usage_interval_s``;
+* a small pool running health checks -> ``HealthResult``;
+* the HTTP API: ``Launch``, ``Kill``, ``Assign``.
+
+Each task runs as its own session (process group) inside its own sandbox
+(see ``isolation.py``), with stdout/stderr piped into rotating log files
+under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
+it left behind in its group or cgroup is killed and the cgroup removed.
+Nothing a task does (a missing binary, a bad workdir, a crash) raises out of
+here: it becomes ``StartFailed`` / ``Exited`` with the error in words.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corral.agent import supervisor as sv
+from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
+from corral.agent.health import run_check
+from corral.agent.isolation import Isolation, Sandbox, limits_for
+from corral.agent.launch import TaskLaunch
+from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
+from corral.agent.usage import UsageMeter
+from corral.model.resources import format_bytes
+
+log = logging.getLogger(__name__)
+
+BASE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def os_error_text(error: BaseException) -> str:
+    """``No such file or directory: 'nosuchbinary'`` — the protocol's wording for a start failure."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename!r}" if error.filename is not None else error.strerror
+    return str(error) or type(error).__name__
+
+
+@dataclass
+class Proc:
+    task_id: str
+    attempt: int
+    popen: subprocess.Popen
+    box: Sandbox
+    workdir: str
+    env: dict[str, str]
+    sinks: list[RotatingFile]
+    pumps: list[LogPump] = field(default_factory=list)
+    waiter: threading.Thread | None = None
+
+
+class Runner:
+    """Runs the tasks of one machine. ``start()`` before use, ``close()`` to kill everything and clean up."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        isolation: Isolation,
+        clock: Callable[[], float] = time.time,
+        kill_grace_s: float = 10.0,
+        tick_s: float = 0.1,
+        usage_interval_s: float = 1.0,
+        memory_pressure_threshold: float = 0.95,
+        pressure_source: Callable[[], MemoryReading] = system_reading,
+        log_max_bytes: int = 10 * 2**20,
+        log_keep: int = 3,
+        validate: bool = False,
+    ):
+        self.state_dir = Path(state_dir)
+        self.tasks_dir = self.state_dir / "tasks"
+        self.isolation = isolation
+        self.clock = clock
+        self.supervisor = sv.Supervisor(clock, kill_grace_s=kill_grace_s, validate=validate)
+        self.tick_s, self.usage_interval_s = tick_s, usage_interval_s
+        self.threshold, self.pressure_source = memory_pressure_threshold, pressure_source
+        self.log_max_bytes, self.log_keep = log_max_bytes, log_keep
+        self.lock = threading.RLock()
+        self.procs: dict[tuple[str, int], Proc] = {}
+        self.usage: dict[str, dict[str, int]] = {}
+        self.meter = UsageMeter()
+        self.last_reading: MemoryReading | None = None
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
+        self._closed = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> "Runner":
+        self.tasks_dir.mkdir(parents=True, exist_ok=True)
+        self.isolation.setup()
+        self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
+        self._ticker.start()
+        return self
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Kill every task (SIGKILL), wait for them, remove their cgroups and the cgroup root."""
+        self._closed.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout_s)
+        with self.lock:
+            procs = list(self.procs.values())
+            for proc in procs:
+                self._send(proc, signal.SIGKILL)
+        for proc in procs:
+            if proc.waiter is not None:
+                proc.waiter.join(timeout_s)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            self.isolation.teardown()
+        except OSError as e:
+            log.warning("could not remove the cgroup root: %s", e)
+
+    # ------------------------------------------------------------ the one way in
+
+    def submit(self, *events: sv.Event) -> None:
+        with self.lock:
+            queue = list(events)
+            while queue:
+                for instruction in self.supervisor.handle(queue.pop(0)):
+                    queue.extend(self._execute(instruction))
+
+    def _execute(self, ins: sv.Instruction) -> list[sv.Event]:
+        if isinstance(ins, sv.Spawn):
+            if self._closed.is_set():
+                return [sv.StartFailed(ins.task_id, ins.attempt, "the agent is shutting down")]
+            return [self._spawn(ins)]
+        if isinstance(ins, sv.Signal):
+            proc = self.procs.get((ins.task_id, ins.attempt))
+            if proc is not None:
+                self._send(proc, signal.SIGTERM if ins.signal == "TERM" else signal.SIGKILL)
+            return []
+        if isinstance(ins, sv.CheckHealth):
+            proc = self.procs.get((ins.task_id, ins.attempt))
+            env, cwd = (proc.env, proc.workdir) if proc else (None, None)
+            if not self._closed.is_set():
+                self._pool.submit(self._health, ins, env, cwd)
+            return []
+        if isinstance(ins, sv.Forget):
+            self.usage.pop(ins.task_id, None)
+            self.meter.forget(ins.task_id)
+            shutil.rmtree(self.tasks_dir / ins.task_id, ignore_errors=True)
+            return []
+        raise TypeError(f"unknown instruction {ins!r}")
+
+    # ------------------------------------------------------------ processes
+
+    def _env(self, launch: TaskLaunch) -> dict[str, str]:
+        env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+        env.setdefault("PATH", DEFAULT_PATH)
+        env.update(
+            CORRAL_TASK_ID=launch.task_id,
+            CORRAL_TASK_NAME=launch.display_name,
+            CORRAL_GENERATION=str(launch.generation),
+            CORRAL_PORTS=",".join(map(str, launch.ports)),
+        )
+        for i, port in enumerate(launch.ports):
+            env[f"CORRAL_PORT{i}"] = str(port)
+        env.update(launch.env)
+        return env
+
+    def _spawn(self, ins: sv.Spawn) -> sv.Event:
+        launch = ins.launch
+        task_dir = self.tasks_dir / launch.task_id
+        sinks = [RotatingFile(stream_path(task_dir, s), self.log_max_bytes, self.log_keep) for s in ("stdout", "stderr")]
+        argv = [launch.command, *launch.args]
+
+        def refuse(error: str) -> sv.Event:
+            note = f"corral-agent: cannot start {argv!r} (attempt {ins.attempt}): {error}\n"
+            sinks[1].write(note.encode())
+            for sink in sinks:
+                sink.close()
+            log.info("task %s: %s", launch.task_id, note.strip())
+            return sv.StartFailed(launch.task_id, ins.attempt, error)
+
+        key = f"{launch.task_id}@{launch.generation}.{ins.attempt}"
+        try:
+            box = self.isolation.create(key, limits_for(launch))
+        except OSError as e:
+            return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
+        workdir = launch.workdir
+        if workdir is None:
+            workdir = str(task_dir / "work")
+            os.makedirs(workdir, exist_ok=True)
+        env = self._env(launch)
+        try:
+            popen = subprocess.Popen(
+                argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+                preexec_fn=self.isolation.preexec(box),
+            )
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            self.isolation.remove(box)
+            return refuse(os_error_text(e))
+        proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks)
+        assert popen.stdout is not None and popen.stderr is not None
+        for stream, pipe, sink in (("stdout", popen.stdout, sinks[0]), ("stderr", popen.stderr, sinks[1])):
+            pump = LogPump(os.dup(pipe.fileno()), sink, name=f"corral-log-{launch.task_id}-{stream}")
+            pipe.close()
+            pump.start()
+            proc.pumps.append(pump)
+        self.procs[(launch.task_id, ins.attempt)] = proc
+        proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
+        proc.waiter.start()
+        return sv.Started(launch.task_id, ins.attempt, popen.pid)
+
+    def _send(self, proc: Proc, sig: int) -> None:
+        if proc.popen.returncode is None:
+            try:
+                os.killpg(proc.popen.pid, sig)
+            except OSError:
+                pass
+        if sig == signal.SIGKILL:
+            self.isolation.kill(proc.box)
+
+    def _wait(self, proc: Proc) -> None:
+        code = proc.popen.wait()
+        # The task is its main process: whatever it left behind goes with it.
+        try:
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        detail = ""
+        if code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
+            detail = (
+                "killed by the kernel OOM killer at its memory limit of "
+                f"{format_bytes(proc.box.limits.memory_bytes)}"
+            )
+        if not self.isolation.remove(proc.box):
+            log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
+        for pump in proc.pumps:
+            pump.join(1.0)
+        if detail:
+            proc.sinks[1].write(f"corral-agent: {detail}\n".encode())
+        for sink in proc.sinks:
+            sink.close()
+        with self.lock:
+            self.procs.pop((proc.task_id, proc.attempt), None)
+            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+
+    def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None) -> None:
+        try:
+            ok, detail = run_check(ins.check, env, cwd)
+        except Exception as e:  # a bug in a check must not kill the pool thread silently
+            ok, detail = False, f"health check error: {e!r}"
+        if not self._closed.is_set():
+            self.submit(sv.HealthResult(ins.task_id, ins.attempt, ok, detail))
+
+    # ------------------------------------------------------------ periodic work
+
+    def _tick_loop(self) -> None:
+        next_usage = 0.0
+        while not self._closed.wait(self.tick_s):
+            try:
+                self.submit(sv.Tick())
+                if time.monotonic() >= next_usage:
+                    next_usage = time.monotonic() + self.usage_interval_s
+                    self.sample_usage()
+                    self.check_pressure()
+            except Exception:  # keep ticking: a bad tick must not stop supervision
+                log.exception("agent tick failed")
+
+    def sample_usage(self) -> None:
+        with self.lock:
+            live = [(p.task_id, p.popen.pid, p.box) for p in self.procs.values()]
+        samples = {task_id: self.meter.sample(task_id, pid, self.isolation, box) for task_id, pid, box in live}
+        with self.lock:
+            for task_id in list(self.usage):
+                if task_id not in samples:
+                    self.usage[task_id] = {"cpu_milli": 0, "memory_bytes": 0}
+            self.usage.update(samples)
+
+    def check_pressure(self) -> list[str]:
+        """Evict from the lowest priority up while machine memory use is over the threshold."""
+        reading = self.pressure_source()
+        self.last_reading = reading
+        with self.lock:
+            recs = list(self.supervisor.live_tasks())
+            if any(r.stop is not None and r.stop.reason == sv.STOP_EVICT for r in recs):
+                return []  # wait for the last eviction to take effect
+            candidates = [
+                Candidate(r.task_id, r.launch.priority, self.usage.get(r.task_id, {}).get("memory_bytes", 0),
+                          r.started_at or 0.0)
+                for r in recs if r.stop is None
+            ]
+            victims = choose_victims(reading, self.threshold, candidates)
+            for task_id in victims:
+                priority = self.supervisor.tasks[task_id].launch.priority
+                self.submit(sv.Evict(task_id, (
+                    f"evicted: machine memory pressure ({reading.used_fraction:.0%} of "
+                    f"{format_bytes(reading.total_bytes)} in use, threshold {self.threshold:.0%}); "
+                    f"priority {priority} is the lowest here"
+                )))
+            return victims
+
+    # ------------------------------------------------------------ queries
+
+    def statuses(self) -> list[dict]:
+        with self.lock:
+            return [self._status(rec) for _, rec in sorted(self.supervisor.tasks.items())]
+
+    def status(self, task_id: str) -> dict | None:
+        with self.lock:
+            rec = self.supervisor.tasks.get(task_id)
+            return self._status(rec) if rec is not None else None
+
+    def _status(self, rec: sv.TaskRecord) -> dict:
+        usage = self.usage.get(rec.task_id) if rec.state == sv.RUNNING else None
+        return {
+            "task_id": rec.task_id,
+            "generation": rec.launch.generation,
+            "name": rec.launch.display_name,
+            "priority": rec.launch.priority,
+            "state": rec.state,
+            "pid": rec.pid,
+            "exit_code": rec.exit_code,
+            "failures": rec.failures,
+            "last_error": rec.last_error,
+            "healthy": rec.healthy,
+            "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},
+            "started_at": rec.started_at,
+        }
+
+    def logs(self, task_id: str, stream: str, lines: int) -> str | None:
+        with self.lock:
+            if task_id not in self.supervisor.tasks:
+                return None
+        return tail(self.tasks_dir / task_id, stream, lines, keep=self.log_keep)
