@@ -38,23 +38,28 @@ def system_reading() -> MemoryReading:
 
 
 def choose_victims(reading: MemoryReading, threshold: float, candidates: list[Candidate]) -> list[str]:
-    """Tasks to kill so that use falls back to ``threshold`` (a fraction of total memory).
+    """Tasks to kill now so that use falls back to ``threshold`` (a fraction of total memory).
 
-    Order: lowest priority first; within a priority the largest memory user
-    first, then the most recently started. Stops once the victims' memory
-    covers the excess, or at a victim whose usage is unknown (0), so the next
-    reading shows what its death freed; at least one victim whenever the
-    threshold is crossed and there is any candidate. Nothing under the threshold.
+    One round takes victims from the lowest priority present only: within it
+    the largest memory user first, then the most recently started, until the
+    victims' memory covers the excess (or a victim's usage is unknown, 0).
+    The caller kills them, waits until they are gone, reads again and calls
+    again, so a higher priority dies only if killing all lower ones did not
+    relieve the machine. At least one victim whenever the threshold is
+    crossed and there is any candidate; nothing under the threshold.
     """
     if reading.used_fraction < threshold or not candidates:
         return []
     excess = (reading.total_bytes - reading.available_bytes) - threshold * reading.total_bytes
     order = sorted(candidates, key=lambda c: (c.priority, -c.memory_bytes, -c.started_at, c.task_id))
+    lowest = order[0].priority
     victims: list[str] = []
     freed = 0
     for c in order:
+        if c.priority != lowest:
+            break
         victims.append(c.task_id)
         freed += c.memory_bytes
         if freed >= excess or c.memory_bytes <= 0:
-            break  # enough, or we cannot tell how much it frees: look again after it is gone
+            break
     return victims
