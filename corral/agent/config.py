@@ -57,6 +57,8 @@ class AgentConfig:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:
             raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
+        if self.isolation not in (None, "cgroup-v2", "cgroup-v1", "rlimit"):
+            raise ConfigError(f"isolation: expected cgroup-v2, cgroup-v1 or rlimit, got {self.isolation!r}")
         self.state_dir = Path(self.state_dir)
         self.cgroup_root = self.cgroup_root or f"corral-{self.name}"
         if "/" in self.cgroup_root or self.cgroup_root in (".", ".."):

@@ -43,8 +43,9 @@ def test_a_sleep_task_runs_in_its_own_cgroup_and_is_killed_with_its_cgroup_remov
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(make_runner):
     runner = make_runner(kill_grace_s=0.3)
-    runner.submit(launch("stubborn", "sh", "-c", "trap '' TERM; sleep 60 & wait; sleep 60"))
+    runner.submit(launch("stubborn", "sh", "-c", "trap '' TERM; echo ready; sleep 60 & wait"))
     pid = wait_until(lambda: runner.status("stubborn")["pid"])
+    wait_until(lambda: "ready" in runner.logs("stubborn", "stdout", 1), 5, "the trap to be set")
     runner.submit(sv.Kill("stubborn"))
     wait_until(lambda: state_of(runner, "stubborn") == "killed", 5, "SIGKILL after the grace period")
     assert runner.status("stubborn")["exit_code"] == -9

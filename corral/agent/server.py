@@ -1,0 +1,139 @@
+"""The agent's HTTP API (docs/agent-protocol.md) as a FastAPI app.
+
+Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise).
+Bad input is a 4xx JSON reply ``{"error": "<field>: <what was expected>",
+"errors": [{"field", "message"}]}``, never a 500. The app only translates
+HTTP to runner calls; everything it knows comes from the ``Agent`` it is
+handed (see ``daemon.py``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from corral.agent import supervisor as sv
+from corral.agent.launch import TASK_ID_RULE, LaunchError, error_message, field_path, parse_launch, valid_task_id
+from corral.agent.logs import STREAMS
+
+if TYPE_CHECKING:
+    from corral.agent.daemon import Agent
+
+MAX_TAIL = 100_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, errors: list[tuple[str, str]]):
+        self.status, self.errors = status, errors
+
+
+def _error_body(errors: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "error": "; ".join(f"{f}: {m}" for f, m in errors),
+        "errors": [{"field": f, "message": m} for f, m in errors],
+    }
+
+
+def _check_task_id(task_id: str) -> None:
+    if not valid_task_id(task_id):
+        raise ApiError(422, [("task_id", f"expected {TASK_ID_RULE}, got {task_id!r}")])
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(400, [("body", f"not valid JSON: {e}")]) from None
+
+
+def create_app(agent: "Agent") -> FastAPI:
+    app = FastAPI(title=f"corral agent {agent.config.name}", version="1")
+    token = agent.config.token.encode()
+
+    def authorized(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
+            raise ApiError(401, [("authorization", "expected 'Bearer <agent token>'")])
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_error_body(exc.errors), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [(field_path(tuple(e["loc"])[1:] if e["loc"][:1] in (("query",), ("path",)) else e["loc"]),
+                   error_message(e)) for e in exc.errors()]
+        return JSONResponse(_error_body(errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(_error_body([("path" if exc.status_code in (404, 405) else "request", str(exc.detail))]),
+                            status_code=exc.status_code)
+
+    auth = [Depends(authorized)]
+
+    @app.get("/v1/state", dependencies=auth)
+    def state() -> dict[str, Any]:
+        agent.note_poll()
+        return agent.state()
+
+    @app.get("/v1/tasks/{task_id}", dependencies=auth)
+    def get_task(task_id: str) -> dict[str, Any]:
+        _check_task_id(task_id)
+        status = agent.runner.status(task_id)
+        if status is None:
+            raise ApiError(404, [("task_id", f"no task {task_id!r} on this machine")])
+        return status
+
+    @app.put("/v1/tasks/{task_id}", dependencies=auth)
+    async def put_task(task_id: str, request: Request) -> dict[str, Any]:
+        _check_task_id(task_id)
+        body = await _json_body(request)
+        try:
+            launch = parse_launch(body, task_id)
+        except LaunchError as e:
+            raise ApiError(422, e.errors) from None
+        agent.runner.submit(sv.Launch(launch))
+        return agent.runner.status(task_id) or {}
+
+    @app.delete("/v1/tasks/{task_id}", dependencies=auth)
+    def delete_task(task_id: str) -> dict[str, Any]:
+        _check_task_id(task_id)
+        agent.runner.submit(sv.Kill(task_id))
+        return agent.runner.status(task_id) or {"task_id": task_id, "state": "absent"}
+
+    @app.put("/v1/assignments", dependencies=auth)
+    async def put_assignments(request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("task_ids"), list):
+            raise ApiError(422, [("task_ids", "expected {\"task_ids\": [task id, ...]}")])
+        ids = body["task_ids"]
+        for i, task_id in enumerate(ids):
+            if not isinstance(task_id, str) or not valid_task_id(task_id):
+                raise ApiError(422, [(f"task_ids.{i}", f"expected {TASK_ID_RULE}, got {task_id!r}")])
+        before = {t["task_id"] for t in agent.runner.statuses() if t["state"] in ("starting", "running", "backoff")}
+        agent.runner.submit(sv.Assign(frozenset(ids)))
+        return {"killing": sorted(before - set(ids)), "tasks": agent.runner.statuses()}
+
+    @app.get("/v1/tasks/{task_id}/logs", dependencies=auth, response_class=PlainTextResponse)
+    def logs(task_id: str, stream: str = "stdout", tail: str = "100") -> PlainTextResponse:
+        _check_task_id(task_id)
+        if stream not in STREAMS:
+            raise ApiError(422, [("stream", f"expected one of {', '.join(STREAMS)}, got {stream!r}")])
+        if not tail.isdigit() or not 1 <= int(tail) <= MAX_TAIL:
+            raise ApiError(422, [("tail", f"expected a whole number of lines in 1..{MAX_TAIL}, got {tail!r}")])
+        text = agent.runner.logs(task_id, stream, int(tail))
+        if text is None:
+            raise ApiError(404, [("task_id", f"no task {task_id!r} on this machine")])
+        return PlainTextResponse(text)
+
+    return app

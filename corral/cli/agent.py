@@ -1,0 +1,50 @@
+"""``corral agent``: run this machine's agent (Borg's Borglet)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("agent")
+    def agent(
+        master: str = typer.Option(..., "--master", help="the master's URL, e.g. http://127.0.0.1:7100"),
+        name: str = typer.Option(..., "--name", help="this machine's name in the cell"),
+        capacity: str = typer.Option("", "--capacity", help="e.g. cpu=8,memory=16Gi; detected when not given"),
+        port: int = typer.Option(0, "--port", help="port for the agent's API on 127.0.0.1 (0: any free port)"),
+        token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN", help="the agent bearer token"),
+        state_dir: Path = typer.Option(None, "--state-dir", help="logs and task directories; default ./corral-agent-<name>"),
+        attributes: str = typer.Option("", "--attributes", help="machine labels, e.g. rack=r1,power=p2"),
+        gpu_model: str = typer.Option("", "--gpu-model"),
+        isolation: str = typer.Option(None, "--isolation", help="force cgroup-v2, cgroup-v1 or rlimit"),
+        cgroup_root: str = typer.Option("", "--cgroup-root", help="cgroup directory under each controller mount; default corral-<name>"),
+        memory_pressure: float = typer.Option(0.95, "--memory-pressure", help="fraction of machine memory in use at which to evict"),
+        kill_grace: float = typer.Option(10.0, "--kill-grace", help="seconds between SIGTERM and SIGKILL"),
+        log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
+        log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
+        verbose: bool = typer.Option(False, "--verbose", "-v"),
+    ) -> None:
+        """Run the agent for this machine: register with the master, run the tasks it is given."""
+        from corral.agent.config import AgentConfig, ConfigError, parse_attributes, parse_capacity
+        from corral.agent.daemon import run
+        from corral.model.resources import QuantityError, parse_bytes
+
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            config = AgentConfig(
+                name=name, master=master, token=token,
+                state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,
+                capacity=parse_capacity(capacity) if capacity else {},
+                attributes=parse_attributes(attributes), gpu_model=gpu_model,
+                cgroup_root=cgroup_root, isolation=isolation,
+                memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace,
+                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep,
+            )
+        except (ConfigError, QuantityError, ValueError) as e:
+            typer.echo(f"corral agent: {e}", err=True)
+            raise typer.Exit(2) from None
+        run(config)
