@@ -196,14 +196,19 @@ class CgroupV2(_CgroupIsolation):
         super().__init__({"unified": root})
 
     def setup(self) -> None:
+        # Limits on a child need the controllers enabled in every parent's subtree_control.
         root = self.roots["unified"]
-        for parent in (root.parent, root):
-            if parent == root:
-                root.mkdir(exist_ok=True)
-            enabled = set(cgroups.read(parent / "cgroup.subtree_control").split())
-            missing = [c for c in ("memory", "cpu") if c not in enabled]
-            if missing:
-                cgroups.write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+        self._enable(root.parent)
+        root.mkdir(exist_ok=True)
+        self._enable(root)
+
+    @staticmethod
+    def _enable(parent: Path) -> None:
+        control = parent / "cgroup.subtree_control"
+        enabled = set(cgroups.read(control).split()) if control.exists() else set()
+        missing = [c for c in ("memory", "cpu") if c not in enabled]
+        if missing:
+            cgroups.write(control, " ".join(f"+{c}" for c in missing))
 
     def _write_limits(self, box: Sandbox) -> None:
         d, lim = box.dirs["unified"], box.limits

@@ -117,6 +117,9 @@ class Runner:
         if self._ticker is not None:
             self._ticker.join(timeout_s)
         with self.lock:
+            for rec in list(self.supervisor.tasks.values()):
+                if rec.state not in sv.TERMINAL:
+                    self.submit(sv.Kill(rec.task_id, "the agent is shutting down"))
             procs = list(self.procs.values())
             for proc in procs:
                 self._send(proc, signal.SIGKILL)
