@@ -181,6 +181,13 @@ class Runner:
         return env
 
     def _spawn(self, ins: sv.Spawn) -> sv.Event:
+        try:
+            return self._try_spawn(ins)
+        except Exception as e:  # e.g. an unwritable state dir: the task fails, the agent goes on
+            log.exception("task %s: spawn failed", ins.task_id)
+            return sv.StartFailed(ins.task_id, ins.attempt, f"the agent could not start it: {os_error_text(e)}")
+
+    def _try_spawn(self, ins: sv.Spawn) -> sv.Event:
         launch = ins.launch
         task_dir = self.tasks_dir / launch.task_id
         sinks = [RotatingFile(stream_path(task_dir, s), self.log_max_bytes, self.log_keep) for s in ("stdout", "stderr")]
@@ -200,11 +207,11 @@ class Runner:
         except OSError as e:
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
         workdir = launch.workdir
-        if workdir is None:
-            workdir = str(task_dir / "work")
-            os.makedirs(workdir, exist_ok=True)
         env = self._env(launch)
         try:
+            if workdir is None:
+                workdir = str(task_dir / "work")
+                os.makedirs(workdir, exist_ok=True)
             popen = subprocess.Popen(
                 argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
@@ -236,6 +243,17 @@ class Runner:
 
     def _wait(self, proc: Proc) -> None:
         code = proc.popen.wait()
+        detail = ""
+        try:
+            detail = self._clean_up(proc, code)
+        except Exception:  # never lose the exit: the supervisor must hear of it
+            log.exception("task %s: cleaning up after exit failed", proc.task_id)
+        with self.lock:
+            self.procs.pop((proc.task_id, proc.attempt), None)
+            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+
+    def _clean_up(self, proc: Proc, code: int) -> str:
+        """Kill what the task left behind, remove its cgroup, flush its logs; say why it died if we know."""
         # The task is its main process: whatever it left behind goes with it.
         try:
             os.killpg(proc.popen.pid, signal.SIGKILL)
@@ -255,9 +273,7 @@ class Runner:
             proc.sinks[1].write(f"corral-agent: {detail}\n".encode())
         for sink in proc.sinks:
             sink.close()
-        with self.lock:
-            self.procs.pop((proc.task_id, proc.attempt), None)
-            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+        return detail
 
     def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None) -> None:
         try:

@@ -79,6 +79,10 @@ def create_app(agent: "Agent") -> FastAPI:
         return JSONResponse(_error_body([("path" if exc.status_code in (404, 405) else "request", str(exc.detail))]),
                             status_code=exc.status_code)
 
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:  # a bug, not bad input
+        return JSONResponse(_error_body([("agent", f"internal error: {type(exc).__name__}: {exc}")]), status_code=500)
+
     auth = [Depends(authorized)]
 
     @app.get("/v1/state", dependencies=auth)

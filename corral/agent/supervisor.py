@@ -263,10 +263,11 @@ class Supervisor:
                 rec.stop.reason, rec.stop.replacement = STOP_REPLACE, launch
                 return []
             return self._stop(rec, now, ev, STOP_REPLACE, f"replaced by generation {launch.generation}", launch)
-        return self._create(launch, ev)
+        return self._create(launch, ev, rec)
 
-    def _create(self, launch: TaskLaunch, ev: Event) -> list[Instruction]:
-        rec = TaskRecord(launch=launch, attempt=1)
+    def _create(self, launch: TaskLaunch, ev: Event, previous: TaskRecord | None = None) -> list[Instruction]:
+        # Attempts keep counting across generations, so nothing about an old process can match a new one.
+        rec = TaskRecord(launch=launch, attempt=previous.attempt + 1 if previous else 1)
         self.tasks[launch.task_id] = rec
         rec.story.append((ev.stimulus_id, None, STARTING, f"launch generation {launch.generation}"))
         log.info("task %s: launch generation %d (stimulus %d)", launch.task_id, launch.generation, ev.stimulus_id)
@@ -353,7 +354,7 @@ class Supervisor:
         rec.pid, rec.health_in_flight, rec.next_health_at = None, False, None
         if stop is not None and stop.reason == STOP_REPLACE and stop.replacement is not None:
             self._transition(rec, KILLED, ev, f"{why}; {stop.why}")
-            return self._create(stop.replacement, ev)
+            return self._create(stop.replacement, ev, rec)
         if stop is not None and stop.reason in (STOP_KILL, STOP_EVICT):
             if stop.reason == STOP_EVICT:
                 rec.last_error = stop.why

@@ -209,3 +209,34 @@ def test_task_environment_has_its_ports_and_env(make_runner):
                          env={"GREETING": "hello"}))
     wait_until(lambda: state_of(runner, "env") == "finished", 5)
     wait_until(lambda: "env 8080 hello" in runner.logs("env", "stdout", 5), 2, "the output in the log")
+
+
+def test_a_service_answering_its_http_health_check_is_healthy(make_runner):
+    from .conftest import free_port
+
+    runner = make_runner()
+    port = free_port()
+    check = {"http": f"http://127.0.0.1:{port}/", "interval_s": 0.1, "timeout_s": 1, "failures": 50}
+    runner.submit(launch("web", sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                         health_check=check))
+    wait_until(lambda: runner.status("web")["healthy"] is True, 10, "the HTTP health check to pass")
+
+
+def test_an_http_health_check_nobody_answers_restarts_the_task(make_runner):
+    from .conftest import free_port
+
+    runner = make_runner(kill_grace_s=0.2)
+    check = {"http": f"http://127.0.0.1:{free_port()}/healthz", "interval_s": 0.05, "timeout_s": 1, "failures": 2}
+    runner.submit(launch("deaf", "sleep", "60", health_check=check, restart={"max_failures": 1}))
+    wait_until(lambda: state_of(runner, "deaf") == "failed", 10, "the health restart")
+    assert "ConnectError" in runner.status("deaf")["last_error"]
+
+
+def test_an_agent_side_failure_to_prepare_a_task_fails_the_task_not_the_agent(make_runner):
+    runner = make_runner()
+    (runner.tasks_dir / "blocked").write_text("a file where the task's log directory should be")
+    runner.submit(launch("blocked", "sleep", "60", restart={"max_failures": 1}))
+    status = wait_until(lambda: state_of(runner, "blocked") == "failed" and runner.status("blocked"), 5)
+    assert "the agent could not start it" in status["last_error"]
+    runner.submit(launch("fine", "sleep", "60"))
+    wait_until(lambda: state_of(runner, "fine") == "running", 5, "the agent to go on running tasks")

@@ -218,3 +218,65 @@ def test_an_impossible_transition_raises_with_the_tasks_story():
     rec = m.tasks["t1"]
     with pytest.raises(sv.InvalidTransition, match="running -> starting.*story: #"):
         m._transition(rec, sv.STARTING, sv.Tick(), "by hand")
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+IDS = ("a", "b")
+
+
+@st.composite
+def stimuli(draw):
+    kind = draw(st.sampled_from(["launch", "kill", "assign", "evict", "started", "startfailed",
+                                 "exited", "health", "tick"]))
+    task_id = draw(st.sampled_from(IDS))
+    attempt = draw(st.integers(1, 4))
+    if kind == "launch":
+        return sv.Launch(launch(task_id, generation=draw(st.integers(0, 2)),
+                                health_check=HEALTH if draw(st.booleans()) else None,
+                                restart={"max_failures": draw(st.integers(0, 3)), "backoff_s": 1}))
+    if kind == "kill":
+        return sv.Kill(task_id)
+    if kind == "assign":
+        return sv.Assign(frozenset(draw(st.sets(st.sampled_from(IDS)))))
+    if kind == "evict":
+        return sv.Evict(task_id, "pressure")
+    if kind == "started":
+        return sv.Started(task_id, attempt, 100 + attempt)
+    if kind == "startfailed":
+        return sv.StartFailed(task_id, attempt, "boom")
+    if kind == "exited":
+        return sv.Exited(task_id, attempt, draw(st.sampled_from([0, 1, -9, -15])))
+    if kind == "health":
+        return sv.HealthResult(task_id, attempt, draw(st.booleans()))
+    return sv.Tick()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(stimuli(), st.floats(0, 20)), max_size=40))
+def test_any_sequence_of_events_keeps_the_invariants(steps):
+    """Whatever arrives, in whatever order, the supervisor never breaks an invariant or raises."""
+    clock, m = machine(grace=5)
+    for event, advance in steps:
+        clock.now += advance
+        for ins in m.handle(event):  # validate=True checks invariants after every event
+            if isinstance(ins, (sv.Spawn, sv.Signal, sv.CheckHealth)):
+                rec = m.tasks.get(ins.task_id)
+                assert rec is not None and ins.attempt == rec.attempt, f"{ins} is not about the current attempt"
+
+
+def test_a_late_health_result_from_the_previous_generation_does_not_touch_the_new_one():
+    clock, m = machine(grace=1)
+    old = start(m, health_check=HEALTH)
+    clock.now += 10
+    (check,) = m.handle(sv.Tick())
+    (signal,) = m.handle(sv.Launch(launch(generation=1, health_check=HEALTH)))
+    (spawn,) = spawns(m.handle(sv.Exited("t1", old, -15)))
+    assert spawn.attempt != old
+    m.handle(sv.Started("t1", spawn.attempt, 500))
+    assert m.handle(sv.HealthResult("t1", check.attempt, False, "late")) == []
+    rec = m.tasks["t1"]
+    assert (rec.healthy, rec.health_failures, rec.launch.generation) == (None, 0, 1)
