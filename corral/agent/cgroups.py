@@ -121,7 +121,7 @@ def rmdir(directory: Path, timeout_s: float = 2.0) -> bool:
         except FileNotFoundError:
             return True
         except OSError as e:
-            if e.errno not in (errno.EBUSY, errno.ENOTEMPTY) or time.monotonic() >= deadline:
+            if e.errno != errno.EBUSY or time.monotonic() >= deadline:  # EBUSY: members still exiting
                 return False
         time.sleep(delay)
         delay = min(delay * 2, 0.1)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,11 +279,16 @@ class CgroupV1(_CgroupIsolation):
         return cgroups.read_keyed(box.dirs["memory"] / "memory.oom_control").get("oom_kill", 0)
 
 
-def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | None = None) -> Isolation:
+def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | None = None,
+           probe: bool = True) -> Isolation:
     """The best isolation this machine allows; ``prefer`` forces one (falling back if it cannot work).
 
     ``root_name`` is the directory created under each controller mount
-    (e.g. ``corral-m1``); tests use their own so they can remove it.
+    (e.g. ``corral-m1``); tests use their own so they can remove it. With
+    ``probe`` a cgroup backend is only chosen after a short-lived process
+    has run in a probe cgroup with limits written, so a half-usable
+    hierarchy (say a v2 namespace that refuses controllers) falls back
+    instead of failing every task later.
     """
     if prefer is not None and prefer not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {prefer!r}")
@@ -292,7 +299,7 @@ def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | N
         if kind == CGROUP_V2 and mounts.v2 is not None and {"memory", "cpu"} <= mounts.v2_controllers:
             if cgroups.can_create_children(mounts.v2):
                 iso: Isolation = CgroupV2(mounts.v2 / root_name)
-                if _works(iso):
+                if _works(iso, probe):
                     return iso
         if kind == CGROUP_V1 and "memory" in mounts.v1 and cgroups.can_create_children(mounts.v1["memory"]):
             roots = {"memory": mounts.v1["memory"] / root_name}
@@ -301,18 +308,29 @@ def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | N
                 if mount is not None and cgroups.can_create_children(mount):
                     roots[controller] = mount / root_name
             iso = CgroupV1(roots)
-            if _works(iso):
+            if _works(iso, probe):
                 return iso
         if kind == RLIMIT:
             return Isolation()
     return Isolation()
 
 
-def _works(iso: Isolation) -> bool:
+PROBE_LIMITS = Limits(memory_bytes=256 * 2**20, cpu_quota_us=CFS_PERIOD_US, cpu_shares=1024, cpu_weight=100)
+
+
+def _works(iso: Isolation, probe: bool) -> bool:
     try:
         iso.setup()
+        if probe:
+            box = iso.create(f"probe-{os.getpid()}", PROBE_LIMITS)
+            try:
+                subprocess.run([sys.executable, "-c", ""], preexec_fn=iso.preexec(box), check=True,
+                               timeout=30, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            finally:
+                iso.remove(box)
         return True
-    except OSError:
+    except (OSError, subprocess.SubprocessError):
         try:
             iso.teardown()
         except OSError:

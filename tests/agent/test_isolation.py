@@ -7,6 +7,7 @@ formats (v2 on a v1 host, and the other way round) and the detection order.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def fake_v1(tmp_path: Path) -> cgroups.Mounts:
     ],
 )
 def test_detection_order(case, make_mounts, prefer, want, tmp_path):
-    iso = detect("corral-t", prefer=prefer, mounts=make_mounts(tmp_path))
+    iso = detect("corral-t", prefer=prefer, mounts=make_mounts(tmp_path), probe=False)
     assert iso.name == want
 
 
@@ -69,7 +70,7 @@ def launch(**fields):
 
 def test_cgroup_v2_writes_memory_max_cpu_max_and_cpu_weight(tmp_path):
     mounts = fake_v2(tmp_path, "cpu memory")
-    iso = detect("corral-t", mounts=mounts)
+    iso = detect("corral-t", mounts=mounts, probe=False)
     assert isinstance(iso, CgroupV2)
     assert set((mounts.v2 / "cgroup.subtree_control").read_text().split()) == {"+memory", "+cpu"}
     assert set((mounts.v2 / "corral-t" / "cgroup.subtree_control").read_text().split()) == {"+memory", "+cpu"}
@@ -82,7 +83,7 @@ def test_cgroup_v2_writes_memory_max_cpu_max_and_cpu_weight(tmp_path):
 
 
 def test_cgroup_v1_writes_limit_in_bytes_cfs_quota_and_shares(tmp_path):
-    iso = detect("corral-t", mounts=fake_v1(tmp_path))
+    iso = detect("corral-t", mounts=fake_v1(tmp_path), probe=False)
     assert isinstance(iso, CgroupV1)
     iso.create("t@0.1", limits_for(launch(appclass="batch")))
     assert (tmp_path / "memory/corral-t/t@0.1/memory.limit_in_bytes").read_text() == str(256 * 2**20)
@@ -91,7 +92,15 @@ def test_cgroup_v1_writes_limit_in_bytes_cfs_quota_and_shares(tmp_path):
 
 
 def test_a_task_without_a_memory_limit_gets_no_memory_file_and_no_cpu_cap(tmp_path):
-    iso = detect("corral-t", mounts=fake_v1(tmp_path))
+    iso = detect("corral-t", mounts=fake_v1(tmp_path), probe=False)
     iso.create("u@0.1", limits_for(parse_launch({"task_id": "u", "command": "x"})))
     assert not (tmp_path / "memory/corral-t/u@0.1/memory.limit_in_bytes").exists()
     assert (tmp_path / "cpu/corral-t/u@0.1/cpu.cfs_quota_us").read_text() == "-1"
+
+
+def test_a_hierarchy_where_no_process_can_join_falls_back(tmp_path):
+    mounts = fake_v1(tmp_path)
+    (tmp_path / "memory" / "corral-t").mkdir()
+    # a directory where the probe's cgroup.procs should be: the probe cannot join, detection falls back
+    (tmp_path / "memory" / "corral-t" / f"probe-{os.getpid()}" / "cgroup.procs").mkdir(parents=True)
+    assert detect("corral-t", mounts=mounts, probe=True).name == RLIMIT
