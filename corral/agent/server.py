@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.agent import supervisor as sv
@@ -106,7 +107,7 @@ def create_app(agent: "Agent") -> FastAPI:
             launch = parse_launch(body, task_id)
         except LaunchError as e:
             raise ApiError(422, e.errors) from None
-        agent.runner.submit(sv.Launch(launch))
+        await run_in_threadpool(agent.runner.submit, sv.Launch(launch))  # spawning blocks briefly
         return agent.runner.status(task_id) or {}
 
     @app.delete("/v1/tasks/{task_id}", dependencies=auth)
@@ -125,7 +126,7 @@ def create_app(agent: "Agent") -> FastAPI:
             if not isinstance(task_id, str) or not valid_task_id(task_id):
                 raise ApiError(422, [(f"task_ids.{i}", f"expected {TASK_ID_RULE}, got {task_id!r}")])
         before = {t["task_id"] for t in agent.runner.statuses() if t["state"] in ("starting", "running", "backoff")}
-        agent.runner.submit(sv.Assign(frozenset(ids)))
+        await run_in_threadpool(agent.runner.submit, sv.Assign(frozenset(ids)))
         return {"killing": sorted(before - set(ids)), "tasks": agent.runner.statuses()}
 
     @app.get("/v1/tasks/{task_id}/logs", dependencies=auth, response_class=PlainTextResponse)
