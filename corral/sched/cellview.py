@@ -1,0 +1,212 @@
+"""The cell as NumPy arrays over machines.
+
+Rows are machines (index ``0..M-1``), columns the resource dimensions of
+:data:`corral.model.resources.DIMS`. Besides capacity and free resources the
+view keeps what is used *per priority*, so "available at priority p" — free
+plus what lower priorities could give up — is one vector operation, and the
+idle milli-GPU of every GPU of every machine.
+
+Every change to a machine bumps its ``version`` (from one counter that only
+grows, also across :meth:`copy`), which is how score caches know what went
+stale. The view does no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from corral.model.machine import Machine
+from corral.model.priority import NUM_PRIORITIES
+from corral.model.resources import DIMS, GPU, GPU_MILLI_WHOLE
+from corral.sched.request import PlacedTask
+
+MISSING = -1  # attribute code of a machine that lacks the attribute
+
+
+class PlacementError(ValueError):
+    """A placement that does not fit; the view is unchanged."""
+
+
+@dataclass
+class _Vocabulary:
+    codes: dict[str, int]
+
+    def code(self, value: str) -> int:
+        return self.codes.get(value, -2)  # -2 never matches a machine
+
+
+class CellView:
+    def __init__(self, machines: Sequence[Machine]):
+        count = len(machines)
+        self.names: list[str] = [m.name for m in machines]
+        self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
+        if len(self.index) != count:
+            raise ValueError("machine names must be unique")
+        self.capacity = np.array([m.capacity.vector() for m in machines], dtype=np.int64).reshape(count, len(DIMS))
+        # A machine's GPUs are whole; its capacity vector counts them in milli-GPU.
+        self.gpu_count = np.array([m.capacity.gpu for m in machines], dtype=np.int32)
+        self.capacity[:, GPU] = self.gpu_count.astype(np.int64) * GPU_MILLI_WHOLE
+        self.free = self.capacity.copy()
+        # 1/capacity (0 where a machine has none of a resource): fractions without division.
+        self.inverse_capacity = np.divide(1.0, self.capacity, out=np.zeros(self.capacity.shape), where=self.capacity > 0)
+        self.used = np.zeros((NUM_PRIORITIES, count, len(DIMS)), dtype=np.int64)
+        max_gpus = int(self.gpu_count.max()) if count else 0
+        self.gpu_idle = np.zeros((count, max_gpus), dtype=np.int32)
+        for i, gpus in enumerate(self.gpu_count):
+            self.gpu_idle[i, :gpus] = GPU_MILLI_WHOLE
+        models = sorted({m.gpu_model for m in machines if m.gpu_model})
+        self.gpu_models = _Vocabulary({name: i for i, name in enumerate(models)})
+        self.gpu_model = np.array(
+            [self.gpu_models.codes[m.gpu_model] if m.gpu_model else MISSING for m in machines], dtype=np.int32
+        )
+        self.attributes: dict[str, np.ndarray] = {}
+        self.vocabularies: dict[str, _Vocabulary] = {}
+        for key in sorted({k for m in machines for k in m.attributes}):
+            values = sorted({m.attributes[key] for m in machines if key in m.attributes})
+            vocab = _Vocabulary({v: i for i, v in enumerate(values)})
+            self.vocabularies[key] = vocab
+            self.attributes[key] = np.array(
+                [vocab.codes[m.attributes[key]] if key in m.attributes else MISSING for m in machines],
+                dtype=np.int32,
+            )
+        self.ports: list[set[int]] = [set() for _ in range(count)]
+        self.tasks: list[dict[str, PlacedTask]] = [{} for _ in range(count)]
+        self.where: dict[str, int] = {}
+        # Tasks of a job per failure-domain value: {(job, domain): counts per domain code}.
+        self.domain_counts: dict[tuple[str, str], np.ndarray] = {}
+        # Ties between equal scores go to the lowest rank; the simulator may set it.
+        self.rank = np.arange(count, dtype=np.int64)
+        self.version = np.zeros(count, dtype=np.int64)
+        self._clock = 0
+        # Identifies this view and its copies: score caches built on one lineage are not reused on another.
+        self.lineage = object()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def attribute_codes(self, key: str) -> np.ndarray:
+        codes = self.attributes.get(key)
+        if codes is None:
+            return np.full(len(self), MISSING, dtype=np.int32)
+        return codes
+
+    def value_code(self, key: str, value: str) -> int:
+        vocab = self.vocabularies.get(key)
+        return vocab.code(value) if vocab else -2
+
+    def available_at(self, preemptible_below: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """Free resources plus those held by tasks with priority < ``preemptible_below``."""
+        rows = slice(None) if idx is None else idx
+        if preemptible_below <= 0:
+            return self.free[rows].copy()
+        return self.free[rows] + self.used[:preemptible_below, rows].sum(axis=0)
+
+    def job_domain_counts(self, job: str, domain: str) -> np.ndarray:
+        key = (job, domain)
+        counts = self.domain_counts.get(key)
+        if counts is None:
+            size = len(self.vocabularies[domain].codes) if domain in self.vocabularies else 0
+            counts = self.domain_counts[key] = np.zeros(size + 1, dtype=np.int64)  # last slot: MISSING
+        return counts
+
+    def task_count(self) -> int:
+        return len(self.where)
+
+    # ---- changing ------------------------------------------------------------------------
+
+    def _touch(self, machine: int) -> None:
+        self._clock += 1
+        self.version[machine] = self._clock
+
+    def place(self, task: PlacedTask, machine: int) -> None:
+        """Put ``task`` on ``machine`` with its GPUs ``task.gpus``; raises if it does not fit."""
+        if task.id in self.where:
+            raise PlacementError(f"task {task.id} is already on {self.names[self.where[task.id]]}")
+        req = task.request
+        vec = req.vector
+        free = self.free[machine]
+        if (free < vec).any():
+            raise PlacementError(f"task {task.id} does not fit on {self.names[machine]}")
+        ports = req.resources.ports
+        if len(task.gpus) != req.gpu:
+            raise PlacementError(f"task {task.id} needs {req.gpu} GPUs, was given {task.gpus}")
+        if task.gpus and (self.gpu_idle[machine, list(task.gpus)] < req.gpu_milli).any():
+            raise PlacementError(f"task {task.id}: GPUs {task.gpus} cannot hold it on {self.names[machine]}")
+        if ports and self.ports[machine].intersection(ports):
+            raise PlacementError(f"task {task.id}: a port it needs is taken on {self.names[machine]}")
+        free -= vec
+        self.used[req.priority, machine] += vec
+        for gpu in task.gpus:
+            self.gpu_idle[machine, gpu] -= req.gpu_milli
+        if ports:
+            self.ports[machine].update(ports)
+        self.tasks[machine][task.id] = task
+        self.where[task.id] = machine
+        if req.job is not None:
+            self._count_domains(req, machine, +1)
+        self._touch(machine)
+
+    def place_copies(self, tasks: Sequence[PlacedTask], machine: int) -> None:
+        """Put several tasks of one request (no GPUs, ports or domain rules) on ``machine`` in one update."""
+        req = tasks[0].request
+        if req.job is not None or req.gpu or req.resources.ports or any(t.request is not req and t.request != req for t in tasks):
+            raise PlacementError("place_copies takes tasks of one request without GPUs or ports")
+        where = self.where
+        if any(t.id in where for t in tasks) or len({t.id for t in tasks}) != len(tasks):
+            raise PlacementError("a task cannot be placed twice")
+        total = req.vector * len(tasks)
+        if (self.free[machine] < total).any():
+            raise PlacementError(f"{len(tasks)} copies of {req.describe()} do not fit on {self.names[machine]}")
+        self.free[machine] -= total
+        self.used[req.priority, machine] += total
+        on_machine = self.tasks[machine]
+        for task in tasks:
+            on_machine[task.id] = task
+            where[task.id] = machine
+        self._touch(machine)
+
+    def remove(self, task_id: str) -> PlacedTask:
+        """Take a task off its machine, giving its resources back."""
+        machine = self.where.pop(task_id)
+        task = self.tasks[machine].pop(task_id)
+        req = task.request
+        self.free[machine] += req.vector
+        self.used[req.priority, machine] -= req.vector
+        for gpu in task.gpus:
+            self.gpu_idle[machine, gpu] += req.gpu_milli
+        self.ports[machine].difference_update(req.resources.ports)
+        self._count_domains(req, machine, -1)
+        self._touch(machine)
+        return task
+
+    def _count_domains(self, req, machine: int, delta: int) -> None:
+        if req.job is None:
+            return
+        domains = {d for d, _ in req.max_per_domain} | ({req.spread} if req.spread else set())
+        for domain in domains:
+            self.job_domain_counts(req.job, domain)[self.attribute_codes(domain)[machine]] += delta
+
+    def copy(self) -> "CellView":
+        """An independent snapshot; versions continue from the same counter."""
+        other = object.__new__(CellView)
+        other.__dict__.update(self.__dict__)
+        for name in ("free", "used", "gpu_idle", "version"):
+            setattr(other, name, getattr(self, name).copy())
+        other.ports = [set(p) for p in self.ports]
+        other.tasks = [dict(t) for t in self.tasks]
+        other.where = dict(self.where)
+        other.domain_counts = {k: v.copy() for k, v in self.domain_counts.items()}
+        return other
+
+    @classmethod
+    def build(cls, machines: Sequence[Machine], placed: Iterable[tuple[PlacedTask, str]] = ()) -> "CellView":
+        """A view of ``machines`` with the given tasks already running on them."""
+        view = cls(machines)
+        for task, machine in placed:
+            view.place(task, view.index[machine])
+        return view

@@ -1,0 +1,32 @@
+"""The checker interface: a per-machine feasibility predicate, vectorised over machines."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from corral.sched.context import EvalContext
+from corral.sched.request import TaskRequest
+
+
+class Checker:
+    """Filters machines a task cannot go to.
+
+    ``check`` returns a boolean mask over ``ctx.idx``; ``reasons`` says, for the
+    machines a check rejected, why, in words a user can act on (counted per
+    reason). ``machine_local`` is False when the answer depends on other
+    machines too (failure-domain limits), so it cannot be cached per machine.
+    """
+
+    name: str = "checker"
+    machine_local: bool = True
+
+    def applies(self, req: TaskRequest) -> bool:
+        return True
+
+    def check(self, ctx: EvalContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def reasons(self, ctx: EvalContext, rejected: np.ndarray) -> Counter:
+        return Counter({self.name: int(rejected.sum())})

@@ -1,0 +1,101 @@
+"""Preemption: when no machine fits, evict the cheapest set of lower-priority tasks.
+
+Candidates are machines where the task would fit in what is *available at
+its priority* (free plus what preemptible tasks hold; one vector operation).
+On each, victims are taken lowest priority first (larger first within a
+priority) until the task fits, then any victim that was not needed after all
+is spared. The machine with the cheapest victims wins: fewest victims, then
+lowest highest-victim priority, then lowest priority sum. A task never
+evicts equal or higher priority, production never evicts production, and
+tasks placed earlier in the same pass are never victims.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corral.model.priority import band_of, is_production, preemptible_below
+from corral.model.resources import GPU_MILLI_WHOLE
+from corral.sched.cellview import CellView
+from corral.sched.context import EvalContext
+from corral.sched.request import PlacedTask, TaskRequest
+
+
+def why_no_preemption(req: TaskRequest, enabled: bool = True) -> str:
+    if not enabled:
+        return "Preemption is off"
+    if preemptible_below(req.priority) == 0:
+        return f"Priority {req.priority} ({band_of(req.priority).value}) cannot preempt"
+    if is_production(req.priority):
+        return "Preemption cannot help: evicting all batch and best-effort work would not make room (production does not preempt production)"
+    return f"Preemption cannot help: evicting all tasks below priority {req.priority} would not make room"
+
+
+def _fits(view: CellView, policy, req: TaskRequest, machine: int, free: np.ndarray, gpu_idle: np.ndarray) -> tuple[bool, float]:
+    feasible, score = policy.evaluate(
+        EvalContext(view, req, np.array([machine]), free=free[None, :], gpu_idle=gpu_idle[None, :])
+    )
+    return bool(feasible[0]), float(score[0])
+
+
+def _victims_on(view, policy, req, machine, candidates: list[PlacedTask]):
+    free = view.free[machine].copy()
+    gpu_idle = view.gpu_idle[machine].copy()
+    chosen: list[PlacedTask] = []
+    fits, score = _fits(view, policy, req, machine, free, gpu_idle)
+    for victim in candidates:
+        if fits:
+            break
+        free += victim.request.vector
+        gpu_idle[list(victim.gpus)] += victim.request.gpu_milli
+        chosen.append(victim)
+        fits, score = _fits(view, policy, req, machine, free, gpu_idle)
+    if not fits:
+        return None
+    # Spare the victims that were not needed after all, most valuable first.
+    for victim in sorted(chosen, key=lambda t: -t.priority):
+        trial_free = free - victim.request.vector
+        trial_gpu = gpu_idle.copy()
+        trial_gpu[list(victim.gpus)] -= victim.request.gpu_milli
+        ok, trial_score = _fits(view, policy, req, machine, trial_free, trial_gpu)
+        if ok:
+            chosen.remove(victim)
+            free, gpu_idle, score = trial_free, trial_gpu, trial_score
+    return chosen, score
+
+
+def find_preemption(view: CellView, policy, req: TaskRequest, protected: set[str], max_candidates: int):
+    """``(machine, victims, score)`` for the cheapest eviction that makes room for ``req``, or None."""
+    below = preemptible_below(req.priority)
+    if below == 0:
+        return None
+    everything = np.arange(len(view))
+    # Optimistic screen: every preemptible resource given back, every GPU idle.
+    all_gpus_idle = (np.arange(view.gpu_idle.shape[1]) < view.gpu_count[:, None]) * GPU_MILLI_WHOLE
+    feasible, _ = policy.evaluate(
+        EvalContext(view, req, everything, free=view.available_at(below), gpu_idle=all_gpus_idle)
+    )
+    candidates = everything[feasible]
+    if not len(candidates):
+        return None
+    # Machines with the least preemptible work to disturb first.
+    disturbed = view.used[:below, candidates].sum(axis=(0, 2))
+    candidates = candidates[np.lexsort((view.rank[candidates], disturbed))][:max_candidates]
+    best = None
+    for machine in candidates:
+        pool = sorted(
+            (t for t in view.tasks[machine].values() if t.priority < below and t.id not in protected),
+            key=lambda t: (t.priority, -float((t.request.vector / np.maximum(view.capacity[machine], 1)).sum())),
+        )
+        found = _victims_on(view, policy, req, int(machine), pool)
+        if found is None:
+            continue
+        victims, score = found
+        cost = (len(victims), max((v.priority for v in victims), default=-1), sum(v.priority for v in victims), -score)
+        if best is None or cost < best[0]:
+            best = (cost, int(machine), victims, score)
+            if cost[0] == 0:
+                break
+    if best is None:
+        return None
+    return best[1], best[2], best[3]

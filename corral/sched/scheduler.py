@@ -1,0 +1,315 @@
+"""The scheduler: pending tasks in, a :class:`Plan` out. Pure: no I/O, no clock.
+
+Flow for each run of identical tasks, in queue order (``queue.py``):
+
+1. find the task's equivalence class (its :class:`TaskRequest`) and its state:
+   cached per-machine feasibility and scores, valid while a machine's version
+   is unchanged;
+2. *relaxed randomization*: walk the machines in the class's seeded random
+   order until ``sample_feasible`` feasible ones are found, keep them as the
+   class's window, take the best (ties to the lowest rank); or, with it off,
+   take the best of all machines;
+3. place as many copies of the task on that machine as it still outranks the
+   runner-up (one vectorised what-if evaluation, exact for machine-local
+   policies);
+4. if no machine fits, try preemption (``preempt.py``); if that fails too,
+   explain why (``explain.py``).
+
+``schedule`` updates the view it is given as it plans (hand it a snapshot).
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from corral.model.priority import preemptible_below
+from corral.sched.cellview import CellView
+from corral.sched.context import EvalContext
+from corral.sched.explain import Explanation, explain
+from corral.sched.plan import Placement, Plan, Preemption
+from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
+from corral.sched.preempt import find_preemption, why_no_preemption
+from corral.sched.queue import UserOrder, queue_order
+from corral.sched.request import PendingTask, PlacedTask, TaskRequest
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    policy: str = DEFAULT_POLICY
+    seed: int = 0
+    equivalence_classes: bool = True
+    score_cache: bool = True
+    relaxed_randomization: bool = True
+    sample_feasible: int = 32  # "enough" feasible machines for relaxed randomization
+    scan_chunk: int = 256  # machines evaluated at a time while looking for them
+    user_quantum: int = 16  # tasks a user places per turn inside a band
+    preemption: bool = True
+    preemption_candidates: int = 64  # machines whose victims are costed, at most
+
+
+class _ClassState:
+    """What the scheduler knows about one equivalence class on one view lineage."""
+
+    __slots__ = ("req", "ver", "feasible", "score", "order", "pos", "window", "exhausted", "no_preemption", "explanation")
+
+    def __init__(self, req: TaskRequest, machines: int, order: np.ndarray | None):
+        self.req = req
+        self.ver = np.full(machines, -1, dtype=np.int64)
+        self.feasible = np.zeros(machines, dtype=bool)
+        self.score = np.zeros(machines)
+        self.order = order
+        self.new_pass()
+
+    def new_pass(self) -> None:
+        self.pos = 0
+        self.window = np.empty(0, dtype=np.int64)
+        self.exhausted = False
+        self.no_preemption = False
+        self.explanation: Explanation | None = None
+
+
+class Scheduler:
+    def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
+                 user_order: UserOrder | None = None):
+        self.config = config or SchedulerConfig()
+        self.policy = policy or make_policy(self.config.policy, self.config.seed)
+        self.user_order = user_order
+        self._states: dict[object, _ClassState] = {}
+        self._lineage: object = None
+        self._rng = np.random.default_rng(self.config.seed)
+        self._cycle: np.ndarray | None = None
+        self.stats = {"evaluations": 0, "cache_hits": 0}
+
+    # ---- the pass ----------------------------------------------------------------------------
+
+    def schedule(self, view: CellView, pending: Sequence[PendingTask]) -> Plan:
+        if view.lineage is not self._lineage or any(len(s.ver) != len(view) for s in self._states.values()):
+            self._states.clear()
+            self._lineage = view.lineage
+        for state in self._states.values():
+            state.new_pass()
+        self._this_pass: dict[int, _ClassState] = {}  # id(request) -> state; pending keeps them alive
+        before = dict(self.stats)
+        plan = Plan()
+        placed_now: set[str] = set()
+        for run in queue_order(pending, self.config.user_quantum, self.user_order):
+            self._schedule_run(view, run, plan, placed_now)
+        self._this_pass = {}
+        plan.stats = {k: v - before[k] for k, v in self.stats.items()}
+        plan.stats["classes"] = len(self._states)
+        return plan
+
+    def _state(self, view: CellView, task: PendingTask) -> _ClassState:
+        # Jobs share one request object: look it up by identity first (cheap), then by value.
+        state = self._this_pass.get(id(task.request)) if self.config.equivalence_classes else None
+        if state is not None:
+            return state
+        key = task.request if self.config.equivalence_classes else task.id
+        state = self._states.get(key)
+        if state is None:
+            order = None
+            if self.config.relaxed_randomization:
+                # Each class walks one seeded random cycle of the machines from its own random
+                # start: a random order per class for the price of one permutation per view.
+                if self._cycle is None or len(self._cycle) != len(view):
+                    self._cycle = self._rng.permutation(len(view))
+                order = np.roll(self._cycle, -int(self._rng.integers(len(view))))
+            state = self._states[key] = _ClassState(task.request, len(view), order)
+        self._this_pass[id(task.request)] = state
+        return state
+
+    def _schedule_run(self, view: CellView, run: list[PendingTask], plan: Plan, placed_now: set[str]) -> None:
+        i = 0
+        while i < len(run):
+            task = run[i]
+            state = self._state(view, task)
+            found = None if state.exhausted else self._candidates(view, state)
+            if found is None:
+                state.exhausted = True
+                if not self._try_preemption(view, state, task, plan, placed_now):
+                    plan.unplaced[task.id] = self._explain(view, state)
+                i += 1
+                continue
+            idx, scores, evaluated = found
+            for machine, copies, score, after in self._allocate(view, state, idx, scores, len(run) - i):
+                self._place(view, state, run[i : i + copies], machine, score, evaluated, plan, placed_now)
+                if after is not None:
+                    # Write the machine's new state through to the cache: no re-evaluation next time.
+                    state.feasible[machine], state.score[machine] = after
+                    state.ver[machine] = view.version[machine]
+                i += copies
+
+    # ---- evaluation and choice -------------------------------------------------------------
+
+    def _refresh(self, view: CellView, state: _ClassState, idx: np.ndarray) -> None:
+        """Bring the cached feasibility and scores of machines ``idx`` up to date."""
+        if self.config.score_cache:
+            stale = idx[state.ver[idx] != view.version[idx]]
+            self.stats["cache_hits"] += len(idx) - len(stale)
+        else:
+            stale = idx
+        if len(stale):
+            feasible, score = self.policy.evaluate_local(EvalContext(view, state.req, stale))
+            state.feasible[stale] = feasible
+            state.score[stale] = score
+            state.ver[stale] = view.version[stale]
+            self.stats["evaluations"] += len(stale)
+
+    def _feasible_among(self, view: CellView, state: _ClassState, idx: np.ndarray):
+        """Positions in ``idx`` of the feasible machines (cached checks plus the non-cacheable
+        ones), in order, and their scores."""
+        at = np.flatnonzero(state.feasible[idx])
+        scores = state.score[idx[at]]
+        if len(at) and not self.policy.parts(state.req).machine_local:
+            feasible, extra = self.policy.evaluate_other(EvalContext(view, state.req, idx[at]))
+            at, scores = at[feasible], scores[feasible] + extra[feasible]
+        return at, scores
+
+    def _candidates(self, view: CellView, state: _ClassState):
+        """Feasible machines to choose from and their scores, ``(idx, scores, evaluated)``, or None."""
+        if self.config.relaxed_randomization:
+            idx, scores = self._fill_window(view, state)
+            evaluated = state.pos
+        else:
+            idx = np.arange(len(view))
+            self._refresh(view, state, idx)
+            at, scores = self._feasible_among(view, state, idx)
+            idx, evaluated = idx[at], len(view)
+        return (idx, scores, evaluated) if len(idx) else None
+
+    def _fill_window(self, view: CellView, state: _ClassState):
+        """Relaxed randomization (Borg §3.4): walk the class's machine order, a chunk at a time,
+        until at least ``sample_feasible`` feasible machines are in the class's window; the
+        best of the window is taken. The window is kept (and refreshed) for the next task of
+        the class and topped up when fewer than ``sample_feasible`` still fit."""
+        want, chunk = self.config.sample_feasible, self.config.scan_chunk
+        window = state.window
+        if len(window):
+            self._refresh(view, state, window)
+        at, scores = self._feasible_among(view, state, window)
+        idx = window[at]
+        while len(idx) < want and state.pos < len(view):
+            more = state.order[state.pos : state.pos + chunk]
+            state.pos += len(more)
+            self._refresh(view, state, more)
+            at, more_scores = self._feasible_among(view, state, more)
+            idx, scores = np.concatenate((idx, more[at])), np.concatenate((scores, more_scores))
+        state.window = idx
+        return idx, scores
+
+    def _allocate(self, view: CellView, state: _ClassState, idx: np.ndarray, scores: np.ndarray, wanted: int):
+        """Where the next of ``wanted`` identical tasks go: ``[(machine, copies, score, after)]``.
+
+        Sequential greedy placement puts each task on the best candidate (ties to the lowest
+        rank), after which only that machine's score changes. For a machine-local, predictable
+        policy those changes can be computed up front: one vectorised what-if evaluation of the
+        top candidates after 1..wanted copies, then a k-way merge of their score sequences gives
+        exactly the sequential choices. The merge stops where sequential placement could pick a
+        machine outside the top candidates (``bound``), or where relaxed randomization would
+        look for more machines (fewer than ``sample_feasible`` still fit). ``after`` is the
+        machine's (feasible, score) once its copies are placed, for the cache; None if unknown.
+        """
+        ranks = view.rank[idx]
+        req = state.req
+        parts = self.policy.parts(req)
+        batchable = (
+            wanted > 1 and self.config.equivalence_classes and self.config.score_cache
+            and parts.machine_local and parts.predictable and not req.gpu and not req.resources.ports
+        )
+        if not batchable:
+            best = int(np.lexsort((ranks, -scores))[0])
+            return [(int(idx[best]), 1, float(scores[best]), None)]
+        top_n = min(len(idx), wanted + 1)
+        bound = None
+        if top_n < len(idx):
+            # The top_n best by (score, rank) exactly: sort only those scoring at least the
+            # top_n-th best score (ties at the boundary included), then cut.
+            kth = np.partition(scores, len(scores) - top_n)[len(scores) - top_n]
+            near = np.flatnonzero(scores >= kth)
+            ordered = near[np.lexsort((ranks[near], -scores[near]))]
+            top = ordered[:top_n]
+            if len(ordered) > top_n:
+                bound = (-float(scores[ordered[top_n]]), int(ranks[ordered[top_n]]))
+            else:
+                rest = np.ones(len(idx), dtype=bool)
+                rest[top] = False
+                rest_idx = np.flatnonzero(rest)
+                first = rest_idx[np.lexsort((ranks[rest_idx], -scores[rest_idx]))[0]]
+                bound = (-float(scores[first]), int(ranks[first]))
+        else:
+            top = np.arange(len(idx))
+        machines, top_scores, top_ranks = idx[top], scores[top], ranks[top]
+        copies = np.arange(1, wanted + 1)
+        free = view.free[machines][:, None, :] - copies[None, :, None] * req.vector
+        feasible, after = self.policy.evaluate_local(
+            EvalContext(view, req, np.repeat(machines, wanted), free=free.reshape(-1, free.shape[-1]))
+        )
+        self.stats["evaluations"] += len(feasible)
+        feasible, after = feasible.reshape(len(machines), wanted), after.reshape(len(machines), wanted)
+        heap = [(-float(top_scores[j]), int(top_ranks[j]), j) for j in range(len(machines))]
+        heapq.heapify(heap)
+        counts = [0] * len(machines)
+        chosen_score = [0.0] * len(machines)
+        still_fit = len(idx)
+        refill = self.config.relaxed_randomization and state.pos < len(view)
+        placed = 0
+        while placed < wanted and heap:
+            if bound is not None and heap[0][:2] > bound:
+                break
+            neg_score, rank, j = heapq.heappop(heap)
+            if counts[j] == 0:
+                chosen_score[j] = -neg_score
+            counts[j] += 1
+            placed += 1
+            if feasible[j, counts[j] - 1]:
+                heapq.heappush(heap, (-float(after[j, counts[j] - 1]), rank, j))
+            else:
+                still_fit -= 1
+                if refill and still_fit < self.config.sample_feasible:
+                    break
+        return [
+            (int(machines[j]), n, chosen_score[j], (bool(feasible[j, n - 1]), float(after[j, n - 1])))
+            for j, n in enumerate(counts) if n
+        ]
+
+    def _place(self, view, state, batch, machine, score, evaluated, plan, placed_now) -> None:
+        name = view.names[machine]
+        if len(batch) == 1:
+            task = batch[0]
+            gpus = self.policy.select_gpus(view, machine, task.request)
+            view.place(PlacedTask(task.id, task.job, task.user, task.request, gpus), machine)
+            plan.placements.append(Placement(task.id, name, gpus, score, evaluated))
+        else:
+            view.place_copies([PlacedTask(t.id, t.job, t.user, t.request) for t in batch], machine)
+            plan.placements.extend(Placement(t.id, name, (), score, evaluated) for t in batch)
+        placed_now.update(t.id for t in batch)
+
+    # ---- when nothing fits ---------------------------------------------------------------------
+
+    def _try_preemption(self, view, state, task: PendingTask, plan: Plan, placed_now: set[str]) -> bool:
+        if not self.config.preemption or state.no_preemption:
+            return False
+        found = find_preemption(view, self.policy, task.request, placed_now, self.config.preemption_candidates)
+        if found is None:
+            state.no_preemption = True
+            return False
+        machine, victims, score = found
+        name = view.names[machine]
+        for victim in victims:
+            view.remove(victim.id)
+            plan.preemptions.append(Preemption(
+                victim.id, name, task.id,
+                f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
+            ))
+        self._place(view, state, [task], machine, score, len(view), plan, placed_now)
+        return True
+
+    def _explain(self, view: CellView, state: _ClassState) -> Explanation:
+        if state.explanation is None:
+            state.explanation = explain(self.policy, EvalContext(view, state.req, np.arange(len(view))))
+            state.explanation.preemption = why_no_preemption(state.req, self.config.preemption)
+        return state.explanation
