@@ -38,11 +38,15 @@ def band_floor(band: Band) -> int:
 def preemptible_below(priority: int) -> int:
     """Tasks with priority strictly below the returned value may be preempted by ``priority``.
 
-    A task preempts only lower priorities, and production never preempts
-    production: a production task may evict batch and best-effort work only.
+    A task preempts only lower priorities; production never preempts
+    production (a production task may evict batch and best-effort work only);
+    best-effort work is opportunistic and preempts nothing.
     """
-    if band_of(priority) is Band.PRODUCTION:
+    band = band_of(priority)
+    if band is Band.PRODUCTION:
         return band_floor(Band.PRODUCTION)
+    if band is Band.BEST_EFFORT:
+        return 0
     return priority
 
 

@@ -253,7 +253,7 @@ class Scheduler:
         heap = [(-float(top_scores[j]), int(top_ranks[j]), j) for j in range(len(machines))]
         heapq.heapify(heap)
         counts = [0] * len(machines)
-        chosen_score = [0.0] * len(machines)
+        groups: list[list] = []  # [j, copies, score] in the order sequential placement takes them
         still_fit = len(idx)
         refill = self.config.relaxed_randomization and state.pos < len(view)
         placed = 0
@@ -261,8 +261,10 @@ class Scheduler:
             if bound is not None and heap[0][:2] > bound:
                 break
             neg_score, rank, j = heapq.heappop(heap)
-            if counts[j] == 0:
-                chosen_score[j] = -neg_score
+            if groups and groups[-1][0] == j:
+                groups[-1][1] += 1
+            else:
+                groups.append([j, 1, -neg_score])
             counts[j] += 1
             placed += 1
             if feasible[j, counts[j] - 1]:
@@ -271,10 +273,12 @@ class Scheduler:
                 still_fit -= 1
                 if refill and still_fit < self.config.sample_feasible:
                     break
-        return [
-            (int(machines[j]), n, chosen_score[j], (bool(feasible[j, n - 1]), float(after[j, n - 1])))
-            for j, n in enumerate(counts) if n
-        ]
+        allocation, seen = [], [0] * len(machines)
+        for j, n, score in groups:
+            seen[j] += n
+            known = (bool(feasible[j, seen[j] - 1]), float(after[j, seen[j] - 1]))
+            allocation.append((int(machines[j]), n, score, known))
+        return allocation
 
     def _place(self, view, state, batch, machine, score, evaluated, plan, placed_now) -> None:
         name = view.names[machine]

@@ -24,4 +24,4 @@ class WorstFit(Scorer):
         before = 1.0 - np.divide(ctx.free[:, dims], capacity, out=np.ones(capacity.shape), where=capacity > 0)
         after = 1.0 - left_after(ctx)
         marginal = (np.power(BASE, after) - np.power(BASE, before)).sum(axis=1)
-        return 1.0 - marginal / (len(dims) * (BASE - 1.0))
+        return 1.0 - marginal / (after.shape[1] * (BASE - 1.0))

@@ -1,0 +1,162 @@
+"""FGD: fragmentation gradient descent (Weng et al., USENIX ATC'23), the paper's policy.
+
+A machine's *fragmentation* is the idle GPU milli that the typical tasks of
+the workload could not use there (wrong GPU model, too few GPUs with their
+share idle, or too little cpu), weighted by how popular each typical task is.
+FGD places a task where fragmentation grows least: the score is
+``int(sigmoid((F(now) - F(after)) / 1000) * 100)`` (PROTOCOL §6), and a
+shared-GPU task is scored per GPU of the machine and gets the best GPU
+(first index among equal scores) — :func:`fgd_select_gpus` is that choice.
+
+The typical tasks come from the workload (the openb experiment computes them
+from the trace, ``corral.sim.openb.typical``); without them every machine
+scores the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from corral.model.resources import CPU, GPU_MILLI_WHOLE
+from corral.sched.cellview import CellView
+from corral.sched.context import EvalContext
+from corral.sched.gpus import select_gpus_best
+from corral.sched.request import TaskRequest
+from corral.sched.scorers.base import Scorer
+
+FRAG_SCALE = 1000.0
+
+
+@dataclass(frozen=True)
+class TypicalPods:
+    """The typical tasks: arrays over T task shapes, most popular first; ``p`` sums to 1."""
+
+    cpu: np.ndarray  # (T,) milli-cores
+    milli: np.ndarray  # (T,) per-GPU milli, 0 for CPU-only
+    num: np.ndarray  # (T,) GPUs
+    models: tuple[tuple[str, ...], ...]  # (T,) allowed GPU models, () = any
+    p: np.ndarray  # (T,) popularity
+
+    def __len__(self) -> int:
+        return len(self.p)
+
+    @classmethod
+    def empty(cls) -> "TypicalPods":
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, (), np.zeros(0))
+
+    def access(self, model_names: Sequence[str | None]) -> np.ndarray:
+        """``(len(model_names), T)``: may typical task t use a machine whose GPU model is that name."""
+        out = np.ones((len(model_names), len(self)), dtype=bool)
+        for t, allowed in enumerate(self.models):
+            if allowed:
+                out[:, t] = [name in allowed for name in model_names]
+        return out
+
+
+def access_table(view: CellView, typical: TypicalPods) -> np.ndarray:
+    """``(M, T)`` bool: may typical task t use machine m's GPU model."""
+    names: list[str | None] = [None] * len(view.gpu_models.codes)
+    for name, code in view.gpu_models.codes.items():
+        names[code] = name
+    table = typical.access(names + [None])  # last row: machines without a model (MISSING = -1)
+    return table[view.gpu_model]
+
+
+def node_frag(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, typical: TypicalPods) -> np.ndarray:
+    """Fragmented GPU milli of each machine state (PROTOCOL §8).
+
+    ``cpu_left`` (n,), ``gpu_idle`` (n, G) idle milli per GPU (0 for GPUs the
+    machine does not have), ``access`` (n, T). For each typical task t: if it
+    fits (GPU share > 0, model allowed, enough GPUs with its share idle, cpu
+    left), only the GPUs too small for its share are fragments, else all idle
+    GPU milli is. Returns the ``p``-weighted sum, (n,) float.
+    """
+    if not len(typical):
+        return np.zeros(len(cpu_left))
+    idle = gpu_idle.astype(np.int64)
+    total = idle.sum(axis=1)
+    milli = typical.milli
+    fits = idle[:, None, :] >= milli[None, :, None]  # (n, T, G)
+    room = fits.sum(axis=2)
+    usable = np.where(fits, idle[:, None, :], 0).sum(axis=2)
+    q3 = (milli > 0) & access & (room >= typical.num) & (cpu_left[:, None] >= typical.cpu)
+    frag = total[:, None] - np.where(q3, usable, 0)
+    return frag @ typical.p
+
+
+def take_gpus(idle: np.ndarray, milli: int, count: int) -> np.ndarray:
+    """Idle state after taking ``count`` GPUs with ``milli`` each, smallest idle first (stable).
+
+    ``idle`` (n, G); rows without room keep their state."""
+    key = np.where(idle >= milli, idle, np.iinfo(np.int32).max)
+    chosen = np.argsort(key, axis=1, kind="stable")[:, :count]
+    after = idle.astype(np.int64).copy()
+    rows = np.arange(len(idle))[:, None]
+    ok = np.take_along_axis(key, chosen, axis=1) <= GPU_MILLI_WHOLE
+    after[rows, chosen] -= np.where(ok, milli, 0)
+    return after
+
+
+def sigmoid_score(delta: np.ndarray) -> np.ndarray:
+    """``int(sigmoid(delta / 1000) * 100)`` as the artifact computes it."""
+    return np.trunc(100.0 / (1.0 + np.exp(-delta / FRAG_SCALE)))
+
+
+class FGDScore(Scorer):
+    name = "fgd"
+
+    def __init__(self, typical: TypicalPods | None = None):
+        self.typical = typical or TypicalPods.empty()
+        self._access: tuple[object, np.ndarray] | None = None
+
+    def access(self, view: CellView) -> np.ndarray:
+        if self._access is None or self._access[0] is not view.lineage:
+            self._access = (view.lineage, access_table(view, self.typical))
+        return self._access[1]
+
+    def share_scores(self, ctx: EvalContext) -> np.ndarray:
+        """(n, G) integer scores of putting a shared-GPU task on each GPU; -1 where it does not fit."""
+        req, idle = ctx.req, ctx.gpu_idle.astype(np.int64)
+        n, g = idle.shape
+        access = self.access(ctx.view)[ctx.idx]
+        cpu_left = ctx.free[:, CPU]
+        now = node_frag(cpu_left, idle, access, self.typical)
+        after_idle = idle[:, None, :] - req.gpu_milli * np.eye(g, dtype=np.int64)[None]  # (n, G, G)
+        after = node_frag(np.repeat(cpu_left - req.resources.cpu, g), after_idle.reshape(n * g, g),
+                          np.repeat(access, g, axis=0), self.typical).reshape(n, g)
+        scores = sigmoid_score(now[:, None] - after)
+        return np.where(idle >= req.gpu_milli, scores, -1.0)
+
+    def raw(self, ctx: EvalContext) -> np.ndarray:
+        req = ctx.req
+        if req.is_gpu_share:
+            return self.share_scores(ctx).max(axis=1)
+        access = self.access(ctx.view)[ctx.idx]
+        cpu_left = ctx.free[:, CPU]
+        idle = ctx.gpu_idle
+        now = node_frag(cpu_left, idle, access, self.typical)
+        after_idle = take_gpus(idle, req.gpu_milli, req.gpu) if req.gpu else idle
+        after = node_frag(cpu_left - req.resources.cpu, after_idle, access, self.typical)
+        return sigmoid_score(now - after)
+
+    def score(self, ctx: EvalContext) -> np.ndarray:
+        return self.raw(ctx) / 100.0
+
+
+def fgd_select_gpus(scorer: FGDScore):
+    """GPU choice at placement: a shared-GPU task takes FGD's best GPU (first among equals);
+    whole GPUs go as in :func:`select_gpus_best`."""
+
+    def select(view: CellView, machine: int, req: TaskRequest) -> tuple[int, ...]:
+        if not req.is_gpu_share:
+            return select_gpus_best(view, machine, req)
+        scores = scorer.share_scores(EvalContext(view, req, np.array([machine])))[0]
+        if scores.max() < 0:
+            raise ValueError(f"{view.names[machine]} has no room for {req.describe()}")
+        return (int(np.argmax(scores)),)
+
+    return select
