@@ -16,6 +16,7 @@ scores the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -30,7 +31,7 @@ from corral.sched.scorers.base import Scorer
 FRAG_SCALE = 1000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TypicalPods:
     """The typical tasks: arrays over T task shapes, most popular first; ``p`` sums to 1."""
 
@@ -42,6 +43,20 @@ class TypicalPods:
 
     def __len__(self) -> int:
         return len(self.p)
+
+    @cached_property
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct per-GPU shares and, per typical task, the index of its share."""
+        values, which = np.unique(self.milli, return_inverse=True)
+        return values.astype(np.int32), which
+
+    @cached_property
+    def gpu_task(self) -> np.ndarray:
+        return self.milli > 0
+
+    @cached_property
+    def p_sum(self) -> float:
+        return float(self.p.sum())
 
     @classmethod
     def empty(cls) -> "TypicalPods":
@@ -66,6 +81,25 @@ def access_table(view: CellView, typical: TypicalPods) -> np.ndarray:
     return table[view.gpu_model]
 
 
+def gpu_parts(gpu_idle: np.ndarray, typical: TypicalPods) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per machine state: idle GPU milli (n,), and per distinct typical share (n, S): how many
+    GPUs have that share idle and how much idle milli those GPUs hold."""
+    idle = gpu_idle.astype(np.int32, copy=False)
+    shares = typical.shares[0]
+    fits = idle[:, None, :] >= shares[None, :, None]  # (n, S, G)
+    return (idle.sum(axis=1, dtype=np.int64), np.count_nonzero(fits, axis=2),
+            np.einsum("nsg,ng->ns", fits, idle, dtype=np.int64))
+
+
+def frag_from_parts(total: np.ndarray, room: np.ndarray, usable: np.ndarray, cpu_left: np.ndarray,
+                    access: np.ndarray, typical: TypicalPods) -> np.ndarray:
+    """Fragmentation from :func:`gpu_parts` (any leading shape ``...``; ``room``/``usable`` ``(..., S)``,
+    ``cpu_left``/``total`` ``(...)``, ``access`` ``(..., T)``)."""
+    which = typical.shares[1]
+    q3 = typical.gpu_task & access & (room[..., which] >= typical.num) & (cpu_left[..., None] >= typical.cpu)
+    return total * typical.p_sum - np.where(q3, usable[..., which], 0) @ typical.p
+
+
 def node_frag(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, typical: TypicalPods) -> np.ndarray:
     """Fragmented GPU milli of each machine state (PROTOCOL §8).
 
@@ -77,15 +111,29 @@ def node_frag(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, ty
     """
     if not len(typical):
         return np.zeros(len(cpu_left))
-    idle = gpu_idle.astype(np.int64)
-    total = idle.sum(axis=1)
-    milli = typical.milli
-    fits = idle[:, None, :] >= milli[None, :, None]  # (n, T, G)
-    room = fits.sum(axis=2)
-    usable = np.where(fits, idle[:, None, :], 0).sum(axis=2)
-    q3 = (milli > 0) & access & (room >= typical.num) & (cpu_left[:, None] >= typical.cpu)
-    frag = total[:, None] - np.where(q3, usable, 0)
-    return frag @ typical.p
+    return frag_from_parts(*gpu_parts(gpu_idle, typical), cpu_left, access, typical)
+
+
+def share_frag_after(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, typical: TypicalPods,
+                     cpu: int, milli: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fragmentation now (n,) and after a task of ``cpu`` and one GPU share ``milli`` goes on
+    GPU i (n, G): only GPU i's contribution changes, so it is updated, not recomputed."""
+    if not len(typical):
+        return np.zeros(len(cpu_left)), np.zeros(gpu_idle.shape)
+    idle = gpu_idle.astype(np.int32, copy=False)
+    total, room, usable = gpu_parts(idle, typical)
+    now = frag_from_parts(total, room, usable, cpu_left, access, typical)
+    shares = typical.shares[0]
+    x = idle[:, :, None]  # (n, G, 1): the GPU that takes the task, before and after
+    y = x - np.int32(milli)
+    fit_x, fit_y = x >= shares, y >= shares  # (n, G, S)
+    room_after = room[:, None, :] - fit_x + fit_y
+    usable_after = usable[:, None, :] - np.where(fit_x, x, 0) + np.where(fit_y, y, 0)
+    after = frag_from_parts(
+        np.broadcast_to((total - milli)[:, None], idle.shape), room_after, usable_after,
+        np.broadcast_to((cpu_left - cpu)[:, None], idle.shape), access[:, None, :], typical,
+    )
+    return now, after
 
 
 def take_gpus(idle: np.ndarray, milli: int, count: int) -> np.ndarray:
@@ -118,30 +166,34 @@ class FGDScore(Scorer):
             self._access = (view.lineage, access_table(view, self.typical))
         return self._access[1]
 
-    def share_scores(self, ctx: EvalContext) -> np.ndarray:
-        """(n, G) integer scores of putting a shared-GPU task on each GPU; -1 where it does not fit."""
-        req, idle = ctx.req, ctx.gpu_idle.astype(np.int64)
-        n, g = idle.shape
+    def _now_and_after(self, ctx: EvalContext, after_idle: np.ndarray, per_machine: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fragmentation now (n,) and after the task (n, per_machine states), in one evaluation."""
         access = self.access(ctx.view)[ctx.idx]
         cpu_left = ctx.free[:, CPU]
-        now = node_frag(cpu_left, idle, access, self.typical)
-        after_idle = idle[:, None, :] - req.gpu_milli * np.eye(g, dtype=np.int64)[None]  # (n, G, G)
-        after = node_frag(np.repeat(cpu_left - req.resources.cpu, g), after_idle.reshape(n * g, g),
-                          np.repeat(access, g, axis=0), self.typical).reshape(n, g)
-        scores = sigmoid_score(now[:, None] - after)
-        return np.where(idle >= req.gpu_milli, scores, -1.0)
+        n = len(ctx)
+        frag = node_frag(
+            np.concatenate((cpu_left, np.repeat(cpu_left - ctx.req.resources.cpu, per_machine))),
+            np.concatenate((ctx.gpu_idle, after_idle.reshape(n * per_machine, -1))),
+            np.concatenate((access, np.repeat(access, per_machine, axis=0))),
+            self.typical,
+        )
+        return frag[:n], frag[n:].reshape(n, per_machine)
+
+    def share_scores(self, ctx: EvalContext) -> np.ndarray:
+        """(n, G) integer scores of putting a shared-GPU task on each GPU; -1 where it does not fit."""
+        req, idle = ctx.req, ctx.gpu_idle
+        now, after = share_frag_after(ctx.free[:, CPU], idle, self.access(ctx.view)[ctx.idx], self.typical,
+                                      req.resources.cpu, req.gpu_milli)
+        return np.where(idle >= req.gpu_milli, sigmoid_score(now[:, None] - after), -1.0)
 
     def raw(self, ctx: EvalContext) -> np.ndarray:
         req = ctx.req
         if req.is_gpu_share:
             return self.share_scores(ctx).max(axis=1)
-        access = self.access(ctx.view)[ctx.idx]
-        cpu_left = ctx.free[:, CPU]
         idle = ctx.gpu_idle
-        now = node_frag(cpu_left, idle, access, self.typical)
         after_idle = take_gpus(idle, req.gpu_milli, req.gpu) if req.gpu else idle
-        after = node_frag(cpu_left - req.resources.cpu, after_idle, access, self.typical)
-        return sigmoid_score(now - after)
+        now, after = self._now_and_after(ctx, after_idle, 1)
+        return sigmoid_score(now - after[:, 0])
 
     def score(self, ctx: EvalContext) -> np.ndarray:
         return self.raw(ctx) / 100.0
