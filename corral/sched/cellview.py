@@ -57,6 +57,9 @@ class CellView:
         self.gpu_idle = np.zeros((count, max_gpus), dtype=np.int32)
         for i, gpus in enumerate(self.gpu_count):
             self.gpu_idle[i, :gpus] = GPU_MILLI_WHOLE
+        # Every GPU idle: what an empty machine offers (for "could it ever fit" and preemption).
+        self.gpu_idle_when_empty = self.gpu_idle.copy()
+        self.gpu_idle_when_empty.setflags(write=False)
         models = sorted({m.gpu_model for m in machines if m.gpu_model})
         self.gpu_models = _Vocabulary({name: i for i, name in enumerate(models)})
         self.gpu_model = np.array(
@@ -157,18 +160,22 @@ class CellView:
         if req.job is not None or req.gpu or req.resources.ports or any(t.request is not req and t.request != req for t in tasks):
             raise PlacementError("place_copies takes tasks of one request without GPUs or ports")
         where = self.where
-        if any(t.id in where for t in tasks) or len({t.id for t in tasks}) != len(tasks):
-            raise PlacementError("a task cannot be placed twice")
         total = req.vector * len(tasks)
-        if (self.free[machine] < total).any():
+        free = self.free[machine]
+        if (free < total).any():
             raise PlacementError(f"{len(tasks)} copies of {req.describe()} do not fit on {self.names[machine]}")
-        self.free[machine] -= total
-        self.used[req.priority, machine] += total
         on_machine = self.tasks[machine]
-        for task in tasks:
+        for n, task in enumerate(tasks):
+            if task.id in where:  # the same id twice in ``tasks``: undo and refuse
+                for placed in tasks[:n]:
+                    del on_machine[placed.id], where[placed.id]
+                raise PlacementError(f"task {task.id} given twice")
             on_machine[task.id] = task
             where[task.id] = machine
-        self._touch(machine)
+        free -= total
+        self.used[req.priority, machine] += total
+        self._clock += 1
+        self.version[machine] = self._clock
 
     def remove(self, task_id: str) -> PlacedTask:
         """Take a task off its machine, giving its resources back."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from corral.sched.explain import Explanation
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):  # a tuple: cheap to make, and there is one per placed task
     task_id: str
     machine: str
     gpus: tuple[int, ...]

@@ -84,6 +84,16 @@ class Policy:
         parts = self.parts(ctx.req)
         return self._run(ctx, parts.other_checkers, parts.other_scorers, parts.total_weight)
 
+    def could_ever_fit(self, view: CellView, req: TaskRequest) -> np.ndarray:
+        """Machines that could hold the task if they were empty (capacity, GPUs, constraints):
+        the others never need to be looked at for this request."""
+        ctx = EvalContext(view, req, np.arange(len(view)), free=view.capacity, gpu_idle=view.gpu_idle_when_empty)
+        mask = np.ones(len(view), dtype=bool)
+        for checker in self.parts(req).local_checkers:
+            if checker.resources_only:
+                mask &= checker.check(ctx)
+        return mask
+
     def evaluate(self, ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
         mask, score = self.evaluate_local(ctx)
         if not self.parts(ctx.req).machine_local:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from corral.model.priority import band_of, is_production, preemptible_below
-from corral.model.resources import GPU_MILLI_WHOLE
 from corral.sched.cellview import CellView
 from corral.sched.context import EvalContext
 from corral.sched.request import PlacedTask, TaskRequest
@@ -64,16 +63,15 @@ def _victims_on(view, policy, req, machine, candidates: list[PlacedTask]):
     return chosen, score
 
 
-def find_preemption(view: CellView, policy, req: TaskRequest, protected: set[str], max_candidates: int):
+def find_preemption(view: CellView, policy, req: TaskRequest, this_pass: object, max_candidates: int):
     """``(machine, victims, score)`` for the cheapest eviction that makes room for ``req``, or None."""
     below = preemptible_below(req.priority)
     if below == 0:
         return None
     everything = np.arange(len(view))
     # Optimistic screen: every preemptible resource given back, every GPU idle.
-    all_gpus_idle = (np.arange(view.gpu_idle.shape[1]) < view.gpu_count[:, None]) * GPU_MILLI_WHOLE
     feasible, _ = policy.evaluate(
-        EvalContext(view, req, everything, free=view.available_at(below), gpu_idle=all_gpus_idle)
+        EvalContext(view, req, everything, free=view.available_at(below), gpu_idle=view.gpu_idle_when_empty)
     )
     candidates = everything[feasible]
     if not len(candidates):
@@ -84,7 +82,7 @@ def find_preemption(view: CellView, policy, req: TaskRequest, protected: set[str
     best = None
     for machine in candidates:
         pool = sorted(
-            (t for t in view.tasks[machine].values() if t.priority < below and t.id not in protected),
+            (t for t in view.tasks[machine].values() if t.priority < below and t.plan is not this_pass),
             key=lambda t: (t.priority, -float((t.request.vector / np.maximum(view.capacity[machine], 1)).sum())),
         )
         found = _victims_on(view, policy, req, int(machine), pool)

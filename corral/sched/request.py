@@ -88,6 +88,7 @@ class PlacedTask:
     user: str
     request: TaskRequest
     gpus: tuple[int, ...] = field(default=())
+    plan: object = None  # the scheduling pass that placed it, while that pass runs (never a victim of it)
 
     @property
     def priority(self) -> int:

@@ -82,6 +82,7 @@ class Scheduler:
         self._lineage: object = None
         self._rng = np.random.default_rng(self.config.seed)
         self._cycle: np.ndarray | None = None
+        self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
         self.stats = {"evaluations": 0, "cache_hits": 0}
 
     # ---- the pass ----------------------------------------------------------------------------
@@ -89,15 +90,16 @@ class Scheduler:
     def schedule(self, view: CellView, pending: Sequence[PendingTask]) -> Plan:
         if view.lineage is not self._lineage or any(len(s.ver) != len(view) for s in self._states.values()):
             self._states.clear()
+            self._possible.clear()
             self._lineage = view.lineage
         for state in self._states.values():
             state.new_pass()
         self._this_pass: dict[int, _ClassState] = {}  # id(request) -> state; pending keeps them alive
         before = dict(self.stats)
         plan = Plan()
-        placed_now: set[str] = set()
+        this_pass = object()  # marks the tasks this pass places: they are never its victims
         for run in queue_order(pending, self.config.user_quantum, self.user_order):
-            self._schedule_run(view, run, plan, placed_now)
+            self._schedule_run(view, run, plan, this_pass)
         self._this_pass = {}
         plan.stats = {k: v - before[k] for k, v in self.stats.items()}
         plan.stats["classes"] = len(self._states)
@@ -111,18 +113,29 @@ class Scheduler:
         key = task.request if self.config.equivalence_classes else task.id
         state = self._states.get(key)
         if state is None:
-            order = None
-            if self.config.relaxed_randomization:
-                # Each class walks one seeded random cycle of the machines from its own random
-                # start: a random order per class for the price of one permutation per view.
-                if self._cycle is None or len(self._cycle) != len(view):
-                    self._cycle = self._rng.permutation(len(view))
-                order = np.roll(self._cycle, -int(self._rng.integers(len(view))))
+            if not self.config.equivalence_classes:
+                order = np.arange(len(view))  # naive: every machine, every task
+            else:
+                # A class only ever looks at machines that could hold it when empty; classes
+                # that differ only in priority or preferences share that answer.
+                static_key = (task.request.resources, task.request.constraints)
+                order = self._possible.get(static_key)
+                if order is None:
+                    order = self._possible[static_key] = np.flatnonzero(self.policy.could_ever_fit(view, task.request))
+                if self.config.relaxed_randomization:
+                    # Each class walks one seeded random cycle of the machines from its own
+                    # random start: a random order per class for one permutation per view.
+                    if self._cycle is None or len(self._cycle) != len(view):
+                        self._cycle = self._rng.permutation(len(view))
+                    cycle = np.roll(self._cycle, -int(self._rng.integers(len(view))))
+                    possible = np.zeros(len(view), dtype=bool)
+                    possible[order] = True
+                    order = cycle[possible[cycle]]
             state = self._states[key] = _ClassState(task.request, len(view), order)
         self._this_pass[id(task.request)] = state
         return state
 
-    def _schedule_run(self, view: CellView, run: list[PendingTask], plan: Plan, placed_now: set[str]) -> None:
+    def _schedule_run(self, view: CellView, run: list[PendingTask], plan: Plan, this_pass: object) -> None:
         i = 0
         while i < len(run):
             task = run[i]
@@ -130,13 +143,13 @@ class Scheduler:
             found = None if state.exhausted else self._candidates(view, state)
             if found is None:
                 state.exhausted = True
-                if not self._try_preemption(view, state, task, plan, placed_now):
+                if not self._try_preemption(view, state, task, plan, this_pass):
                     plan.unplaced[task.id] = self._explain(view, state)
                 i += 1
                 continue
             idx, scores, evaluated = found
             for machine, copies, score, after in self._allocate(view, state, idx, scores, len(run) - i):
-                self._place(view, state, run[i : i + copies], machine, score, evaluated, plan, placed_now)
+                self._place(view, run[i : i + copies], machine, score, evaluated, plan, this_pass)
                 if after is not None:
                     # Write the machine's new state through to the cache: no re-evaluation next time.
                     state.feasible[machine], state.score[machine] = after
@@ -175,7 +188,7 @@ class Scheduler:
             idx, scores = self._fill_window(view, state)
             evaluated = state.pos
         else:
-            idx = np.arange(len(view))
+            idx = state.order
             self._refresh(view, state, idx)
             at, scores = self._feasible_among(view, state, idx)
             idx, evaluated = idx[at], len(view)
@@ -192,7 +205,7 @@ class Scheduler:
             self._refresh(view, state, window)
         at, scores = self._feasible_among(view, state, window)
         idx = window[at]
-        while len(idx) < want and state.pos < len(view):
+        while len(idx) < want and state.pos < len(state.order):
             more = state.order[state.pos : state.pos + chunk]
             state.pos += len(more)
             self._refresh(view, state, more)
@@ -249,13 +262,15 @@ class Scheduler:
             EvalContext(view, req, np.repeat(machines, wanted), free=free.reshape(-1, free.shape[-1]))
         )
         self.stats["evaluations"] += len(feasible)
-        feasible, after = feasible.reshape(len(machines), wanted), after.reshape(len(machines), wanted)
-        heap = [(-float(top_scores[j]), int(top_ranks[j]), j) for j in range(len(machines))]
+        # Plain lists from here: the merge is scalar work, where NumPy indexing is slow.
+        feasible = feasible.reshape(len(machines), wanted).tolist()
+        after = after.reshape(len(machines), wanted).tolist()
+        heap = [(-score, rank, j) for j, (score, rank) in enumerate(zip(top_scores.tolist(), top_ranks.tolist()))]
         heapq.heapify(heap)
         counts = [0] * len(machines)
         groups: list[list] = []  # [j, copies, score] in the order sequential placement takes them
         still_fit = len(idx)
-        refill = self.config.relaxed_randomization and state.pos < len(view)
+        refill = self.config.relaxed_randomization and state.pos < len(state.order)
         placed = 0
         while placed < wanted and heap:
             if bound is not None and heap[0][:2] > bound:
@@ -265,39 +280,38 @@ class Scheduler:
                 groups[-1][1] += 1
             else:
                 groups.append([j, 1, -neg_score])
-            counts[j] += 1
             placed += 1
-            if feasible[j, counts[j] - 1]:
-                heapq.heappush(heap, (-float(after[j, counts[j] - 1]), rank, j))
+            count = counts[j] = counts[j] + 1
+            if feasible[j][count - 1]:
+                heapq.heappush(heap, (-after[j][count - 1], rank, j))
             else:
                 still_fit -= 1
                 if refill and still_fit < self.config.sample_feasible:
                     break
-        allocation, seen = [], [0] * len(machines)
+        allocation, seen, machine_list = [], [0] * len(machines), machines.tolist()
         for j, n, score in groups:
             seen[j] += n
-            known = (bool(feasible[j, seen[j] - 1]), float(after[j, seen[j] - 1]))
-            allocation.append((int(machines[j]), n, score, known))
+            allocation.append((machine_list[j], n, score, (feasible[j][seen[j] - 1], after[j][seen[j] - 1])))
         return allocation
 
-    def _place(self, view, state, batch, machine, score, evaluated, plan, placed_now) -> None:
+    def _place(self, view, batch, machine, score, evaluated, plan, this_pass) -> None:
         name = view.names[machine]
-        if len(batch) == 1:
-            task = batch[0]
-            gpus = self.policy.select_gpus(view, machine, task.request)
-            view.place(PlacedTask(task.id, task.job, task.user, task.request, gpus), machine)
-            plan.placements.append(Placement(task.id, name, gpus, score, evaluated))
+        req = batch[0].request
+        if req.gpu or req.resources.ports or req.job is not None:
+            for task in batch:
+                gpus = self.policy.select_gpus(view, machine, req)
+                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass), machine)
+                plan.placements.append(Placement(task.id, name, gpus, score, evaluated))
         else:
-            view.place_copies([PlacedTask(t.id, t.job, t.user, t.request) for t in batch], machine)
-            plan.placements.extend(Placement(t.id, name, (), score, evaluated) for t in batch)
-        placed_now.update(t.id for t in batch)
+            view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass) for t in batch], machine)
+            plan.placements.extend([Placement(t.id, name, (), score, evaluated) for t in batch])
 
     # ---- when nothing fits ---------------------------------------------------------------------
 
-    def _try_preemption(self, view, state, task: PendingTask, plan: Plan, placed_now: set[str]) -> bool:
+    def _try_preemption(self, view, state, task: PendingTask, plan: Plan, this_pass: object) -> bool:
         if not self.config.preemption or state.no_preemption:
             return False
-        found = find_preemption(view, self.policy, task.request, placed_now, self.config.preemption_candidates)
+        found = find_preemption(view, self.policy, task.request, this_pass, self.config.preemption_candidates)
         if found is None:
             state.no_preemption = True
             return False
@@ -309,7 +323,7 @@ class Scheduler:
                 victim.id, name, task.id,
                 f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
             ))
-        self._place(view, state, [task], machine, score, len(view), plan, placed_now)
+        self._place(view, [task], machine, score, len(view), plan, this_pass)
         return True
 
     def _explain(self, view: CellView, state: _ClassState) -> Explanation:

@@ -17,10 +17,14 @@ class Checker:
     machines a check rejected, why, in words a user can act on (counted per
     reason). ``machine_local`` is False when the answer depends on other
     machines too (failure-domain limits), so it cannot be cached per machine.
+    ``resources_only`` is True when the answer depends only on the machine's
+    attributes and the free resources in the context, so it can be asked of a
+    hypothetical machine (an empty one, or one after evictions).
     """
 
     name: str = "checker"
     machine_local: bool = True
+    resources_only: bool = True
 
     def applies(self, req: TaskRequest) -> bool:
         return True

@@ -18,6 +18,7 @@ def _under_limit(ctx: EvalContext, domain: str, limit: int) -> np.ndarray:
 
 class DomainLimit(Checker):
     name = "failure-domain limit"
+    resources_only = False  # reads what runs on the machine, not only free resources
     machine_local = False  # depends on where the job's other tasks are
 
     def applies(self, req: TaskRequest) -> bool:

@@ -13,6 +13,7 @@ from corral.sched.request import TaskRequest
 
 class PortsFree(Checker):
     name = "ports"
+    resources_only = False  # reads what runs on the machine, not only free resources
 
     def applies(self, req: TaskRequest) -> bool:
         return bool(req.resources.ports)

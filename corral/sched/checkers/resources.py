@@ -15,7 +15,7 @@ class ResourcesFit(Checker):
     name = "resources"
 
     def check(self, ctx: EvalContext) -> np.ndarray:
-        return (ctx.free >= ctx.req.vector).all(axis=1)
+        return np.logical_and.reduce(ctx.free >= ctx.req.vector, axis=1)  # .all() costs more on small arrays
 
     def reasons(self, ctx: EvalContext, rejected: np.ndarray) -> Counter:
         # Nomad's "exhausted on which resource": the first dimension that is short.
