@@ -8,6 +8,7 @@ Prints one JSON object (the last line with --json):
 - ``naive_placements_per_s``: the first ``--naive-tasks`` tasks of the same workload on the same
   cell with all three off (every machine checked and scored for every task, by the same
   vectorised code); ``speedup`` is the ratio, both measured in this run;
+- ``ablation_placements_per_s``: the bounded subset with the techniques switched on one by one;
 - ``parity``: both modes on a loaded cell of ``--naive-tasks`` tasks (the workload's own
   machines-to-tasks ratio), to show that relaxed randomization does not cost placements;
 - ``invariants``: checked on every resulting view and plan.
@@ -92,6 +93,22 @@ def main() -> None:
         100.0 * abs(parity["placed_relaxed"] - parity["placed_naive"]) / max(1, parity["placed_naive"]), 3
     )
 
+    # Each technique's share, on the bounded subset: switched on one after the other.
+    ablation = {}
+    steps = (
+        ("naive", NAIVE),
+        ("equivalence_classes", dict(score_cache=False, relaxed_randomization=False)),
+        ("plus_score_cache", dict(relaxed_randomization=False)),
+        ("plus_relaxed_randomization", {}),
+    )
+    for name, switches in steps:
+        if name == "naive":
+            ablation[name] = round(len(naive_plan.placements) / naive_seconds, 1)
+            continue
+        v, p, s = timed(SchedulerConfig(policy=args.policy, seed=args.seed, **switches), machines, naive_work)
+        problems += check_invariants(v, p, naive_work)
+        ablation[name] = round(len(p.placements) / s, 1)
+
     placements_per_s = len(plan.placements) / seconds
     naive_per_s = len(naive_plan.placements) / naive_seconds
     result = {
@@ -109,6 +126,7 @@ def main() -> None:
         "naive_seconds": round(naive_seconds, 3),
         "naive_placements_per_s": round(naive_per_s, 1),
         "speedup": round(placements_per_s / naive_per_s, 2),
+        "ablation_placements_per_s": ablation,
         "parity": parity,
         "invariants": "ok" if not problems else problems,
         "policy": args.policy,
