@@ -12,6 +12,8 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.demo",
     "corral.cli.agent",
+    "corral.cli.master",
+    "corral.cli.client",
 )
 
 app = typer.Typer(

@@ -1,0 +1,59 @@
+"""Where the CLI finds its master and token: ``CORRAL_ADDR`` / ``CORRAL_TOKEN``, else the config
+file (``$CORRAL_CONFIG`` or ``~/.config/corral/config.yaml``) that ``corral master`` writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ClientConfigError(ValueError):
+    pass
+
+
+def config_path() -> Path:
+    env = os.environ.get("CORRAL_CONFIG")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "corral" / "config.yaml"
+
+
+def read_config() -> dict[str, Any]:
+    path = config_path()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ClientConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ClientConfigError(f"{path}: expected a mapping with addr and token")
+    return data
+
+
+def write_config(addr: str, token: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump({"addr": addr, "token": token}))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return path
+
+
+def client_settings() -> tuple[str, str]:
+    """``(addr, token)`` for the CLI; raises ClientConfigError saying what to set."""
+    addr, token = os.environ.get("CORRAL_ADDR"), os.environ.get("CORRAL_TOKEN")
+    if not addr or not token:
+        config = read_config()
+        addr = addr or config.get("addr")
+        token = token or config.get("token")
+    if not addr:
+        raise ClientConfigError(f"no master address: set CORRAL_ADDR or run `corral master` (writes {config_path()})")
+    if not token:
+        raise ClientConfigError(f"no token: set CORRAL_TOKEN or run `corral master` (writes {config_path()})")
+    return str(addr).rstrip("/"), str(token)

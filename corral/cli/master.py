@@ -1,0 +1,94 @@
+"""``corral master``: run the cell's master (Borg's Borgmaster) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import re
+import secrets
+from pathlib import Path
+
+import typer
+
+
+def _local_user() -> str:
+    name = re.sub(r"[^a-z0-9_\-]", "-", getpass.getuser().lower()).strip("-_") or "admin"
+    return name[:64]
+
+
+def ensure_tokens(path: Path) -> str:
+    """Create ``path`` with an admin token for the local user (and an agent token) if it does not
+    exist; return the local user's admin token if the file has one."""
+    import yaml
+
+    user = _local_user()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {secrets.token_urlsafe(24): {"user": user, "role": "admin"},
+                secrets.token_urlsafe(24): {"user": "agents", "role": "agent"}}
+        path.write_text(yaml.safe_dump(data))
+        path.chmod(0o600)
+    data = yaml.safe_load(path.read_text()) or {}
+    for token, entry in data.items() if isinstance(data, dict) else ():
+        if isinstance(entry, dict) and entry.get("user") == user and entry.get("role") == "admin":
+            return str(token)
+    return ""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("master")
+    def master(
+        store: str = typer.Option("sqlite:///corral-master/state.db", "--store",
+                                  help="sqlite:///PATH (durable) or memory:// (tests)"),
+        port: int = typer.Option(7100, "--port", help="port on --host (0: any free port)"),
+        host: str = typer.Option("127.0.0.1", "--host"),
+        cell: str = typer.Option("local", "--cell", help="the cell's name, the last part of task names"),
+        tokens: Path = typer.Option(None, "--tokens", help="tokens file; default: tokens.yaml next to the store, "
+                                                           "created with an admin token for you"),
+        quota: Path = typer.Option(None, "--quota", help="quota file (user -> band -> resources); none: unlimited"),
+        write_config: bool = typer.Option(True, "--write-config/--no-write-config",
+                                          help="write the address and your admin token for the CLI"),
+        validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
+        verbose: bool = typer.Option(False, "--verbose", "-v"),
+    ) -> None:
+        """Run the master: API, state, persistence and the scheduler loop."""
+        from corral.cli.config import write_config as save_config
+        from corral.master.admission import ConfigFileError, Tokens
+        from corral.master.server import MasterServer, build_master
+        from corral.store import StoreError
+
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
+            typer.echo(f"corral master: --cell: expected lowercase letters, digits, '-' or '_', got {cell!r}", err=True)
+            raise typer.Exit(2)
+        if tokens is None:
+            base = Path(store[len("sqlite://"):]).parent if store.startswith("sqlite://") else Path("corral-master")
+            tokens = base / "tokens.yaml"
+        try:
+            admin_token = ensure_tokens(tokens)
+            token_table = Tokens.load(tokens)
+            server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate),
+                                  token_table, host=host, port=port)
+        except (ConfigFileError, StoreError, OSError) as e:
+            typer.echo(f"corral master: {e}", err=True)
+            raise typer.Exit(2) from None
+        # Run uvicorn in the foreground; it handles SIGINT/SIGTERM and returns.
+        server.master.start()
+        original_startup = server.server.startup
+
+        async def startup(sockets=None):
+            await original_startup(sockets=sockets)
+            bound = server.server.servers[0].sockets[0].getsockname()[1] if server.server.servers else port
+            addr = f"http://{host}:{bound}"
+            if write_config and admin_token:
+                path = save_config(addr, admin_token)
+                typer.echo(f"corral master: serving {addr} (store {store}); CLI config written to {path}", err=True)
+            else:
+                typer.echo(f"corral master: serving {addr} (store {store})", err=True)
+
+        server.server.startup = startup
+        try:
+            server.server.run()
+        finally:
+            server.master.stop()

@@ -1,0 +1,375 @@
+"""The master's HTTP API (FastAPI) under ``/api/v1``; the OpenAPI description is at ``/openapi.json``.
+
+Auth: ``Authorization: Bearer <token>`` from the tokens file. Anyone with a
+token may read; a user changes only their own jobs; admins change anything
+and may register machines; agents (role ``agent``) register their machine.
+Errors are JSON: ``{"error": kind, "message": sentence, "errors": [{"field",
+"message"}]}`` with a 4xx status; a 500 only for a bug (logged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from corral.model.job import JobState, TaskState
+from corral.master.admission import AdmissionError, Principal, Tokens
+from corral.master.commands import Kill, RegisterMachine, Submit, Update
+from corral.master.naming import resolve_job, resolve_task
+from corral.master.records import JobRecord, TaskRecord
+from corral.master.service import Master, MasterUnavailable
+
+log = logging.getLogger(__name__)
+PREFIX = "/api/v1"
+
+
+def _error(status: int, kind: str, errors: list[tuple[str, str]]) -> JSONResponse:
+    message = "; ".join(f"{f}: {m}" for f, m in errors)
+    return JSONResponse({"error": kind, "message": message,
+                         "errors": [{"field": f, "message": m} for f, m in errors]}, status_code=status)
+
+
+class Unauthorized(AdmissionError):
+    def __init__(self, message: str):
+        super().__init__(401, [("authorization", message)], "unauthorized")
+
+
+def _forbidden(message: str) -> AdmissionError:
+    return AdmissionError(403, [("authorization", message)], "forbidden")
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise AdmissionError(400, [("body", "expected a JSON object, got an empty body")])
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise AdmissionError(400, [("body", f"expected a JSON object, got invalid JSON ({e})")]) from None
+
+
+def _mapping(data: Any, what: str = "body") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise AdmissionError(400, [(what, f"expected a JSON object, got {type(data).__name__}")])
+    return data
+
+
+def create_app(master: Master, tokens: Tokens) -> FastAPI:
+    app = FastAPI(title="corral master", version="1", description=__doc__)
+    core = master.core
+    state = core.state
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("expected the header 'Authorization: Bearer <token>'")
+        found = tokens.lookup(token.strip())
+        if found is None:
+            raise Unauthorized("unknown token")
+        return found
+
+    def user_principal(request: Request) -> Principal:
+        who = principal(request)
+        if who.role == "agent":
+            raise _forbidden("an agent token may only register its machine")
+        return who
+
+    def may_change(who: Principal, owner: str) -> None:
+        if not who.admin and who.user != owner:
+            raise _forbidden(f"user {who.user} may not change jobs of user {owner}")
+
+    @app.exception_handler(AdmissionError)
+    async def _admission(request: Request, exc: AdmissionError) -> JSONResponse:
+        return _error(exc.status, exc.kind, exc.errors)
+
+    @app.exception_handler(MasterUnavailable)
+    async def _unavailable(request: Request, exc: MasterUnavailable) -> JSONResponse:
+        return _error(503, "unavailable", [("master", str(exc))])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            errors.append((".".join(loc) or "request", err.get("msg", "invalid").replace("Input should be", "expected")))
+        return _error(400, "invalid", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        field = "path" if exc.status_code in (404, 405) else "request"
+        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "invalid", [(field, str(exc.detail))])
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return _error(500, "internal", [("master", f"internal error ({type(exc).__name__}); see the master's log")])
+
+    # ---- views ---------------------------------------------------------------------------------
+
+    def task_view(task: TaskRecord) -> dict[str, Any]:
+        job = state.jobs[task.job]
+        machine = state.machines.get(task.machine) if task.machine else None
+        view = {"name": task.name, "job": task.job, "user": job.user, "index": task.index, "state": task.state.value,
+                "machine": task.machine, "address": machine.address if machine else None,
+                "ports": list(job.spec.resources.ports) if task.state is TaskState.RUNNING else [],
+                "gpus": list(task.gpus), "generation": task.generation, "version": task.version}
+        if task.state is TaskState.PENDING:
+            view["reason"] = task.reason or "waiting for the next scheduling round"
+        elif task.history:
+            view["reason"] = task.history[-1].note
+        return view
+
+    def job_view(job: JobRecord, detail: bool = False) -> dict[str, Any]:
+        counts = {s.value: 0 for s in TaskState}
+        for task in state.tasks_of(job.id):
+            if task.index < job.spec.tasks or task.state is not TaskState.DEAD:
+                counts[task.state.value] += 1
+        view = {"job": job.id, "name": job.name, "user": job.user, "state": job.state.value,
+                "priority": job.spec.priority, "tasks": job.spec.tasks, "task_states": counts,
+                "version": job.version, "submitted_at": job.submitted_at, "after": job.spec.after}
+        if job.history:
+            view["last"] = {"via": job.history[-1].via, "note": job.history[-1].note}
+        if detail:
+            view["spec"] = job.spec_dict
+        return view
+
+    def find_job(ref: str, who: Principal) -> JobRecord:
+        jid = resolve_job(ref, who.user)
+        return core.job(jid)
+
+    def find_task(ref: str, who: Principal) -> TaskRecord:
+        name = resolve_task(ref, who.user, state.cell)
+        task = state.tasks.get(name)
+        if task is None:
+            raise AdmissionError(404, [("task", f"no task {name}")], "not_found")
+        return task
+
+    def _state_filter(value: str | None, allowed: type) -> Any:
+        if value is None:
+            return None
+        try:
+            return allowed(value)
+        except ValueError:
+            raise AdmissionError(400, [("state", f"expected one of {', '.join(s.value for s in allowed)}, "
+                                                 f"got {value!r}")]) from None
+
+    # ---- jobs ----------------------------------------------------------------------------------
+
+    @app.post(PREFIX + "/jobs", status_code=201, summary="Submit a job (idempotent with X-Request-Id)")
+    async def submit(request: Request) -> JSONResponse:
+        who = user_principal(request)
+        spec = _mapping(await _json_body(request))
+        if "user" not in spec and "owner" not in spec:
+            spec = {**spec, "user": who.user}
+        may_change(who, str(spec.get("user", spec.get("owner"))))
+        request_id = request.headers.get("x-request-id") or request.headers.get("idempotency-key")
+        reply = await master.aexecute(Submit(spec, request_id=request_id))
+        return JSONResponse(reply, status_code=200 if reply.get("duplicate") else 201)
+
+    @app.get(PREFIX + "/jobs", summary="List jobs")
+    async def list_jobs(request: Request, user: str | None = None, state_: str | None = Query(None, alias="state"),
+                        limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+        principal(request)
+        wanted = _state_filter(state_, JobState)
+        with master.lock:
+            jobs = [job_view(j) for j in state.jobs.values()
+                    if (user is None or j.user == user) and (wanted is None or j.state is wanted)]
+        return {"jobs": jobs[:limit], "count": len(jobs)}
+
+    @app.get(PREFIX + "/jobs/{job}", summary="One job")
+    async def get_job(job: str, request: Request) -> dict[str, Any]:
+        who = principal(request)
+        with master.lock:
+            record = find_job(job, who)
+            view = job_view(record, detail=True)
+            view["task_list"] = [task_view(t) for t in state.tasks_of(record.id)
+                                 if t.index < record.spec.tasks or t.state is not TaskState.DEAD]
+        return view
+
+    @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)")
+    async def update(job: str, request: Request, max_unavailable: int = Query(1, ge=1)) -> dict[str, Any]:
+        who = user_principal(request)
+        spec = _mapping(await _json_body(request))
+        jid = resolve_job(job, who.user)
+        name, owner = jid.split(".")
+        spec = {"user": owner, **spec} if "user" not in spec and "owner" not in spec else spec
+        if spec.get("name", name) != name or spec.get("user", spec.get("owner")) != owner:
+            raise AdmissionError(400, [("name", f"expected the spec of job {jid}, got "
+                                                f"{spec.get('name')}.{spec.get('user', spec.get('owner'))}")])
+        spec = {"name": name, **spec}
+        may_change(who, owner)
+        return await master.aexecute(Update(spec, max_unavailable=max_unavailable))
+
+    async def _kill(job: str, request: Request) -> dict[str, Any]:
+        who = user_principal(request)
+        jid = resolve_job(job, who.user)
+        with master.lock:
+            record = core.job(jid)
+        may_change(who, record.user)
+        return await master.aexecute(Kill(jid))
+
+    app.post(PREFIX + "/jobs/{job}/kill", summary="Kill a job")(_kill)
+    app.delete(PREFIX + "/jobs/{job}", summary="Kill a job")(_kill)
+
+    @app.get(PREFIX + "/jobs/{job}/tasks", summary="A job's tasks")
+    async def job_tasks(job: str, request: Request) -> dict[str, Any]:
+        who = principal(request)
+        with master.lock:
+            record = find_job(job, who)
+            return {"tasks": [task_view(t) for t in state.tasks_of(record.id)]}
+
+    @app.get(PREFIX + "/jobs/{job}/events", summary="The event history of a job and its tasks")
+    async def job_events(job: str, request: Request) -> dict[str, Any]:
+        who = principal(request)
+        with master.lock:
+            record = find_job(job, who)
+            events = [{"object": record.id, "kind": "job", **t.to_dict()} for t in record.history]
+            for task in state.tasks_of(record.id):
+                events += [{"object": task.name, "kind": "task", **t.to_dict()} for t in task.history]
+        events.sort(key=lambda e: (e["seq"], e["kind"] != "job", e["object"]))
+        return {"job": record.id, "events": events}
+
+    # ---- tasks ---------------------------------------------------------------------------------
+
+    @app.get(PREFIX + "/tasks", summary="List tasks")
+    async def list_tasks(request: Request, user: str | None = None, state_: str | None = Query(None, alias="state"),
+                         job: str | None = None, machine: str | None = None,
+                         limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
+        who = principal(request)
+        wanted = _state_filter(state_, TaskState)
+        with master.lock:
+            jid = resolve_job(job, who.user) if job else None
+            tasks = [task_view(t) for t in state.tasks.values()
+                     if (jid is None or t.job == jid) and (machine is None or t.machine == machine)
+                     and (wanted is None or t.state is wanted)
+                     and (user is None or state.jobs[t.job].user == user)]
+        return {"tasks": tasks[:limit], "count": len(tasks)}
+
+    @app.get(PREFIX + "/jobs/{job}/tasks/{index}/why", summary="Why a task is pending")
+    async def why_by_index(job: str, index: int, request: Request) -> dict[str, Any]:
+        return await why(f"{job}/{index}", request)
+
+    @app.get(PREFIX + "/tasks/{task:path}/why", summary="Why a task is pending")
+    async def why(task: str, request: Request) -> dict[str, Any]:
+        who = principal(request)
+        with master.lock:
+            record = find_task(task, who)
+            reply = {"task": record.name, "state": record.state.value}
+            if record.state is TaskState.PENDING:
+                reply["summary"] = record.reason or "waiting for the next scheduling round"
+                reply["explanation"] = record.explanation
+            else:
+                last = record.history[-1] if record.history else None
+                reply["summary"] = (f"the task is {record.state.value}"
+                                    + (f" on {record.machine}" if record.machine else "")
+                                    + (f" ({last.via}: {last.note})" if last and last.note else ""))
+                reply["explanation"] = None
+        return reply
+
+    @app.get(PREFIX + "/tasks/{task:path}", summary="A task by name (INDEX.JOB.USER.CELL or JOB/INDEX): where it runs")
+    async def get_task(task: str, request: Request) -> dict[str, Any]:
+        who = principal(request)
+        with master.lock:
+            record = find_task(task, who)
+            view = task_view(record)
+            view["history"] = [t.to_dict() for t in record.history]
+        return view
+
+    # ---- machines ------------------------------------------------------------------------------
+
+    def machine_view(name: str) -> dict[str, Any]:
+        m = state.machines[name]
+        view = m.to_dict()
+        at = state.view.index.get(name)
+        if at is not None:
+            free = state.view.free[at]
+            view["free"] = {"cpu": int(free[0]), "memory": int(free[1]), "disk": int(free[2]),
+                            "gpu_milli": int(free[3])}
+            view["tasks"] = len(state.view.tasks[at])
+        else:
+            view["free"], view["tasks"] = None, 0
+        return view
+
+    @app.get(PREFIX + "/machines", summary="List machines; label=key=value filters")
+    async def list_machines(request: Request, label: list[str] = Query(default=[]),
+                            state_: str | None = Query(None, alias="state")) -> dict[str, Any]:
+        principal(request)
+        wanted = []
+        for text in label:
+            key, sep, value = text.partition("=")
+            if not sep or not key:
+                raise AdmissionError(400, [("label", f"expected key=value, got {text!r}")])
+            wanted.append((key, value))
+        if state_ is not None and state_ not in ("up", "lost"):
+            raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
+        with master.lock:
+            machines = [machine_view(n) for n, m in sorted(state.machines.items())
+                        if all(m.attributes.get(k) == v for k, v in wanted) and (state_ is None or m.state == state_)]
+        return {"machines": machines, "count": len(machines)}
+
+    def _register_command(body: dict[str, Any]) -> RegisterMachine:
+        body = _mapping(body)
+        unknown = set(body) - {"name", "address", "capacity", "gpu_model", "attributes", "isolation"}
+        errors = [(k, "unknown field") for k in sorted(unknown)]
+        for key in ("name", "address", "gpu_model", "isolation"):
+            if key in body and not isinstance(body[key], str):
+                errors.append((key, f"expected a string, got {body[key]!r}"))
+        if "name" not in body:
+            errors.append(("name", "required field is missing"))
+        if not isinstance(body.get("capacity"), dict):
+            errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
+        if not isinstance(body.get("attributes", {}), dict):
+            errors.append(("attributes", "expected a mapping of labels"))
+        if errors:
+            raise AdmissionError(400, errors)
+        return RegisterMachine(body["name"], body["capacity"], body.get("address", ""), body.get("gpu_model", ""),
+                               body.get("attributes", {}), body.get("isolation", ""))
+
+    @app.post(PREFIX + "/agents/register", summary="An agent registers its machine (role agent)")
+    async def agent_register(request: Request) -> dict[str, Any]:
+        who = principal(request)
+        if who.role not in ("agent", "admin"):
+            raise _forbidden("registering a machine needs an agent (or admin) token")
+        return await master.aexecute(_register_command(await _json_body(request)))
+
+    @app.post(PREFIX + "/machines", status_code=201, summary="An admin registers a machine")
+    async def admin_register(request: Request) -> dict[str, Any]:
+        who = principal(request)
+        if not who.admin:
+            raise _forbidden("registering a machine through the API needs an admin token")
+        return await master.aexecute(_register_command(await _json_body(request)))
+
+    @app.get(PREFIX + "/machines/{name}", summary="One machine and its tasks")
+    async def get_machine(name: str, request: Request) -> dict[str, Any]:
+        principal(request)
+        with master.lock:
+            if name not in state.machines:
+                raise AdmissionError(404, [("machine", f"no machine {name}")], "not_found")
+            view = machine_view(name)
+            view["task_list"] = core.assignments(name)
+        return view
+
+    # ---- the cell --------------------------------------------------------------------------------
+
+    @app.get(PREFIX + "/cell", summary="The cell at a glance")
+    async def cell(request: Request) -> dict[str, Any]:
+        principal(request)
+        with master.lock:
+            tasks = {s.value: 0 for s in TaskState}
+            for t in state.tasks.values():
+                tasks[t.state.value] += 1
+            return {"cell": state.cell, "seq": state.seq, "machines": len(state.machines), "jobs": len(state.jobs),
+                    "tasks": tasks, "store": master.store.kind, "broken": str(master.broken or "")}
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, Any]:
+        return {"ok": master.broken is None}
+
+    return app

@@ -1,0 +1,102 @@
+"""What goes into the master core (commands) and what comes out besides events (effects)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+_ids = itertools.count(1)
+_prefix = os.urandom(3).hex()
+
+
+def new_command_id() -> str:
+    """Unique within and across master runs: a random run prefix and a counter."""
+    return f"{_prefix}-{next(_ids)}"
+
+
+@dataclass(frozen=True)
+class Submit:
+    spec: Any  # a decoded spec (dict) or a JobSpec
+    request_id: str | None = None
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class Kill:
+    job: str  # job id <job>.<user>
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class Update:
+    spec: Any
+    max_unavailable: int = 1  # rolling update: at most this many tasks of the job down at once
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class RegisterMachine:
+    name: str
+    capacity: dict[str, Any]
+    address: str = ""
+    gpu_model: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    isolation: str = ""
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """An agent's full state (``GET /v1/state``): ``tasks`` are TaskStatus dicts."""
+
+    machine: str
+    tasks: list[dict[str, Any]]
+    incarnation: str = ""
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: progress rolling updates, release or reject ordered jobs, declare lost machines."""
+
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class StartTask:
+    task: str
+    machine: str
+    address: str
+    launch: dict[str, Any]  # a TaskLaunch body (docs/agent-protocol.md)
+
+
+@dataclass(frozen=True)
+class KillTask:
+    task: str
+    machine: str
+    address: str
+    reason: str = ""
+
+
+Effect = StartTask | KillTask
+
+
+class AgentTransport(Protocol):
+    """Carries effects to agents (the link shards in the live cell, simulated agents in the simulator)."""
+
+    def send(self, effects: list[Effect]) -> None: ...
+
+
+class RecordingTransport:
+    """Keeps what it was asked to send (tests; a master without a link to its agents yet)."""
+
+    def __init__(self, keep: int = 10_000):
+        self.sent: list[Effect] = []
+        self.keep = keep
+
+    def send(self, effects: list[Effect]) -> None:
+        self.sent.extend(effects)
+        if len(self.sent) > self.keep:
+            del self.sent[: len(self.sent) - self.keep]

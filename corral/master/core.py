@@ -1,0 +1,489 @@
+"""The master core: a deterministic, sans-IO state machine.
+
+Commands go in (:mod:`corral.master.commands`); every accepted command
+yields *events* (dicts, applied to the :class:`CellState` as they are
+emitted, to be made durable by the caller before it acknowledges anything)
+and *effects* (start or kill a task on a machine, for the agent transport,
+to be delivered only once the events are durable). The core reads time from
+the clock it is given and does no I/O.
+
+Scheduling is optimistic (Omega, Borg §3.4): :meth:`MasterCore.snapshot`
+hands out a consistent copy of the cell, the scheduler plans on it (the live
+master does this without holding its lock), and :meth:`MasterCore.commit`
+re-checks each placement against the current state, commits what still fits
+and reports the rest as stale, to be planned again (``schedule`` retries a
+bounded number of times). Every task left waiting gets a pending reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from corral.model.job import JobState, TaskState
+from corral.model.resources import QuantityError, Resources, parse_bytes, parse_cpu
+from corral.model.spec import JobSpec, SpecError, parse_job_spec
+from corral.master.admission import AdmissionError, Quotas
+from corral.master.clock import Clock, WallClock
+from corral.master.commands import (AgentReport, AgentTransport, Effect, Kill, KillTask, RecordingTransport,
+                                    RegisterMachine, StartTask, Submit, Tick, Update, new_command_id)
+from corral.master.records import JobRecord, charge, job_id, spec_to_dict
+from corral.master.state import CellState
+from corral.sched.cellview import CellView, PlacementError
+from corral.sched.plan import Plan
+from corral.sched.request import PendingTask, PlacedTask
+from corral.sched.scheduler import Scheduler, SchedulerConfig
+
+log = logging.getLogger(__name__)
+P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# Spec fields a running task can take without a restart.
+IN_PLACE_FIELDS = {"priority", "tasks"}
+
+
+@dataclass
+class Outcome:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Round:
+    """One scheduling round's input: a snapshot of the view and the tasks to place."""
+
+    view: CellView
+    pending: list[PendingTask]
+    tokens: dict[str, int]  # task -> its transition count at snapshot time (changed means stale)
+
+
+class MasterCore:
+    def __init__(
+        self,
+        state: CellState | None = None,
+        clock: Clock | None = None,
+        transport: AgentTransport | None = None,
+        quotas: Quotas | None = None,
+        scheduler: Scheduler | None = None,
+        cell: str = "local",
+        validate: bool = False,
+        retries: int = 3,
+        poll_interval_s: float = 2.0,
+        lost_after_s: float | None = None,
+    ):
+        self.state = state or CellState(cell)
+        self.clock = clock or WallClock()
+        self.transport = transport or RecordingTransport()
+        self.quotas = quotas or Quotas(None)
+        self.scheduler = scheduler or Scheduler(SchedulerConfig())
+        self.validate = validate
+        self.retries = retries
+        self.poll_interval_s = poll_interval_s
+        self.lost_after_s = lost_after_s  # None: no link to the agents, machines are never declared lost
+        self._out: Outcome | None = None
+        self._cmd = ""
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    def _begin(self, cmd_id: str) -> Outcome:
+        self._out, self._cmd = Outcome(), cmd_id
+        return self._out
+
+    def _end(self) -> Outcome:
+        out, self._out = self._out, None
+        if self.validate:
+            self.state.validate()
+        return out
+
+    def _emit(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = {"seq": self.state.seq + 1, "type": type_, "cmd": self._cmd, "t": self.clock.now(), **fields}
+        self.state.apply(event)
+        self._out.events.append(event)
+        return event
+
+    def deliver(self, effects: list[Effect]) -> None:
+        """Hand effects to the agent transport; call only once their events are durable."""
+        if effects:
+            self.transport.send(effects)
+
+    def handle(self, cmd: Any) -> Outcome:
+        """Apply one command. Raises :class:`AdmissionError` (nothing changed) if it is refused."""
+        handler: Callable[[Any], None] = {
+            Submit: self._submit, Kill: self._kill, Update: self._update,
+            RegisterMachine: self._register, AgentReport: self._report, Tick: self._tick,
+        }[type(cmd)]
+        self._begin(cmd.id)
+        try:
+            handler(cmd)
+        except BaseException:
+            if self._out.events:  # a bug: events were applied; never acknowledge them
+                log.error("command %s failed after emitting %d events", cmd.id, len(self._out.events))
+            self._out = None
+            raise
+        return self._end()
+
+    # ---- jobs ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def parse_spec(spec: Any) -> JobSpec:
+        if isinstance(spec, JobSpec):
+            return spec
+        try:
+            return parse_job_spec(spec)
+        except SpecError as e:
+            raise AdmissionError(400, e.errors) from None
+
+    def job(self, jid: str) -> JobRecord:
+        job = self.state.jobs.get(jid)
+        if job is None:
+            raise AdmissionError(404, [("job", f"no job {jid}")], "not_found")
+        return job
+
+    def job_reply(self, job: JobRecord) -> dict[str, Any]:
+        return {"job": job.id, "name": job.name, "user": job.user, "state": job.state.value,
+                "version": job.version, "tasks": job.spec.tasks}
+
+    def _finished(self, job: JobRecord) -> bool:
+        return job.state is JobState.DEAD and bool(job.history) and job.history[-1].via == "finish"
+
+    def _submit(self, cmd: Submit) -> None:
+        spec = self.parse_spec(cmd.spec)
+        if cmd.request_id:
+            known = self.state.requests.get(f"{spec.user}/{cmd.request_id}")
+            if known is not None:
+                self._out.reply = {**self.job_reply(self.state.jobs[known]), "duplicate": True}
+                return
+        jid = job_id(spec.name, spec.user)
+        old = self.state.jobs.get(jid)
+        if old is not None and old.state is not JobState.DEAD:
+            raise AdmissionError(409, [("name", f"job {spec.name} of user {spec.user} already exists and is "
+                                                f"{old.state.value}; update it or kill it first")], "conflict")
+        if spec.after is not None:
+            dep = self.state.jobs.get(job_id(spec.after, spec.user))
+            if dep is None:
+                raise AdmissionError(422, [("after", f"expected the name of a job of user {spec.user}; "
+                                                     f"there is no job {spec.after}")])
+            if dep.state is JobState.DEAD and not self._finished(dep):
+                raise AdmissionError(422, [("after", f"job {spec.after} ended by {dep.history[-1].via}, "
+                                                     "it will never finish")])
+        self.quotas.check(spec.user, spec.priority, self.state.usage_of(spec.user, _band(spec)), charge(spec))
+        spec_dict = spec_to_dict(spec)
+        self._emit("job_submitted", job=jid, spec=spec_dict, request_id=cmd.request_id)
+        self._out.reply = self.job_reply(self.state.jobs[jid])
+
+    def _kill(self, cmd: Kill) -> None:
+        job = self.job(cmd.job)
+        if job.state is not JobState.DEAD:
+            running = [t for t in self.state.tasks_of(job.id) if t.state is R]
+            for task in running:
+                self._out.effects.append(self._kill_effect(task.name, task.machine, "the job was killed"))
+            self._emit("job_killed", job=job.id, note="killed by its user")
+            self._reject_dependents()
+        self._out.reply = self.job_reply(job)
+
+    def _update(self, cmd: Update) -> None:
+        spec = self.parse_spec(cmd.spec)
+        if cmd.max_unavailable < 1:
+            raise AdmissionError(400, [("max_unavailable", f"expected an integer >= 1, got {cmd.max_unavailable}")])
+        job = self.job(job_id(spec.name, spec.user))
+        if job.state is JobState.DEAD:
+            raise AdmissionError(409, [("name", f"job {job.id} is dead; submit it again instead")], "conflict")
+        new = spec_to_dict(spec)
+        changed = {k for k in set(new) | set(job.spec_dict) if new.get(k) != job.spec_dict.get(k)}
+        if not changed:
+            self._out.reply = {**self.job_reply(job), "changed": []}
+            return
+        if "after" in changed:
+            raise AdmissionError(422, [("after", "cannot change the job a job waits for; submit a new job")])
+        used = self.state.usage_of(spec.user, _band(spec))
+        if _band(spec) == job.band:
+            used = used - charge(job.spec)
+        self.quotas.check(spec.user, spec.priority, used, charge(spec))
+        restart = bool(changed - IN_PLACE_FIELDS)
+        for task in self.state.tasks_of(job.id):
+            if task.state is R and task.index >= spec.tasks:
+                self._out.effects.append(self._kill_effect(task.name, task.machine, "the job was scaled down"))
+        self._emit("job_updated", job=job.id, spec=new, restart=restart, max_unavailable=cmd.max_unavailable)
+        self._roll(job)
+        self._out.reply = {**self.job_reply(job), "changed": sorted(changed), "restart": restart}
+
+    def _roll(self, job: JobRecord) -> None:
+        """Rolling update: move running tasks of an older spec version to pending, keeping at
+        most ``max_unavailable`` of the job's tasks down at once."""
+        if job.id not in self.state.rolling:
+            return
+        tasks = self.state.tasks_of(job.id)
+        down = sum(1 for t in tasks if t.state is P)
+        budget = job.max_unavailable - down
+        for task in sorted((t for t in tasks if t.state is R and t.version != job.version), key=lambda t: t.index):
+            if budget <= 0:
+                break
+            self._out.effects.append(self._kill_effect(task.name, task.machine, f"rolling update to version {job.version}"))
+            self._emit("task_ended", task=task.name, via="restart", note=f"rolling update to version {job.version}")
+            budget -= 1
+
+    def _reject_dependents(self) -> None:
+        for job in list(self.state.jobs.values()):
+            if job.spec.after is None or job.state is JobState.DEAD:
+                continue
+            dep = self.state.jobs.get(job_id(job.spec.after, job.user))
+            if dep is not None and dep.state is JobState.DEAD and not self._finished(dep):
+                note = f"job {dep.name} it waits for ended by {dep.history[-1].via}"
+                for task in self.state.tasks_of(job.id):
+                    if task.state is P:
+                        self._emit("task_ended", task=task.name, via="reject", note=note)
+
+    # ---- machines and agents ---------------------------------------------------------------------
+
+    def _register(self, cmd: RegisterMachine) -> None:
+        errors = []
+        if not cmd.name or not set(cmd.name) <= _NAME_CHARS | set(".") or len(cmd.name) > 128:
+            errors.append(("name", "expected 1-128 lowercase letters, digits, '.', '-' or '_'"))
+        capacity = {}
+        # Integers are corral's units (millicores, bytes), as agents send them; strings are
+        # quantities people type ("8" cores, "500m", "16Gi").
+        for key, parse in (("cpu", parse_cpu), ("memory", parse_bytes), ("disk", parse_bytes)):
+            value = cmd.capacity.get(key, 0) if isinstance(cmd.capacity, dict) else 0
+            try:
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    capacity[key] = value
+                elif isinstance(value, str):
+                    capacity[key] = parse(value)
+                else:
+                    raise QuantityError(f"expected an integer ({'millicores' if key == 'cpu' else 'bytes'}) "
+                                        f"or a quantity string, got {value!r}")
+            except QuantityError as e:
+                errors.append((f"capacity.{key}", str(e)))
+        gpu = cmd.capacity.get("gpu", 0) if isinstance(cmd.capacity, dict) else 0
+        if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 64:
+            errors.append(("capacity.gpu", f"expected a whole number of GPUs 0..64, got {gpu!r}"))
+        capacity["gpu"] = gpu if not errors else 0
+        if not isinstance(cmd.capacity, dict):
+            errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
+        elif not capacity.get("cpu") or not capacity.get("memory"):
+            errors.append(("capacity", "expected cpu and memory greater than 0"))
+        if errors:
+            raise AdmissionError(400, errors)
+        record = {"name": cmd.name, "capacity": capacity, "gpu_model": cmd.gpu_model,
+                  "attributes": dict(sorted((str(k), str(v)) for k, v in cmd.attributes.items())),
+                  "address": cmd.address, "isolation": cmd.isolation}
+        old = self.state.machines.get(cmd.name)
+        same = old is not None and old.state == "up" and {k: v for k, v in old.to_dict().items()
+                                                            if k in record} == record
+        if not same:
+            self._emit("machine_registered", machine=record)
+        self.state.machines[cmd.name].last_seen = self.clock.now()
+        self._out.reply = {"machine": cmd.name, "poll_interval_s": self.poll_interval_s}
+
+    def _report(self, cmd: AgentReport) -> None:
+        machine = self.state.machines.get(cmd.machine)
+        if machine is None:
+            raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
+        machine.last_seen = self.clock.now()
+        reported = set()
+        for status in cmd.tasks:
+            name, state = status.get("task_id"), status.get("state")
+            reported.add(name)
+            task = self.state.tasks.get(name)
+            if task is None or task.state is not R or task.machine != cmd.machine:
+                self._out.effects.append(self._kill_effect(name, cmd.machine, "not assigned to this machine"))
+                continue
+            if status.get("generation") != task.generation:
+                continue
+            error = status.get("last_error") or ""
+            if state == "finished":
+                self._emit("task_ended", task=name, via="finish", note=f"exit code {status.get('exit_code', 0)}")
+            elif state == "failed":
+                self._emit("task_ended", task=name, via="fail",
+                           note=error or f"exit code {status.get('exit_code')} after {status.get('failures')} failures")
+            elif state == "killed":
+                self._emit("task_ended", task=name, via="evict", note=error or "killed on its machine")
+        self._reject_dependents()
+        self._out.reply = {"machine": cmd.machine, "tasks": len(cmd.tasks)}
+
+    def _tick(self, cmd: Tick) -> None:
+        for jid in sorted(self.state.rolling):
+            self._roll(self.state.jobs[jid])
+        self._reject_dependents()
+        if self.lost_after_s is not None:
+            now = self.clock.now()
+            for machine in list(self.state.machines.values()):
+                if machine.state == "up" and machine.address and now - machine.last_seen > self.lost_after_s:
+                    for task in self.state.tasks.values():
+                        if task.state is R and task.machine == machine.name:
+                            task.reason = f"its machine {machine.name} stopped answering"
+                    self._emit("machine_lost", machine=machine.name)
+
+    def _kill_effect(self, task: str, machine: str, reason: str) -> KillTask:
+        record = self.state.machines.get(machine)
+        return KillTask(task, machine, record.address if record else "", reason)
+
+    # ---- scheduling --------------------------------------------------------------------------------
+
+    def waiting_reason(self, job: JobRecord) -> str | None:
+        """Why the tasks of ``job`` may not be scheduled yet (ordered jobs), or None."""
+        if job.spec.after is None:
+            return None
+        dep = self.state.jobs.get(job_id(job.spec.after, job.user))
+        if dep is None:
+            return f"waiting for job {job.spec.after}, which does not exist"
+        if self._finished(dep):
+            return None
+        return f"waiting for job {job.spec.after} to finish (it is {dep.state.value})"
+
+    def snapshot(self, only: set[str] | None = None) -> Round:
+        """A consistent copy of the cell and the tasks to plan (all pending, or those in ``only``)."""
+        pending = []
+        tokens = {}
+        reasons: dict[str, str | None] = {}
+        for name in (self.state.pending if only is None else [n for n in self.state.pending if n in only]):
+            task = self.state.tasks[name]
+            job = self.state.jobs[task.job]
+            if job.id not in reasons:
+                reasons[job.id] = self.waiting_reason(job)
+            if reasons[job.id] is not None:
+                task.reason, task.explanation = reasons[job.id], None
+                continue
+            if not len(self.state.view):
+                task.reason, task.explanation = "0/0 machines are available: the cell has no machines up.", None
+                continue
+            pending.append(PendingTask(name, job.id, job.user, job.request, task.index, job.submitted_seq))
+            tokens[name] = len(task.history)
+        return Round(self.state.view.copy(), pending, tokens)
+
+    def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
+        """Commit what of ``plan`` is still valid. ``reply["stale"]`` lists the tasks whose
+        placement went stale (to plan again); unplaced tasks get their pending reasons."""
+        self._begin(cmd_id or new_command_id())
+        try:
+            stale = self._commit(rnd, plan)
+        except BaseException:
+            self._out = None
+            raise
+        self._out.reply = {"placed": len(plan.placements) - len(stale), "stale": sorted(stale),
+                           "preempted": sum(1 for e in self._out.events if e.get("via") == "evict"),
+                           "unplaced": len(plan.unplaced)}
+        return self._end()
+
+    def _commit(self, rnd: Round, plan: Plan) -> dict[str, str]:
+        state, view = self.state, self.state.view
+        victims_of: dict[str, list] = {}
+        for p in plan.preemptions:
+            victims_of.setdefault(p.by, []).append(p)
+        stale: dict[str, str] = {}
+        for p in plan.placements:
+            task = state.tasks.get(p.task_id)
+            why = None
+            if task is None or task.state is not P or len(task.history) != rnd.tokens.get(p.task_id):
+                why = "the task changed while it was being placed"
+            elif p.machine not in view.index:
+                why = f"machine {p.machine} left the cell"
+            else:
+                victims = victims_of.get(p.task_id, [])
+                for v in victims:
+                    victim = state.tasks.get(v.victim)
+                    if victim is None or victim.state is not R or victim.machine != p.machine:
+                        why = f"preemption victim {v.victim} is no longer on {p.machine}"
+                        break
+                else:
+                    why = self._try_fit(task, p.machine, p.gpus, [v.victim for v in victims])
+            if why is not None:
+                stale[p.task_id] = why
+                continue
+            for v in victims_of.get(p.task_id, []):
+                victim = state.tasks[v.victim]
+                self._out.effects.append(self._kill_effect(v.victim, p.machine, v.reason))
+                self._emit("task_ended", task=v.victim, via="evict", note=v.reason)
+                victim.reason = v.reason
+            generation = task.generation + 1
+            self._emit("task_scheduled", task=task.name, machine=p.machine, gpus=list(p.gpus), generation=generation)
+            self._out.effects.append(StartTask(task.name, p.machine, state.machines[p.machine].address,
+                                               self.launch(task.name)))
+        shared: dict[int, tuple[str, dict]] = {}
+        for name, explanation in plan.unplaced.items():
+            task = state.tasks.get(name)
+            if task is None or task.state is not P:
+                continue
+            key = id(explanation)
+            if key not in shared:
+                shared[key] = (explanation.summary(), explanation.to_dict())
+            task.reason, task.explanation = shared[key]
+        for name, why in stale.items():
+            task = state.tasks.get(name)
+            if task is not None and task.state is P:
+                task.reason, task.explanation = f"its placement went stale ({why}); it will be placed again", None
+        return stale
+
+    def _try_fit(self, task, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
+        """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""
+        view = self.state.view
+        job = self.state.jobs[task.job]
+        removed = [view.remove(v) for v in victims]
+        at = view.index[machine]
+        try:
+            view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus)), at)
+        except PlacementError as e:
+            return str(e)
+        else:
+            view.remove(task.name)
+            return None
+        finally:
+            for placed in removed:
+                view.place(placed, at)
+
+    def schedule(self, scheduler: Scheduler | None = None) -> Outcome:
+        """One scheduling round with bounded retries of stale placements, all in this thread."""
+        scheduler = scheduler or self.scheduler
+        total = Outcome(reply={"placed": 0, "stale": [], "preempted": 0, "rounds": 0})
+        only = None
+        for _ in range(1 + self.retries):
+            rnd = self.snapshot(only)
+            if not rnd.pending:
+                break
+            plan = scheduler.schedule(rnd.view, rnd.pending)
+            out = self.commit(rnd, plan)
+            total.events += out.events
+            total.effects += out.effects
+            total.reply["placed"] += out.reply["placed"]
+            total.reply["preempted"] += out.reply["preempted"]
+            total.reply["rounds"] += 1
+            total.reply["stale"] = out.reply["stale"]
+            if not out.reply["stale"]:
+                break
+            only = set(out.reply["stale"])
+        return total
+
+    def launch(self, name: str) -> dict[str, Any]:
+        """The TaskLaunch body (docs/agent-protocol.md) for running task ``name``."""
+        task = self.state.tasks[name]
+        job = self.state.jobs[task.job]
+        spec = job.spec
+        r: Resources = spec.resources.to_resources()
+        return {
+            "task_id": name, "generation": task.generation, "name": name, "command": spec.command or "",
+            "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
+            "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
+            "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports),
+        }
+
+    def assignments(self, machine: str) -> list[str]:
+        """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``)."""
+        return sorted(t.name for t in self.state.tasks.values() if t.state is R and t.machine == machine)
+
+    # ---- recovery ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def rebuild(store, cell: str = "local") -> CellState:
+        """The state from the store's latest checkpoint plus the events logged after it."""
+        found = store.latest_checkpoint()
+        state = CellState.from_dict(found[1]) if found else CellState(cell)
+        for event in store.read_since(state.seq):
+            state.apply(event)
+        return state
+
+
+def _band(spec: JobSpec):
+    from corral.model.priority import band_of
+
+    return band_of(spec.priority)

@@ -1,0 +1,169 @@
+"""The master's records of machines, jobs and tasks, and how they turn into scheduler requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from corral.model.job import JobState, TaskState
+from corral.model.machine import Machine
+from corral.model.priority import Band, band_of
+from corral.model.resources import Resources
+from corral.model.spec import JobSpec, parse_job_spec
+from corral.master.lifecycle import Transition
+from corral.sched.request import TaskRequest
+
+
+def job_id(name: str, user: str) -> str:
+    """A job's id: ``<job>.<user>`` (job and user names hold no dots), the suffix of its task names."""
+    return f"{name}.{user}"
+
+
+def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
+    """The canonical form of a spec, which reads back into the same spec (cpu as millicores "500m")."""
+    d = spec.model_dump(mode="json")
+    d["resources"]["cpu"] = f"{spec.resources.cpu}m"
+    return d
+
+
+def request_for(spec: JobSpec, jid: str) -> TaskRequest:
+    domain_dependent = bool(spec.max_per_domain or spec.spread)
+    return TaskRequest(
+        resources=spec.resources.to_resources(),
+        priority=spec.priority,
+        appclass=spec.appclass,
+        constraints=spec.hard_constraints(),
+        preferences=spec.preferences(),
+        max_per_domain=tuple(sorted(spec.max_per_domain.items())),
+        spread=spec.spread,
+        job=jid if domain_dependent else None,
+    )
+
+
+def charge(spec: JobSpec) -> np.ndarray:
+    """What a job counts against its user's quota: its task count times one task's limits."""
+    return spec.resources.to_resources().vector() * spec.tasks
+
+
+@dataclass
+class MachineRecord:
+    name: str
+    capacity: Resources
+    gpu_model: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+    isolation: str = ""
+    state: str = "up"  # up | lost
+    registered_seq: int = 0
+    last_seen: float = 0.0  # soft state: when the agent last answered
+
+    def machine(self) -> Machine:
+        return Machine(self.name, self.capacity, self.gpu_model, dict(self.attributes))
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.capacity
+        return {
+            "name": self.name,
+            "capacity": {"cpu": c.cpu, "memory": c.memory, "disk": c.disk, "gpu": c.gpu},
+            "gpu_model": self.gpu_model,
+            "attributes": dict(sorted(self.attributes.items())),
+            "address": self.address,
+            "isolation": self.isolation,
+            "state": self.state,
+            "registered_seq": self.registered_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MachineRecord":
+        return cls(d["name"], Resources(**d["capacity"]), d.get("gpu_model", ""), dict(d.get("attributes", {})),
+                   d.get("address", ""), d.get("isolation", ""), d.get("state", "up"), d.get("registered_seq", 0))
+
+
+@dataclass
+class JobRecord:
+    id: str
+    spec: JobSpec
+    spec_dict: dict[str, Any]
+    state: JobState = JobState.PENDING
+    version: int = 1
+    submitted_seq: int = 0
+    submitted_at: float = 0.0
+    request_id: str | None = None
+    max_unavailable: int = 1
+    history: list[Transition] = field(default_factory=list)
+    old_specs: dict[int, dict[str, Any]] = field(default_factory=dict)  # versions some task may still run
+    request: TaskRequest | None = None
+    _requests: dict[int, TaskRequest] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.request is None:
+            self.request = request_for(self.spec, self.id)
+
+    def request_of(self, version: int) -> TaskRequest:
+        """The request of spec version ``version`` (the current one, or one a running task still has)."""
+        if version == self.version:
+            return self.request
+        cached = self._requests.get(version)
+        if cached is None:
+            cached = self._requests[version] = request_for(parse_job_spec(self.old_specs[version]), self.id)
+        return cached
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def user(self) -> str:
+        return self.spec.user
+
+    @property
+    def band(self) -> Band:
+        return band_of(self.spec.priority)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "spec": self.spec_dict, "state": self.state.value, "version": self.version,
+            "submitted_seq": self.submitted_seq, "submitted_at": self.submitted_at,
+            "request_id": self.request_id, "max_unavailable": self.max_unavailable,
+            "history": [t.to_dict() for t in self.history],
+            "old_specs": {str(v): s for v, s in sorted(self.old_specs.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobRecord":
+        return cls(d["id"], parse_job_spec(d["spec"]), d["spec"], JobState(d["state"]), d["version"],
+                   d["submitted_seq"], d["submitted_at"], d.get("request_id"), d.get("max_unavailable", 1),
+                   [Transition.from_dict(t) for t in d.get("history", [])],
+                   {int(v): s for v, s in d.get("old_specs", {}).items()})
+
+
+@dataclass
+class TaskRecord:
+    name: str
+    job: str
+    index: int
+    state: TaskState = TaskState.PENDING
+    machine: str | None = None
+    gpus: tuple[int, ...] = ()
+    generation: int = 0
+    version: int = 1
+    history: list[Transition] = field(default_factory=list)
+    request: TaskRequest | None = None  # what it runs with while running (its job's at the time)
+    # soft state: why it waits (recomputed by every scheduling round, not persisted)
+    reason: str = ""
+    explanation: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "job": self.job, "index": self.index, "state": self.state.value,
+            "machine": self.machine, "gpus": list(self.gpus), "generation": self.generation,
+            "version": self.version, "history": [t.to_dict() for t in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TaskRecord":
+        return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
+                   tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
+                   [Transition.from_dict(t) for t in d.get("history", [])])

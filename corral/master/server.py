@@ -1,0 +1,72 @@
+"""Serving the master: uvicorn on 127.0.0.1 (in a thread for tests, in the foreground for the CLI)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from corral.master.admission import Quotas, Tokens
+from corral.master.api import create_app
+from corral.master.service import Master
+from corral.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def build_master(store_url: str, cell: str = "local", quota_path: str | Path | None = None,
+                 validate: bool = False, **args: Any) -> Master:
+    """Open the store, rebuild the state from it and return a master ready to ``start()``."""
+    store = open_store(store_url)
+    try:
+        return Master.recover(store, cell=cell, quotas=Quotas.load(quota_path), validate=validate, **args)
+    except BaseException:
+        store.close()
+        raise
+
+
+class MasterServer:
+    """A master and its HTTP API on ``host:port`` (port 0: any free port), served from a thread."""
+
+    def __init__(self, master: Master, tokens: Tokens, host: str = "127.0.0.1", port: int = 0,
+                 log_level: str = "warning"):
+        self.master, self.tokens = master, tokens
+        self.app = create_app(master, tokens)
+        self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
+                                     lifespan="off", timeout_keep_alive=30, backlog=2048)
+        self.server = uvicorn.Server(self.config)
+        self._thread: threading.Thread | None = None
+        self.host, self.port = host, port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> "MasterServer":
+        self.master.start()
+        self._thread = threading.Thread(target=self.server.run, name="corral-master-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"the master's HTTP server did not start on {self.host}:{self.port}")
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(15.0)
+        self.master.stop()
+
+    def __enter__(self) -> "MasterServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

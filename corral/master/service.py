@@ -1,0 +1,184 @@
+"""The live master: the core behind a lock, a store, a scheduler thread and a ticker.
+
+Every command runs under one lock: the core applies it and hands back events
+and effects; the events are appended to the store (group commit) inside the
+lock, so log order is apply order, and the caller waits for durability
+*outside* the lock, so many commands share one fsync. Effects go to the
+agent transport only once their events are durable. If the store ever fails
+to make events durable, the master stops accepting writes (``broken``): its
+memory is ahead of its log, and only a restart (which rebuilds from the log)
+makes it trustworthy again.
+
+The scheduler thread takes a snapshot under the lock, plans without it, and
+commits under it (optimistic: stale placements are dropped and retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from corral.master.commands import Tick
+from corral.master.core import MasterCore, Outcome
+from corral.store.base import Store, done
+
+log = logging.getLogger(__name__)
+
+
+class MasterUnavailable(RuntimeError):
+    """The master cannot accept writes (its store failed)."""
+
+
+class Master:
+    def __init__(self, core: MasterCore, store: Store, schedule_interval_s: float = 0.25,
+                 tick_interval_s: float = 1.0, checkpoint_every: int = 50_000):
+        self.core, self.store = core, store
+        self.lock = threading.RLock()
+        self.schedule_interval_s = schedule_interval_s
+        self.tick_interval_s = tick_interval_s
+        self.checkpoint_every = checkpoint_every
+        self.broken: BaseException | None = None
+        self._last_checkpoint = core.state.seq
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+
+    @classmethod
+    def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":
+        """A master whose state is rebuilt from ``store`` (checkpoint + log)."""
+        state = MasterCore.rebuild(store, cell)
+        service_args = {k: core_args.pop(k) for k in ("schedule_interval_s", "tick_interval_s", "checkpoint_every")
+                        if k in core_args}
+        core = MasterCore(state=state, cell=cell, **core_args)
+        now = core.clock.now()
+        for machine in state.machines.values():
+            machine.last_seen = now  # give every agent a fresh chance to answer
+        return cls(core, store, **service_args)
+
+    # ---- commands ------------------------------------------------------------------------------
+
+    def submit_command(self, cmd: Any) -> tuple[dict[str, Any], Future]:
+        """Apply ``cmd``; return its reply and a future resolved once its events are durable (and
+        its effects handed to the transport). Raises AdmissionError if refused."""
+        with self.lock:
+            if self.broken is not None:
+                raise MasterUnavailable(f"the master's store failed: {self.broken}")
+            out = self.core.handle(cmd)
+            durable = self._persist(out)
+        if cmd.__class__.__name__ in ("Submit", "Update", "RegisterMachine", "Kill"):
+            self._wake.set()
+        return out.reply, durable
+
+    def _persist(self, out: Outcome) -> Future:
+        """Append ``out``'s events (under the lock); effects follow once they are durable."""
+        if not out.events:
+            self.core.deliver(out.effects)
+            return done()
+        future = self.store.append(out.events)
+        effects = out.effects
+
+        def after(f: Future) -> None:
+            if f.exception() is not None:
+                self.broken = f.exception()
+                log.error("store failed; the master stops accepting writes: %s", f.exception())
+                return
+            try:
+                self.core.deliver(effects)
+            except Exception:  # the transport is not ours to crash on
+                log.exception("delivering effects failed")
+
+        future.add_done_callback(after)
+        self._maybe_checkpoint()
+        return future
+
+    def execute(self, cmd: Any, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Apply ``cmd`` and wait until it is durable (threads)."""
+        reply, durable = self.submit_command(cmd)
+        durable.result(timeout_s)
+        return reply
+
+    async def aexecute(self, cmd: Any) -> dict[str, Any]:
+        """Apply ``cmd`` and wait until it is durable (asyncio)."""
+        reply, durable = self.submit_command(cmd)
+        await asyncio.wrap_future(durable)
+        return reply
+
+    def _maybe_checkpoint(self) -> None:
+        if self.core.state.seq - self._last_checkpoint >= self.checkpoint_every:
+            self.checkpoint()
+
+    def checkpoint(self) -> Future:
+        with self.lock:
+            self._last_checkpoint = self.core.state.seq
+            return self.store.write_checkpoint(self.core.state.seq, self.core.state.to_dict())
+
+    # ---- the scheduler loop --------------------------------------------------------------------
+
+    def schedule_once(self) -> dict[str, Any]:
+        """One scheduling round with bounded retries; plans outside the lock, commits inside."""
+        core = self.core
+        total = {"placed": 0, "stale": [], "preempted": 0, "rounds": 0}
+        only = None
+        last: Future = done()
+        for _ in range(1 + core.retries):
+            with self.lock:
+                if self.broken is not None:
+                    break
+                rnd = core.snapshot(only)
+            if not rnd.pending:
+                break
+            plan = core.scheduler.schedule(rnd.view, rnd.pending)
+            with self.lock:
+                out = core.commit(rnd, plan)
+                last = self._persist(out)
+            total["placed"] += out.reply["placed"]
+            total["preempted"] += out.reply["preempted"]
+            total["rounds"] += 1
+            total["stale"] = out.reply["stale"]
+            if not out.reply["stale"]:
+                break
+            only = set(out.reply["stale"])
+        last.result(30.0)
+        self.rounds += 1
+        return total
+
+    def tick(self) -> None:
+        reply, durable = self.submit_command(Tick())
+        durable.result(30.0)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="corral-master-scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(self.schedule_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + self.tick_interval_s
+                self.schedule_once()
+            except Exception:
+                log.exception("scheduling round failed")
+                time.sleep(self.schedule_interval_s)
+
+    def stop(self, checkpoint: bool = True) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30.0)
+        if checkpoint and self.broken is None:
+            try:
+                self.checkpoint().result(30.0)
+            except Exception:
+                log.exception("final checkpoint failed")
+        self.store.close()

@@ -1,0 +1,337 @@
+"""The cell's state as the master knows it, changed only by applying events.
+
+``CellState.apply(event)`` is the one way state changes: the live master
+applies each event as it emits it, a restarted master applies the logged
+events after its checkpoint, and both end in the same state
+(``to_dict()`` compares equal). Applying is deterministic: it reads nothing
+but the event and the state.
+
+Soft state — pending reasons, when an agent was last heard from — is kept
+here too but is not part of ``to_dict()``; it is recomputed after a restart.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from corral.model.job import JobState, TaskState, task_name
+from corral.model.priority import Band
+from corral.model.resources import DIMS, Resources
+from corral.model.spec import parse_job_spec
+from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
+from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
+from corral.sched.cellview import CellView, PlacementError
+from corral.sched.request import PlacedTask
+
+P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
+
+
+class InvariantError(AssertionError):
+    """The state broke one of its invariants (validate mode)."""
+
+
+class CellState:
+    def __init__(self, cell: str = "local"):
+        self.cell = cell
+        self.seq = 0
+        self.machines: dict[str, MachineRecord] = {}
+        self.jobs: dict[str, JobRecord] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.requests: dict[str, str] = {}  # "<user>/<request id>" -> job id
+        # derived, kept up to date by apply
+        self.job_tasks: dict[str, list[str]] = defaultdict(list)
+        self.pending: dict[str, None] = {}  # pending task names in the order they became pending
+        self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
+        self.usage: dict[tuple[str, Band], np.ndarray] = {}
+        self.view = CellView([])
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def tasks_of(self, jid: str) -> list[TaskRecord]:
+        return [self.tasks[n] for n in self.job_tasks.get(jid, ())]
+
+    def usage_of(self, user: str, band: Band) -> np.ndarray:
+        return self.usage.get((user, band), np.zeros(len(DIMS), dtype=np.int64))
+
+    def up_machines(self) -> list[MachineRecord]:
+        return [m for m in self.machines.values() if m.state == "up"]
+
+    # ---- applying events ----------------------------------------------------------------------
+
+    def apply(self, event: dict[str, Any]) -> None:
+        seq = event["seq"]
+        if seq <= self.seq:
+            raise ValueError(f"event {seq} is not after {self.seq}")
+        handler = getattr(self, "_apply_" + event["type"], None)
+        if handler is None:
+            raise ValueError(f"unknown event type {event['type']!r}")
+        self.seq = seq
+        handler(event)
+
+    def _transition(self, task: TaskRecord, via: str, event: dict[str, Any], note: str = "") -> None:
+        old = task.state if task.history else None
+        new = next_task_state(task.name, old, via, task.history)
+        task.history.append(Transition(event["seq"], event["cmd"], via, old.value if old else None, new.value,
+                                       event.get("t", 0.0), note))
+        if old is R and (new is not R):
+            self.view.remove(task.name)
+            task.machine, task.gpus, task.request = None, (), None
+        task.state = new
+        if new is P:
+            self.pending.setdefault(task.name, None)
+        else:
+            self.pending.pop(task.name, None)
+
+    def _job_follows(self, job: JobRecord, via: str, event: dict[str, Any], note: str = "") -> None:
+        states = {self.tasks[n].state for n in self.job_tasks[job.id]}
+        new = JobState.RUNNING if R in states else JobState.PENDING if P in states else JobState.DEAD
+        old = job.state if job.history else None
+        if old is new and via != "update":
+            return
+        check_job_transition(job.id, old, new, via, job.history)
+        job.history.append(Transition(event["seq"], event["cmd"], via, old.value if old else None, new.value,
+                                      event.get("t", 0.0), note))
+        if new is JobState.DEAD and old is not JobState.DEAD:
+            self._charge(job, -1)
+        job.state = new
+
+    def _charge(self, job: JobRecord, sign: int) -> None:
+        key = (job.user, job.band)
+        self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec)
+
+    def _new_task(self, job: JobRecord, index: int, event: dict[str, Any]) -> None:
+        """Task ``index`` of ``job`` comes into being; a dead task of the same name (an earlier
+        incarnation of the job) is replaced and its story goes on."""
+        name = task_name(index, job.name, job.user, self.cell)
+        previous = self.tasks.get(name)
+        if previous is not None and previous.state is not D:
+            raise TransitionError(f"task {name} already exists and is {previous.state.value}")
+        task = TaskRecord(name, job.id, index, version=job.version)
+        if previous is not None:
+            task.history, task.generation = previous.history, previous.generation
+        task.history.append(Transition(event["seq"], event["cmd"], "submit", None, P.value, event.get("t", 0.0)))
+        self.tasks[name] = task
+        self.pending.setdefault(name, None)
+        if name not in self.job_tasks[job.id]:
+            self.job_tasks[job.id].append(name)
+
+    def _apply_machine_registered(self, event: dict[str, Any]) -> None:
+        d = event["machine"]
+        record = MachineRecord(d["name"], Resources(**d["capacity"]), d.get("gpu_model", ""),
+                               dict(d.get("attributes", {})), d.get("address", ""), d.get("isolation", ""),
+                               "up", event["seq"])
+        old = self.machines.get(record.name)
+        if old is not None:
+            record.last_seen = old.last_seen
+        self.machines[record.name] = record
+        self._rebuild_view(event)
+
+    def _apply_machine_lost(self, event: dict[str, Any]) -> None:
+        machine = self.machines[event["machine"]]
+        for task in [t for t in self.tasks.values() if t.machine == machine.name and t.state is R]:
+            self._transition(task, "lost", event, f"machine {machine.name} stopped answering")
+            self._job_follows(self.jobs[task.job], "lost", event)
+        machine.state = "lost"
+        self._rebuild_view(event)
+
+    def _rebuild_view(self, event: dict[str, Any] | None) -> None:
+        """A new view of the up machines with every running task placed again; a running task that
+        no longer fits (its machine shrank or is gone) is evicted back to pending."""
+        self.view = CellView([m.machine() for m in self.up_machines()])
+        misfits = []
+        for task in self.tasks.values():
+            if task.state is not R:
+                continue
+            at = self.view.index.get(task.machine)
+            try:
+                if at is None:
+                    raise PlacementError(f"machine {task.machine} is not up")
+                self.view.place(PlacedTask(task.name, task.job, self.jobs[task.job].user, task.request, task.gpus), at)
+            except PlacementError as e:
+                misfits.append((task, str(e)))
+        for task, why in misfits:
+            if event is None:
+                raise InvariantError(f"running task {task.name} does not fit its machine: {why}")
+            # It is not in the new view: take it off its machine without view.remove.
+            next_task_state(task.name, R, "evict", task.history)
+            task.history.append(Transition(event["seq"], event["cmd"], "evict", R.value, P.value,
+                                           event.get("t", 0.0), f"no longer fits its machine: {why}"))
+            task.machine, task.gpus, task.request, task.state = None, (), None, P
+            self.pending.setdefault(task.name, None)
+            self._job_follows(self.jobs[task.job], "evict", event)
+
+    def _apply_job_submitted(self, event: dict[str, Any]) -> None:
+        spec = parse_job_spec(event["spec"])
+        jid = event["job"]
+        old = self.jobs.get(jid)
+        if old is not None and old.state is not JobState.DEAD:
+            raise TransitionError(f"job {jid} is already {old.state.value}")
+        job = JobRecord(jid, spec, event["spec"], submitted_seq=event["seq"], submitted_at=event.get("t", 0.0),
+                        request_id=event.get("request_id"))
+        note = ""
+        if old is not None:  # an earlier incarnation of the job ended: its story goes on
+            job.history, note = old.history, "submitted again"
+            job.version = old.version + 1
+            job.request = None
+            job.__post_init__()
+        self.jobs[jid] = job
+        if event.get("request_id"):
+            self.requests[f"{spec.user}/{event['request_id']}"] = jid
+        for index in range(spec.tasks):
+            self._new_task(job, index, event)
+        check_job_transition(jid, None, JobState.PENDING, "submit", job.history)
+        job.history.append(Transition(event["seq"], event["cmd"], "submit", None, JobState.PENDING.value,
+                                      event.get("t", 0.0), note))
+        job.state = JobState.PENDING
+        self._charge(job, +1)
+
+    def _apply_task_scheduled(self, event: dict[str, Any]) -> None:
+        task = self.tasks[event["task"]]
+        job = self.jobs[task.job]
+        gpus = tuple(event.get("gpus", ()))
+        request = job.request_of(job.version)
+        at = self.view.index[event["machine"]]
+        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus), at)
+        self._transition(task, "schedule", event, f"on {event['machine']}")
+        task.machine, task.gpus, task.request = event["machine"], gpus, request
+        task.generation, task.version = event["generation"], job.version
+        task.reason, task.explanation = "", None
+        self._job_follows(job, "schedule", event)
+
+    def _apply_task_ended(self, event: dict[str, Any]) -> None:
+        task = self.tasks[event["task"]]
+        via = event["via"]
+        self._transition(task, via, event, event.get("note", ""))
+        job = self.jobs[task.job]
+        if via == "restart":
+            task.version = job.version
+        self._job_follows(job, via, event, event.get("note", ""))
+        if job.id in self.rolling and not self._rolling(job):
+            self.rolling.discard(job.id)
+
+    def _apply_job_killed(self, event: dict[str, Any]) -> None:
+        job = self.jobs[event["job"]]
+        for task in self.tasks_of(job.id):
+            if task.state is not D:
+                self._transition(task, "kill", event, event.get("note", ""))
+        self._job_follows(job, "kill", event, event.get("note", ""))
+        self.rolling.discard(job.id)
+
+    def _apply_job_updated(self, event: dict[str, Any]) -> None:
+        job = self.jobs[event["job"]]
+        spec = parse_job_spec(event["spec"])
+        self._charge(job, -1)
+        old_version, old_spec = job.version, job.spec_dict
+        running_old = any(t.state is R for t in self.tasks_of(job.id))
+        if event["restart"] and running_old:
+            job.old_specs[old_version] = old_spec
+        job.spec, job.spec_dict, job.version = spec, event["spec"], old_version + 1
+        job.max_unavailable = event.get("max_unavailable", job.max_unavailable)
+        job.request = None
+        job.__post_init__()
+        self._charge(job, +1)
+        for task in self.tasks_of(job.id):
+            if task.state is D:
+                continue
+            if task.index >= spec.tasks:
+                self._transition(task, "kill", event, "the job was scaled down")
+            elif task.state is P:
+                self._transition(task, "update", event)
+                task.version = job.version
+            elif not event["restart"]:
+                # Priority change in place: same machine, same resources, new request.
+                placed = self.view.remove(task.name)
+                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus),
+                                self.view.index[task.machine])
+                self._transition(task, "update", event)
+                task.request, task.version = job.request, job.version
+        old_count = parse_job_spec(old_spec).tasks
+        for index in range(old_count, spec.tasks):  # scaled up
+            self._new_task(job, index, event)
+        if event["restart"] and self._rolling(job):
+            self.rolling.add(job.id)
+        self._job_follows(job, "update", event)
+
+    def _rolling(self, job: JobRecord) -> bool:
+        return any(t.state is R and t.version != job.version for t in self.tasks_of(job.id))
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything that survives a restart, in a canonical order."""
+        return {
+            "cell": self.cell,
+            "seq": self.seq,
+            "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
+            "jobs": {j: r.to_dict() for j, r in sorted(self.jobs.items())},
+            "tasks": {n: t.to_dict() for n, t in sorted(self.tasks.items())},
+            "job_tasks": {j: list(ns) for j, ns in sorted(self.job_tasks.items())},
+            "pending": list(self.pending),
+            "requests": dict(sorted(self.requests.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CellState":
+        state = cls(d["cell"])
+        state.seq = d["seq"]
+        state.machines = {n: MachineRecord.from_dict(m) for n, m in d["machines"].items()}
+        state.jobs = {j: JobRecord.from_dict(r) for j, r in d["jobs"].items()}
+        state.tasks = {n: TaskRecord.from_dict(t) for n, t in d["tasks"].items()}
+        state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
+        state.pending = dict.fromkeys(d["pending"])
+        state.requests = dict(d["requests"])
+        for task in state.tasks.values():
+            if task.state is R:
+                task.request = state.jobs[task.job].request_of(task.version)
+        for job in state.jobs.values():
+            if job.state is not JobState.DEAD:
+                state._charge(job, +1)
+            if state._rolling(job):
+                state.rolling.add(job.id)
+        state._rebuild_view(None)
+        return state
+
+    # ---- invariants ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every invariant; raise :class:`InvariantError` naming the first one broken."""
+        def fail(message: str) -> None:
+            raise InvariantError(message)
+
+        if (self.view.free < 0).any():
+            fail("a machine is over-committed")
+        for name, task in self.tasks.items():
+            placed = self.view.where.get(name)
+            if task.state is R:
+                if task.machine is None or placed is None or self.view.names[placed] != task.machine:
+                    fail(f"running task {name} is not on its machine {task.machine} in the view")
+                if self.machines[task.machine].state != "up":
+                    fail(f"running task {name} is on {task.machine}, which is {self.machines[task.machine].state}")
+            elif placed is not None or task.machine is not None:
+                fail(f"{task.state.value} task {name} occupies a machine")
+            if (task.state is P) != (name in self.pending):
+                fail(f"task {name} is {task.state.value} but {'not ' if name not in self.pending else ''}in the pending set")
+            if task.history and task.history[-1].new != task.state.value:
+                fail(f"task {name} is {task.state.value} but its last transition says {task.history[-1].new}")
+        if len(self.view.where) != sum(1 for t in self.tasks.values() if t.state is R):
+            fail("the view holds tasks that are not running")
+        for jid, job in self.jobs.items():
+            tasks = self.tasks_of(jid)
+            states = {t.state for t in tasks}
+            want = JobState.RUNNING if R in states else JobState.PENDING if P in states else JobState.DEAD
+            if job.state is not want:
+                fail(f"job {jid} is {job.state.value} but its tasks say {want.value}")
+            alive = [t for t in tasks if t.state is not D]
+            if job.state is not JobState.DEAD and any(t.index >= job.spec.tasks for t in alive):
+                fail(f"job {jid} has a live task beyond its {job.spec.tasks} tasks")
+        usage: dict[tuple[str, Band], np.ndarray] = {}
+        for job in self.jobs.values():
+            if job.state is not JobState.DEAD:
+                key = (job.user, job.band)
+                usage[key] = usage.get(key, 0) + charge(job.spec)
+        for key in set(usage) | set(self.usage):
+            if not np.array_equal(usage.get(key, 0) + np.zeros(len(DIMS), dtype=np.int64), self.usage_of(*key)):
+                fail(f"quota usage of {key[0]} in band {key[1].value} is out of date")

@@ -1,0 +1,142 @@
+"""The default store: one SQLite file in WAL mode, fully synced, with group commit.
+
+A single writer thread owns the write connection. ``append`` queues the events
+and returns a future; the writer takes everything queued, writes it in one
+transaction, commits with ``synchronous=FULL`` (fsync of the WAL) and only
+then resolves the futures of that group. Queue order is log order, so an
+event is never durable before an event appended earlier. Readers use their
+own connections (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Iterator
+
+from corral.store.base import Event, StoreError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+"""
+_STOP = object()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+class SqliteStore:
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, max_group: int = 4096):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = _connect(self.path)
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open SQLite store {self.path}: {e}") from None
+        self._read = _connect(self.path)
+        self._read_lock = threading.Lock()
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self.groups = 0  # transactions committed (for the benchmark and tests)
+        self._writer = threading.Thread(target=self._write_loop, name="corral-store-writer", daemon=True)
+        self._writer.start()
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    def append(self, events: list[Event]) -> Future:
+        if self._closed:
+            raise StoreError("the store is closed")
+        future: Future = Future()
+        rows = [(e["seq"], json.dumps(e, separators=(",", ":"))) for e in events]
+        self._queue.put(("events", rows, future))
+        return future
+
+    def write_checkpoint(self, seq: int, state: dict[str, Any]) -> Future:
+        if self._closed:
+            raise StoreError("the store is closed")
+        future: Future = Future()
+        self._queue.put(("checkpoint", [(seq, json.dumps(state, separators=(",", ":")))], future))
+        return future
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            group = [item]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                group.append(more)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list) -> None:
+        events = [row for kind, rows, _ in group if kind == "events" for row in rows]
+        checkpoints = [row for kind, rows, _ in group if kind == "checkpoint" for row in rows]
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            if events:
+                self._conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", events)
+            if checkpoints:
+                self._conn.executemany("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", checkpoints)
+            self._conn.execute("COMMIT")
+        except Exception as e:  # the whole group fails; nothing of it is acknowledged
+            log.error("store commit failed: %s", e)
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for _, _, future in group:
+                future.set_exception(StoreError(f"store commit failed: {e}"))
+            return
+        self.groups += 1
+        for _, rows, future in group:
+            future.set_result(rows[-1][0] if rows else None)
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def read_since(self, seq: int) -> Iterator[Event]:
+        with self._read_lock:
+            rows = self._read.execute("SELECT body FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        for (body,) in rows:
+            yield json.loads(body)
+
+    def latest_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
+        with self._read_lock:
+            row = self._read.execute("SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return row[0], json.loads(row[1])
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join(30.0)
+        self._conn.close()
+        self._read.close()
