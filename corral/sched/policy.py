@@ -67,7 +67,9 @@ class Policy:
             mask = checker.check(ctx) if mask is None else mask & checker.check(ctx)
         score = None
         for scorer, weight in scorers:
-            part = scorer.score(ctx) * (weight / total_weight)
+            part = scorer.score(ctx)
+            if weight != total_weight:
+                part = part * (weight / total_weight)
             score = part if score is None else score + part
         return (
             np.ones(len(ctx), dtype=bool) if mask is None else mask,

@@ -10,8 +10,8 @@ Resource Fairness plugs in at the same seam.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from itertools import groupby
+from collections import defaultdict
+from operator import attrgetter
 from typing import Iterator, Protocol, Sequence
 
 from corral.model.priority import BANDS_HIGH_TO_LOW, band_of
@@ -29,6 +29,34 @@ class RoundRobin:
             yield from users
 
 
+def _runs(turn: list[PendingTask]) -> Iterator[list[PendingTask]]:
+    """Split a turn into runs of one request (jobs share a request object: test identity first)."""
+    run, request = [turn[0]], turn[0].request
+    for task in turn[1:]:
+        if task.request is request or task.request == request:
+            run.append(task)
+        else:
+            yield run
+            run, request = [task], task.request
+    yield run
+
+
+def _user_queue(tasks: list[PendingTask]) -> list[PendingTask]:
+    """A user's tasks by priority, then submission, job and index (sorting jobs, not tasks)."""
+    jobs: dict[str, list[PendingTask]] = defaultdict(list)
+    for task in tasks:
+        jobs[task.job].append(task)
+    order = sorted(jobs.values(), key=lambda job: (-job[0].request.priority, job[0].submitted, job[0].job))
+    out: list[PendingTask] = []
+    for job in order:
+        if len({t.request.priority for t in job}) > 1:  # a job whose tasks differ in priority
+            job = sorted(job, key=lambda t: (-t.request.priority, t.index))
+        else:
+            job = sorted(job, key=attrgetter("index"))
+        out.extend(job)
+    return out
+
+
 def queue_order(
     pending: Sequence[PendingTask], quantum: int = 16, user_order: UserOrder | None = None
 ) -> Iterator[list[PendingTask]]:
@@ -41,16 +69,16 @@ def queue_order(
         users = by_band.get(band)
         if not users:
             continue
-        queues = {
-            user: deque(sorted(tasks, key=lambda t: (-t.request.priority, t.submitted, t.job, t.index)))
-            for user, tasks in users.items()
-        }
+        queues = {user: _user_queue(tasks) for user, tasks in users.items()}
+        position = dict.fromkeys(queues, 0)
         remaining = sum(len(q) for q in queues.values())
         for user in user_order.order(sorted(queues)):
             if remaining == 0:
                 break
-            queue = queues[user]
-            turn = [queue.popleft() for _ in range(min(quantum, len(queue)))]
+            start = position[user]
+            turn = queues[user][start : start + quantum]
+            if not turn:
+                continue
+            position[user] = start + len(turn)
             remaining -= len(turn)
-            for _, run in groupby(turn, key=lambda t: t.request):
-                yield list(run)
+            yield from _runs(turn)

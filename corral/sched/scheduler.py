@@ -276,18 +276,26 @@ class Scheduler:
             if bound is not None and heap[0][:2] > bound:
                 break
             neg_score, rank, j = heapq.heappop(heap)
-            if groups and groups[-1][0] == j:
+            groups.append([j, 0, -neg_score])
+            # Machine j keeps taking copies while it stays the best (then it goes back in the heap).
+            rival = heap[0][:2] if heap else None
+            if bound is not None and (rival is None or bound < rival):
+                rival = bound
+            count = counts[j]
+            while placed < wanted:
+                count += 1
+                placed += 1
                 groups[-1][1] += 1
-            else:
-                groups.append([j, 1, -neg_score])
-            placed += 1
-            count = counts[j] = counts[j] + 1
-            if feasible[j][count - 1]:
-                heapq.heappush(heap, (-after[j][count - 1], rank, j))
-            else:
-                still_fit -= 1
-                if refill and still_fit < self.config.sample_feasible:
+                if not feasible[j][count - 1]:
+                    still_fit -= 1
                     break
+                key = (-after[j][count - 1], rank)
+                if rival is not None and key > rival:
+                    heapq.heappush(heap, (key[0], rank, j))
+                    break
+            counts[j] = count
+            if refill and still_fit < self.config.sample_feasible:
+                break
         allocation, seen, machine_list = [], [0] * len(machines), machines.tolist()
         for j, n, score in groups:
             seen[j] += n
