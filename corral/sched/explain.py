@@ -1,9 +1,12 @@
 """Why a task was not placed, in the spirit of Nomad's AllocMetric.
 
-The record counts the machines evaluated, those filtered by each check (the
-first check that rejected a machine is its reason; for resources, the first
-dimension that ran short), and what preemption found. ``summary`` renders it
-as one sentence:
+The record counts the machines evaluated, those *filtered* (they can never
+hold the task: constraints, GPU model, ports, domain limits) and those
+*exhausted* (not enough free now: per resource, the first dimension that ran
+short). The first check that rejects a machine is its reason. It also says
+what preemption found. Scores belong to placements (``Placement.score``): a
+task that is not placed had no feasible machine to score. ``summary``
+renders the record as one sentence:
 ``0/10000 machines are available: 7421 insufficient memory, 2579 constraint rack!=r7.``
 """
 
@@ -22,15 +25,16 @@ class Explanation:
     machines: int
     evaluated: int
     filtered: Counter = field(default_factory=Counter)
+    exhausted: Counter = field(default_factory=Counter)
     preemption: str = ""
-    top_scores: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def available(self) -> int:
-        return self.evaluated - sum(self.filtered.values())
+        return self.evaluated - sum(self.filtered.values()) - sum(self.exhausted.values())
 
     def summary(self) -> str:
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted(self.filtered.items(), key=lambda kv: (-kv[1], kv[0])))
+        counts = self.filtered + self.exhausted
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         sentence = f"{self.available}/{self.machines} machines are available"
         sentence += f": {reasons}." if reasons else "."
         if self.preemption:
@@ -42,8 +46,8 @@ class Explanation:
             "machines": self.machines,
             "evaluated": self.evaluated,
             "filtered": dict(self.filtered),
+            "exhausted": dict(self.exhausted),
             "preemption": self.preemption,
-            "top_scores": self.top_scores,
             "summary": self.summary(),
         }
 
@@ -52,10 +56,11 @@ def explain(policy, ctx: EvalContext) -> Explanation:
     """Run every check over ``ctx``'s machines and attribute each rejection to the first check."""
     parts = policy.parts(ctx.req)
     left = np.ones(len(ctx), dtype=bool)
-    filtered: Counter = Counter()
+    explanation = Explanation(machines=len(ctx.view), evaluated=len(ctx))
     for checker in parts.local_checkers + parts.other_checkers:
         rejected = left & ~checker.check(ctx)
         if rejected.any():
-            filtered.update(checker.reasons(ctx, rejected))
+            counts = explanation.exhausted if checker.exhausts else explanation.filtered
+            counts.update(checker.reasons(ctx, rejected))
             left &= ~rejected
-    return Explanation(machines=len(ctx.view), evaluated=len(ctx), filtered=+filtered)
+    return explanation

@@ -12,7 +12,9 @@ def test_an_unplaceable_task_gets_one_sentence_naming_each_reason_with_counts():
         "Priority 0 (best-effort) cannot preempt."
     )
     record = explanation.to_dict()
-    assert record["evaluated"] == 3 and record["filtered"] == {"insufficient memory": 2, "constraint rack!=r7": 1}
+    assert record["evaluated"] == 3
+    assert record["filtered"] == {"constraint rack!=r7": 1}
+    assert record["exhausted"] == {"insufficient memory": 2}
 
 
 def test_every_task_of_an_unplaceable_class_gets_the_explanation():

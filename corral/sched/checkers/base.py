@@ -19,12 +19,14 @@ class Checker:
     machines too (failure-domain limits), so it cannot be cached per machine.
     ``resources_only`` is True when the answer depends only on the machine's
     attributes and the free resources in the context, so it can be asked of a
-    hypothetical machine (an empty one, or one after evictions).
+    hypothetical machine (an empty one, or one after evictions). ``exhausts`` is
+    True when a rejection means "not enough free now" rather than "never here".
     """
 
     name: str = "checker"
     machine_local: bool = True
     resources_only: bool = True
+    exhausts: bool = False  # rejects for lack of free resources (Nomad's "exhausted"), not a filter
 
     def applies(self, req: TaskRequest) -> bool:
         return True

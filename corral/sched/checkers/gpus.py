@@ -24,24 +24,38 @@ def gpus_with_room(ctx: EvalContext) -> np.ndarray:
     return (ctx.gpu_idle >= ctx.req.gpu_milli).sum(axis=1)
 
 
-class GpuFit(Checker):
-    name = "gpu"
+class GpuModel(Checker):
+    """The machine has GPUs, of a model the task accepts (a filter: waiting will not help)."""
+
+    name = "gpu model"
 
     def applies(self, req: TaskRequest) -> bool:
         return req.gpu > 0
 
     def check(self, ctx: EvalContext) -> np.ndarray:
-        return model_ok(ctx) & (gpus_with_room(ctx) >= ctx.req.gpu)
+        return (ctx.view.gpu_count[ctx.idx] > 0) & model_ok(ctx)
+
+    def reasons(self, ctx: EvalContext, rejected: np.ndarray) -> Counter:
+        has_gpu = ctx.view.gpu_count[ctx.idx] > 0
+        out = Counter({"no GPU": int((rejected & ~has_gpu).sum())})
+        if ctx.req.resources.gpu_models:
+            out[f"GPU model not {'|'.join(ctx.req.resources.gpu_models)}"] = int((rejected & has_gpu).sum())
+        return +out
+
+
+class GpuFit(Checker):
+    """Enough GPUs each with the task's share idle (exhaustion: may fit once others finish)."""
+
+    name = "gpu"
+    exhausts = True
+
+    def applies(self, req: TaskRequest) -> bool:
+        return req.gpu > 0
+
+    def check(self, ctx: EvalContext) -> np.ndarray:
+        return gpus_with_room(ctx) >= ctx.req.gpu
 
     def reasons(self, ctx: EvalContext, rejected: np.ndarray) -> Counter:
         req = ctx.req
-        has_gpu = ctx.view.gpu_count[ctx.idx] > 0
-        model = model_ok(ctx)
-        room = gpus_with_room(ctx) >= req.gpu
-        out: Counter = Counter()
-        out["no GPU"] = int((rejected & ~has_gpu).sum())
-        if req.resources.gpu_models:
-            out[f"GPU model not {'|'.join(req.resources.gpu_models)}"] = int((rejected & has_gpu & ~model).sum())
         what = f"no GPU with {req.gpu_milli}m idle" if req.gpu == 1 else f"fewer than {req.gpu} GPUs with {req.gpu_milli}m idle"
-        out[what] = int((rejected & has_gpu & model & ~room).sum())
-        return +out
+        return Counter({what: int(rejected.sum())})

@@ -13,6 +13,7 @@ from corral.sched.context import EvalContext
 
 class ResourcesFit(Checker):
     name = "resources"
+    exhausts = True
 
     def check(self, ctx: EvalContext) -> np.ndarray:
         return np.logical_and.reduce(ctx.free >= ctx.req.vector, axis=1)  # .all() costs more on small arrays

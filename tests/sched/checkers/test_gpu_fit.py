@@ -1,7 +1,7 @@
 import pytest
 
 from corral.sched.cellview import CellView
-from corral.sched.checkers import GpuFit
+from corral.sched.checkers import GpuFit, GpuModel
 from corral.sched.testing import context, machine, occupy, request
 
 CELL = [machine("v100", gpus=2, gpu_model="V100"), machine("a100", gpus=4, gpu_model="A100"), machine("cpu")]
@@ -24,7 +24,8 @@ def test_gpu_fit(case, req, running, expected):
     view = CellView(CELL)
     for n, (name, other, gpus) in enumerate(running):
         occupy(view, name, other, f"old/{n}", gpus=gpus)
-    assert GpuFit().check(context(view, req)).tolist() == expected
+    ctx = context(view, req)
+    assert (GpuModel().check(ctx) & GpuFit().check(ctx)).tolist() == expected
 
 
 def test_gpu_reasons_name_the_missing_gpu_the_model_and_the_share():
@@ -32,13 +33,12 @@ def test_gpu_reasons_name_the_missing_gpu_the_model_and_the_share():
     req = request(gpu=2, gpu_models=("V100",))
     occupy(view, "v100", request(gpu=1), "old/0", gpus=(0,))
     ctx = context(view, req)
-    rejected = ~GpuFit().check(ctx)
-    assert GpuFit().reasons(ctx, rejected) == {
-        "no GPU": 1,
-        "GPU model not V100": 1,
-        "fewer than 2 GPUs with 1000m idle": 1,
-    }
+    wrong = ~GpuModel().check(ctx)
+    assert GpuModel().reasons(ctx, wrong) == {"no GPU": 1, "GPU model not V100": 1}
+    short = ~wrong & ~GpuFit().check(ctx)
+    assert GpuFit().reasons(ctx, short) == {"fewer than 2 GPUs with 1000m idle": 1}
+    assert GpuFit.exhausts and not GpuModel.exhausts
 
 
 def test_cpu_only_tasks_are_not_checked_for_gpus():
-    assert not GpuFit().applies(request())
+    assert not GpuFit().applies(request()) and not GpuModel().applies(request())
