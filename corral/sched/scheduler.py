@@ -49,6 +49,7 @@ class SchedulerConfig:
     user_quantum: int = 16  # tasks a user places per turn inside a band
     preemption: bool = True
     preemption_candidates: int = 64  # machines whose victims are costed, at most
+    cached_classes: int = 4096  # class states kept between passes (least recently used go first)
 
 
 class _ClassState:
@@ -100,7 +101,15 @@ class Scheduler:
         this_pass = object()  # marks the tasks this pass places: they are never its victims
         for run in queue_order(pending, self.config.user_quantum, self.user_order):
             self._schedule_run(view, run, plan, this_pass)
+        used = set(map(id, self._this_pass.values()))
         self._this_pass = {}
+        if len(self._states) > self.config.cached_classes:
+            # Forget classes this pass did not use, oldest first: a long-running master sees
+            # many request shapes come and go, and each class state holds arrays over machines.
+            for key in [k for k, s in self._states.items() if id(s) not in used]:
+                if len(self._states) <= self.config.cached_classes:
+                    break
+                del self._states[key]
         plan.stats = {k: v - before[k] for k, v in self.stats.items()}
         plan.stats["classes"] = len(self._states)
         return plan

@@ -123,3 +123,11 @@ def test_equivalence_classes_and_the_score_cache_do_not_change_any_placement(mac
     naive = Scheduler(SchedulerConfig(policy=policy, **NAIVE)).schedule(view_naive, _work(jobs))
     assert fast.placed_on() == naive.placed_on()
     assert np.array_equal(view_fast.free, view_naive.free)
+
+
+def test_class_states_beyond_the_cache_size_are_forgotten_between_passes():
+    view = CellView(_cell([(16, 32, 0, "r1")] * 4))
+    scheduler = Scheduler(SchedulerConfig(cached_classes=3))
+    for n in range(6):  # six distinct requests, one pass each
+        scheduler.schedule(view, [PendingTask(f"t{n}", f"j{n}", "alice", request(cpu=0.1 * (n + 1)))])
+        assert len(scheduler._states) <= 3
