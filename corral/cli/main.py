@@ -12,6 +12,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.demo",
     "corral.cli.agent",
+    "corral.cli.sim",
     "corral.cli.master",
     "corral.cli.client",
 )

@@ -1,0 +1,195 @@
+"""``corral sim``: trace-driven experiments. ``corral sim openb`` runs the FGD (ATC'23) benchmark
+on Alibaba's openb GPU trace through corral's scheduler (corral/sim/openb/README.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+class SeedError(ValueError):
+    pass
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``42-51``, ``42`` or ``42,44,47`` -> a list of seeds."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            lo, sep, hi = part.partition("-")
+            if sep:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise SeedError(f"seed range {part!r} runs backwards")
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError as e:
+        if isinstance(e, SeedError):
+            raise
+        raise SeedError(f"seeds must look like 42-51, 42 or 42,44,47; got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise SeedError(f"seeds must be non-negative integers; got {text!r}")
+    return seeds
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _progress(console: Console, total: int, what: str):
+    bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[last]}"), console=console, transient=True)
+    task = bar.add_task(what, total=total, last="")
+
+    def advance(result) -> None:
+        bar.update(task, advance=1, last=f"{result.workload}/{result.policy}/{result.seed}: "
+                   f"{result.alloc.get(130)} % at 130 ({result.seconds:.1f} s)")
+
+    return bar, advance
+
+
+def register(app: typer.Typer) -> None:
+    sim = typer.Typer(help="Trace-driven experiments with corral's scheduler.", no_args_is_help=True)
+    app.add_typer(sim, name="sim")
+
+    @sim.command()
+    def openb(
+        workload: str = typer.Option("default", help="openb pod list, with or without the openb_pod_list_ prefix"),
+        policy: str = typer.Option(None, help="random, dot-product, gpu-clustering, gpu-packing, best-fit, fgd, "
+                                   "corral (the default), or any registered corral policy"),
+        seeds: str = typer.Option("42-51", help="seeds: 42-51, 42 or 42,44"),
+        trace_dir: Path = typer.Option(None, help="folder of the openb CSVs [default: ../shared/traces/"
+                                       "alibaba-gpu-v2023/csv beside the repository]"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object on the last line"),
+        compare: bool = typer.Option(False, "--compare", help="all 17 paper workloads x the paper's 6 policies "
+                                     "+ corral's, vs the artifact; plus corral's policy on the 7 other workloads"),
+        processes: int = typer.Option(2, min=1, help="worker processes"),
+        figure: Path = typer.Option(Path("openb_allocation.png"), help="PNG of the allocation curves (--compare)"),
+        results: Path = typer.Option(None, help="JSON-lines file of run results: reused and extended (--compare)"),
+    ) -> None:
+        """Replay openb through corral's scheduler: GPU allocation vs arrived demand, as in the FGD paper."""
+        from corral.sim.openb.loader import WorkloadError, default_trace_dir, normalise_workload
+        from corral.sim.openb.policies import CORRAL_POLICY, policy_names
+
+        trace_dir = trace_dir or default_trace_dir()
+        try:
+            seed_list = parse_seeds(seeds)
+        except SeedError as e:
+            _fail(f"--seeds: {e}")
+        policy = policy or CORRAL_POLICY
+        if policy not in policy_names():
+            _fail(f"--policy: unknown policy {policy!r}; expected one of {', '.join(policy_names())}")
+        try:
+            workload = normalise_workload(workload, trace_dir)
+        except WorkloadError as e:
+            _fail(f"--workload: {e}")
+        console = Console(stderr=True)
+        if compare:
+            _compare(trace_dir, seed_list, processes, figure, results, as_json, console)
+            return
+        _single(trace_dir, workload, policy, seed_list, processes, as_json, console)
+
+
+def _single(trace_dir, workload, policy, seeds, processes, as_json, console) -> None:
+    from corral.sim.openb.compare import artifact_stats, run_many, summarise
+
+    bar, advance = _progress(console, len(seeds), f"{workload} {policy}")
+    with bar:
+        results = run_many(trace_dir, [(workload, policy, s) for s in seeds], processes, advance)
+    summary = summarise(results)
+    art = artifact_stats(trace_dir, workload, policy)
+    if art:
+        summary["artifact"] = {"130": {"mean": round(art[0], 3), "stdev": round(art[1], 3)}}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    out = Console()
+    table = Table(title=f"openb {workload}, policy {policy}, seeds {seeds[0]}..{seeds[-1]}: GPU allocation %")
+    table.add_column("arrived %")
+    table.add_column("mean ± stdev")
+    for x, cell in summary["alloc"].items():
+        table.add_row(x, f"{cell['mean']:.2f} ± {cell['stdev']:.2f}")
+    out.print(table)
+    if art:
+        out.print(f"artifact at 130 %: {art[0]:.2f} ± {art[1]:.2f}")
+    out.print(f"frag ratio at 90 %: {summary['frag_ratio']['90']['mean']:.2f} %; placed {summary['placed']:.0f}, "
+              f"failed {summary['failed']:.0f}, CPU-only placed {summary['cpu_only_placed']:.0f} (mean per run); "
+              f"{summary['seconds_per_run']:.2f} s per run")
+
+
+def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console) -> None:
+    from corral.sim.openb.compare import comparison_rows, run_many
+    from corral.sim.openb.loader import EXTRA_WORKLOADS, PAPER_WORKLOADS
+    from corral.sim.openb.plot import plot_curves
+    from corral.sim.openb.policies import CORRAL_POLICY, PAPER_POLICIES
+
+    policies = list(PAPER_POLICIES) + [CORRAL_POLICY]
+    runs = [(w, p, s) for w in PAPER_WORKLOADS for p in policies for s in seeds]
+    runs += [(w, CORRAL_POLICY, s) for w in EXTRA_WORKLOADS for s in seeds]
+    start = time.perf_counter()
+    bar, advance = _progress(console, len(runs), "openb compare")
+    with bar:
+        results = run_many(trace_dir, runs, processes, advance, results_file)
+    rows = comparison_rows(trace_dir, results)
+    paper = [r for r in results if r.workload in PAPER_WORKLOADS]
+    path = plot_curves(paper, figure, trace_dir)
+    by = {(r["workload"], r["policy"]): r for r in rows}
+    out = Console(width=200)
+    table = Table(title=f"GPU allocation % at 130 % arrived, seeds {seeds[0]}..{seeds[-1]}: corral vs artifact "
+                  "(✓ = within one artifact stdev or 0.3 pp)")
+    table.add_column("workload")
+    for p in policies:
+        table.add_column(p, justify="right")
+    matched = total = 0
+    for w in PAPER_WORKLOADS:
+        cells = []
+        for p in policies:
+            r = by.get((w, p))
+            if r is None:
+                cells.append("")
+            elif "artifact_mean" in r:
+                total += 1
+                matched += r["match"]
+                cells.append(f"{r['mean']:.2f} / {r['artifact_mean']:.2f}±{r['artifact_stdev']:.2f} "
+                             f"{'✓' if r['match'] else '✗'}")
+            else:
+                fgd = by.get((w, "fgd"))
+                gain = f" ({r['mean'] - fgd['mean']:+.2f})" if fgd else ""
+                cells.append(f"{r['mean']:.2f}{gain}")
+        table.add_row(w, *cells)
+    out.print(table)
+    corral = [by[(w, CORRAL_POLICY)]["mean"] for w in PAPER_WORKLOADS if (w, CORRAL_POLICY) in by]
+    fgd = [by[(w, "fgd")]["mean"] for w in PAPER_WORKLOADS if (w, "fgd") in by]
+    fgd_art = [by[(w, "fgd")]["artifact_mean"] for w in PAPER_WORKLOADS if (w, "fgd") in by]
+    extra = Table(title=f"corral's policy on the workloads outside the paper's matrix")
+    extra.add_column("workload")
+    extra.add_column("mean ± stdev at 130 %", justify="right")
+    for w in EXTRA_WORKLOADS:
+        r = by.get((w, CORRAL_POLICY))
+        if r:
+            extra.add_row(w, f"{r['mean']:.2f} ± {r['stdev']:.2f}")
+    out.print(extra)
+    summary = {
+        "fidelity_matched": matched, "fidelity_cells": total,
+        "corral_mean_130": sum(corral) / len(corral) if corral else None,
+        "fgd_mean_130": sum(fgd) / len(fgd) if fgd else None,
+        "fgd_artifact_mean_130": sum(fgd_art) / len(fgd_art) if fgd_art else None,
+        "corral_ge_fgd_workloads": sum(c >= f for c, f in zip(corral, fgd)),
+        "figure": str(path), "runs": len(results), "seconds": round(time.perf_counter() - start, 1),
+        "seconds_per_run": round(sum(r.seconds for r in results) / len(results), 3),
+        "rows": rows,
+    }
+    out.print(f"fidelity: {matched}/{total} cells match; corral {summary['corral_mean_130']:.2f} vs FGD "
+              f"{summary['fgd_mean_130']:.2f} (artifact {summary['fgd_artifact_mean_130']:.2f}) averaged over "
+              f"{len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; figure {path}")
+    if as_json:
+        print(json.dumps(summary))
