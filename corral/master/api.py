@@ -60,6 +60,34 @@ def _mapping(data: Any, what: str = "body") -> dict[str, Any]:
     return data
 
 
+class CatchAll:
+    """The catch-all for true bugs: log the traceback, answer a JSON 500, keep the connection."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = _error(500, "internal", [("master", f"internal error ({type(exc).__name__}); "
+                                                           "see the master's log")])
+            await response(scope, receive, send)
+
+
 def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app = FastAPI(title="corral master", version="1", description=__doc__)
     core = master.core
@@ -106,10 +134,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         field = "path" if exc.status_code in (404, 405) else "request"
         return _error(exc.status_code, "not_found" if exc.status_code == 404 else "invalid", [(field, str(exc.detail))])
 
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return _error(500, "internal", [("master", f"internal error ({type(exc).__name__}); see the master's log")])
+    app.add_middleware(CatchAll)
 
     # ---- views ---------------------------------------------------------------------------------
 

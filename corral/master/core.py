@@ -83,6 +83,7 @@ class MasterCore:
         self.lost_after_s = lost_after_s  # None: no link to the agents, machines are never declared lost
         self._out: Outcome | None = None
         self._cmd = ""
+        self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
 
     # ---- plumbing ------------------------------------------------------------------------------
 
@@ -98,7 +99,12 @@ class MasterCore:
 
     def _emit(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = {"seq": self.state.seq + 1, "type": type_, "cmd": self._cmd, "t": self.clock.now(), **fields}
-        self.state.apply(event)
+        try:
+            self.state.apply(event)
+        except BaseException:
+            # The state may be half-changed: nothing it says can be trusted or persisted any more.
+            self.corrupt = True
+            raise
         self._out.events.append(event)
         return event
 
@@ -116,9 +122,13 @@ class MasterCore:
         self._begin(cmd.id)
         try:
             handler(cmd)
-        except BaseException:
-            if self._out.events:  # a bug: events were applied; never acknowledge them
+        except BaseException as e:
+            # Refusals (AdmissionError) are raised before any event. A bug after some events were
+            # applied leaves them on the exception: the caller persists them (memory and log stay
+            # equal) but acknowledges nothing.
+            if self._out.events:
                 log.error("command %s failed after emitting %d events", cmd.id, len(self._out.events))
+                e.applied_events = self._out.events  # type: ignore[attr-defined]
             self._out = None
             raise
         return self._end()
@@ -358,7 +368,9 @@ class MasterCore:
         self._begin(cmd_id or new_command_id())
         try:
             stale = self._commit(rnd, plan)
-        except BaseException:
+        except BaseException as e:
+            if self._out.events:
+                e.applied_events = self._out.events  # type: ignore[attr-defined]
             self._out = None
             raise
         self._out.reply = {"placed": len(plan.placements) - len(stale), "stale": sorted(stale),

@@ -29,6 +29,17 @@ def build_master(store_url: str, cell: str = "local", quota_path: str | Path | N
         raise
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM/SIGINT after its shutdown, which would end the process
+    before the master's own clean stop (final checkpoint, store closed); we exit by returning."""
+
+    def handle_exit(self, sig, frame) -> None:  # type: ignore[no-untyped-def]
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
+
+
 class MasterServer:
     """A master and its HTTP API on ``host:port`` (port 0: any free port), served from a thread."""
 
@@ -38,7 +49,7 @@ class MasterServer:
         self.app = create_app(master, tokens)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
                                      lifespan="off", timeout_keep_alive=30, backlog=2048)
-        self.server = uvicorn.Server(self.config)
+        self.server = _Server(self.config)
         self._thread: threading.Thread | None = None
         self.host, self.port = host, port
 

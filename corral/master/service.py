@@ -68,11 +68,26 @@ class Master:
         with self.lock:
             if self.broken is not None:
                 raise MasterUnavailable(f"the master's store failed: {self.broken}")
-            out = self.core.handle(cmd)
+            try:
+                out = self.core.handle(cmd)
+            except BaseException as e:
+                self._after_failure(e)
+                raise
             durable = self._persist(out)
         if cmd.__class__.__name__ in ("Submit", "Update", "RegisterMachine", "Kill"):
             self._wake.set()
         return out.reply, durable
+
+    def _after_failure(self, e: BaseException) -> None:
+        """A command failed (under the lock). Events it applied before failing are persisted so the
+        log matches memory; if an event failed halfway through applying, memory is suspect and the
+        master stops accepting writes."""
+        applied = getattr(e, "applied_events", None)
+        if applied:
+            self.store.append(applied)
+        if self.core.corrupt:
+            self.broken = e
+            log.error("an event failed to apply; the master stops accepting writes until restarted")
 
     def _persist(self, out: Outcome) -> Future:
         """Append ``out``'s events (under the lock); effects follow once they are durable."""
@@ -134,7 +149,11 @@ class Master:
                 break
             plan = core.scheduler.schedule(rnd.view, rnd.pending)
             with self.lock:
-                out = core.commit(rnd, plan)
+                try:
+                    out = core.commit(rnd, plan)
+                except BaseException as e:
+                    self._after_failure(e)
+                    raise
                 last = self._persist(out)
             total["placed"] += out.reply["placed"]
             total["preempted"] += out.reply["preempted"]
