@@ -154,7 +154,8 @@ def register(app: typer.Typer) -> None:
             return _print_json(data)
         typer.echo(f"{data['task']} ({data['state']}): {data['summary']}")
         explanation = data.get("explanation") or {}
-        for reason, count in sorted((explanation.get("filtered") or {}).items(), key=lambda kv: -kv[1]):
+        counts = {**(explanation.get("filtered") or {}), **(explanation.get("exhausted") or {})}
+        for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             typer.echo(f"  * {reason}: {count} machines")
 
     @app.command("kill")

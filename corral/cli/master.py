@@ -6,6 +6,8 @@ import getpass
 import logging
 import re
 import secrets
+import signal
+import threading
 from pathlib import Path
 
 import typer
@@ -73,22 +75,26 @@ def register(app: typer.Typer) -> None:
         except (ConfigFileError, StoreError, OSError) as e:
             typer.echo(f"corral master: {e}", err=True)
             raise typer.Exit(2) from None
-        # Run uvicorn in the foreground; it handles SIGINT/SIGTERM and returns.
-        server.master.start()
-        original_startup = server.server.startup
-
-        async def startup(sockets=None):
-            await original_startup(sockets=sockets)
-            bound = server.server.servers[0].sockets[0].getsockname()[1] if server.server.servers else port
-            addr = f"http://{host}:{bound}"
-            if write_config and admin_token:
-                path = save_config(addr, admin_token)
-                typer.echo(f"corral master: serving {addr} (store {store}); CLI config written to {path}", err=True)
-            else:
-                typer.echo(f"corral master: serving {addr} (store {store})", err=True)
-
-        server.server.startup = startup
+        # Our own SIGTERM/SIGINT handlers, installed before anything runs: uvicorn serves from a
+        # thread (where it installs none) and the master stops cleanly when asked.
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
         try:
-            server.server.run()
+            server.start()
+        except RuntimeError as e:
+            typer.echo(f"corral master: {e}", err=True)
+            raise typer.Exit(1) from None
+        addr = f"http://{host}:{server.port}"
+        if write_config and admin_token:
+            path = save_config(addr, admin_token)
+            typer.echo(f"corral master: serving {addr} (store {store}); CLI config written to {path}", err=True)
+        else:
+            typer.echo(f"corral master: serving {addr} (store {store})", err=True)
+        try:
+            while not stop.wait(1.0):
+                if server._thread is not None and not server._thread.is_alive():
+                    typer.echo("corral master: the HTTP server stopped", err=True)
+                    break
         finally:
-            server.master.stop()
+            server.stop()
