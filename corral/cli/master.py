@@ -51,6 +51,10 @@ def register(app: typer.Typer) -> None:
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the address and your admin token for the CLI"),
         validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
+        poll_interval: float = typer.Option(2.0, "--poll-interval", help="seconds between polls of each agent"),
+        misses_to_down: int = typer.Option(3, "--misses-to-down", help="missed polls in a row that make a machine down"),
+        reschedule_rate: float = typer.Option(20.0, "--reschedule-rate",
+                                              help="tasks per second moved off down machines (burst as many)"),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
@@ -75,6 +79,12 @@ def register(app: typer.Typer) -> None:
         except (ConfigFileError, StoreError, OSError) as e:
             typer.echo(f"corral master: {e}", err=True)
             raise typer.Exit(2) from None
+        from corral.master.link import attach_link
+        from corral.master.liveness import RescheduleLimiter
+
+        link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
+        core = server.master.core
+        core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
         # Our own SIGTERM/SIGINT handlers, installed before anything runs: uvicorn serves from a
         # thread (where it installs none) and the master stops cleanly when asked.
         stop = threading.Event()
@@ -85,6 +95,7 @@ def register(app: typer.Typer) -> None:
         except RuntimeError as e:
             typer.echo(f"corral master: {e}", err=True)
             raise typer.Exit(1) from None
+        link.start()
         addr = f"http://{host}:{server.port}"
         if write_config and admin_token:
             path = save_config(addr, admin_token)
@@ -97,4 +108,5 @@ def register(app: typer.Typer) -> None:
                     typer.echo("corral master: the HTTP server stopped", err=True)
                     break
         finally:
+            link.stop()
             server.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.model.job import JobState, TaskState
@@ -298,6 +298,38 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
                 reply["explanation"] = None
         return reply
 
+    @app.get(PREFIX + "/jobs/{job}/tasks/{index}/logs", summary="A task's recent log, from its agent",
+             response_class=PlainTextResponse)
+    async def logs_by_index(job: str, index: int, request: Request, stream: str = "stdout",
+                            tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
+        return await task_logs(f"{job}/{index}", request, stream, tail)
+
+    @app.get(PREFIX + "/tasks/{task:path}/logs", summary="A task's recent log, from its agent",
+             response_class=PlainTextResponse)
+    async def task_logs(task: str, request: Request, stream: str = "stdout",
+                        tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
+        from corral.master.liveness import last_machine
+        from starlette.concurrency import run_in_threadpool
+
+        who = principal(request)
+        if stream not in ("stdout", "stderr"):
+            raise AdmissionError(400, [("stream", f"expected stdout or stderr, got {stream!r}")])
+        with master.lock:
+            record = find_task(task, who)
+            name, machine = record.name, record.machine or last_machine(record.history)
+        link = getattr(master, "link", None)
+        if not machine:
+            raise AdmissionError(404, [("task", f"task {name} has not run anywhere yet")], "not_found")
+        if link is None:
+            raise AdmissionError(503, [("master", "this master has no link to its agents")], "unavailable")
+        status, text = await run_in_threadpool(link.logs, machine, name, stream, tail)
+        if status == 404:
+            raise AdmissionError(404, [("task", f"machine {machine} no longer has the log of {name}")], "not_found")
+        if status != 200:
+            raise AdmissionError(502, [("agent", f"the agent of {machine} answered {status}: {text[:200]}")],
+                                 "unavailable")
+        return PlainTextResponse(text)
+
     @app.get(PREFIX + "/tasks/{task:path}", summary="A task by name (INDEX.JOB.USER.CELL or JOB/INDEX): where it runs")
     async def get_task(task: str, request: Request) -> dict[str, Any]:
         who = principal(request)
@@ -362,7 +394,12 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         who = principal(request)
         if who.role not in ("agent", "admin"):
             raise _forbidden("registering a machine needs an agent (or admin) token")
-        return await master.aexecute(_register_command(await _json_body(request)))
+        command = _register_command(await _json_body(request))
+        reply = await master.aexecute(command)
+        link = getattr(master, "link", None)
+        if link is not None:  # the agent accepts the token it registered with on its own API
+            link.remember_token(command.name, request.headers.get("authorization", "").partition(" ")[2].strip())
+        return reply
 
     @app.post(PREFIX + "/machines", status_code=201, summary="An admin registers a machine")
     async def admin_register(request: Request) -> dict[str, Any]:

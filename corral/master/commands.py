@@ -65,6 +65,28 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class MachineDown:
+    """The link gave up on a machine's agent (it missed its polls): take the machine out of the cell;
+    its running tasks go back to pending (``lost``), to be rescheduled at a limited rate."""
+
+    machine: str
+    note: str = ""
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
+class MachineUp:
+    """A down machine's agent answers again: the machine is back in the cell, and its full state
+    (``tasks``, as in :class:`AgentReport`) is applied in the same step, so the tasks it still runs
+    that were not rescheduled yet are taken back where they are."""
+
+    machine: str
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    incarnation: str = ""
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
 class StartTask:
     task: str
     machine: str

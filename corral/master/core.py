@@ -18,16 +18,19 @@ bounded number of times). Every task left waiting gets a pending reason.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from corral.model.constraints import Constraint
 from corral.model.job import JobState, TaskState
 from corral.model.resources import QuantityError, Resources, parse_bytes, parse_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 from corral.master.admission import AdmissionError, Quotas
 from corral.master.clock import Clock, WallClock
-from corral.master.commands import (AgentReport, AgentTransport, Effect, Kill, KillTask, RecordingTransport,
-                                    RegisterMachine, StartTask, Submit, Tick, Update, new_command_id)
+from corral.master.commands import (AgentReport, AgentTransport, Effect, Kill, KillTask, MachineDown, MachineUp,
+                                    RecordingTransport, RegisterMachine, StartTask, Submit, Tick, Update,
+                                    new_command_id)
+from corral.master.liveness import RescheduleLimiter, failed_machines, last_machine
 from corral.master.records import JobRecord, charge, job_id, spec_to_dict
 from corral.master.state import CellState
 from corral.sched.cellview import CellView, PlacementError
@@ -83,6 +86,10 @@ class MasterCore:
         self.lost_after_s = lost_after_s  # None: no link to the agents, machines are never declared lost
         self._out: Outcome | None = None
         self._cmd = ""
+        # Lost tasks wait here for their turn to be rescheduled (soft state; see liveness.py).
+        self.reschedule = RescheduleLimiter(self.clock)
+        # A task the agents gave up on is tried on up to this many machines before it fails.
+        self.failover_machines = 3
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
 
     # ---- plumbing ------------------------------------------------------------------------------
@@ -118,6 +125,7 @@ class MasterCore:
         handler: Callable[[Any], None] = {
             Submit: self._submit, Kill: self._kill, Update: self._update,
             RegisterMachine: self._register, AgentReport: self._report, Tick: self._tick,
+            MachineDown: self._machine_down, MachineUp: self._machine_up,
         }[type(cmd)]
         self._begin(cmd.id)
         try:
@@ -296,8 +304,11 @@ class MasterCore:
             name, state = status.get("task_id"), status.get("state")
             reported.add(name)
             task = self.state.tasks.get(name)
+            if task is not None and task.state is P and self._readopt(task, cmd.machine, status):
+                continue
             if task is None or task.state is not R or task.machine != cmd.machine:
-                self._out.effects.append(self._kill_effect(name, cmd.machine, "not assigned to this machine"))
+                if state not in ("finished", "failed", "killed"):  # an ended copy has nothing left to kill
+                    self._out.effects.append(self._kill_effect(name, cmd.machine, "not assigned to this machine"))
                 continue
             if status.get("generation") != task.generation:
                 continue
@@ -305,12 +316,66 @@ class MasterCore:
             if state == "finished":
                 self._emit("task_ended", task=name, via="finish", note=f"exit code {status.get('exit_code', 0)}")
             elif state == "failed":
-                self._emit("task_ended", task=name, via="fail",
-                           note=error or f"exit code {status.get('exit_code')} after {status.get('failures')} failures")
+                self._failed(task, cmd.machine, error or f"exit code {status.get('exit_code')} after "
+                                                         f"{status.get('failures')} failures")
             elif state == "killed":
                 self._emit("task_ended", task=name, via="evict", note=error or "killed on its machine")
         self._reject_dependents()
         self._out.reply = {"machine": cmd.machine, "tasks": len(cmd.tasks)}
+
+    def _failed(self, task, machine: str, error: str) -> None:
+        """The agent on ``machine`` gave up on ``task``: try another machine first; after
+        ``failover_machines`` machines (or every machine up) the task fails with the last error."""
+        tried = failed_machines(task.history)
+        tried = tried + [machine] if machine not in tried else tried
+        up = {m.name for m in self.state.up_machines()}
+        if len(tried) < self.failover_machines and not up <= set(tried):
+            self._emit("task_ended", task=task.name, via="failover",
+                       note=f"failed on {machine}: {error}; it will be tried on another machine")
+            return
+        where = f"on {len(tried)} machines ({', '.join(tried)})" if len(tried) > 1 else f"on {machine}"
+        self._emit("task_ended", task=task.name, via="fail", note=f"failed {where}; last error: {error}")
+
+    def _readopt(self, task, machine: str, status: dict[str, Any]) -> bool:
+        """A task lost with ``machine`` and not rescheduled yet, reported running there again with the
+        same generation, is taken back where it runs (no restart). True if it was."""
+        record = self.state.machines.get(machine)
+        job = self.state.jobs[task.job]
+        if (record is None or record.state != "up" or not task.history or task.history[-1].via != "lost"
+                or last_machine(task.history) != machine or status.get("generation") != task.generation
+                or status.get("state") not in ("starting", "running", "backoff") or task.version != job.version
+                or job.request.gpu or self._try_fit(task, machine, (), []) is not None):
+            return False
+        self.reschedule.discard(task.name)
+        self._emit("task_scheduled", task=task.name, machine=machine, gpus=[], generation=task.generation)
+        return True
+
+    def _lose_machine(self, machine, reason: str) -> None:
+        lost = []
+        for task in self.state.tasks.values():
+            if task.state is R and task.machine == machine.name:
+                task.reason = reason
+                lost.append(task.name)
+        self._emit("machine_lost", machine=machine.name)
+        self.reschedule.add(lost, machine.name)
+
+    def _machine_down(self, cmd: MachineDown) -> None:
+        machine = self.state.machines.get(cmd.machine)
+        if machine is None:
+            raise AdmissionError(404, [("machine", f"no machine {cmd.machine}")], "not_found")
+        if machine.state == "up":
+            self._lose_machine(machine, cmd.note or f"its machine {machine.name} stopped answering")
+        self._out.reply = {"machine": machine.name, "state": machine.state}
+
+    def _machine_up(self, cmd: MachineUp) -> None:
+        machine = self.state.machines.get(cmd.machine)
+        if machine is None:
+            raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
+        if machine.state != "up":
+            record = {k: v for k, v in machine.to_dict().items() if k not in ("state", "registered_seq")}
+            self._emit("machine_registered", machine=record)
+        self._report(AgentReport(cmd.machine, cmd.tasks, cmd.incarnation, id=cmd.id))
+        self._out.reply = {**self._out.reply, "state": self.state.machines[cmd.machine].state}
 
     def _tick(self, cmd: Tick) -> None:
         for jid in sorted(self.state.rolling):
@@ -320,10 +385,7 @@ class MasterCore:
             now = self.clock.now()
             for machine in list(self.state.machines.values()):
                 if machine.state == "up" and machine.address and now - machine.last_seen > self.lost_after_s:
-                    for task in self.state.tasks.values():
-                        if task.state is R and task.machine == machine.name:
-                            task.reason = f"its machine {machine.name} stopped answering"
-                    self._emit("machine_lost", machine=machine.name)
+                    self._lose_machine(machine, f"its machine {machine.name} stopped answering")
 
     def _kill_effect(self, task: str, machine: str, reason: str) -> KillTask:
         record = self.state.machines.get(machine)
@@ -347,6 +409,8 @@ class MasterCore:
         pending = []
         tokens = {}
         reasons: dict[str, str | None] = {}
+        self.reschedule.release(lambda n: n in self.state.pending)
+        excluded = False
         for name in (self.state.pending if only is None else [n for n in self.state.pending if n in only]):
             task = self.state.tasks[name]
             job = self.state.jobs[task.job]
@@ -358,9 +422,21 @@ class MasterCore:
             if not len(self.state.view):
                 task.reason, task.explanation = "0/0 machines are available: the cell has no machines up.", None
                 continue
-            pending.append(PendingTask(name, job.id, job.user, job.request, task.index, job.submitted_seq))
+            if self.reschedule.held(name) is not None:
+                task.reason, task.explanation = self.reschedule.describe(name), None
+                continue
+            request = job.request
+            tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []
+            if tried:  # it failed there: elsewhere first
+                request = replace(request, constraints=request.constraints
+                                  + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
+                excluded = True
+            pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq))
             tokens[name] = len(task.history)
-        return Round(self.state.view.copy(), pending, tokens)
+        view = self.state.view.copy()
+        if excluded:
+            _name_machines(view)
+        return Round(view, pending, tokens)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
         """Commit what of ``plan`` is still valid. ``reply["stale"]`` lists the tasks whose
@@ -493,6 +569,19 @@ class MasterCore:
         for event in store.read_since(state.seq):
             state.apply(event)
         return state
+
+
+MACHINE_ATTRIBUTE = "corral.machine"  # a machine's own name, in snapshots that exclude machines by name
+
+
+def _name_machines(view: CellView) -> None:
+    """Give the snapshot ``view`` an attribute holding each machine's name (its own copy of the maps)."""
+    import numpy as np
+
+    from corral.sched.cellview import _Vocabulary
+
+    view.attributes = {**view.attributes, MACHINE_ATTRIBUTE: np.arange(len(view), dtype=np.int32)}
+    view.vocabularies = {**view.vocabularies, MACHINE_ATTRIBUTE: _Vocabulary(dict(view.index))}
 
 
 def _band(spec: JobSpec):

@@ -15,6 +15,7 @@ pending    kill        dead       the user killed the job
 pending    reject      dead       the job it waits for ended without finishing
 running    evict       pending    preempted, or evicted by its agent
 running    lost        pending    its machine stopped answering
+running    failover    pending    its agent gave up on it; it is tried on another machine
 running    update      running    priority change: no restart
 running    update      pending    (via ``restart``) resource change: rescheduled
 running    finish      dead       the agent reported a clean exit
@@ -44,6 +45,7 @@ TASK_TRANSITIONS: dict[tuple[TaskState | None, str], TaskState] = {
     (P, "reject"): D,
     (R, "evict"): P,
     (R, "lost"): P,
+    (R, "failover"): P,
     (R, "update"): R,
     (R, "restart"): P,
     (R, "finish"): D,
@@ -61,7 +63,7 @@ JOB_TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[str]] = {
     (JP, JR): frozenset({"schedule"}),
     (JP, JD): frozenset({"kill", "reject"}),
     (JR, JR): frozenset({"update"}),
-    (JR, JP): frozenset({"evict", "lost", "restart", "finish", "fail", "update"}),
+    (JR, JP): frozenset({"evict", "lost", "failover", "restart", "finish", "fail", "update"}),
     (JR, JD): frozenset({"finish", "fail", "kill"}),
 }
 

@@ -1,0 +1,317 @@
+"""Link shards (Borg §3.3): the master's side of the master ↔ agent protocol.
+
+The master sets the pace. Each machine belongs to one of a few shard threads
+(by a hash of its name); every ``poll_interval_s`` a shard asks each of its
+agents for its **full state** (``GET /v1/state``) and turns the answer into
+a command for the core:
+
+* only the task statuses that changed since the last poll go in an
+  :class:`AgentReport` (every ``full_report_every`` polls, after an agent
+  restart and after an outage, all of them);
+* a machine that misses ``misses_to_down`` polls in a row is declared down
+  (:class:`MachineDown`: its tasks are lost and rescheduled, rate-limited by
+  the core); a down machine that answers again comes back up
+  (:class:`MachineUp`, which takes back the tasks it still runs that were
+  not moved yet);
+* after an agent restarts or comes back, and whenever the set of tasks the
+  master wants on it changed, the shard sends ``PUT /v1/assignments`` so the
+  agent kills any copy that was placed elsewhere meanwhile and forgets ended
+  tasks (ended tasks are kept there for ``keep_ended_s`` so their logs can
+  still be read);
+* a task the master placed on a machine whose agent does not report it for
+  two polls in a row is sent again (``PUT`` is idempotent per generation).
+
+It is also the master's :class:`AgentTransport`: start effects become
+``PUT /v1/tasks/{id}`` with the TaskLaunch body, kill effects ``DELETE``,
+carried by the machine's shard in order, between polls. Nothing here
+changes the cell's state except through commands to the master.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from corral.master.admission import AdmissionError, Tokens
+from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
+from corral.master.liveness import Liveness
+
+log = logging.getLogger(__name__)
+
+ENDED = ("finished", "failed", "killed")
+_STOP = object()
+
+
+def _key(status: dict[str, Any]) -> tuple:
+    """What about a task status is news for the master (not usage, which changes every poll)."""
+    return (status.get("generation"), status.get("state"), status.get("exit_code"), status.get("last_error"),
+            status.get("failures"), status.get("pid"))
+
+
+@dataclass
+class _Agent:
+    """What a shard remembers about one agent between polls (soft state)."""
+
+    polls: int = 0
+    incarnation: str = ""
+    reported: dict[str, tuple] = field(default_factory=dict)  # task -> _key of its last status sent
+    assigned: frozenset[str] | None = None  # the set last sent in PUT /v1/assignments
+    absent: dict[str, int] = field(default_factory=dict)  # wanted task -> consecutive polls it was missing
+    ended_at: dict[str, float] = field(default_factory=dict)  # task -> when it was first seen ended
+
+
+class LinkShards:
+    """Polls the cell's agents and carries effects to them; see the module docstring."""
+
+    def __init__(self, master: Any, tokens: Tokens | Iterable[str] = (), shards: int = 4,
+                 poll_interval_s: float = 2.0, misses_to_down: int = 3, timeout_s: float = 2.0,
+                 full_report_every: int = 15, keep_ended_s: float = 600.0):
+        self.master = master
+        self.shards = max(1, int(shards))
+        self.poll_interval_s = poll_interval_s
+        self.timeout_s = timeout_s
+        self.full_report_every = max(1, full_report_every)
+        self.keep_ended_s = keep_ended_s
+        self.liveness = Liveness(misses_to_down)
+        if isinstance(tokens, Tokens):
+            self.agent_tokens = [t for t, who in tokens.table.items() if who.role == "agent"]
+        else:
+            self.agent_tokens = list(tokens)
+        self._token_of: dict[str, str] = {}  # machine -> the token its agent accepts
+        self._agents: dict[str, _Agent] = {}
+        self._queues = [queue.Queue() for _ in range(self.shards)]
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
+        self.rounds = 0
+
+    # ---- wiring --------------------------------------------------------------------------------
+
+    def shard_of(self, machine: str) -> int:
+        return zlib.crc32(machine.encode()) % self.shards
+
+    def remember_token(self, machine: str, token: str) -> None:
+        """The token ``machine``'s agent registered with (it accepts the same one on its API)."""
+        with self._lock:
+            self._token_of[machine] = token
+
+    def start(self) -> "LinkShards":
+        for i in range(self.shards):
+            thread = threading.Thread(target=self._run, args=(i,), name=f"corral-link-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        for q in self._queues:
+            q.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    # ---- AgentTransport ------------------------------------------------------------------------
+
+    def send(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            self._queues[self.shard_of(effect.machine)].put(effect)
+
+    # ---- a shard -------------------------------------------------------------------------------
+
+    def _run(self, shard: int) -> None:
+        q = self._queues[shard]
+        with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s))) as client:
+            next_poll = time.monotonic()
+            while not self._stop.is_set():
+                while True:
+                    wait = next_poll - time.monotonic()
+                    try:
+                        item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        return
+                    try:
+                        self._deliver(client, item)
+                    except Exception:
+                        log.exception("delivering %s failed", item)
+                next_poll = time.monotonic() + self.poll_interval_s
+                for name, address, state in self._machines(shard):
+                    if self._stop.is_set():
+                        return
+                    try:
+                        self.poll(client, name, address, state)
+                    except Exception:
+                        log.exception("polling %s failed", name)
+                if shard == 0:
+                    self.rounds += 1
+
+    def _machines(self, shard: int) -> list[tuple[str, str, str]]:
+        with self.master.lock:
+            machines = [(m.name, m.address, m.state) for m in self.master.core.state.machines.values() if m.address]
+        return [m for m in machines if self.shard_of(m[0]) == shard]
+
+    def _headers(self, machine: str, token: str | None = None) -> dict[str, str]:
+        token = token or self._token_of.get(machine) or (self.agent_tokens[0] if self.agent_tokens else "")
+        return {"Authorization": f"Bearer {token}"}
+
+    def _request(self, client: httpx.Client, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        """One call to ``machine``'s agent; on 401 try the other agent tokens and keep the one that works."""
+        response = client.request(method, url, headers=self._headers(machine), **kw)
+        if response.status_code != 401:
+            return response
+        for token in self.agent_tokens:
+            if token == self._token_of.get(machine):
+                continue
+            retry = client.request(method, url, headers=self._headers(machine, token), **kw)
+            if retry.status_code != 401:
+                with self._lock:
+                    self._token_of[machine] = token
+                return retry
+        return response
+
+    def _deliver(self, client: httpx.Client, effect: Effect) -> None:
+        if not effect.address:
+            return
+        try:
+            if isinstance(effect, StartTask):
+                r = self._request(client, effect.machine, "PUT", f"{effect.address}/v1/tasks/{effect.task}",
+                                  json=effect.launch)
+            elif isinstance(effect, KillTask):
+                r = self._request(client, effect.machine, "DELETE", f"{effect.address}/v1/tasks/{effect.task}")
+            else:
+                raise TypeError(f"unknown effect {effect!r}")
+        except httpx.HTTPError as e:
+            # Not fatal: the next polls send it again (a start) or kill the stray copy (assignments).
+            log.warning("%s %s on %s: %s", type(effect).__name__, effect.task, effect.machine, e)
+            return
+        if r.status_code // 100 != 2:
+            log.warning("%s %s on %s: HTTP %d %s", type(effect).__name__, effect.task, effect.machine,
+                        r.status_code, r.text[:300])
+
+    def poll(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+        """Poll one agent and tell the core what changed (public for tests)."""
+        try:
+            r = self._request(client, name, "GET", f"{address}/v1/state")
+            data = r.json() if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+            self._missed(name, state)
+            return
+        came_back = self.liveness.answered(name)
+        tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
+        incarnation = str(data.get("incarnation", ""))
+        with self._lock:
+            agent = self._agents.setdefault(name, _Agent())
+        restarted = bool(agent.incarnation) and incarnation != agent.incarnation
+        full = came_back or restarted or state != "up" or agent.polls % self.full_report_every == 0
+        agent.polls += 1
+        agent.incarnation = incarnation
+        if restarted:
+            agent.reported.clear()
+        changed = [t for t in tasks if agent.reported.get(t["task_id"]) != _key(t)]
+        try:
+            if state != "up":
+                self.master.execute(MachineUp(name, tasks, incarnation))
+                log.info("machine %s answers again", name)
+            elif full or changed:
+                self.master.execute(AgentReport(name, tasks if full else changed, incarnation))
+            else:
+                with self.master.lock:
+                    machine = self.master.core.state.machines.get(name)
+                    if machine is not None:
+                        machine.last_seen = self.master.core.clock.now()
+        except AdmissionError as e:
+            log.warning("report of %s refused: %s", name, e)
+            return
+        agent.reported = {t["task_id"]: _key(t) for t in tasks}
+        self._reconcile(client, name, address, agent, tasks, resync=came_back or restarted or state != "up")
+
+    def _missed(self, name: str, state: str) -> None:
+        down_now = self.liveness.missed(name)
+        if state == "up" and (down_now or self.liveness.is_down(name)):
+            misses = self.liveness.misses(name)
+            log.warning("machine %s missed %d polls in a row; declaring it down", name, misses)
+            try:
+                self.master.execute(MachineDown(name, note=f"its machine {name} missed {misses} polls in a row"))
+            except AdmissionError as e:
+                log.warning("declaring %s down refused: %s", name, e)
+
+    def _reconcile(self, client: httpx.Client, name: str, address: str, agent: _Agent,
+                   tasks: list[dict[str, Any]], resync: bool) -> None:
+        """Send the assignments if they changed (or after an outage); send again tasks the agent lost."""
+        core = self.master.core
+        now = time.monotonic()
+        reported = {t["task_id"]: t for t in tasks}
+        with self.master.lock:
+            want = core.assignments(name)
+            relaunch = []
+            for task in want:
+                if task in reported:
+                    agent.absent.pop(task, None)
+                    continue
+                agent.absent[task] = agent.absent.get(task, 0) + 1
+                if agent.absent[task] >= 2:
+                    relaunch.append(StartTask(task, name, address, core.launch(task)))
+                    agent.absent[task] = 0
+        for task in list(agent.absent):
+            if task not in want:
+                del agent.absent[task]
+        # Ended copies stay on the agent a while (their logs), unless the master wants the task there.
+        keep = set()
+        for task, status in reported.items():
+            if status.get("state") in ENDED and task not in want:
+                first = agent.ended_at.setdefault(task, now)
+                if now - first < self.keep_ended_s:
+                    keep.add(task)
+        for task in list(agent.ended_at):
+            if task not in reported:
+                del agent.ended_at[task]
+        wanted = frozenset(want) | keep
+        if resync or wanted != agent.assigned:
+            try:
+                r = self._request(client, name, "PUT", f"{address}/v1/assignments", json={"task_ids": sorted(wanted)})
+                if r.status_code // 100 == 2:
+                    agent.assigned = wanted
+                    killing = r.json().get("killing") or []
+                    if killing:
+                        log.info("agent %s kills tasks placed elsewhere: %s", name, ", ".join(killing))
+            except (httpx.HTTPError, ValueError) as e:
+                log.warning("assignments for %s: %s", name, e)
+        for effect in relaunch:
+            log.info("agent %s does not report %s; sending it again", name, effect.task)
+            self._deliver(client, effect)
+
+    # ---- logs ------------------------------------------------------------------------------------
+
+    def logs(self, machine: str, task: str, stream: str = "stdout", tail: int = 100) -> tuple[int, str]:
+        """``(status, text)`` of the agent's ``GET /v1/tasks/{task}/logs`` on ``machine``."""
+        with self.master.lock:
+            record = self.master.core.state.machines.get(machine)
+            address = record.address if record else ""
+        if not address:
+            return 404, f"machine {machine} has no agent address"
+        with httpx.Client(timeout=self.timeout_s + 3.0) as client:
+            try:
+                r = self._request(client, machine, "GET", f"{address}/v1/tasks/{task}/logs",
+                                  params={"stream": stream, "tail": str(tail)})
+            except httpx.HTTPError as e:
+                return 502, f"cannot reach the agent of {machine}: {e}"
+        return r.status_code, r.text
+
+
+def attach_link(master: Any, tokens: Tokens | Iterable[str] = (), **args: Any) -> LinkShards:
+    """Make link shards the transport of ``master`` (and ``master.link``, for the API); not started."""
+    link = LinkShards(master, tokens, **args)
+    master.core.transport = link
+    master.link = link
+    master.core.poll_interval_s = link.poll_interval_s
+    return link
