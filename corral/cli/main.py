@@ -15,6 +15,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.sim",
     "corral.cli.master",
     "corral.cli.client",
+    "corral.cli.up",
+    "corral.cli.logs",
 )
 
 app = typer.Typer(

@@ -1,0 +1,336 @@
+"""``corral up``: a whole local cell on this machine — a master and N agents — in one command.
+
+The master (SQLite store under ``--dir``) and the agents run as child
+processes bound to 127.0.0.1, each agent with its own agent token. The CLI
+config is written so ``corral submit|jobs|why|logs`` work from another shell.
+Ctrl-C or SIGTERM stops the cell: agents first (they kill their tasks and
+remove their control groups), then the master; whatever is left — a task an
+agent killed with -9 left behind, a control group — is killed and removed.
+``corral up`` is a child subreaper, so orphaned task processes stay its
+descendants and are found.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+PR_SET_CHILD_SUBREAPER = 36
+DEMO_SPECS = ("prep.yaml", "batch.yaml", "service.yaml")
+
+
+def _pythonpath() -> str:
+    """The directory holding the ``corral`` package this process runs, first on the children's path."""
+    import corral
+
+    root = str(Path(corral.__file__).resolve().parent.parent)
+    rest = os.environ.get("PYTHONPATH", "")
+    return root + (os.pathsep + rest if rest else "")
+
+
+def _become_subreaper() -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, dict[str, str]]:
+    """The tokens file of a local cell: an admin token for ``user`` and one agent token per agent
+    (created when missing, kept when present). Returns (admin token, agent -> token)."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path.exists():
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if isinstance(loaded, dict):
+            data = loaded
+    by_user = {(e.get("user"), e.get("role")): t for t, e in data.items() if isinstance(e, dict)}
+    admin = by_user.get((user, "admin"))
+    if admin is None:
+        admin = secrets.token_urlsafe(24)
+        data[admin] = {"user": user, "role": "admin"}
+    tokens = {}
+    for name in agents:
+        token = by_user.get((f"agent-{name}", "agent"))
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            data[token] = {"user": f"agent-{name}", "role": "agent"}
+        tokens[name] = str(token)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return str(admin), tokens
+
+
+class LocalCell:
+    """A master and ``agents`` agents as child processes; ``start()`` / ``stop()``."""
+
+    def __init__(self, directory: Path, agents: int = 2, port: int = 7100, poll_interval_s: float = 1.0,
+                 misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print):
+        self.dir = directory.resolve()
+        self.names = [f"m{i + 1}" for i in range(agents)]
+        self.port, self.poll_interval_s, self.misses_to_down = port, poll_interval_s, misses_to_down
+        self.capacity, self.kill_grace_s = capacity, kill_grace_s
+        self.echo = echo
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.url = ""
+        self.admin_token = ""
+        self.agent_tokens: dict[str, str] = {}
+        self.tag = f"corral-up{os.getpid()}"  # cgroup roots of this cell's agents: <tag>-<agent>
+        self._logs: list[Any] = []
+
+    # ---- starting ------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.dir / "logs" / f"{name}.log", "ab")
+        self._logs.append(log)
+        env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONUNBUFFERED": "1"}
+        env.pop("CORRAL_AGENT_TOKEN", None)
+        proc = subprocess.Popen([sys.executable, "-m", "corral.cli.main", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=self.dir, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start(self, timeout_s: float = 30.0) -> "LocalCell":
+        from corral.cli.master import _local_user
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.user = _local_user()
+        self.admin_token, self.agent_tokens = ensure_cell_tokens(self.dir / "tokens.yaml", self.user, self.names)
+        log_path = self.dir / "logs" / "master.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        master = self._spawn("master", [
+            "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
+            "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
+            "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down)])
+        deadline = time.monotonic() + timeout_s
+        while not self.url:
+            if master.poll() is not None:
+                raise RuntimeError(f"the master exited with {master.returncode}; see {log_path}:\n"
+                                   + log_path.read_bytes()[offset:].decode(errors="replace")[-1500:])
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the master did not start within {timeout_s:.0f}s; see {log_path}")
+            found = re.findall(rb"serving (http://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
+            if found:
+                self.url = found[-1].decode()
+            time.sleep(0.05)
+        for i, name in enumerate(self.names):
+            args = ["agent", "--master", self.url, "--name", name, "--token", self.agent_tokens[name],
+                    "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
+                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s)]
+            if self.capacity:
+                args += ["--capacity", self.capacity]
+            self._spawn(name, args)
+        while len(self.machines_up()) < len(self.names):
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.dir / 'logs' / name}.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the agents did not register within {timeout_s:.0f}s; see {self.dir / 'logs'}")
+            time.sleep(0.1)
+        self.write_state()
+        return self
+
+    def api(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
+        r = httpx.request(method, self.url + "/api/v1" + path, headers={"Authorization": f"Bearer {self.admin_token}"},
+                          timeout=10.0, **kw)
+        r.raise_for_status()
+        return r.json()
+
+    def machines_up(self) -> list[dict[str, Any]]:
+        import httpx
+
+        try:
+            return [m for m in self.api("GET", "/machines")["machines"] if m["state"] == "up"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return []
+
+    def write_state(self) -> None:
+        """``DIR/cell.json``: where everything is (for people and tests)."""
+        machines = {m["name"]: m["address"] for m in self.machines_up()}
+        state = {"master": {"url": self.url, "pid": self.procs["master"].pid, "log": str(self.dir / "logs/master.log")},
+                 "agents": {n: {"pid": self.procs[n].pid, "address": machines.get(n, ""),
+                                "log": str(self.dir / "logs" / f"{n}.log"), "cgroup_root": f"{self.tag}-{n}"}
+                            for n in self.names},
+                 "store": f"sqlite:///{self.dir / 'state.db'}", "tokens": str(self.dir / "tokens.yaml"),
+                 "pid": os.getpid()}
+        (self.dir / "cell.json").write_text(json.dumps(state, indent=2))
+
+    # ---- stopping ------------------------------------------------------------------------------
+
+    def _wait(self, procs: list[subprocess.Popen], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def stop(self) -> None:
+        """Agents (they kill their tasks), then the master, then anything left over."""
+        import psutil
+
+        agents = [p for n, p in self.procs.items() if n != "master" and p.poll() is None]
+        for proc in agents:
+            proc.send_signal(signal.SIGTERM)
+        self._wait(agents, self.kill_grace_s + 10.0)
+        master = self.procs.get("master")
+        if master is not None and master.poll() is None:
+            master.send_signal(signal.SIGTERM)
+            self._wait([master], 20.0)
+        # Orphans (tasks of an agent that was killed with -9) were re-parented to us, the subreaper.
+        left = psutil.Process().children(recursive=True)
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(left, timeout=5)
+        self._remove_cgroups()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def _remove_cgroups(self) -> None:
+        from corral.agent import cgroups
+
+        mounts = cgroups.discover()
+        for mount in [mounts.v2, *mounts.v1.values()]:
+            if mount is None:
+                continue
+            for name in self.names:
+                root = mount / f"{self.tag}-{name}"
+                if not root.is_dir():
+                    continue
+                for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [root]:
+                    try:
+                        for pid in (d / "cgroup.procs").read_text().split():
+                            try:
+                                os.kill(int(pid), signal.SIGKILL)
+                            except (ProcessLookupError, ValueError):
+                                pass
+                    except OSError:
+                        pass
+                    for _ in range(50):
+                        try:
+                            d.rmdir()
+                            break
+                        except FileNotFoundError:
+                            break
+                        except OSError:
+                            time.sleep(0.02)
+
+
+def _demo(cell: LocalCell, echo) -> None:
+    """Submit the example jobs (those found next to the package) and print how they are doing."""
+    import yaml
+
+    examples = Path(_pythonpath().split(os.pathsep)[0]) / "examples"
+    specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
+    if not specs:
+        echo(f"corral up: --demo: no example specs under {examples}")
+        return
+    for path in specs:
+        spec = yaml.safe_load(path.read_text())
+        spec.pop("owner", None)
+        spec["user"] = cell.user  # yours, so `corral why prep` finds it
+        try:
+            reply = cell.api("POST", "/jobs", json=spec)
+            echo(f"  submitted {path.name}: {reply['job']} ({reply['tasks']} tasks)")
+        except Exception as e:  # a demo: say what happened and go on
+            echo(f"  {path.name}: {e}")
+    time.sleep(4.0)
+    for job in cell.api("GET", "/jobs")["jobs"]:
+        states = job["task_states"]
+        echo(f"  {job['job']:<16} {job['state']:<8} pending {states['pending']}, running {states['running']}, "
+             f"dead {states['dead']}")
+        for task in cell.api("GET", f"/jobs/{job['job']}/tasks")["tasks"][:3]:
+            if task["state"] == "pending":
+                echo(f"      {task['index']}: pending: {task.get('reason', '')}")
+                break
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("up")
+    def up(
+        agents: int = typer.Option(2, "--agents", min=1, max=64, help="how many agents (machines) to start"),
+        directory: Path = typer.Option(Path(".corral"), "--dir", help="the cell's store, tokens, logs and agent state"),
+        port: int = typer.Option(7100, "--port", help="the master's port on 127.0.0.1 (0: any free port)"),
+        capacity: str = typer.Option("", "--capacity", help="each agent's capacity, e.g. cpu=4,memory=8Gi "
+                                                            "(default: this machine's)"),
+        poll_interval: float = typer.Option(1.0, "--poll-interval", help="seconds between the master's polls"),
+        demo: bool = typer.Option(False, "--demo", help="submit the example jobs and show how they are doing"),
+        write_config: bool = typer.Option(True, "--write-config/--no-write-config",
+                                          help="write the CLI config (address and admin token)"),
+    ) -> None:
+        """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
+        def echo(text: str) -> None:
+            typer.echo(text)
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: stop.set())
+        reaper = _become_subreaper()
+        cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
+                         echo=echo)
+        code = 0
+        try:
+            try:
+                cell.start()
+            except RuntimeError as e:
+                typer.echo(f"corral up: {e}", err=True)
+                code = 1
+            if not code:
+                _serve(cell, agents, write_config, demo, reaper, stop, echo)
+                code = 1 if cell.procs["master"].poll() is not None else 0
+        finally:
+            echo("corral up: stopping the cell")
+            cell.stop()
+            echo("corral up: stopped")
+        if code:
+            raise typer.Exit(code)
+
+
+def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: bool, stop: threading.Event,
+           echo) -> None:
+    from corral.cli.config import write_config as save_config
+
+    config = save_config(cell.url, cell.admin_token) if write_config else None
+    echo(f"corral up: a local cell of {agents} machines (stop with Ctrl-C)")
+    echo(f"  master     {cell.url}   log {cell.dir / 'logs' / 'master.log'}")
+    echo(f"  store      sqlite:///{cell.dir / 'state.db'}   tokens {cell.dir / 'tokens.yaml'}")
+    for m in sorted(cell.machines_up(), key=lambda m: m["name"]):
+        echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
+    if config is not None:
+        echo(f"  CLI config {config} (user {cell.user}, admin)")
+    echo("  try:       corral submit examples/prep.yaml && corral jobs && corral why prep.alice && corral logs prep.alice/0")
+    if not reaper:
+        echo("  (not a child subreaper: tasks orphaned by a killed agent may outlive the cell)")
+    if demo and not stop.is_set():
+        echo("corral up: --demo: submitting the example jobs")
+        _demo(cell, echo)
+    while not stop.wait(0.5):
+        master = cell.procs["master"]
+        if master.poll() is not None:
+            typer.echo(f"corral up: the master exited with {master.returncode}; stopping the cell", err=True)
+            break
