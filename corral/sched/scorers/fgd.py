@@ -166,19 +166,6 @@ class FGDScore(Scorer):
             self._access = (view.lineage, access_table(view, self.typical))
         return self._access[1]
 
-    def _now_and_after(self, ctx: EvalContext, after_idle: np.ndarray, per_machine: int) -> tuple[np.ndarray, np.ndarray]:
-        """Fragmentation now (n,) and after the task (n, per_machine states), in one evaluation."""
-        access = self.access(ctx.view)[ctx.idx]
-        cpu_left = ctx.free[:, CPU]
-        n = len(ctx)
-        frag = node_frag(
-            np.concatenate((cpu_left, np.repeat(cpu_left - ctx.req.resources.cpu, per_machine))),
-            np.concatenate((ctx.gpu_idle, after_idle.reshape(n * per_machine, -1))),
-            np.concatenate((access, np.repeat(access, per_machine, axis=0))),
-            self.typical,
-        )
-        return frag[:n], frag[n:].reshape(n, per_machine)
-
     def share_scores(self, ctx: EvalContext) -> np.ndarray:
         """(n, G) integer scores of putting a shared-GPU task on each GPU; -1 where it does not fit."""
         req, idle = ctx.req, ctx.gpu_idle
@@ -190,10 +177,28 @@ class FGDScore(Scorer):
         req = ctx.req
         if req.is_gpu_share:
             return self.share_scores(ctx).max(axis=1)
-        idle = ctx.gpu_idle
-        after_idle = take_gpus(idle, req.gpu_milli, req.gpu) if req.gpu else idle
-        now, after = self._now_and_after(ctx, after_idle, 1)
-        return sigmoid_score(now - after[:, 0])
+        return sigmoid_score(-self.frag_growth(ctx))
+
+    def frag_growth(self, ctx: EvalContext) -> np.ndarray:
+        """How much each machine's fragmentation grows with a CPU-only or whole-GPU task, (n,)."""
+        req, typical = ctx.req, self.typical
+        access = self.access(ctx.view)[ctx.idx]
+        cpu_left = ctx.free[:, CPU]
+        if not len(typical):
+            return np.zeros(len(ctx))
+        total, room, usable = gpu_parts(ctx.gpu_idle, typical)
+        now = frag_from_parts(total, room, usable, cpu_left, access, typical)
+        cpu_after = cpu_left - req.resources.cpu
+        if not req.gpu:
+            after = frag_from_parts(total, room, usable, cpu_after, access, typical)
+        elif req.gpu_milli == GPU_MILLI_WHOLE:
+            # k fully idle GPUs go: each had room for every share.
+            k = req.gpu
+            after = frag_from_parts(total - k * GPU_MILLI_WHOLE, room - k, usable - k * GPU_MILLI_WHOLE,
+                                    cpu_after, access, typical)
+        else:
+            after = node_frag(cpu_after, take_gpus(ctx.gpu_idle, req.gpu_milli, req.gpu), access, typical)
+        return after - now
 
     def score(self, ctx: EvalContext) -> np.ndarray:
         return self.raw(ctx) / 100.0

@@ -84,3 +84,22 @@ def test_the_incremental_share_update_equals_recomputing_every_after_state():
 def test_without_typical_tasks_every_machine_scores_the_same():
     view = CellView([machine("a", gpus=2), machine("b", gpus=8)])
     assert FGDScore().raw(context(view, request(gpu=1))).tolist() == [50, 50]
+
+
+@pytest.mark.parametrize("case, req", [
+    ("a CPU-only task only takes cpu", request(cpu=3)),
+    ("a whole-GPU task takes a fully idle GPU", request(cpu=2, gpu=1)),
+    ("a two-GPU task takes two fully idle GPUs", request(cpu=2, gpu=2)),
+])
+def test_the_shortcut_growth_for_non_shared_tasks_equals_recomputing_the_after_state(case, req):
+    view = CellView([machine(f"m{i}", cpu=8, gpus=4) for i in range(3)])
+    occupy(view, "m1", request(cpu=5, gpu=1, gpu_milli=700), "a", gpus=(0,))
+    occupy(view, "m2", request(cpu=1, gpu=1), "b", gpus=(3,))
+    t = typical((1000, 1000, 1), (4000, 500, 1), (2000, 1000, 2), (1000, 0, 0), p=[0.4, 0.3, 0.2, 0.1])
+    scorer = FGDScore(t)
+    ctx = context(view, req)
+    access = access_table(view, t)
+    cpu = view.free[:, 0]
+    after_idle = take_gpus(view.gpu_idle, req.gpu_milli, req.gpu) if req.gpu else view.gpu_idle
+    expected = node_frag(cpu - req.resources.cpu, after_idle, access, t) - node_frag(cpu, view.gpu_idle, access, t)
+    assert np.allclose(scorer.frag_growth(ctx), expected)
