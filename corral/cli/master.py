@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 import re
@@ -85,6 +86,11 @@ def register(app: typer.Typer) -> None:
         link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
         core = server.master.core
         core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
+        # The master holds many long-lived objects: freeze what recovery built and collect the young
+        # generation less often, so cyclic GC does not stall request handling.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         # Our own SIGTERM/SIGINT handlers, installed before anything runs: uvicorn serves from a
         # thread (where it installs none) and the master stops cleanly when asked.
         stop = threading.Event()

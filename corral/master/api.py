@@ -45,7 +45,10 @@ def _forbidden(message: str) -> AdmissionError:
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+    return _parse_json(await request.body())
+
+
+def _parse_json(raw: bytes) -> Any:
     if not raw:
         raise AdmissionError(400, [("body", "expected a JSON object, got an empty body")])
     try:
@@ -88,13 +91,52 @@ class CatchAll:
             await response(scope, receive, send)
 
 
+class FastSubmit:
+    """``POST /api/v1/jobs`` straight to the submit logic, skipping the framework's routing layers
+    (submission is the hot path: the benchmark's 1,000/s). Same logic, same answers and errors as
+    the documented route, which handles it when this is not installed."""
+
+    MAX_BODY = 1 << 20
+
+    def __init__(self, app: Any, submit: Any):
+        self.app, self.submit = app, submit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PREFIX + "/jobs":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.MAX_BODY:
+                return await _error(413, "invalid", [("body", f"expected at most {self.MAX_BODY} bytes")])(
+                    scope, receive, send)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        try:
+            reply = await self.submit(headers.get("authorization", ""),
+                                      headers.get("x-request-id") or headers.get("idempotency-key"), b"".join(chunks))
+        except AdmissionError as e:
+            response = _error(e.status, e.kind, e.errors)
+        except MasterUnavailable as e:
+            response = _error(503, "unavailable", [("master", str(e))])
+        else:
+            response = JSONResponse(reply, status_code=200 if reply.get("duplicate") else 201)
+        await response(scope, receive, send)
+
+
 def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app = FastAPI(title="corral master", version="1", description=__doc__)
     core = master.core
     state = core.state
 
     def principal(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
+        return principal_of(request.headers.get("authorization", ""))
+
+    def principal_of(header: str) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("expected the header 'Authorization: Bearer <token>'")
@@ -134,7 +176,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         field = "path" if exc.status_code in (404, 405) else "request"
         return _error(exc.status_code, "not_found" if exc.status_code == 404 else "invalid", [(field, str(exc.detail))])
 
-    app.add_middleware(CatchAll)
+    app.add_middleware(FastSubmit, submit=lambda *a: submit_raw(*a))
+    app.add_middleware(CatchAll)  # outermost
 
     # ---- views ---------------------------------------------------------------------------------
 
@@ -189,14 +232,21 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.post(PREFIX + "/jobs", status_code=201, summary="Submit a job (idempotent with X-Request-Id)")
     async def submit(request: Request) -> JSONResponse:
-        who = user_principal(request)
-        spec = _mapping(await _json_body(request))
+        reply = await submit_raw(request.headers.get("authorization", ""),
+                                 request.headers.get("x-request-id") or request.headers.get("idempotency-key"),
+                                 await request.body())
+        return JSONResponse(reply, status_code=200 if reply.get("duplicate") else 201)
+
+    async def submit_raw(authorization: str, request_id: str | None, raw: bytes) -> dict[str, Any]:
+        """Submit from the raw request; shared by the route and the fast path (``FastSubmit``)."""
+        who = principal_of(authorization)
+        if who.role == "agent":
+            raise _forbidden("an agent token may only register its machine")
+        spec = _mapping(_parse_json(raw))
         if "user" not in spec and "owner" not in spec:
             spec = {**spec, "user": who.user}
         may_change(who, str(spec.get("user", spec.get("owner"))))
-        request_id = request.headers.get("x-request-id") or request.headers.get("idempotency-key")
-        reply = await master.aexecute(Submit(spec, request_id=request_id))
-        return JSONResponse(reply, status_code=200 if reply.get("duplicate") else 201)
+        return await master.aexecute(Submit(spec, request_id=request_id))
 
     @app.get(PREFIX + "/jobs", summary="List jobs")
     async def list_jobs(request: Request, user: str | None = None, state_: str | None = Query(None, alias="state"),

@@ -35,12 +35,15 @@ class MasterUnavailable(RuntimeError):
 
 class Master:
     def __init__(self, core: MasterCore, store: Store, schedule_interval_s: float = 0.25,
-                 tick_interval_s: float = 1.0, checkpoint_every: int = 50_000):
+                 tick_interval_s: float = 1.0, checkpoint_every: int = 50_000, min_round_gap_s: float = 0.02):
         self.core, self.store = core, store
         self.lock = threading.RLock()
         self.schedule_interval_s = schedule_interval_s
         self.tick_interval_s = tick_interval_s
         self.checkpoint_every = checkpoint_every
+        # Rounds are at least this far apart even when submissions keep waking the loop: under a
+        # stream of submissions the scheduler places batches instead of one task per round.
+        self.min_round_gap_s = min(min_round_gap_s, schedule_interval_s)
         self.broken: BaseException | None = None
         self._last_checkpoint = core.state.seq
         self._wake = threading.Event()
@@ -52,8 +55,8 @@ class Master:
     def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":
         """A master whose state is rebuilt from ``store`` (checkpoint + log)."""
         state = MasterCore.rebuild(store, cell)
-        service_args = {k: core_args.pop(k) for k in ("schedule_interval_s", "tick_interval_s", "checkpoint_every")
-                        if k in core_args}
+        service_args = {k: core_args.pop(k) for k in ("schedule_interval_s", "tick_interval_s", "checkpoint_every",
+                                                      "min_round_gap_s") if k in core_args}
         core = MasterCore(state=state, cell=cell, **core_args)
         now = core.clock.now()
         for machine in state.machines.values():
@@ -186,6 +189,7 @@ class Master:
                     self.tick()
                     next_tick = time.monotonic() + self.tick_interval_s
                 self.schedule_once()
+                self._stop.wait(self.min_round_gap_s)
             except Exception:
                 log.exception("scheduling round failed")
                 time.sleep(self.schedule_interval_s)

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from tests.master.procs import MasterProcess
+from tests.master.procs import MasterProcess, child_env
 
 
 def run_cli(env, *args):
@@ -19,7 +19,7 @@ def run_cli(env, *args):
 
 def test_the_master_writes_config_and_tokens_for_the_local_user(tmp_path):
     config = tmp_path / "config.yaml"
-    env = {k: v for k, v in os.environ.items() if k not in ("CORRAL_ADDR", "CORRAL_TOKEN")}
+    env = {k: v for k, v in child_env().items() if k not in ("CORRAL_ADDR", "CORRAL_TOKEN")}
     env["CORRAL_CONFIG"] = str(config)
     proc = subprocess.Popen([sys.executable, "-m", "corral.cli.main", "master", "--store",
                              f"sqlite:///{tmp_path}/m/state.db", "--port", "0"],
@@ -45,7 +45,7 @@ def test_the_master_writes_config_and_tokens_for_the_local_user(tmp_path):
 
 
 def test_a_bad_store_url_is_one_line_and_exit_code_2(tmp_path):
-    result = run_cli({**os.environ, "CORRAL_CONFIG": str(tmp_path / "c.yaml")}, "master", "--store", "mysql://x",
+    result = run_cli(child_env(CORRAL_CONFIG=str(tmp_path / "c.yaml")), "master", "--store", "mysql://x",
                      "--port", "0", "--tokens", str(tmp_path / "t.yaml"))
     assert result.returncode == 2 and "expected a store URL" in result.stderr
     assert "Traceback" not in result.stderr

@@ -12,6 +12,17 @@ from pathlib import Path
 
 import httpx
 
+import corral
+
+# Subprocesses run from other directories: make them import this checkout's corral, not whatever
+# an editable install points at.
+REPO = str(Path(corral.__file__).resolve().parents[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": REPO + (os.pathsep + path if path else ""), **extra}
+
 
 class MasterProcess:
     def __init__(self, store: str, tokens: Path, workdir: Path, extra: list[str] | None = None):
@@ -22,7 +33,7 @@ class MasterProcess:
         self.log = workdir / "master.log"
 
     def start(self, timeout_s: float = 20.0) -> "MasterProcess":
-        env = {**os.environ, "CORRAL_CONFIG": str(self.workdir / "config.yaml")}
+        env = child_env(CORRAL_CONFIG=str(self.workdir / "config.yaml"))
         self._log = open(self.log, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "corral.cli.main", "master", "--store", self.store, "--port", "0",

@@ -1,0 +1,155 @@
+"""Durable job submissions per second over real HTTP against a master this script starts.
+
+The master runs as its own process (``corral master --store sqlite:///...``, fully synced SQLite
+with group commit); clients are asyncio httpx clients in separate processes, each keeping
+``--concurrency`` submissions in flight. A submission counts when the master acknowledged it
+(HTTP 201), which it does only once the job is durable. The cell has machines, so the scheduler
+loop runs beside the submissions.
+
+    python bench/master_submit.py --json
+
+prints, on its last line, ``{"submissions_per_s", "p50_ms", "p99_ms", "store": "sqlite", ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+TOKEN = "bench-token"
+
+
+def start_master(workdir: Path) -> tuple[subprocess.Popen, str]:
+    tokens = workdir / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({TOKEN: {"user": "bench", "role": "admin"}}))
+    log = open(workdir / "master.log", "w")
+    repo = str(Path(__file__).resolve().parents[1])  # this checkout's corral, whatever is installed
+    env = {**os.environ, "CORRAL_CONFIG": str(workdir / "config.yaml"),
+           "PYTHONPATH": repo + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral.cli.main", "master", "--store", f"sqlite:///{workdir}/state.db",
+         "--port", "0", "--tokens", str(tokens), "--no-write-config"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.findall(r"serving (http://127\.0\.0\.1:\d+)", (workdir / "master.log").read_text())
+        if found:
+            return proc, found[-1]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"the master did not start:\n{(workdir / 'master.log').read_text()}")
+
+
+def spec(worker: int, i: int) -> dict:
+    return {"name": f"b{worker}-{i}", "user": "bench", "priority": 2, "tasks": 1,
+            "resources": {"cpu": "10m", "memory": "1Mi"}}
+
+
+async def _client(url: str, worker: int, count: int, concurrency: int, start_at: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url + "/api/v1", limits=limits, headers=headers, timeout=30.0) as client:
+        await client.get("/cell")  # connect before the clock starts
+        while time.time() < start_at:
+            await asyncio.sleep(0.001)
+        next_i = 0
+
+        async def one_lane() -> None:
+            nonlocal next_i, errors
+            while next_i < count:
+                i = next_i
+                next_i += 1
+                t0 = time.perf_counter()
+                r = await client.post("/jobs", json=spec(worker, i), headers={"X-Request-Id": f"{worker}-{i}"})
+                if r.status_code == 201:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(one_lane() for _ in range(concurrency)))
+    return latencies, errors
+
+
+def client_process(url: str, worker: int, count: int, concurrency: int, start_at: float, out) -> None:
+    t0 = time.perf_counter()
+    latencies, errors = asyncio.run(_client(url, worker, count, concurrency, start_at))
+    out.put((latencies, errors, time.perf_counter() - t0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=6000)
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight per client process")
+    parser.add_argument("--machines", type=int, default=20)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
+        workdir = Path(tmp)
+        proc, url = start_master(workdir)
+        try:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            for m in range(args.machines):
+                httpx.post(url + "/api/v1/machines", headers=headers, timeout=10,
+                           json={"name": f"m{m}", "capacity": {"cpu": "64", "memory": "256Gi"},
+                                 "attributes": {"rack": f"r{m % 4}"}}).raise_for_status()
+            per_client = args.submissions // args.clients
+            queue: multiprocessing.Queue = multiprocessing.Queue()
+            start_at = time.time() + 1.0
+            workers = [multiprocessing.Process(target=client_process,
+                                               args=(url, w, per_client, args.concurrency, start_at, queue))
+                       for w in range(args.clients)]
+            for w in workers:
+                w.start()
+            results = [queue.get(timeout=600) for _ in workers]
+            elapsed = time.time() - start_at
+            for w in workers:
+                w.join(30)
+            cell = httpx.get(url + "/api/v1/cell", headers=headers, timeout=10).json()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        latencies = sorted(x for r in results for x in r[0])
+        errors = sum(r[1] for r in results)
+        acked = len(latencies)
+        result = {
+            "submissions_per_s": round(acked / elapsed, 1),
+            "p50_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
+            "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2) if latencies else None,
+            "store": "sqlite",
+            "acknowledged": acked,
+            "errors": errors,
+            "clients": args.clients * args.concurrency,
+            "seconds": round(elapsed, 2),
+            "tasks_running": cell["tasks"]["running"],
+        }
+        if not args.json:
+            print(f"{acked} durable submissions in {elapsed:.2f}s over HTTP ({args.clients}x{args.concurrency} clients)")
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
