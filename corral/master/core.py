@@ -553,6 +553,7 @@ class MasterCore:
             "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
             "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
             "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports),
+            **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
         }
 
     def assignments(self, machine: str) -> list[str]:

@@ -101,6 +101,15 @@ class SoftConstraintSpec(_Strict):
     weight: float = Field(1.0, gt=0)
 
 
+class RestartSpec(_Strict):
+    """How the agent restarts a failed task: exponential backoff, giving up after ``max_failures``
+    failures (then the master tries another machine)."""
+
+    max_failures: int = Field(5, ge=0, le=1_000_000)
+    backoff_s: float = Field(1.0, ge=0, le=86400)
+    backoff_max_s: float = Field(60.0, ge=0, le=86400)
+
+
 class JobSpec(_Strict):
     """One job: ``tasks`` identical tasks with ``resources`` each."""
 
@@ -119,6 +128,7 @@ class JobSpec(_Strict):
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
+    restart: RestartSpec | None = Field(None, description="the agent's restart policy; default: the agent's")
 
     @field_validator("name", "user")
     @classmethod

@@ -1,0 +1,64 @@
+"""A local cell from ``corral up``, used through the CLI from another process, as a person would."""
+
+from __future__ import annotations
+
+import psutil
+
+from tests.e2e.conftest import alive, task_line, wait_until
+
+
+def test_a_job_submitted_through_the_cli_runs_as_real_processes_on_the_agents(cell):
+    spec = cell.spec("sleeper", tasks=3, command="sh", args=["-c", "echo ready $CORRAL_TASK_NAME; exec sleep 600"])
+    done = cell.corral("submit", spec)
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: all(t["state"] == "running" for t in cell.tasks("sleeper")), 15, "3 running tasks")
+    by_machine: dict[str, list[str]] = {}
+    for t in cell.tasks("sleeper"):
+        by_machine.setdefault(t["machine"], []).append(t["name"])
+    for machine, names in by_machine.items():
+        reported = wait_until(lambda: {t["task_id"]: t for t in cell.agent_state(machine)["tasks"]
+                                       if t["task_id"] in names and t["state"] == "running" and t["pid"]},
+                              10, f"the agent of {machine} to run {names}")
+        assert set(reported) == set(names)
+        for status in reported.values():
+            proc = psutil.Process(status["pid"])
+            assert alive(proc.pid) and proc.cmdline()[:1] == ["sleep"], proc.cmdline()
+    jobs = cell.corral("jobs")
+    assert jobs.returncode == 0 and "0/3/0" in jobs.stdout, jobs.stdout
+    status = cell.corral("status", "sleeper")
+    assert status.returncode == 0 and "running" in task_line(status.stdout, 2), status.stdout
+    # The task's name resolves to its machine (and the agent's address) once it runs.
+    where = cell.api("/tasks/2.sleeper." + cell.api("/jobs/sleeper")["user"] + ".local")
+    assert where["state"] == "running" and where["address"] == cell.info["agents"][where["machine"]]["address"]
+    killed = cell.corral("kill", "sleeper")
+    assert killed.returncode == 0, killed.stderr
+    pids = [p for p in cell.seen_pids]
+    wait_until(lambda: not any(alive(p) for p in pids), 15, "the killed job's processes to end")
+
+
+def test_corral_logs_returns_the_output_of_a_task_even_after_it_finished(cell):
+    spec = cell.spec("talker", command="sh", args=["-c", "echo out-line-1; echo out-line-2; echo err-line >&2"])
+    assert cell.corral("submit", spec).returncode == 0
+    wait_until(lambda: cell.tasks("talker")[0]["state"] == "dead", 15, "the task to finish")
+    out = cell.corral("logs", "talker/0")
+    assert out.returncode == 0 and out.stdout.splitlines() == ["out-line-1", "out-line-2"], (out.stdout, out.stderr)
+    err = cell.corral("logs", "talker/0", "--stream", "stderr", "--tail", "1")
+    assert err.returncode == 0 and err.stdout.strip() == "err-line", (err.stdout, err.stderr)
+    missing = cell.corral("logs", "nosuchjob/0")
+    assert missing.returncode == 2 and "no task" in missing.stderr
+
+
+def test_a_task_whose_binary_does_not_exist_fails_on_every_machine_with_the_os_error_in_why(cell):
+    spec = cell.spec("broken", command="nosuchbinary-corral-e2e",
+                     restart={"max_failures": 1, "backoff_s": 0.1, "backoff_max_s": 0.1})
+    assert cell.corral("submit", spec).returncode == 0
+    wait_until(lambda: cell.tasks("broken")[0]["state"] == "dead", 20, "the task to fail for good")
+    why = cell.corral("why", "broken/0")
+    assert why.returncode == 0, why.stderr
+    assert "No such file or directory" in why.stdout and "nosuchbinary-corral-e2e" in why.stdout, why.stdout
+    assert "failed on 2 machines" in why.stdout, why.stdout  # tried elsewhere before giving up
+    events = cell.api("/jobs/broken/events")["events"]
+    assert [e["via"] for e in events if e["kind"] == "task" and e["via"] in ("failover", "fail")] == ["failover", "fail"]
+    jobs = cell.corral("jobs")
+    assert "broken" in jobs.stdout and "dead" in [w for line in jobs.stdout.splitlines()
+                                                   if line.startswith("broken") for w in line.split()]
