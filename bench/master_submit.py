@@ -56,6 +56,27 @@ def start_master(workdir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"the master did not start:\n{(workdir / 'master.log').read_text()}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _noop_app(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"job": "noop"}'})
+
+
+def _serve_noop(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(_noop_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def spec(worker: int, i: int) -> dict:
     return {"name": f"b{worker}-{i}", "user": "bench", "priority": 2, "tasks": 1,
             "resources": {"cpu": "10m", "memory": "1Mi"}}
@@ -94,6 +115,45 @@ def client_process(url: str, worker: int, count: int, concurrency: int, start_at
     out.put((latencies, errors, time.perf_counter() - t0))
 
 
+def run_clients(url: str, args: argparse.Namespace) -> tuple[list, float]:
+    per_client = args.submissions // args.clients
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    start_at = time.time() + 1.0
+    workers = [multiprocessing.Process(target=client_process, args=(url, w, per_client, args.concurrency, start_at, queue))
+               for w in range(args.clients)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=600) for _ in workers]
+    elapsed = time.time() - start_at
+    for w in workers:
+        w.join(30)
+    return results, elapsed
+
+
+def measure_ceiling(args: argparse.Namespace) -> float:
+    """Requests/s of the same clients against a do-nothing ASGI app: HTTP and client cost alone."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = multiprocessing.Process(target=_serve_noop, args=(port,), daemon=True)
+    server.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        results, elapsed = run_clients(f"http://127.0.0.1:{port}", args)
+        return round(sum(len(r[0]) for r in results) / elapsed, 1)
+    finally:
+        server.terminate()
+        server.join(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=6000)
@@ -101,7 +161,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight per client process")
     parser.add_argument("--machines", type=int, default=20)
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the same clients against a no-op ASGI app on uvicorn (this machine's ceiling)")
     args = parser.parse_args()
+    ceiling = measure_ceiling(args) if args.ceiling else None
 
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         workdir = Path(tmp)
@@ -112,18 +175,9 @@ def main() -> None:
                 httpx.post(url + "/api/v1/machines", headers=headers, timeout=10,
                            json={"name": f"m{m}", "capacity": {"cpu": "64", "memory": "256Gi"},
                                  "attributes": {"rack": f"r{m % 4}"}}).raise_for_status()
-            per_client = args.submissions // args.clients
-            queue: multiprocessing.Queue = multiprocessing.Queue()
-            start_at = time.time() + 1.0
-            workers = [multiprocessing.Process(target=client_process,
-                                               args=(url, w, per_client, args.concurrency, start_at, queue))
-                       for w in range(args.clients)]
-            for w in workers:
-                w.start()
-            results = [queue.get(timeout=600) for _ in workers]
-            elapsed = time.time() - start_at
-            for w in workers:
-                w.join(30)
+            cpu_before = cpu_seconds(proc.pid)
+            results, elapsed = run_clients(url, args)
+            server_cpu = cpu_seconds(proc.pid) - cpu_before
             cell = httpx.get(url + "/api/v1/cell", headers=headers, timeout=10).json()
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -145,7 +199,13 @@ def main() -> None:
             "clients": args.clients * args.concurrency,
             "seconds": round(elapsed, 2),
             "tasks_running": cell["tasks"]["running"],
+            # Master CPU per acknowledged submission (all its threads): what one core could sustain
+            # when the clients and other programs do not compete for it.
+            "server_cpu_ms_per_submission": round(1000 * server_cpu / max(acked, 1), 3),
+            "load_average_1m": os.getloadavg()[0],
         }
+        if ceiling is not None:
+            result["noop_ceiling_per_s"] = ceiling
         if not args.json:
             print(f"{acked} durable submissions in {elapsed:.2f}s over HTTP ({args.clients}x{args.concurrency} clients)")
         print(json.dumps(result))
