@@ -1,0 +1,116 @@
+"""The live master's shell: acknowledgement only after durability, effects after events,
+a broken store stops writes, checkpoints plus log rebuild the state."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from corral.master.clock import ManualClock
+from corral.master.commands import Kill, RecordingTransport, RegisterMachine, Submit
+from corral.master.core import MasterCore
+from corral.master.service import Master, MasterUnavailable
+from corral.store.memory import MemoryStore
+from corral.store.sqlite import SqliteStore
+
+from tests.master.helpers import spec
+
+
+class HeldStore(MemoryStore):
+    """A memory store whose appends become durable only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[tuple[list, Future]] = []
+
+    def append(self, events):
+        future: Future = Future()
+        self.held.append((events, future))
+        return future
+
+    def release(self, fail: bool = False) -> None:
+        for events, future in self.held:
+            if fail:
+                future.set_exception(RuntimeError("disk on fire"))
+            else:
+                super().append(events)
+                future.set_result(events[-1]["seq"])
+        self.held.clear()
+
+
+def master_on(store, **args) -> Master:
+    return Master(MasterCore(clock=ManualClock(), validate=True, transport=RecordingTransport(), **args), store)
+
+
+def test_a_command_is_acknowledged_only_once_its_events_are_durable():
+    store = HeldStore()
+    master = master_on(store)
+    done = threading.Event()
+    threading.Thread(target=lambda: (master.execute(Submit(spec("web"))), done.set()), daemon=True).start()
+    assert not done.wait(0.2)
+    store.release()
+    assert done.wait(5)
+
+
+def test_effects_reach_the_agents_only_after_their_events_are_durable():
+    store = HeldStore()
+    master = master_on(store)
+    master.submit_command(RegisterMachine("m1", {"cpu": "4", "memory": "8Gi"}, address="http://m1"))
+    master.submit_command(Submit(spec("web")))
+    store.release()
+    thread = threading.Thread(target=master.schedule_once, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not store.held and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert master.core.state.tasks["0.web.alice.local"].state.value == "running"
+    assert master.core.transport.sent == []  # placed in memory, not yet durable: nothing sent
+    store.release()
+    thread.join(5)
+    assert [e.task for e in master.core.transport.sent] == ["0.web.alice.local"]
+
+
+def test_a_store_that_fails_stops_all_writes_until_restart():
+    store = HeldStore()
+    master = master_on(store)
+    _, durable = master.submit_command(Submit(spec("web")))
+    store.release(fail=True)
+    with pytest.raises(RuntimeError):
+        durable.result(5)
+    assert master.broken is not None
+    with pytest.raises(MasterUnavailable):
+        master.submit_command(Submit(spec("other")))
+
+
+def test_periodic_checkpoints_and_the_log_after_them_rebuild_the_state(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    master = Master(MasterCore(validate=True), store, checkpoint_every=5)
+    master.execute(RegisterMachine("m1", {"cpu": "8", "memory": "8Gi"}))
+    for i in range(12):
+        master.execute(Submit(spec(f"j{i}")))
+        if i % 3 == 0:
+            master.schedule_once()
+    master.execute(Kill("j4.alice"))
+    before = master.core.state.to_dict()
+    checkpoint = store.latest_checkpoint()
+    assert checkpoint is not None and 0 < checkpoint[0] < before["seq"]
+    master.stop(checkpoint=False)
+    store = SqliteStore(tmp_path / "s.db")
+    again = Master.recover(store, validate=True)
+    assert again.core.state.to_dict() == before
+    again.core.state.validate()
+    again.stop()
+
+
+def test_a_recovered_master_answers_a_retried_request_id_with_the_first_job(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    master = Master(MasterCore(), store)
+    first = master.execute(Submit(spec("web"), request_id="abc"))
+    master.stop()
+    again = Master.recover(SqliteStore(tmp_path / "s.db"))
+    reply = again.execute(Submit(spec("web"), request_id="abc"))
+    assert reply["duplicate"] and reply["job"] == first["job"]
+    again.stop()
