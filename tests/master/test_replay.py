@@ -70,8 +70,8 @@ def run(h: Harness, cmd: tuple) -> None:
         pass
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(commands, min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands, min_size=5, max_size=60))
 def test_a_replayed_log_rebuilds_the_same_state(cmds):
     h = Harness(quotas=Quotas.parse({"*": {"batch": {"cpu": 12, "memory": "64Gi"},
                                            "production": {"cpu": 6, "memory": "32Gi"}}}),
