@@ -410,6 +410,7 @@ class MasterCore:
         tokens = {}
         reasons: dict[str, str | None] = {}
         self.reschedule.release(lambda n: n in self.state.pending)
+        held = self.reschedule.positions()
         excluded = False
         for name in (self.state.pending if only is None else [n for n in self.state.pending if n in only]):
             task = self.state.tasks[name]
@@ -422,8 +423,8 @@ class MasterCore:
             if not len(self.state.view):
                 task.reason, task.explanation = "0/0 machines are available: the cell has no machines up.", None
                 continue
-            if self.reschedule.held(name) is not None:
-                task.reason, task.explanation = self.reschedule.describe(name), None
+            if name in held:
+                task.reason, task.explanation = self.reschedule.describe(name, held[name]), None
                 continue
             request = job.request
             tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []

@@ -252,7 +252,9 @@ class LinkShards:
         now = time.monotonic()
         reported = {t["task_id"]: t for t in tasks}
         with self.master.lock:
-            want = core.assignments(name)
+            view = core.state.view
+            at = view.index.get(name)
+            want = sorted(view.tasks[at]) if at is not None else []  # the running tasks placed there
             relaunch = []
             for task in want:
                 if task in reported:
@@ -292,19 +294,24 @@ class LinkShards:
 
     # ---- logs ------------------------------------------------------------------------------------
 
-    def logs(self, machine: str, task: str, stream: str = "stdout", tail: int = 100) -> tuple[int, str]:
+    def logs(self, machine: str, task: str, stream: str = "stdout", tail: int = 100,
+             client: httpx.Client | None = None) -> tuple[int, str]:
         """``(status, text)`` of the agent's ``GET /v1/tasks/{task}/logs`` on ``machine``."""
         with self.master.lock:
             record = self.master.core.state.machines.get(machine)
             address = record.address if record else ""
         if not address:
             return 404, f"machine {machine} has no agent address"
-        with httpx.Client(timeout=self.timeout_s + 3.0) as client:
-            try:
-                r = self._request(client, machine, "GET", f"{address}/v1/tasks/{task}/logs",
-                                  params={"stream": stream, "tail": str(tail)})
-            except httpx.HTTPError as e:
-                return 502, f"cannot reach the agent of {machine}: {e}"
+        own = client is None
+        client = client or httpx.Client(timeout=self.timeout_s + 3.0)
+        try:
+            r = self._request(client, machine, "GET", f"{address}/v1/tasks/{task}/logs",
+                              params={"stream": stream, "tail": str(tail)})
+        except httpx.HTTPError as e:
+            return 502, f"cannot reach the agent of {machine}: {e}"
+        finally:
+            if own:
+                client.close()
         return r.status_code, r.text
 
 

@@ -101,12 +101,9 @@ class RescheduleLimiter:
     def discard(self, name: str) -> None:
         self._queue.pop(name, None)
 
-    def position(self, name: str) -> int:
-        """How many queued tasks are ahead of ``name`` (0: it is next)."""
-        for i, queued in enumerate(self._queue):
-            if queued == name:
-                return i
-        return 0
+    def positions(self) -> dict[str, int]:
+        """Every queued task -> how many are ahead of it (0: it is next)."""
+        return {name: i for i, name in enumerate(self._queue)}
 
     def _refill(self) -> None:
         now = self.clock.now()
@@ -134,9 +131,8 @@ class RescheduleLimiter:
         self.released += len(out)
         return out
 
-    def describe(self, name: str) -> str:
+    def describe(self, name: str, ahead: int = 0) -> str:
         machine = self._queue.get(name, "?")
-        ahead = self.position(name)
         return (f"lost with machine {machine}; waiting its turn to be rescheduled (after machine failures at most "
                 f"{self.rate_per_s:g} tasks/s move, {ahead} ahead of it)")
 

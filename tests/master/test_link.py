@@ -1,0 +1,201 @@
+"""Link shards against fake agents (httpx.MockTransport): what reaches the core, when machines go
+down and come back, what the agents are told. A real master core and store; no sockets, no sleeps."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from corral.master.commands import AgentReport, KillTask, MachineDown, MachineUp, RegisterMachine, StartTask
+from corral.master.link import attach_link
+from corral.master.server import build_master
+from corral.model.job import TaskState
+
+P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
+
+
+class FakeAgent:
+    """Answers the agent API for one machine; remembers what it was asked."""
+
+    def __init__(self, name: str, token: str = "t-agent"):
+        self.name, self.token = name, token
+        self.tasks: dict[str, dict] = {}
+        self.incarnation = "i1"
+        self.online = True
+        self.calls: list[tuple[str, str]] = []
+        self.assignments: list[list[str]] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if not self.online:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return httpx.Response(401, json={"error": "unauthorized"})
+        path, method = request.url.path, request.method
+        self.calls.append((method, path))
+        if path == "/v1/state":
+            return httpx.Response(200, json={"machine": self.name, "incarnation": self.incarnation,
+                                             "tasks": list(self.tasks.values())})
+        if path == "/v1/assignments":
+            ids = json.loads(request.content)["task_ids"]
+            self.assignments.append(ids)
+            for tid in [t for t in self.tasks if t not in ids]:
+                del self.tasks[tid]
+            return httpx.Response(200, json={"killing": [], "tasks": []})
+        if path.startswith("/v1/tasks/") and path.endswith("/logs"):
+            return httpx.Response(200, text=f"log of {path.split('/')[3]}\n")
+        tid = path.split("/")[3]
+        if method == "PUT":
+            launch = json.loads(request.content)
+            self.tasks[tid] = {"task_id": tid, "generation": launch["generation"], "state": "running", "pid": 100}
+            return httpx.Response(200, json=self.tasks[tid])
+        if method == "DELETE":
+            self.tasks.pop(tid, None)
+            return httpx.Response(200, json={"task_id": tid, "state": "absent"})
+        return httpx.Response(404)
+
+
+class Rig:
+    def __init__(self, agents=("m1", "m2"), tokens=("t-agent",)):
+        self.master = build_master("memory://", validate=True)
+        self.link = attach_link(self.master, list(tokens), misses_to_down=3, shards=2)
+        self.agents = {n: FakeAgent(n) for n in agents}
+        self.client = httpx.Client(transport=httpx.MockTransport(
+            lambda req: self.agents[req.url.host].handle(req)))
+        self.commands: list[object] = []
+        execute = self.master.execute
+
+        def recording(cmd, *a, **kw):
+            self.commands.append(cmd)
+            return execute(cmd, *a, **kw)
+
+        self.master.execute = recording
+        for name in agents:
+            execute(RegisterMachine(name, {"cpu": "4", "memory": "8Gi"}, address=f"http://{name}"))
+
+    @property
+    def state(self):
+        return self.master.core.state
+
+    def poll(self, *names: str) -> None:
+        for name in names or tuple(self.agents):
+            m = self.state.machines[name]
+            self.link.poll(self.client, name, m.address, m.state)
+
+    def deliver(self) -> None:
+        """Carry the effects the link was sent, as its shard threads would."""
+        for q in self.link._queues:
+            while not q.empty():
+                self.link._deliver(self.client, q.get_nowait())
+
+    def submit(self, name: str, tasks: int) -> None:
+        from corral.master.commands import Submit
+
+        self.master.execute(Submit({"name": name, "user": "alice", "tasks": tasks, "command": "sleep",
+                                    "args": ["600"], "resources": {"cpu": "1", "memory": "1Gi"}}))
+        self.master.schedule_once()
+        self.deliver()
+
+    def reports(self) -> list[object]:
+        out = [c for c in self.commands if isinstance(c, (AgentReport, MachineUp, MachineDown))]
+        self.commands.clear()
+        return out
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    try:
+        yield r
+    finally:
+        r.client.close()
+        r.master.stop(checkpoint=False)
+
+
+def test_start_effects_become_puts_with_the_launch_and_kill_effects_deletes(rig):
+    rig.submit("web", 3)
+    running = {t.name: t.machine for t in rig.state.tasks.values() if t.state is R}
+    assert len(running) == 3
+    for name, machine in running.items():
+        assert rig.agents[machine].tasks[name]["generation"] == rig.state.tasks[name].generation
+    from corral.master.commands import Kill
+
+    rig.master.execute(Kill("web.alice"))
+    rig.deliver()
+    assert not any(a.tasks for a in rig.agents.values())
+    assert {c for a in rig.agents.values() for c in a.calls} >= {("DELETE", f"/v1/tasks/{n}") for n in running}
+
+
+def test_only_what_changed_reaches_the_core_after_the_first_full_report(rig):
+    rig.submit("web", 2)
+    rig.poll()
+    first = rig.reports()
+    assert {type(c).__name__ for c in first} == {"AgentReport"}
+    assert sum(len(c.tasks) for c in first) == 2  # full state the first time
+    rig.poll()
+    assert rig.reports() == []  # nothing changed: nothing for the core
+    name, task = next((n, t) for n, t in rig.state.tasks.items() if t.state is R)
+    machine = task.machine
+    rig.agents[machine].tasks[name].update(state="finished", exit_code=0)
+    rig.poll()
+    [report] = rig.reports()
+    assert [s["task_id"] for s in report.tasks] == [name]
+    assert task.state is D
+    # The agent is then told the master wants it no longer there... but keeps the ended copy's log.
+    assert name in rig.agents[machine].assignments[-1] and name not in rig.state.view.tasks[rig.state.view.index[machine]]
+    assert rig.link.logs(machine, name, client=rig.client) == (200, f"log of {name}\n")
+
+
+def test_a_machine_that_misses_polls_is_down_and_comes_back_up_with_its_assignments(rig):
+    rig.submit("web", 4)
+    rig.poll()
+    rig.reports()
+    victim = next(t.machine for t in rig.state.tasks.values() if t.state is R)
+    rig.agents[victim].online = False
+    rig.poll(victim)
+    rig.poll(victim)
+    assert rig.reports() == [] and rig.state.machines[victim].state == "up"
+    rig.poll(victim)
+    [down] = rig.reports()
+    assert isinstance(down, MachineDown) and rig.state.machines[victim].state == "lost"
+    rig.master.schedule_once()
+    rig.deliver()
+    assert all(t.state is R and t.machine != victim for t in rig.state.tasks.values())
+    rig.agents[victim].online = True
+    sent = len(rig.agents[victim].assignments)
+    rig.poll(victim)
+    [up] = rig.reports()
+    assert isinstance(up, MachineUp) and rig.state.machines[victim].state == "up"
+    assert len(rig.agents[victim].assignments) == sent + 1 and rig.agents[victim].assignments[-1] == []
+    assert rig.agents[victim].tasks == {}  # the copies placed elsewhere were killed there
+
+
+def test_a_task_the_agent_does_not_report_for_two_polls_is_sent_again(rig):
+    rig.submit("web", 1)
+    [task] = [t for t in rig.state.tasks.values() if t.state is R]
+    agent = rig.agents[task.machine]
+    rig.poll()
+    agent.tasks.clear()  # say the agent restarted without it
+    rig.poll(task.machine)
+    assert task.name not in agent.tasks
+    rig.poll(task.machine)
+    assert agent.tasks[task.name]["generation"] == task.generation
+
+
+def test_an_agent_that_refuses_a_token_is_tried_with_the_other_agent_tokens():
+    r = Rig(agents=("m1",), tokens=("t-old", "t-agent"))
+    try:
+        r.poll()
+        assert r.master.core.state.machines["m1"].state == "up" and r.reports()
+        assert r.link._token_of["m1"] == "t-agent"
+    finally:
+        r.client.close()
+        r.master.stop(checkpoint=False)
+
+
+def test_effects_are_routed_to_the_shard_of_their_machine(rig):
+    effects = [StartTask("0.a.b.c", "m1", "http://m1", {}), KillTask("1.a.b.c", "m2", "http://m2")]
+    rig.link.send(effects)
+    for effect in effects:
+        assert effect in list(rig.link._queues[rig.link.shard_of(effect.machine)].queue)
