@@ -11,6 +11,7 @@ import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.demo",
+    "corral.cli.schema",
     "corral.cli.agent",
     "corral.cli.sim",
     "corral.cli.master",

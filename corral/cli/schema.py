@@ -1,0 +1,14 @@
+"""``corral schema``: the published JSON Schema of job specs, for editors and validators."""
+
+from __future__ import annotations
+
+import typer
+
+from corral.model.spec import job_spec_json_schema
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def schema() -> None:
+        """Print the JSON Schema of a job spec (YAML or JSON)."""
+        typer.echo(job_spec_json_schema())
