@@ -87,6 +87,22 @@ def describe_vector(vec: np.ndarray) -> dict[str, str]:
             "disk": format_bytes(int(vec[DISK])), "gpu": f"{vec[GPU] / GPU_MILLI_WHOLE:g}"}
 
 
+# Bounds on one task's (or machine's) quantities, so sums over a job's tasks and a user's jobs
+# stay far inside int64: 100,000 cores, 64 TiB.
+MAX_CPU_MILLI = 100_000_000
+MAX_BYTES = 2**46
+
+
+def quantity_bounds(values: dict[str, int], where: str) -> list[tuple[str, str]]:
+    """Field errors for cpu/memory/disk values beyond what corral accepts."""
+    errors = []
+    for key, limit, shown in (("cpu", MAX_CPU_MILLI, "100000 cores"), ("memory", MAX_BYTES, "64Ti"),
+                              ("disk", MAX_BYTES, "64Ti")):
+        if values.get(key, 0) > limit:
+            errors.append((f"{where}.{key}", f"expected at most {shown}, got {values[key]}"))
+    return errors
+
+
 class Quotas:
     """Quota per user per band; ``Quotas(None)`` limits nothing."""
 

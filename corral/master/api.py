@@ -52,9 +52,20 @@ def _parse_json(raw: bytes) -> Any:
     if not raw:
         raise AdmissionError(400, [("body", "expected a JSON object, got an empty body")])
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise AdmissionError(400, [("body", f"expected a JSON object, got invalid JSON ({e})")]) from None
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 def _mapping(data: Any, what: str = "body") -> dict[str, Any]:
@@ -424,7 +435,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     def _register_command(body: dict[str, Any]) -> RegisterMachine:
         body = _mapping(body)
         unknown = set(body) - {"name", "address", "capacity", "gpu_model", "attributes", "isolation"}
-        errors = [(k, "unknown field") for k in sorted(unknown)]
+        errors = [(k or '""', "unknown field") for k in sorted(unknown)]
         for key in ("name", "address", "gpu_model", "isolation"):
             if key in body and not isinstance(body[key], str):
                 errors.append((key, f"expected a string, got {body[key]!r}"))

@@ -25,7 +25,7 @@ from corral.model.constraints import Constraint
 from corral.model.job import JobState, TaskState
 from corral.model.resources import QuantityError, Resources, parse_bytes, parse_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
-from corral.master.admission import AdmissionError, Quotas
+from corral.master.admission import AdmissionError, Quotas, quantity_bounds
 from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Effect, Kill, KillTask, MachineDown, MachineUp,
                                     RecordingTransport, RegisterMachine, StartTask, Submit, Tick, Update,
@@ -148,9 +148,16 @@ class MasterCore:
         if isinstance(spec, JobSpec):
             return spec
         try:
-            return parse_job_spec(spec)
+            parsed = parse_job_spec(spec)
         except SpecError as e:
             raise AdmissionError(400, e.errors) from None
+        except (OverflowError, ValueError) as e:  # a number no quantity parser can hold
+            raise AdmissionError(400, [("spec", f"a quantity is out of range ({e})")]) from None
+        r = parsed.resources
+        errors = quantity_bounds({"cpu": r.cpu, "memory": r.memory, "disk": r.disk}, "resources")
+        if errors:
+            raise AdmissionError(400, errors)
+        return parsed
 
     def job(self, jid: str) -> JobRecord:
         job = self.state.jobs.get(jid)
@@ -277,6 +284,7 @@ class MasterCore:
         if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 64:
             errors.append(("capacity.gpu", f"expected a whole number of GPUs 0..64, got {gpu!r}"))
         capacity["gpu"] = gpu if not errors else 0
+        errors += quantity_bounds(capacity, "capacity")
         if not isinstance(cmd.capacity, dict):
             errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
         elif not capacity.get("cpu") or not capacity.get("memory"):
