@@ -1,4 +1,4 @@
-"""The user commands: ``corral submit|jobs|status|why|kill|update|machines``.
+"""The user commands: ``corral submit|jobs|status|why|kill|update|tasks|machines``.
 
 They talk to the master's API (``CORRAL_ADDR`` / ``CORRAL_TOKEN`` or the
 config file ``corral master`` writes). ``--output json`` prints the API's
@@ -192,6 +192,24 @@ def register(app: typer.Typer) -> None:
         changed = ", ".join(data.get("changed", [])) or "nothing"
         how = " (rolling restart)" if data.get("restart") else ""
         typer.echo(f"{data['job']}: version {data['version']}, changed {changed}{how}")
+
+    @app.command("tasks")
+    def tasks(
+        job: str = typer.Option(None, "--job", "-j", help="NAME (yours) or NAME.USER"),
+        user: str = typer.Option(None, "--user", "-u"),
+        state: str = typer.Option(None, "--state", help="pending, running or dead"),
+        machine: str = typer.Option(None, "--machine", "-m"),
+        output: str = typer.Option("text", "--output", "-o", help=OUTPUT_HELP),
+    ) -> None:
+        """List tasks, with where they run or why they wait."""
+        _check_output("tasks", output)
+        params = {k: v for k, v in (("job", job), ("user", user), ("state", state), ("machine", machine)) if v}
+        data = _call("tasks", "GET", "/tasks", params=params)
+        if output == "json":
+            return _print_json(data)
+        rows = [[t["name"], t["state"], t["machine"] or "", ",".join(map(str, t["ports"])), t.get("reason", "")]
+                for t in data["tasks"]]
+        _table(rows, ["TASK", "STATE", "MACHINE", "PORTS", "REASON"])
 
     @app.command("machines")
     def machines(

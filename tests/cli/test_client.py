@@ -73,6 +73,10 @@ def test_submit_jobs_status_why_kill_in_text_and_json(master, tmp_path, monkeypa
     assert "job web.alice: running" in out and "m1" in out
     code, out, _ = corral("why", "web.alice/0", "-o", "json")
     assert json.loads(out)["state"] == "running"
+    code, out, _ = corral("tasks", "--job", "web", "--state", "running")
+    assert code == 0 and "0.web.alice.local" in out and "1.web.alice.local" in out
+    code, out, _ = corral("tasks", "-m", "m1", "-o", "json")
+    assert json.loads(out)["count"] == 2
     code, out, _ = corral("kill", "web")
     assert code == 0 and out.strip() == "web.alice: dead"
 
