@@ -249,7 +249,8 @@ class MasterCore:
             budget -= 1
 
     def _reject_dependents(self) -> None:
-        for job in list(self.state.jobs.values()):
+        for jid in sorted(self.state.waiting):
+            job = self.state.jobs[jid]
             if job.spec.after is None or job.state is JobState.DEAD:
                 continue
             dep = self.state.jobs.get(job_id(job.spec.after, job.user))

@@ -45,6 +45,7 @@ class CellState:
         self.job_tasks: dict[str, list[str]] = defaultdict(list)
         self.pending: dict[str, None] = {}  # pending task names in the order they became pending
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
+        self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
         self.view = CellView([])
 
@@ -96,6 +97,7 @@ class CellState:
                                       event.get("t", 0.0), note))
         if new is JobState.DEAD and old is not JobState.DEAD:
             self._charge(job, -1)
+            self.waiting.discard(job.id)
         job.state = new
 
     def _charge(self, job: JobRecord, sign: int) -> None:
@@ -187,6 +189,8 @@ class CellState:
                                       event.get("t", 0.0), note))
         job.state = JobState.PENDING
         self._charge(job, +1)
+        if spec.after is not None:
+            self.waiting.add(jid)
 
     def _apply_task_scheduled(self, event: dict[str, Any]) -> None:
         task = self.tasks[event["task"]]
@@ -289,6 +293,8 @@ class CellState:
         for job in state.jobs.values():
             if job.state is not JobState.DEAD:
                 state._charge(job, +1)
+                if job.spec.after is not None:
+                    state.waiting.add(job.id)
             if state._rolling(job):
                 state.rolling.add(job.id)
         state._rebuild_view(None)
@@ -327,6 +333,9 @@ class CellState:
             alive = [t for t in tasks if t.state is not D]
             if job.state is not JobState.DEAD and any(t.index >= job.spec.tasks for t in alive):
                 fail(f"job {jid} has a live task beyond its {job.spec.tasks} tasks")
+        live_ordered = {j.id for j in self.jobs.values() if j.spec.after is not None and j.state is not JobState.DEAD}
+        if live_ordered != self.waiting:
+            fail(f"the set of ordered jobs is out of date: {sorted(live_ordered ^ self.waiting)}")
         usage: dict[tuple[str, Band], np.ndarray] = {}
         for job in self.jobs.values():
             if job.state is not JobState.DEAD:
