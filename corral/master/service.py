@@ -188,8 +188,11 @@ class Master:
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + self.tick_interval_s
+                started = time.monotonic()
                 self.schedule_once()
-                self._stop.wait(self.min_round_gap_s)
+                # A long round (a big backlog) is followed by as long a pause: the scheduler takes
+                # at most about half the master's time from request handling.
+                self._stop.wait(max(self.min_round_gap_s, min(time.monotonic() - started, 1.0)))
             except Exception:
                 log.exception("scheduling round failed")
                 time.sleep(self.schedule_interval_s)

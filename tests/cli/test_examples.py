@@ -1,0 +1,43 @@
+"""The examples under examples/ are valid and admitted by a master using the example quota and tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from corral.master.admission import Quotas, Tokens
+from corral.master.server import MasterServer, build_master
+from corral.model.spec import load_job_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TOKEN_OF = {"alice": "example-token-alice", "bob": "example-token-bob"}
+
+
+@pytest.fixture
+def master(tmp_path):
+    srv = MasterServer(build_master(f"sqlite:///{tmp_path}/s.db", validate=True, quota_path=EXAMPLES / "quota.yaml"),
+                       Tokens.load(EXAMPLES / "tokens.yaml")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_every_example_spec_validates():
+    for name in ("service.yaml", "batch.yaml", "prep.yaml", "gpu.yaml"):
+        load_job_spec(EXAMPLES / name)
+    assert Quotas.load(EXAMPLES / "quota.yaml").table is not None
+    assert {p.role for p in Tokens.load(EXAMPLES / "tokens.yaml").table.values()} == {"user", "admin", "agent"}
+
+
+def test_the_examples_are_admitted_in_order(master):
+    with httpx.Client(base_url=master.url + "/api/v1", timeout=10) as client:
+        for name in ("prep.yaml", "batch.yaml", "service.yaml", "gpu.yaml"):
+            spec = yaml.safe_load((EXAMPLES / name).read_text())
+            r = client.post("/jobs", json=spec, headers={"Authorization": f"Bearer {TOKEN_OF[spec['user']]}"})
+            assert r.status_code == 201, (name, r.text)
+        crunch = client.get("/jobs/crunch.alice/tasks/0/why", headers={"Authorization": "Bearer example-token-bob"})
+        assert crunch.json()["state"] == "pending"
