@@ -241,11 +241,12 @@ class LocalCell:
                             time.sleep(0.02)
 
 
-def _demo(cell: LocalCell, echo) -> None:
-    """Submit the example jobs (those found next to the package) and print how they are doing."""
+def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
+    """Submit the example jobs (``examples``, default the ones next to the package) and print how
+    they are doing."""
     import yaml
 
-    examples = Path(_pythonpath().split(os.pathsep)[0]) / "examples"
+    examples = examples or Path(_pythonpath().split(os.pathsep)[0]) / "examples"
     specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
     if not specs:
         echo(f"corral up: --demo: no example specs under {examples}")
@@ -280,6 +281,8 @@ def register(app: typer.Typer) -> None:
                                                             "(default: this machine's)"),
         poll_interval: float = typer.Option(1.0, "--poll-interval", help="seconds between the master's polls"),
         demo: bool = typer.Option(False, "--demo", help="submit the example jobs and show how they are doing"),
+        examples: Path = typer.Option(None, "--examples", help="where --demo finds prep.yaml, batch.yaml and "
+                                                               "service.yaml (default: the repository's examples/)"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the CLI config (address and admin token)"),
     ) -> None:
@@ -301,7 +304,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"corral up: {e}", err=True)
                 code = 1
             if not code:
-                _serve(cell, agents, write_config, demo, reaper, stop, echo)
+                _serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
                 code = 1 if cell.procs["master"].poll() is not None else 0
         finally:
             echo("corral up: stopping the cell")
@@ -312,7 +315,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: bool, stop: threading.Event,
-           echo) -> None:
+           echo, examples: Path | None = None) -> None:
     from corral.cli.config import write_config as save_config
 
     config = save_config(cell.url, cell.admin_token) if write_config else None
@@ -328,7 +331,7 @@ def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper:
         echo("  (not a child subreaper: tasks orphaned by a killed agent may outlive the cell)")
     if demo and not stop.is_set():
         echo("corral up: --demo: submitting the example jobs")
-        _demo(cell, echo)
+        _demo(cell, echo, examples)
     while not stop.wait(0.5):
         master = cell.procs["master"]
         if master.poll() is not None:

@@ -59,12 +59,14 @@ class Cell:
         self.out = tmp / "up.out"
         self.info: dict[str, Any] = {}
         self.seen_pids: set[int] = set()  # task processes seen during the test: none may outlive the cell
+        self.extra: list[str] = []  # more options for corral up
 
     def start(self, timeout_s: float = 40.0) -> "Cell":
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "corral.cli.main", "up", "--agents", str(self.agents), "--dir", str(self.dir),
-                 "--port", "0", "--poll-interval", str(self.poll_interval_s), "--capacity", "cpu=4,memory=4Gi"],
+                 "--port", "0", "--poll-interval", str(self.poll_interval_s), "--capacity", "cpu=4,memory=4Gi",
+                 *self.extra],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env, cwd=self.tmp,
                 start_new_session=True)
         wait_until(lambda: self.proc.poll() is not None or b"CLI config" in self.out.read_bytes(), timeout_s,
