@@ -46,6 +46,7 @@ class Master:
         self.min_round_gap_s = min(min_round_gap_s, schedule_interval_s)
         self.broken: BaseException | None = None
         self._last_checkpoint = core.state.seq
+        self._planned_seq = -1  # the state's seq when a round last left nothing stale
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,14 +142,22 @@ class Master:
         """One scheduling round with bounded retries; plans outside the lock, commits inside."""
         core = self.core
         total = {"placed": 0, "stale": [], "preempted": 0, "rounds": 0}
+        with self.lock:
+            held = len(getattr(core, "reschedule", ()) or ())
+            if core.state.seq == self._planned_seq and not held:
+                return total  # nothing changed since the last round planned everything: same answer
         only = None
         last: Future = done()
+        planned = -1  # the seq through which this pass planned every pending task, if it did
         for _ in range(1 + core.retries):
             with self.lock:
                 if self.broken is not None:
                     break
                 rnd = core.snapshot(only)
+                seen = core.state.seq
             if not rnd.pending:
+                if only is None:
+                    planned = seen
                 break
             plan = core.scheduler.schedule(rnd.view, rnd.pending)
             with self.lock:
@@ -158,6 +167,8 @@ class Master:
                     self._after_failure(e)
                     raise
                 last = self._persist(out)
+                if only is None and not out.reply["stale"] and core.state.seq == seen + len(out.events):
+                    planned = core.state.seq  # nothing else happened between snapshot and commit
             total["placed"] += out.reply["placed"]
             total["preempted"] += out.reply["preempted"]
             total["rounds"] += 1
@@ -166,6 +177,7 @@ class Master:
                 break
             only = set(out.reply["stale"])
         last.result(30.0)
+        self._planned_seq = planned
         self.rounds += 1
         return total
 

@@ -114,3 +114,14 @@ def test_a_recovered_master_answers_a_retried_request_id_with_the_first_job(tmp_
     reply = again.execute(Submit(spec("web"), request_id="abc"))
     assert reply["duplicate"] and reply["job"] == first["job"]
     again.stop()
+
+
+def test_a_round_is_skipped_when_nothing_changed_since_the_last_one_planned_everything():
+    master = Master(MasterCore(validate=True), MemoryStore())
+    master.execute(RegisterMachine("m1", {"cpu": "2", "memory": "8Gi"}))
+    master.execute(Submit(spec("big", cpu="4")))
+    assert master.schedule_once()["rounds"] == 1
+    assert master.schedule_once()["rounds"] == 0  # the same state: the same answer
+    master.execute(Submit(spec("small")))
+    assert master.schedule_once()["placed"] == 1
+    assert master.core.state.tasks["0.big.alice.local"].reason.startswith("0/1 machines are available")
