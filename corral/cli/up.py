@@ -92,7 +92,8 @@ class LocalCell:
         self.url = ""
         self.admin_token = ""
         self.agent_tokens: dict[str, str] = {}
-        self.tag = f"corral-up{os.getpid()}"  # cgroup roots of this cell's agents: <tag>-<agent>
+        self.reaper = False  # set when this process is a child subreaper: all its descendants are the cell's
+        self.tag = f"corral-up{os.getpid()}{secrets.token_hex(2)}"  # cgroup roots of this cell's agents: <tag>-<agent>
         self._logs: list[Any] = []
 
     # ---- starting ------------------------------------------------------------------------------
@@ -114,6 +115,15 @@ class LocalCell:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.user = _local_user()
         self.admin_token, self.agent_tokens = ensure_cell_tokens(self.dir / "tokens.yaml", self.user, self.names)
+        deadline = time.monotonic() + timeout_s
+        self.start_master(timeout_s)
+        self.port = int(self.url.rsplit(":", 1)[1])  # a restarted master comes back where the agents know it
+        self._start_agents(deadline)
+        self.write_state()
+        return self
+
+    def start_master(self, timeout_s: float = 30.0) -> "LocalCell":
+        """Start (or start again, on the same port once known) the master; wait until it serves."""
         log_path = self.dir / "logs" / "master.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
         master = self._spawn("master", [
@@ -121,6 +131,7 @@ class LocalCell:
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down)])
         deadline = time.monotonic() + timeout_s
+        self.url = ""
         while not self.url:
             if master.poll() is not None:
                 raise RuntimeError(f"the master exited with {master.returncode}; see {log_path}:\n"
@@ -131,6 +142,9 @@ class LocalCell:
             if found:
                 self.url = found[-1].decode()
             time.sleep(0.05)
+        return self
+
+    def _start_agents(self, deadline: float) -> None:
         for i, name in enumerate(self.names):
             args = ["agent", "--master", self.url, "--name", name, "--token", self.agent_tokens[name],
                     "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
@@ -143,10 +157,8 @@ class LocalCell:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.dir / 'logs' / name}.log")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the agents did not register within {timeout_s:.0f}s; see {self.dir / 'logs'}")
+                raise RuntimeError(f"the agents did not register in time; see {self.dir / 'logs'}")
             time.sleep(0.1)
-        self.write_state()
-        return self
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         import httpx
@@ -190,6 +202,12 @@ class LocalCell:
         """Agents (they kill their tasks), then the master, then anything left over."""
         import psutil
 
+        tracked: list[psutil.Process] = []
+        for proc in self.procs.values():
+            try:
+                tracked += psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                pass
         agents = [p for n, p in self.procs.items() if n != "master" and p.poll() is None]
         for proc in agents:
             proc.send_signal(signal.SIGTERM)
@@ -198,8 +216,9 @@ class LocalCell:
         if master is not None and master.poll() is None:
             master.send_signal(signal.SIGTERM)
             self._wait([master], 20.0)
-        # Orphans (tasks of an agent that was killed with -9) were re-parented to us, the subreaper.
-        left = psutil.Process().children(recursive=True)
+        # The children's descendants, and orphans (tasks of an agent that was killed with -9), which
+        # were re-parented to us if we are a subreaper.
+        left = tracked + (psutil.Process().children(recursive=True) if self.reaper else [])
         for p in left:
             try:
                 p.kill()
@@ -296,6 +315,7 @@ def register(app: typer.Typer) -> None:
         reaper = _become_subreaper()
         cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
                          echo=echo)
+        cell.reaper = reaper
         code = 0
         try:
             try:
