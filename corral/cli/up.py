@@ -113,6 +113,7 @@ class LocalCell:
         from corral.cli.master import _local_user
 
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_dir()
         self.user = _local_user()
         self.admin_token, self.agent_tokens = ensure_cell_tokens(self.dir / "tokens.yaml", self.user, self.names)
         deadline = time.monotonic() + timeout_s
@@ -121,6 +122,23 @@ class LocalCell:
         self._start_agents(deadline)
         self.write_state()
         return self
+
+    def _lock_dir(self) -> None:
+        """One cell per directory: a second ``corral up`` on the same store would corrupt it."""
+        import fcntl
+
+        self._lock = open(self.dir / "lock", "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.seek(0)
+            owner = self._lock.read().strip() or "?"
+            self._lock.close()
+            raise RuntimeError(f"another corral up (pid {owner}) runs a cell in {self.dir}; stop it or use "
+                               "another --dir") from None
+        self._lock.truncate(0)
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
 
     def start_master(self, timeout_s: float = 30.0) -> "LocalCell":
         """Start (or start again, on the same port once known) the master; wait until it serves."""
@@ -229,6 +247,9 @@ class LocalCell:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        lock = getattr(self, "_lock", None)
+        if lock is not None and not lock.closed:
+            lock.close()  # releases the directory
 
     def _remove_cgroups(self) -> None:
         from corral.agent import cgroups
@@ -327,9 +348,11 @@ def register(app: typer.Typer) -> None:
                 _serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
                 code = 1 if cell.procs["master"].poll() is not None else 0
         finally:
-            echo("corral up: stopping the cell")
+            if not code:
+                echo("corral up: stopping the cell")
             cell.stop()
-            echo("corral up: stopped")
+            if not code:
+                echo("corral up: stopped")
         if code:
             raise typer.Exit(code)
 

@@ -8,10 +8,12 @@ from tests.e2e.conftest import alive, task_line, wait_until
 
 
 def test_a_job_submitted_through_the_cli_runs_as_real_processes_on_the_agents(cell):
-    spec = cell.spec("sleeper", tasks=3, command="sh", args=["-c", "echo ready $CORRAL_TASK_NAME; exec sleep 600"])
+    # A port per task, so each machine can hold only one: the two tasks land on both agents.
+    spec = cell.spec("sleeper", tasks=2, command="sh", args=["-c", "echo ready $CORRAL_TASK_NAME; exec sleep 600"],
+                     resources={"cpu": "100m", "memory": "32Mi", "ports": [18181]})
     done = cell.corral("submit", spec)
     assert done.returncode == 0, done.stderr
-    wait_until(lambda: all(t["state"] == "running" for t in cell.tasks("sleeper")), 15, "3 running tasks")
+    wait_until(lambda: all(t["state"] == "running" for t in cell.tasks("sleeper")), 15, "2 running tasks")
     by_machine: dict[str, list[str]] = {}
     for t in cell.tasks("sleeper"):
         by_machine.setdefault(t["machine"], []).append(t["name"])
@@ -23,13 +25,15 @@ def test_a_job_submitted_through_the_cli_runs_as_real_processes_on_the_agents(ce
         for status in reported.values():
             proc = psutil.Process(status["pid"])
             assert alive(proc.pid) and proc.cmdline()[:1] == ["sleep"], proc.cmdline()
+    assert sorted(by_machine) == sorted(cell.info["agents"])
     jobs = cell.corral("jobs")
-    assert jobs.returncode == 0 and "0/3/0" in jobs.stdout, jobs.stdout
+    assert jobs.returncode == 0 and "0/2/0" in jobs.stdout, jobs.stdout
     status = cell.corral("status", "sleeper")
-    assert status.returncode == 0 and "running" in task_line(status.stdout, 2), status.stdout
-    # The task's name resolves to its machine (and the agent's address) once it runs.
-    where = cell.api("/tasks/2.sleeper." + cell.api("/jobs/sleeper")["user"] + ".local")
+    assert status.returncode == 0 and "running" in task_line(status.stdout, 1), status.stdout
+    # The task's name resolves to its machine, the agent's address and its port once it runs.
+    where = cell.api("/tasks/1.sleeper." + cell.api("/jobs/sleeper")["user"] + ".local")
     assert where["state"] == "running" and where["address"] == cell.info["agents"][where["machine"]]["address"]
+    assert where["ports"] == [18181]
     killed = cell.corral("kill", "sleeper")
     assert killed.returncode == 0, killed.stderr
     pids = [p for p in cell.seen_pids]
