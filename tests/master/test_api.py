@@ -179,8 +179,14 @@ def test_bad_requests_are_4xx_naming_the_field(client, what, method, path, body,
 def test_the_openapi_description_is_served(server):
     import httpx
 
-    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+    doc = httpx.get(server.url + "/openapi.json").json()
+    paths = doc["paths"]
     assert "/api/v1/jobs" in paths and "/api/v1/agents/register" in paths
+    body = paths["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/JobSpec"}
+    schemas = doc["components"]["schemas"]
+    assert "resources" in schemas["JobSpec"]["properties"] and "ResourcesSpec" in schemas
+    assert "capacity" in schemas["MachineRegistration"]["properties"]
 
 
 def test_an_unknown_path_is_a_json_404(client):
