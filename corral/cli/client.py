@@ -89,6 +89,23 @@ def _load_spec(command: str, path: Path) -> dict[str, Any]:
     return data
 
 
+def _why_job(job: str, output: str) -> None:
+    """Why the tasks of a whole job wait: each distinct reason once, with the tasks it holds."""
+    data = _call("why", "GET", f"/jobs/{job}")
+    reasons: dict[str, list[int]] = {}
+    for task in data["task_list"]:
+        if task["state"] == "pending":
+            reasons.setdefault(task.get("reason", ""), []).append(task["index"])
+    if output == "json":
+        return _print_json({"job": data["job"], "state": data["state"],
+                            "pending": [{"reason": r, "tasks": ts} for r, ts in reasons.items()]})
+    if not reasons:
+        typer.echo(f"{data['job']} ({data['state']}): no task is pending")
+    for reason, indexes in reasons.items():
+        shown = ",".join(map(str, indexes[:10])) + (",..." if len(indexes) > 10 else "")
+        typer.echo(f"{data['job']} tasks {shown} ({len(indexes)} pending): {reason}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("submit")
     def submit(
@@ -142,13 +159,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("why")
     def why(
-        task: str = typer.Argument(..., help="JOB/INDEX (or a task's full name)"),
+        task: str = typer.Argument(..., help="JOB/INDEX, a task's full name, or JOB for all its pending tasks"),
         output: str = typer.Option("text", "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """Why a task is pending."""
         _check_output("why", output)
         if "/" not in task and task.count(".") < 3:
-            task = f"{task}/0"
+            return _why_job(task, output)
         data = _call("why", "GET", f"/tasks/{task}/why")
         if output == "json":
             return _print_json(data)

@@ -61,6 +61,10 @@ def test_submit_jobs_status_why_kill_in_text_and_json(master, tmp_path, monkeypa
     assert "web.alice" in out and "PEND/RUN/DEAD" in out
     code, out, _ = corral("why", "web/1")
     assert code == 0 and out.startswith("1.web.alice.local (pending): 0/0 machines are available")
+    code, out, _ = corral("why", "web")
+    assert code == 0 and out.startswith("web.alice tasks 0,1 (2 pending): 0/0 machines are available")
+    code, out, _ = corral("why", "web", "-o", "json")
+    assert json.loads(out)["pending"][0]["tasks"] == [0, 1]
     monkeypatch.setenv("CORRAL_TOKEN", "t-ops")
     assert corral("machines")[0] == 0
     from corral.master.commands import RegisterMachine
