@@ -46,6 +46,7 @@ class Master:
         self.min_round_gap_s = min(min_round_gap_s, schedule_interval_s)
         self.broken: BaseException | None = None
         self._last_checkpoint = core.state.seq
+        self._last_append: Future = done()  # the newest append; the log is durable up to it once it resolves
         self._planned_seq = -1  # the state's seq when a round last left nothing stale
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -96,9 +97,12 @@ class Master:
     def _persist(self, out: Outcome) -> Future:
         """Append ``out``'s events (under the lock); effects follow once they are durable."""
         if not out.events:
+            # Nothing new, but the answer may rest on events not durable yet (a duplicate request id
+            # answered with a job submitted a moment ago): answer once the log is durable up to here.
             self.core.deliver(out.effects)
-            return done()
+            return self._last_append
         future = self.store.append(out.events)
+        self._last_append = future
         effects = out.effects
 
         def after(f: Future) -> None:

@@ -125,3 +125,13 @@ def test_a_round_is_skipped_when_nothing_changed_since_the_last_one_planned_ever
     master.execute(Submit(spec("small")))
     assert master.schedule_once()["placed"] == 1
     assert master.core.state.tasks["0.big.alice.local"].reason.startswith("0/1 machines are available")
+
+
+def test_a_duplicate_request_is_answered_only_once_the_first_is_durable():
+    store = HeldStore()
+    master = master_on(store)
+    master.submit_command(Submit(spec("web"), request_id="r1"))
+    reply, durable = master.submit_command(Submit(spec("web"), request_id="r1"))
+    assert reply["duplicate"] and not durable.done()
+    store.release()
+    assert durable.result(5)
