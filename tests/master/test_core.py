@@ -339,3 +339,12 @@ def test_a_checkpoint_plus_the_log_after_it_rebuilds_the_state(h):
     rebuilt = replayed(h)
     assert rebuilt.to_dict() == h.state.to_dict()
     rebuilt.validate()
+
+
+def test_gpu_quota_counts_whole_and_shared_gpus():
+    h = Harness(quotas=Quotas.parse({"bob": {"batch": {"cpu": 100, "memory": "1Ti", "gpu": 2.5}}}))
+    h.run(Submit({**spec("train", user="bob", tasks=2), "resources": {"cpu": 1, "memory": "1Gi", "gpu": 1}}))
+    h.run(Submit({**spec("share", user="bob"), "resources": {"cpu": 1, "memory": "1Gi", "gpu": 1, "gpu_milli": 500}}))
+    with pytest.raises(AdmissionError) as err:
+        h.run(Submit({**spec("more", user="bob"), "resources": {"cpu": 1, "memory": "1Gi", "gpu": 1}}))
+    assert err.value.errors[0][0] == "quota.batch.gpu" and "would use 3.5 gpu" in err.value.errors[0][1]
