@@ -215,6 +215,14 @@ class CellState:
         self._job_follows(job, via, event, event.get("note", ""))
         if job.id in self.rolling and not self._rolling(job):
             self.rolling.discard(job.id)
+        if job.old_specs:
+            self._forget_old_specs(job)
+
+    def _forget_old_specs(self, job: JobRecord) -> None:
+        """Drop the spec versions no running task of ``job`` still has."""
+        used = {t.version for t in self.tasks_of(job.id) if t.state is R}
+        job.old_specs = {v: spec for v, spec in job.old_specs.items() if v in used}
+        job._requests = {v: r for v, r in job._requests.items() if v in used}
 
     def _apply_job_killed(self, event: dict[str, Any]) -> None:
         job = self.jobs[event["job"]]
@@ -223,6 +231,7 @@ class CellState:
                 self._transition(task, "kill", event, event.get("note", ""))
         self._job_follows(job, "kill", event, event.get("note", ""))
         self.rolling.discard(job.id)
+        self._forget_old_specs(job)
 
     def _apply_job_updated(self, event: dict[str, Any]) -> None:
         job = self.jobs[event["job"]]

@@ -169,6 +169,7 @@ def test_a_resource_change_rolls_through_the_job_disrupting_at_most_max_unavaila
     tasks = h.state.tasks_of("web.alice")
     assert all(t.state is R and t.version == h.state.jobs["web.alice"].version for t in tasks)
     assert all(t.generation == 2 for t in tasks)
+    assert h.state.jobs["web.alice"].old_specs == {}  # no task runs the old spec any more
     assert replayed(h).to_dict() == h.state.to_dict()
 
 
