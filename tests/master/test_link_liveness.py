@@ -169,3 +169,70 @@ def test_a_failed_over_task_waits_rather_than_go_back_to_the_machine_it_failed_o
     h.run(AgentReport("m1", [status(task, "failed", last_error="boom")]))
     h.schedule()
     assert task.state is P and "corral.machine" in task.reason, task.reason
+
+
+# ---- property: machines coming and going never break an invariant or the replay -----------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from corral.master.admission import AdmissionError  # noqa: E402
+from corral.master.commands import Kill, Submit  # noqa: E402
+
+MACHINES = ["m1", "m2", "m3"]
+link_commands = st.one_of(
+    st.builds(lambda j, n: ("submit", j, n), st.sampled_from(["a", "b"]), st.integers(1, 5)),
+    st.builds(lambda j: ("kill", j), st.sampled_from(["a", "b"])),
+    st.just(("schedule",)),
+    st.just(("schedule",)),
+    st.builds(lambda m: ("down", m), st.sampled_from(MACHINES)),
+    st.builds(lambda m, stale: ("up", m, stale), st.sampled_from(MACHINES), st.booleans()),
+    st.builds(lambda i, how: ("report", i, how), st.integers(0, 30),
+              st.sampled_from(["failed", "finished", "killed", "running"])),
+    st.builds(lambda s: ("time", s), st.sampled_from([0.1, 0.5, 2.0])),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(link_commands, min_size=1, max_size=40))
+def test_downs_ups_readoptions_and_failovers_keep_every_invariant_and_replay_exactly(cmds):
+    h = Harness()  # validate mode: invariants checked after every command
+    h.core.reschedule = RescheduleLimiter(h.clock, rate_per_s=2, burst=2)
+    for m in MACHINES:
+        h.machine(m, cpu="4", memory="16Gi")
+    last_on: dict[str, dict] = {m: {} for m in MACHINES}  # what each machine's agent still runs
+    for cmd in cmds:
+        try:
+            if cmd[0] == "submit":
+                job = h.state.jobs.get(f"{cmd[1]}.alice")
+                if job is None or job.state is JobState.DEAD:
+                    h.submit(cmd[1], tasks=cmd[2], cpu="1", memory="1Gi")
+            elif cmd[0] == "kill":
+                h.run(Kill(f"{cmd[1]}.alice"))
+            elif cmd[0] == "schedule":
+                h.schedule()
+                for t in h.state.tasks.values():
+                    if t.state is R:
+                        last_on[t.machine][t.name] = status(t)
+            elif cmd[0] == "down":
+                h.run(MachineDown(cmd[1]))
+            elif cmd[0] == "up":
+                # The agent reports what it still runs (stale=False: it lost everything meanwhile).
+                tasks = list(last_on[cmd[1]].values()) if cmd[2] else []
+                h.run(MachineUp(cmd[1], tasks))
+                if not cmd[2]:
+                    last_on[cmd[1]] = {}
+            elif cmd[0] == "report":
+                running = sorted(n for n, t in h.state.tasks.items() if t.state is R)
+                if running:
+                    task = h.state.tasks[running[cmd[1] % len(running)]]
+                    h.run(AgentReport(task.machine, [status(task, cmd[2], last_error="boom")]))
+            elif cmd[0] == "time":
+                h.clock.advance(cmd[1])
+        except AdmissionError:
+            pass
+    live = h.state.to_dict()
+    assert replayed(h).to_dict() == live
+    for task in h.state.tasks.values():  # no task in two places: running means on an up machine
+        if task.state is R:
+            assert h.state.machines[task.machine].state == "up"
