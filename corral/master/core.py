@@ -194,6 +194,7 @@ class MasterCore:
                                                      "it will never finish")])
         self.quotas.check(spec.user, spec.priority, self.state.usage_of(spec.user, _band(spec)), charge(spec))
         spec_dict = spec_to_dict(spec)
+        self.state.hint = (spec_dict, spec)  # spares apply a second validation of the same spec
         self._emit("job_submitted", job=jid, spec=spec_dict, request_id=cmd.request_id)
         self._out.reply = self.job_reply(self.state.jobs[jid])
 
@@ -229,6 +230,7 @@ class MasterCore:
         for task in self.state.tasks_of(job.id):
             if task.state is R and task.index >= spec.tasks:
                 self._out.effects.append(self._kill_effect(task.name, task.machine, "the job was scaled down"))
+        self.state.hint = (new, spec)
         self._emit("job_updated", job=job.id, spec=new, restart=restart, max_unavailable=cmd.max_unavailable)
         self._roll(job)
         self._out.reply = {**self.job_reply(job), "changed": sorted(changed), "restart": restart}

@@ -43,8 +43,12 @@ def request_for(spec: JobSpec, jid: str) -> TaskRequest:
 
 
 def charge(spec: JobSpec) -> np.ndarray:
-    """What a job counts against its user's quota: its task count times one task's limits."""
-    return spec.resources.to_resources().vector() * spec.tasks
+    """What a job counts against its user's quota: its task count times one task's limits
+    (the vector of ``Resources.vector()``, built without the intermediate object: a hot path)."""
+    r = spec.resources
+    gpu = r.gpu * r.gpu_milli if r.gpu else 0
+    return np.array((r.cpu * spec.tasks, r.memory * spec.tasks, r.disk * spec.tasks, gpu * spec.tasks),
+                    dtype=np.int64)
 
 
 @dataclass

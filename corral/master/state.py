@@ -48,6 +48,7 @@ class CellState:
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
         self.view = CellView([])
+        self.hint: tuple[dict[str, Any], Any] | None = None  # (spec dict, its JobSpec) from the core
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -165,8 +166,16 @@ class CellState:
             self.pending.setdefault(task.name, None)
             self._job_follows(self.jobs[task.job], "evict", event)
 
+    def parsed(self, spec_dict: dict[str, Any]):
+        """The JobSpec of an event's spec: the one the core just validated when it hands it over
+        (``hint``, the very same dict object), else parsed again (replay). Either way the same spec."""
+        hint, self.hint = self.hint, None
+        if hint is not None and hint[0] is spec_dict:
+            return hint[1]
+        return parse_job_spec(spec_dict)
+
     def _apply_job_submitted(self, event: dict[str, Any]) -> None:
-        spec = parse_job_spec(event["spec"])
+        spec = self.parsed(event["spec"])
         jid = event["job"]
         old = self.jobs.get(jid)
         if old is not None and old.state is not JobState.DEAD:
@@ -235,7 +244,7 @@ class CellState:
 
     def _apply_job_updated(self, event: dict[str, Any]) -> None:
         job = self.jobs[event["job"]]
-        spec = parse_job_spec(event["spec"])
+        spec = self.parsed(event["spec"])
         self._charge(job, -1)
         old_version, old_spec = job.version, job.spec_dict
         running_old = any(t.state is R for t in self.tasks_of(job.id))
