@@ -41,8 +41,8 @@ def ensure_tokens(path: Path) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("master")
     def master(
-        store: str = typer.Option("sqlite:///corral-master/state.db", "--store",
-                                  help="sqlite:///PATH (durable) or memory:// (tests)"),
+        store: str = typer.Option("sqlite://corral-master/state.db", "--store",
+                                  help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), or memory:// (tests)"),
         port: int = typer.Option(7100, "--port", help="port on --host (0: any free port)"),
         host: str = typer.Option("127.0.0.1", "--host"),
         cell: str = typer.Option("local", "--cell", help="the cell's name, the last part of task names"),
