@@ -195,6 +195,22 @@ class LinkShards:
         if r.status_code // 100 != 2:
             log.warning("%s %s on %s: HTTP %d %s", type(effect).__name__, effect.task, effect.machine,
                         r.status_code, r.text[:300])
+        if isinstance(effect, StartTask) and r.status_code in (400, 422):
+            self._refused(effect, r)
+
+    def _refused(self, effect: StartTask, r: httpx.Response) -> None:
+        """The agent will never run this launch: report it failed there, so the master tries another
+        machine or fails the task with the agent's words (instead of sending it again forever)."""
+        try:
+            message = r.json().get("error") or r.text
+        except (ValueError, AttributeError):
+            message = r.text
+        status = {"task_id": effect.task, "generation": effect.launch.get("generation"), "state": "failed",
+                  "last_error": f"the agent of {effect.machine} refused the task: {str(message)[:300]}"}
+        try:
+            self.master.execute(AgentReport(effect.machine, [status]))
+        except AdmissionError as e:
+            log.warning("report of the refused %s: %s", effect.task, e)
 
     def poll(self, client: httpx.Client, name: str, address: str, state: str) -> None:
         """Poll one agent and tell the core what changed (public for tests)."""

@@ -47,3 +47,16 @@ def test_corral_up_demo_submits_the_examples_shows_them_and_stops_cleanly_on_ctr
         cell.stop()
     assert cell.proc.returncode == 0 and cell.out.read_text().rstrip().endswith("corral up: stopped")
     assert not cell.leftovers(), cell.leftovers()
+
+
+def test_the_cells_tokens_are_made_once_and_kept_one_per_agent(tmp_path):
+    from corral.cli.up import ensure_cell_tokens
+    from corral.master.admission import Tokens
+
+    path = tmp_path / "tokens.yaml"
+    admin, agents = ensure_cell_tokens(path, "me", ["m1", "m2"])
+    assert len({admin, *agents.values()}) == 3 and oct(path.stat().st_mode & 0o777) == "0o600"
+    again = ensure_cell_tokens(path, "me", ["m1", "m2", "m3"])
+    assert again[0] == admin and {k: again[1][k] for k in agents} == agents and "m3" in again[1]
+    table = Tokens.load(path)
+    assert table.lookup(admin).admin and {table.lookup(t).role for t in again[1].values()} == {"agent"}

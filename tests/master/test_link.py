@@ -48,6 +48,8 @@ class FakeAgent:
         tid = path.split("/")[3]
         if method == "PUT":
             launch = json.loads(request.content)
+            if launch["command"] == "refused":
+                return httpx.Response(422, json={"error": "workdir: no such directory '/nope'"})
             self.tasks[tid] = {"task_id": tid, "generation": launch["generation"], "state": "running", "pid": 100}
             return httpx.Response(200, json=self.tasks[tid])
         if method == "DELETE":
@@ -89,10 +91,10 @@ class Rig:
             while not q.empty():
                 self.link._deliver(self.client, q.get_nowait())
 
-    def submit(self, name: str, tasks: int) -> None:
+    def submit(self, name: str, tasks: int, command: str = "sleep") -> None:
         from corral.master.commands import Submit
 
-        self.master.execute(Submit({"name": name, "user": "alice", "tasks": tasks, "command": "sleep",
+        self.master.execute(Submit({"name": name, "user": "alice", "tasks": tasks, "command": command,
                                     "args": ["600"], "resources": {"cpu": "1", "memory": "1Gi"}}))
         self.master.schedule_once()
         self.deliver()
@@ -199,3 +201,13 @@ def test_effects_are_routed_to_the_shard_of_their_machine(rig):
     rig.link.send(effects)
     for effect in effects:
         assert effect in list(rig.link._queues[rig.link.shard_of(effect.machine)].queue)
+
+
+def test_a_launch_the_agent_refuses_fails_there_and_is_tried_on_the_other_machine_then_fails(rig):
+    rig.submit("bad", 1, command="refused")  # placed, refused by the first agent
+    task = rig.state.tasks["0.bad.alice.local"]
+    assert task.state is P and task.history[-1].via == "failover"
+    assert "refused the task: workdir: no such directory" in task.history[-1].note
+    rig.master.schedule_once()
+    rig.deliver()
+    assert task.state is D and task.history[-1].via == "fail" and "2 machines" in task.history[-1].note
