@@ -40,7 +40,7 @@ def _connect(path: str) -> sqlite3.Connection:
 class SqliteStore:
     kind = "sqlite"
 
-    def __init__(self, path: str | Path, max_group: int = 4096):
+    def __init__(self, path: str | Path, max_group: int = 4096, keep_checkpoints: int = 3):
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -51,6 +51,7 @@ class SqliteStore:
         self._read = _connect(self.path)
         self._read_lock = threading.Lock()
         self.max_group = max_group
+        self.keep_checkpoints = keep_checkpoints
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self.groups = 0  # transactions committed (for the benchmark and tests)
@@ -103,6 +104,9 @@ class SqliteStore:
                 self._conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", events)
             if checkpoints:
                 self._conn.executemany("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", checkpoints)
+                self._conn.execute(  # keep the newest few; the log itself is kept whole (job histories)
+                    "DELETE FROM checkpoints WHERE seq < (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (self.keep_checkpoints - 1,))
             self._conn.execute("COMMIT")
         except Exception as e:  # the whole group fails; nothing of it is acknowledged
             log.error("store commit failed: %s", e)
@@ -119,11 +123,17 @@ class SqliteStore:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def read_since(self, seq: int) -> Iterator[Event]:
-        with self._read_lock:
-            rows = self._read.execute("SELECT body FROM events WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
-        for (body,) in rows:
-            yield json.loads(body)
+    def read_since(self, seq: int, chunk: int = 10_000) -> Iterator[Event]:
+        last = seq
+        while True:  # in chunks: a long log is never all in memory at once
+            with self._read_lock:
+                rows = self._read.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                          (last, chunk)).fetchall()
+            for _, body in rows:
+                yield json.loads(body)
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
 
     def latest_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
         with self._read_lock:

@@ -107,3 +107,14 @@ def test_a_closed_store_refuses_writes(tmp_path):
     s.close()
     with pytest.raises(StoreError):
         s.append([ev(1)])
+
+
+def test_sqlite_reads_a_long_log_in_chunks_and_keeps_the_newest_checkpoints(tmp_path):
+    s = SqliteStore(tmp_path / "long.db", keep_checkpoints=2)
+    s.append([ev(i) for i in range(1, 2501)]).result(10)
+    assert [e["seq"] for e in s.read_since(5, chunk=1000)] == list(range(6, 2501))
+    for seq in (10, 20, 30):
+        s.write_checkpoint(seq, {"at": seq}).result(5)
+    assert s.latest_checkpoint() == (30, {"at": 30})
+    assert [r[0] for r in s._conn.execute("SELECT seq FROM checkpoints ORDER BY seq")] == [20, 30]
+    s.close()
