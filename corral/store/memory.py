@@ -36,7 +36,12 @@ class MemoryStore:
                 yield copy.deepcopy(event)
 
     def write_checkpoint(self, seq: int, state: dict[str, Any]) -> Future:
-        self.checkpoints.append((seq, json.loads(json.dumps(state))))
+        try:
+            self.checkpoints.append((seq, json.loads(json.dumps(state))))
+        except (TypeError, ValueError) as e:
+            future: Future = Future()
+            future.set_exception(StoreError(f"checkpoint is not JSON: {e}"))
+            return future
         return done(seq)
 
     def latest_checkpoint(self) -> tuple[int, dict[str, Any]] | None:

@@ -72,7 +72,9 @@ class SqliteStore:
         if self._closed:
             raise StoreError("the store is closed")
         future: Future = Future()
-        self._queue.put(("checkpoint", [(seq, json.dumps(state, separators=(",", ":")))], future))
+        # Serialised by the writer thread, not the caller (who may hold the master's lock): the
+        # caller hands over a state it no longer changes (to_dict builds a fresh one).
+        self._queue.put(("checkpoint", [(seq, state)], future))
         return future
 
     def _write_loop(self) -> None:
@@ -96,30 +98,42 @@ class SqliteStore:
                 return
 
     def _commit(self, group: list) -> None:
-        events = [row for kind, rows, _ in group if kind == "events" for row in rows]
-        checkpoints = [row for kind, rows, _ in group if kind == "checkpoint" for row in rows]
+        """Events of the whole group in one transaction, then each checkpoint in its own (a
+        checkpoint is durable no earlier than the events before it, and a failed checkpoint
+        fails only itself)."""
+        appends = [item for item in group if item[0] == "events"]
+        if appends:
+            rows = [row for _, rows, _ in appends for row in rows]
+            if self._transaction(lambda: self._conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", rows),
+                                 [f for _, _, f in appends]):
+                for _, rows, future in appends:
+                    future.set_result(rows[-1][0] if rows else None)
+        for _, ((seq, state),), future in (item for item in group if item[0] == "checkpoint"):
+            def write(seq=seq, state=state) -> None:
+                body = json.dumps(state, separators=(",", ":"))
+                self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (seq, body))
+                self._conn.execute(  # keep the newest few; the log itself is kept whole (job histories)
+                    "DELETE FROM checkpoints WHERE seq < "
+                    "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1 OFFSET ?)", (self.keep_checkpoints - 1,))
+            if self._transaction(write, [future]):
+                future.set_result(seq)
+
+    def _transaction(self, work, futures: list[Future]) -> bool:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            if events:
-                self._conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", events)
-            if checkpoints:
-                self._conn.executemany("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", checkpoints)
-                self._conn.execute(  # keep the newest few; the log itself is kept whole (job histories)
-                    "DELETE FROM checkpoints WHERE seq < (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                    (self.keep_checkpoints - 1,))
+            work()
             self._conn.execute("COMMIT")
-        except Exception as e:  # the whole group fails; nothing of it is acknowledged
+        except Exception as e:  # nothing of it is acknowledged
             log.error("store commit failed: %s", e)
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for _, _, future in group:
+            for future in futures:
                 future.set_exception(StoreError(f"store commit failed: {e}"))
-            return
+            return False
         self.groups += 1
-        for _, rows, future in group:
-            future.set_result(rows[-1][0] if rows else None)
+        return True
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -118,3 +118,12 @@ def test_sqlite_reads_a_long_log_in_chunks_and_keeps_the_newest_checkpoints(tmp_
     assert s.latest_checkpoint() == (30, {"at": 30})
     assert [r[0] for r in s._conn.execute("SELECT seq FROM checkpoints ORDER BY seq")] == [20, 30]
     s.close()
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_alone(store):
+    s = store
+    bad = s.write_checkpoint(1, {"not json": object()})
+    good = s.append([ev(1)])
+    with pytest.raises(StoreError):
+        bad.result(5)
+    assert good.result(5) == 1
