@@ -2,8 +2,8 @@
 
 The master sets the pace. Each machine belongs to one of a few shard threads
 (by a hash of its name); every ``poll_interval_s`` a shard asks each of its
-agents for its **full state** (``GET /v1/state``) and turns the answer into
-a command for the core:
+agents (``concurrency`` at a time) for its **full state** (``GET /v1/state``)
+and turns the answer into a command for the core:
 
 * only the task statuses that changed since the last poll go in an
   :class:`AgentReport` (every ``full_report_every`` polls, after an agent
@@ -34,6 +34,7 @@ import queue
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,13 +74,14 @@ class LinkShards:
 
     def __init__(self, master: Any, tokens: Tokens | Iterable[str] = (), shards: int = 4,
                  poll_interval_s: float = 2.0, misses_to_down: int = 3, timeout_s: float = 2.0,
-                 full_report_every: int = 15, keep_ended_s: float = 600.0):
+                 full_report_every: int = 15, keep_ended_s: float = 600.0, concurrency: int = 8):
         self.master = master
         self.shards = max(1, int(shards))
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.full_report_every = max(1, full_report_every)
         self.keep_ended_s = keep_ended_s
+        self.concurrency = max(1, int(concurrency))  # polls in flight at once per shard
         self.liveness = Liveness(misses_to_down)
         if isinstance(tokens, Tokens):
             self.agent_tokens = [t for t, who in tokens.table.items() if who.role == "agent"]
@@ -127,7 +129,18 @@ class LinkShards:
 
     def _run(self, shard: int) -> None:
         q = self._queues[shard]
-        with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s))) as client:
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"corral-link-{shard}") \
+            if self.concurrency > 1 else None
+        try:
+            self._shard_loop(shard, q, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
+
+    def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
+        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2)
+        with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
+                          limits=limits) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
                 while True:
@@ -143,15 +156,24 @@ class LinkShards:
                     except Exception:
                         log.exception("delivering %s failed", item)
                 next_poll = time.monotonic() + self.poll_interval_s
-                for name, address, state in self._machines(shard):
-                    if self._stop.is_set():
-                        return
-                    try:
-                        self.poll(client, name, address, state)
-                    except Exception:
-                        log.exception("polling %s failed", name)
+                machines = self._machines(shard)
+                if len(machines) > 1 and pool is not None:
+                    # Up to ``concurrency`` agents at once: unreachable agents cost a round one
+                    # timeout, not one each.
+                    list(pool.map(lambda m: self._poll_logged(client, *m), machines))
+                else:
+                    for machine in machines:
+                        self._poll_logged(client, *machine)
                 if shard == 0:
                     self.rounds += 1
+
+    def _poll_logged(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self.poll(client, name, address, state)
+        except Exception:
+            log.exception("polling %s failed", name)
 
     def _machines(self, shard: int) -> list[tuple[str, str, str]]:
         with self.master.lock:
