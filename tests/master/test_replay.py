@@ -1,5 +1,7 @@
 """Property: whatever commands come in, replaying the log (from nothing, or from a checkpoint)
-rebuilds the very same state, and every invariant holds after every step."""
+rebuilds the very same state, every invariant holds after every step (no machine over-committed,
+no task in two places, job states follow their tasks, quota usage up to date), and after a
+scheduling round every pending task has a reason."""
 
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ def run(h: Harness, cmd: tuple) -> None:
             h.run(Update(cmd[1], max_unavailable=cmd[2]))
         elif kind == "schedule":
             h.schedule()
+            waiting = [t for t in h.state.tasks.values() if t.state is TaskState.PENDING and not t.reason]
+            assert not waiting, f"pending without a reason after a round: {[t.name for t in waiting]}"
         elif kind == "report":
             running = sorted(n for n, t in h.state.tasks.items() if t.state is TaskState.RUNNING)
             if running:
