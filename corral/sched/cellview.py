@@ -13,6 +13,7 @@ stale. The view does no I/O.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -83,7 +84,10 @@ class CellView:
         # Ties between equal scores go to the lowest rank; the simulator may set it.
         self.rank = np.arange(count, dtype=np.int64)
         self.version = np.zeros(count, dtype=np.int64)
-        self._clock = 0
+        # One counter shared by the view and all its copies (copy shares the object): a version
+        # number is never reused, so a score cached against a snapshot's version never matches
+        # a different state of the live view.
+        self._clock = itertools.count(1)
         # Identifies this view and its copies: score caches built on one lineage are not reused on another.
         self.lineage = object()
 
@@ -123,8 +127,7 @@ class CellView:
     # ---- changing ------------------------------------------------------------------------
 
     def _touch(self, machine: int) -> None:
-        self._clock += 1
-        self.version[machine] = self._clock
+        self.version[machine] = next(self._clock)
 
     def place(self, task: PlacedTask, machine: int) -> None:
         """Put ``task`` on ``machine`` with its GPUs ``task.gpus``; raises if it does not fit."""
@@ -174,8 +177,7 @@ class CellView:
             where[task.id] = machine
         free -= total
         self.used[req.priority, machine] += total
-        self._clock += 1
-        self.version[machine] = self._clock
+        self.version[machine] = next(self._clock)
 
     def remove(self, task_id: str) -> PlacedTask:
         """Take a task off its machine, giving its resources back."""

@@ -349,3 +349,24 @@ def test_gpu_quota_counts_whole_and_shared_gpus():
     with pytest.raises(AdmissionError) as err:
         h.run(Submit({**spec("more", user="bob"), "resources": {"cpu": 1, "memory": "1Gi", "gpu": 1}}))
     assert err.value.errors[0][0] == "quota.batch.gpu" and "would use 3.5 gpu" in err.value.errors[0][1]
+
+
+def test_a_plan_dropped_as_stale_does_not_poison_the_schedulers_cache():
+    # The plan fills m1 on its snapshot; meanwhile the live m1 empties. The snapshot and the live
+    # view must never share a version number for different states, or the next round would trust
+    # scores cached on the snapshot ("no room") for the emptied machine.
+    h = Harness()
+    h.machine("m1", cpu="4")
+    h.submit("a", cpu="2")
+    h.schedule()
+    h.submit("b", cpu="1")
+    h.submit("c", cpu="2", priority=1)
+    h.submit("d", cpu="1")
+    rnd = h.core.snapshot()
+    plan = h.core.scheduler.schedule(rnd.view, rnd.pending)
+    assert set(plan.placed_on()) == {"0.b.alice.local", "0.d.alice.local"} and "0.c.alice.local" in plan.unplaced
+    for job in ("a", "b", "d"):
+        h.run(Kill(f"{job}.alice"))
+    assert h.commit(rnd, plan).reply["placed"] == 0
+    h.schedule()
+    assert h.task("c").state is R
