@@ -29,7 +29,7 @@ job_spec = st.fixed_dictionaries({
                                         "memory": st.sampled_from(["512Mi", "1Gi", "4Gi"])}),
 }, optional={"after": st.sampled_from(JOBS), "max_per_domain": st.just({"rack": 2})})
 
-commands = st.one_of(
+simple_commands = st.one_of(
     st.builds(lambda n, cpu, rack: ("register", n, cpu, rack), st.sampled_from(MACHINES),
               st.sampled_from(["2", "4", "8"]), st.sampled_from(["r1", "r2"])),
     st.builds(lambda s, rid: ("submit", s, rid), job_spec, st.sampled_from([None, "r1", "r2"])),
@@ -41,6 +41,10 @@ commands = st.one_of(
     st.builds(lambda s: ("tick", s), st.sampled_from([0.0, 5.0, 20.0])),
     st.just(("checkpoint",)),
 )
+# A scheduling round planned on a snapshot while other commands change the cell, then committed
+# (what the live master's scheduler thread does): stale placements must be dropped, never applied.
+commands = st.one_of(simple_commands, simple_commands, simple_commands,
+                     st.builds(lambda subs: ("interleaved", subs), st.lists(simple_commands, max_size=4)))
 
 
 def run(h: Harness, cmd: tuple) -> None:
@@ -68,6 +72,13 @@ def run(h: Harness, cmd: tuple) -> None:
         elif kind == "tick":
             h.clock.advance(cmd[1])
             h.run(Tick())
+        elif kind == "interleaved":
+            rnd = h.core.snapshot()
+            plan = h.core.scheduler.schedule(rnd.view, rnd.pending) if rnd.pending else None
+            for sub in cmd[1]:
+                run(h, sub)
+            if plan is not None:
+                h.commit(rnd, plan)
         elif kind == "checkpoint":
             h.store.write_checkpoint(h.state.seq, h.state.to_dict())
     except AdmissionError:
