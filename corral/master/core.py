@@ -507,7 +507,7 @@ class MasterCore:
                 continue
             key = id(explanation)
             if key not in shared:
-                shared[key] = (explanation.summary(), explanation.to_dict())
+                shared[key] = (_readable(explanation.summary()), explanation.to_dict())
             task.reason, task.explanation = shared[key]
         for name, why in stale.items():
             task = state.tasks.get(name)
@@ -585,6 +585,11 @@ class MasterCore:
 
 
 MACHINE_ATTRIBUTE = "corral.machine"  # a machine's own name, in snapshots that exclude machines by name
+
+
+def _readable(summary: str) -> str:
+    """A failed-over task's exclusion in words: 'where it failed before (m1)'."""
+    return summary.replace(f"constraint {MACHINE_ATTRIBUTE} not in ", "where it failed before ")
 
 
 def _name_machines(view: CellView) -> None:
