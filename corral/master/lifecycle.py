@@ -61,10 +61,10 @@ JOB_TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[str]] = {
     (None, JP): frozenset({"submit"}),
     (JP, JP): frozenset({"update"}),
     (JP, JR): frozenset({"schedule"}),
-    (JP, JD): frozenset({"kill", "reject"}),
+    (JP, JD): frozenset({"kill", "reject", "update"}),  # update: scaled down to tasks that ended
     (JR, JR): frozenset({"update"}),
     (JR, JP): frozenset({"evict", "lost", "failover", "restart", "finish", "fail", "update"}),
-    (JR, JD): frozenset({"finish", "fail", "kill"}),
+    (JR, JD): frozenset({"finish", "fail", "kill", "update"}),
 }
 
 class TransitionError(RuntimeError):

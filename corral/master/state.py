@@ -283,16 +283,18 @@ class CellState:
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything that survives a restart, in a canonical order."""
+        """Everything that survives a restart. Mappings keep their insertion order (which events
+        decided): a state rebuilt from this iterates its machines, jobs and tasks in the same order
+        as the live one, so it takes the same decisions."""
         return {
             "cell": self.cell,
             "seq": self.seq,
-            "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
-            "jobs": {j: r.to_dict() for j, r in sorted(self.jobs.items())},
-            "tasks": {n: t.to_dict() for n, t in sorted(self.tasks.items())},
-            "job_tasks": {j: list(ns) for j, ns in sorted(self.job_tasks.items())},
+            "machines": {n: m.to_dict() for n, m in self.machines.items()},
+            "jobs": {j: r.to_dict() for j, r in self.jobs.items()},
+            "tasks": {n: t.to_dict() for n, t in self.tasks.items()},
+            "job_tasks": {j: list(ns) for j, ns in self.job_tasks.items()},
             "pending": list(self.pending),
-            "requests": dict(sorted(self.requests.items())),
+            "requests": dict(self.requests),
         }
 
     @classmethod

@@ -370,3 +370,29 @@ def test_a_plan_dropped_as_stale_does_not_poison_the_schedulers_cache():
     assert h.commit(rnd, plan).reply["placed"] == 0
     h.schedule()
     assert h.task("c").state is R
+
+
+def test_scaling_a_job_down_to_tasks_that_already_ended_ends_the_job(h):
+    h.machine("m1")
+    h.submit("c", tasks=2)
+    h.schedule()
+    t0 = h.task("c")
+    h.run(AgentReport("m1", [{"task_id": t0.name, "generation": t0.generation, "state": "finished", "exit_code": 0}]))
+    h.run(Update(spec("c", tasks=1)))
+    assert h.state.jobs["c.alice"].state is JobState.DEAD
+    assert h.state.jobs["c.alice"].history[-1].via == "update"
+    assert replayed(h).to_dict() == h.state.to_dict()
+
+
+def test_a_state_rebuilt_from_a_checkpoint_keeps_the_live_iteration_order():
+    h = Harness(lost_after_s=15.0)
+    h.machine("m1")
+    h.submit("a", user="bob", priority=0)
+    h.submit("a", user="alice", priority=0)
+    h.schedule()
+    h.store.write_checkpoint(h.state.seq, h.state.to_dict())
+    h.clock.advance(20)
+    h.run(Tick())  # m1 is lost: its tasks go back to pending in the state's task order
+    rebuilt = replayed(h)
+    assert list(rebuilt.pending) == list(h.state.pending) == ["0.a.bob.local", "0.a.alice.local"]
+    assert list(rebuilt.tasks) == list(h.state.tasks)
