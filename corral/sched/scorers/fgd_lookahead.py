@@ -1,41 +1,115 @@
-"""corral's openb policy: FGD's fragmentation gradient, with ties broken by packing.
+"""corral's openb policy: FGD's fragmentation gradient, refined by a look-ahead over how many typical
+tasks each machine could still take, and by packing.
 
-FGD scores ``int(sigmoid(-dF/1000) * 100)`` where dF is how much the
-machine's fragmentation grows; the integer cut leaves many machines tied
-(every dF in about [-40, 0] scores 50) and the artifact breaks those ties by
-random node-name order. This scorer keeps FGD's integer score as the first
-key and breaks ties towards the machine left with the least cpu and GPU
-(the FGD paper's best-fit measure), so work collects on busy machines and
-idle ones stay whole for large tasks.
+Three keys, compared in order (each later key only separates machines the
+earlier ones tie):
+
+1. FGD's integer score ``int(sigmoid(-dF/1000) * 100)`` (``fgd.py``): dF is how
+   much the machine's fragmentation grows. The integer cut groups machines
+   whose growth differs by less than about 40 milli-GPU.
+2. *Look-ahead fragmentation* growth. FGD asks of each typical task "does one
+   copy fit?"; here the question is "how much of the machine's idle GPU could
+   copies of the typical task fill?": copies limited by the GPUs (a GPU with
+   idle share x holds ``x // share`` copies) *and by the machine's cpu*
+   (``cpu_left // cpu``). Idle GPU that the copies cannot fill is fragment.
+   This sees what FGD misses: a GPU left at 60 after a 470 share, a machine
+   whose cpu lets one more task in while eight GPUs sit idle (stranding), and
+   a CPU-only task that eats the cpu a machine's idle GPUs need.
+3. Packing: the machine left with the least idle GPU, so work collects on busy
+   machines and idle ones stay whole for multi-GPU tasks (the artifact breaks
+   FGD's ties at random instead).
+
+A shared-GPU task is scored per GPU with keys 1-2 and takes its best GPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from corral.model.resources import CPU, GPU
+from corral.model.resources import CPU, GPU, GPU_MILLI_WHOLE
 from corral.sched.context import EvalContext
 from corral.sched.policy import Policy
-from corral.sched.scorers.dot_product import MAX_SPEC_CPU, MAX_SPEC_GPU
-from corral.sched.scorers.fgd import FGDScore, TypicalPods, fgd_select_gpus
+from corral.sched.scorers.fgd import FGDScore, TypicalPods, fgd_select_gpus, sigmoid_score, take_gpus
 
-PACK_WEIGHT = 0.01  # below one FGD step (0.01 after scaling), so packing only breaks ties
+LOOKAHEAD_WEIGHT = 1e-2  # x growth / 8000 milli: at most 0.01, below one step of the FGD key
+PACK_WEIGHT = 1e-4  # x idle GPU left / 8000 milli
+MAX_SPEC_GPU = 8000.0
+
+
+def copies_parts(gpu_idle: np.ndarray, typical: TypicalPods) -> tuple[np.ndarray, np.ndarray]:
+    """Idle GPU milli (n,) and, per distinct typical share, how many copies of it the GPUs hold (n, S)."""
+    idle = gpu_idle.astype(np.int64)
+    shares = np.maximum(typical.shares[0].astype(np.int64), 1)
+    return idle.sum(axis=1), (idle[:, None, :] // shares[None, :, None]).sum(axis=2)
+
+
+def copies_frag(total: np.ndarray, copies: np.ndarray, cpu_left: np.ndarray, access: np.ndarray,
+                typical: TypicalPods) -> np.ndarray:
+    """Look-ahead fragmentation: idle GPU milli that copies of each typical task (as many as the GPUs,
+    the GPU model and the cpu allow) could not fill, popularity-weighted. Leading shape ``...``."""
+    which = typical.shares[1]
+    k = np.minimum(copies[..., which] // np.maximum(typical.num, 1),
+                   cpu_left[..., None] // np.maximum(typical.cpu, 1))
+    usable = np.where(typical.gpu_task & access, k * typical.milli * typical.num, 0)
+    usable = np.minimum(usable, total[..., None])
+    return total * typical.p_sum - usable @ typical.p
 
 
 class FragLookahead(FGDScore):
     name = "fgd-lookahead"
 
-    def __init__(self, typical: TypicalPods | None = None, pack_weight: float = PACK_WEIGHT):
-        super().__init__(typical)
-        self.pack_weight = pack_weight
+    def lookahead_growth(self, ctx: EvalContext) -> np.ndarray:
+        """Growth of look-ahead fragmentation: (n, G) per GPU for a shared task, else (n, 1)."""
+        req, typical = ctx.req, self.typical
+        if not len(typical):
+            return np.zeros((len(ctx), ctx.gpu_idle.shape[1] if req.is_gpu_share else 1))
+        access = self.access(ctx.view)[ctx.idx]
+        cpu_left = ctx.free[:, CPU]
+        idle = ctx.gpu_idle.astype(np.int64)
+        total, copies = copies_parts(idle, typical)
+        now = copies_frag(total, copies, cpu_left, access, typical)
+        cpu_after = cpu_left - req.resources.cpu
+        if req.is_gpu_share:
+            shares = np.maximum(typical.shares[0].astype(np.int64), 1)
+            x = idle[:, :, None]
+            y = np.maximum(x - req.gpu_milli, 0)
+            after = copies_frag(np.broadcast_to((total - req.gpu_milli)[:, None], idle.shape),
+                                copies[:, None, :] - x // shares + y // shares,
+                                np.broadcast_to(cpu_after[:, None], idle.shape), access[:, None, :], typical)
+            return after - now[:, None]
+        if req.gpu:
+            total_after, copies_after = copies_parts(take_gpus(idle, req.gpu_milli, req.gpu), typical)
+        else:
+            total_after, copies_after = total, copies
+        return (copies_frag(total_after, copies_after, cpu_after, access, typical) - now)[:, None]
+
+    def keys(self, ctx: EvalContext) -> np.ndarray:
+        """Keys 1 and 2 combined, per GPU (n, G) for a shared task, else (n, 1); -1 where it does not fit."""
+        req = ctx.req
+        if req.is_gpu_share:
+            fgd = self.share_scores(ctx)
+            fits = fgd >= 0
+        else:
+            fgd = sigmoid_score(-self.frag_growth(ctx))[:, None]
+            fits = np.ones(fgd.shape, dtype=bool)
+        key = 1.0 + fgd - LOOKAHEAD_WEIGHT * self.lookahead_growth(ctx) / MAX_SPEC_GPU
+        return np.where(fits, key, -1.0)
 
     def score(self, ctx: EvalContext) -> np.ndarray:
-        res = ctx.req.resources
-        gpu_left = (ctx.free[:, GPU] - res.gpu_total_milli) / MAX_SPEC_GPU
-        cpu_left = (ctx.free[:, CPU] - res.cpu) / MAX_SPEC_CPU
-        return self.raw(ctx) / 100.0 - self.pack_weight * (0.5 * gpu_left + 0.5 * cpu_left) / 100.0
+        gpu_left = (ctx.free[:, GPU] - ctx.req.resources.gpu_total_milli) / MAX_SPEC_GPU
+        return (self.keys(ctx).max(axis=1) - PACK_WEIGHT * gpu_left) / 102.0
+
+
+class _LookaheadGpus:
+    """A shared-GPU task goes to the GPU with the best keys 1-2 (first among equals)."""
+
+    def __init__(self, scorer: FragLookahead):
+        self.scorer = scorer
+
+    def share_scores(self, ctx: EvalContext) -> np.ndarray:
+        return self.scorer.keys(ctx)
 
 
 def lookahead_policy(typical: TypicalPods) -> Policy:
     scorer = FragLookahead(typical)
-    return Policy("fgd-lookahead", [(scorer, 1.0)], select_gpus=fgd_select_gpus(scorer))
+    return Policy("fgd-lookahead", [(scorer, 1.0)], select_gpus=fgd_select_gpus(_LookaheadGpus(scorer)))

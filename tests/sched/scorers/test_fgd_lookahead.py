@@ -1,0 +1,86 @@
+"""corral's openb policy: FGD first, then look-ahead fragmentation (copies the GPUs and cpu allow),
+then packing, on cells small enough to check by hand."""
+
+import numpy as np
+import pytest
+
+from corral.sched.cellview import CellView
+from corral.sched.scheduler import Scheduler, SchedulerConfig
+from corral.sched.scorers.fgd import TypicalPods, node_frag
+from corral.sched.scorers.fgd_lookahead import FragLookahead, copies_frag, copies_parts, lookahead_policy
+from corral.sched.testing import context, machine, occupy, pending, request
+
+
+def typical(*pods, p=None):
+    p = np.full(len(pods), 1 / len(pods)) if p is None else np.asarray(p, dtype=float)
+    return TypicalPods(np.array([t[0] for t in pods]), np.array([t[1] for t in pods]), np.array([t[2] for t in pods]),
+                       tuple(() for _ in pods), p)
+
+
+def lookahead(cpu_left, idle, t):
+    total, copies = copies_parts(np.array(idle), t)
+    return copies_frag(total, copies, np.array(cpu_left), np.ones((len(idle), len(t)), dtype=bool), t)
+
+
+@pytest.mark.parametrize("case, cpu_left, idle, pods, expected", [
+    ("two 470 shares fill an idle GPU to 940, leaving 60 that FGD does not count",
+     [8000], [[1000]], [(1000, 470, 1)], 60),
+    ("cpu for only two whole-GPU tasks strands six of eight idle GPUs",
+     [12000], [[1000] * 8], [(6000, 1000, 1)], 6000),
+    ("a two-GPU task is counted in pairs of idle GPUs", [64000], [[1000, 1000, 1000, 0]], [(1000, 1000, 2)], 1000),
+    ("a CPU-only typical task still counts all idle GPU as fragment", [8000], [[500, 0]], [(1000, 0, 0)], 500),
+])
+def test_lookahead_fragmentation_by_hand(case, cpu_left, idle, pods, expected):
+    assert lookahead(cpu_left, idle, typical(*pods))[0] == pytest.approx(expected)
+
+
+def test_fgd_sees_no_fragment_where_cpu_strands_gpus_but_the_lookahead_does():
+    t = typical((6000, 1000, 1))
+    idle = np.array([[1000] * 8])
+    assert node_frag(np.array([12000]), idle, np.ones((1, 1), dtype=bool), t)[0] == 0
+    assert lookahead([12000], idle, t)[0] == 6000
+
+
+def test_a_cpu_only_task_goes_where_its_cpu_is_not_needed_by_idle_gpus():
+    # FGD ties: on either machine one typical GPU task still fits afterwards. The look-ahead sees
+    # that on "gpus" the task halves the copies the idle GPUs could take; on "full" it costs nothing.
+    view = CellView([machine("gpus", cpu=8, gpus=2), machine("full", cpu=8, gpus=2)])
+    occupy(view, "full", request(cpu=0, gpu=2), "g", gpus=(0, 1))
+    t = typical((4000, 1000, 1))
+    scorer = FragLookahead(t)
+    ctx = context(view, request(cpu=4))
+    assert scorer.raw(ctx).tolist() == [50, 50]
+    assert scorer.lookahead_growth(ctx)[:, 0].tolist() == pytest.approx([1000, 0])
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t))
+    assert [p.machine for p in sched.schedule(view, pending(request(cpu=4))).placements] == ["full"]
+
+
+def test_among_full_ties_the_machine_left_with_less_idle_gpu_wins():
+    view = CellView([machine("idle", cpu=32, gpus=4), machine("busy", cpu=32, gpus=4)])
+    occupy(view, "busy", request(cpu=0, gpu=2), "g", gpus=(0, 1))
+    t = typical((1000, 1000, 1))
+    scorer = FragLookahead(t)
+    score = scorer.score(context(view, request(cpu=1, gpu=1)))
+    assert score[1] > score[0]
+    view.rank[:] = [0, 1]  # the tie-break rank would favour "idle"
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t))
+    assert [p.machine for p in sched.schedule(view, pending(request(cpu=1, gpu=1))).placements] == ["busy"]
+
+
+def test_a_shared_task_takes_the_gpu_that_leaves_room_for_more_copies():
+    # typical: 470 shares. GPUs idle [1000, 700]. A 230 share on GPU 1 leaves 470 (one more copy fits
+    # exactly) and GPU 0 whole (two copies): nothing lost. On GPU 0 it leaves 770 (one copy, 300 lost).
+    view = CellView([machine("m", cpu=32, gpus=2)])
+    occupy(view, "m", request(cpu=0, gpu=1, gpu_milli=300), "s", gpus=(1,))
+    t = typical((1000, 470, 1))
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t))
+    plan = sched.schedule(view, pending(request(cpu=1, gpu=1, gpu_milli=230)))
+    assert plan.placements[0].gpus == (1,)
+
+
+def test_without_typical_tasks_the_policy_still_places_by_packing():
+    view = CellView([machine("a", cpu=8, gpus=2), machine("b", cpu=8, gpus=2)])
+    occupy(view, "b", request(cpu=0, gpu=1), "g", gpus=(0,))
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False),
+                      policy=lookahead_policy(TypicalPods.empty()))
+    assert [p.machine for p in sched.schedule(view, pending(request(cpu=1, gpu=1))).placements] == ["b"]
