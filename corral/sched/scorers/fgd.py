@@ -91,6 +91,32 @@ def gpu_parts(gpu_idle: np.ndarray, typical: TypicalPods) -> tuple[np.ndarray, n
             np.einsum("nsg,ng->ns", fits, idle, dtype=np.int64))
 
 
+class RowCache:
+    """Per-machine values derived from a machine's idle-GPU row, recomputed only for machines whose
+    row differs from the one they were computed from (content-keyed: a hypothetical row passed
+    in a context simply misses). ``compute(rows (n, G)) -> tuple of (n, ...) arrays``."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self._rows: np.ndarray | None = None
+        self._values: list[np.ndarray] = []
+
+    def get(self, view: CellView, idx: np.ndarray, idle: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self._rows is None or self._rows.shape != view.gpu_idle.shape:
+            self._rows = np.full(view.gpu_idle.shape, -1, dtype=view.gpu_idle.dtype)
+            self._values = []
+        stale = ~(self._rows[idx] == idle).all(axis=1)
+        if stale.any():
+            fresh = self.compute(idle[stale])
+            if not self._values:
+                self._values = [np.zeros((len(view),) + v.shape[1:], dtype=v.dtype) for v in fresh]
+            rows = idx[stale]
+            for store, value in zip(self._values, fresh):
+                store[rows] = value
+            self._rows[rows] = idle[stale]
+        return tuple(store[idx] for store in self._values)
+
+
 def frag_from_parts(total: np.ndarray, room: np.ndarray, usable: np.ndarray, cpu_left: np.ndarray,
                     access: np.ndarray, typical: TypicalPods) -> np.ndarray:
     """Fragmentation from :func:`gpu_parts` (any leading shape ``...``; ``room``/``usable`` ``(..., S)``,
@@ -115,24 +141,28 @@ def node_frag(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, ty
 
 
 def share_frag_after(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, typical: TypicalPods,
-                     cpu: int, milli: int) -> tuple[np.ndarray, np.ndarray]:
+                     cpu: int, milli: int, parts: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fragmentation now (n,) and after a task of ``cpu`` and one GPU share ``milli`` goes on
     GPU i (n, G): only GPU i's contribution changes, so it is updated, not recomputed."""
     if not len(typical):
         return np.zeros(len(cpu_left)), np.zeros(gpu_idle.shape)
     idle = gpu_idle.astype(np.int32, copy=False)
-    total, room, usable = gpu_parts(idle, typical)
-    now = frag_from_parts(total, room, usable, cpu_left, access, typical)
+    total, room, usable = parts if parts is not None else gpu_parts(idle, typical)
     shares = typical.shares[0]
     x = idle[:, :, None]  # (n, G, 1): the GPU that takes the task, before and after
     y = x - np.int32(milli)
     fit_x, fit_y = x >= shares, y >= shares  # (n, G, S)
-    room_after = room[:, None, :] - fit_x + fit_y
-    usable_after = usable[:, None, :] - np.where(fit_x, x, 0) + np.where(fit_y, y, 0)
-    after = frag_from_parts(
-        np.broadcast_to((total - milli)[:, None], idle.shape), room_after, usable_after,
-        np.broadcast_to((cpu_left - cpu)[:, None], idle.shape), access[:, None, :], typical,
-    )
+    # Column 0: now; column 1 + i: after the task goes on GPU i. One evaluation for both.
+    room_all = np.concatenate((room[:, None, :], room[:, None, :] - fit_x + fit_y), axis=1)
+    usable_all = np.concatenate(
+        (usable[:, None, :], usable[:, None, :] - np.where(fit_x, x, 0) + np.where(fit_y, y, 0)), axis=1)
+    n, g = idle.shape
+    total_all = np.empty((n, g + 1), dtype=np.int64)
+    total_all[:, 0], total_all[:, 1:] = total, (total - milli)[:, None]
+    cpu_all = np.empty((n, g + 1), dtype=np.int64)
+    cpu_all[:, 0], cpu_all[:, 1:] = cpu_left, (cpu_left - cpu)[:, None]
+    frag = frag_from_parts(total_all, room_all, usable_all, cpu_all, access[:, None, :], typical)
+    now, after = frag[:, 0], frag[:, 1:]
     return now, after
 
 
@@ -160,6 +190,11 @@ class FGDScore(Scorer):
     def __init__(self, typical: TypicalPods | None = None):
         self.typical = typical or TypicalPods.empty()
         self._access: tuple[object, np.ndarray] | None = None
+        self._parts = RowCache(lambda rows: gpu_parts(rows, self.typical))
+
+    def parts(self, ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`gpu_parts` of the context's machines, from the per-machine cache."""
+        return self._parts.get(ctx.view, ctx.idx, ctx.gpu_idle)
 
     def access(self, view: CellView) -> np.ndarray:
         if self._access is None or self._access[0] is not view.lineage:
@@ -169,8 +204,10 @@ class FGDScore(Scorer):
     def share_scores(self, ctx: EvalContext) -> np.ndarray:
         """(n, G) integer scores of putting a shared-GPU task on each GPU; -1 where it does not fit."""
         req, idle = ctx.req, ctx.gpu_idle
+        if not len(self.typical):
+            return np.where(idle >= req.gpu_milli, 50.0, -1.0)
         now, after = share_frag_after(ctx.free[:, CPU], idle, self.access(ctx.view)[ctx.idx], self.typical,
-                                      req.resources.cpu, req.gpu_milli)
+                                      req.resources.cpu, req.gpu_milli, self.parts(ctx))
         return np.where(idle >= req.gpu_milli, sigmoid_score(now[:, None] - after), -1.0)
 
     def raw(self, ctx: EvalContext) -> np.ndarray:
@@ -186,19 +223,21 @@ class FGDScore(Scorer):
         cpu_left = ctx.free[:, CPU]
         if not len(typical):
             return np.zeros(len(ctx))
-        total, room, usable = gpu_parts(ctx.gpu_idle, typical)
-        now = frag_from_parts(total, room, usable, cpu_left, access, typical)
+        total, room, usable = self.parts(ctx)
         cpu_after = cpu_left - req.resources.cpu
         if not req.gpu:
-            after = frag_from_parts(total, room, usable, cpu_after, access, typical)
+            after = (total, room, usable)
         elif req.gpu_milli == GPU_MILLI_WHOLE:
             # k fully idle GPUs go: each had room for every share.
             k = req.gpu
-            after = frag_from_parts(total - k * GPU_MILLI_WHOLE, room - k, usable - k * GPU_MILLI_WHOLE,
-                                    cpu_after, access, typical)
+            after = (total - k * GPU_MILLI_WHOLE, room - k, usable - k * GPU_MILLI_WHOLE)
         else:
-            after = node_frag(cpu_after, take_gpus(ctx.gpu_idle, req.gpu_milli, req.gpu), access, typical)
-        return after - now
+            after = gpu_parts(take_gpus(ctx.gpu_idle, req.gpu_milli, req.gpu), typical)
+        # Column 0 now, column 1 after: one evaluation for both.
+        frag = frag_from_parts(np.stack((total, after[0]), axis=1), np.stack((room, after[1]), axis=1),
+                               np.stack((usable, after[2]), axis=1), np.stack((cpu_left, cpu_after), axis=1),
+                               access[:, None, :], typical)
+        return frag[:, 1] - frag[:, 0]
 
     def score(self, ctx: EvalContext) -> np.ndarray:
         return self.raw(ctx) / 100.0

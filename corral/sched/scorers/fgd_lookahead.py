@@ -29,7 +29,7 @@ import numpy as np
 from corral.model.resources import CPU, GPU, GPU_MILLI_WHOLE
 from corral.sched.context import EvalContext
 from corral.sched.policy import Policy
-from corral.sched.scorers.fgd import FGDScore, TypicalPods, fgd_select_gpus, sigmoid_score, take_gpus
+from corral.sched.scorers.fgd import FGDScore, RowCache, TypicalPods, fgd_select_gpus, sigmoid_score, take_gpus
 
 LOOKAHEAD_WEIGHT = 1e-2  # x growth / 8000 milli: at most 0.01, below one step of the FGD key
 PACK_WEIGHT = 1e-4  # x idle GPU left / 8000 milli
@@ -58,6 +58,10 @@ def copies_frag(total: np.ndarray, copies: np.ndarray, cpu_left: np.ndarray, acc
 class FragLookahead(FGDScore):
     name = "fgd-lookahead"
 
+    def __init__(self, typical: TypicalPods | None = None):
+        super().__init__(typical)
+        self._copies = RowCache(lambda rows: copies_parts(rows, self.typical))
+
     def lookahead_growth(self, ctx: EvalContext) -> np.ndarray:
         """Growth of look-ahead fragmentation: (n, G) per GPU for a shared task, else (n, 1)."""
         req, typical = ctx.req, self.typical
@@ -66,22 +70,34 @@ class FragLookahead(FGDScore):
         access = self.access(ctx.view)[ctx.idx]
         cpu_left = ctx.free[:, CPU]
         idle = ctx.gpu_idle.astype(np.int64)
-        total, copies = copies_parts(idle, typical)
-        now = copies_frag(total, copies, cpu_left, access, typical)
+        total, copies = self._copies.get(ctx.view, ctx.idx, ctx.gpu_idle)
         cpu_after = cpu_left - req.resources.cpu
+        n = len(ctx)
         if req.is_gpu_share:
+            # Column 0: now; column 1 + i: after the task goes on GPU i.
             shares = np.maximum(typical.shares[0].astype(np.int64), 1)
             x = idle[:, :, None]
             y = np.maximum(x - req.gpu_milli, 0)
-            after = copies_frag(np.broadcast_to((total - req.gpu_milli)[:, None], idle.shape),
-                                copies[:, None, :] - x // shares + y // shares,
-                                np.broadcast_to(cpu_after[:, None], idle.shape), access[:, None, :], typical)
-            return after - now[:, None]
-        if req.gpu:
+            copies_all = np.concatenate((copies[:, None, :], copies[:, None, :] - x // shares + y // shares), axis=1)
+            g = idle.shape[1]
+            total_all = np.empty((n, g + 1), dtype=np.int64)
+            total_all[:, 0], total_all[:, 1:] = total, (total - req.gpu_milli)[:, None]
+            cpu_all = np.empty((n, g + 1), dtype=np.int64)
+            cpu_all[:, 0], cpu_all[:, 1:] = cpu_left, cpu_after[:, None]
+            frag = copies_frag(total_all, copies_all, cpu_all, access[:, None, :], typical)
+            return frag[:, 1:] - frag[:, :1]
+        if req.gpu and req.gpu_milli == GPU_MILLI_WHOLE:
+            # k fully idle GPUs go, each had room for 1000 // share copies of every share.
+            k = req.gpu
+            shares = np.maximum(typical.shares[0].astype(np.int64), 1)
+            total_after, copies_after = total - k * GPU_MILLI_WHOLE, copies - k * (GPU_MILLI_WHOLE // shares)
+        elif req.gpu:
             total_after, copies_after = copies_parts(take_gpus(idle, req.gpu_milli, req.gpu), typical)
         else:
             total_after, copies_after = total, copies
-        return (copies_frag(total_after, copies_after, cpu_after, access, typical) - now)[:, None]
+        frag = copies_frag(np.stack((total, total_after), axis=1), np.stack((copies, copies_after), axis=1),
+                           np.stack((cpu_left, cpu_after), axis=1), access[:, None, :], typical)
+        return frag[:, 1:] - frag[:, :1]
 
     def keys(self, ctx: EvalContext) -> np.ndarray:
         """Keys 1 and 2 combined, per GPU (n, G) for a shared task, else (n, 1); -1 where it does not fit."""
