@@ -263,8 +263,9 @@ class CellState:
             elif task.state is P:
                 self._transition(task, "update", event)
                 task.version = job.version
-            elif not event["restart"]:
-                # Priority change in place: same machine, same resources, new request.
+            elif not event["restart"] and task.version == old_version:
+                # Priority change in place: same machine, same resources, new request. (A task still
+                # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
                 self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus),
                                 self.view.index[task.machine])

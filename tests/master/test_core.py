@@ -396,3 +396,18 @@ def test_a_state_rebuilt_from_a_checkpoint_keeps_the_live_iteration_order():
     rebuilt = replayed(h)
     assert list(rebuilt.pending) == list(h.state.pending) == ["0.a.bob.local", "0.a.alice.local"]
     assert list(rebuilt.tasks) == list(h.state.tasks)
+
+
+def test_a_priority_change_during_a_rolling_update_leaves_tasks_of_the_older_spec_alone(h):
+    h.machine("m1", cpu="4")
+    h.submit("web", tasks=3, cpu="1")
+    h.schedule()
+    h.run(Update(spec("web", tasks=3, cpu="2"), max_unavailable=1))  # rolling: one task at a time
+    old = [t for t in h.state.tasks_of("web.alice") if t.state is R]
+    assert len(old) == 2 and all(t.version == 1 for t in old)
+    h.run(Update(spec("web", tasks=3, cpu="2", priority=5)))  # in place: must not resize the old tasks
+    assert all(t.version == 1 and t.request.resources.cpu == 1000 for t in old)
+    for _ in range(8):
+        h.schedule()
+        h.run(Tick())
+    assert replayed(h).to_dict() == h.state.to_dict()
