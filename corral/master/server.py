@@ -48,7 +48,10 @@ class MasterServer:
         self.master, self.tokens = master, tokens
         self.app = create_app(master, tokens)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
-                                     lifespan="off", timeout_keep_alive=30, backlog=2048)
+                                     lifespan="off", timeout_keep_alive=30, backlog=2048,
+                                     # Bound to 127.0.0.1, never behind a proxy: no per-request proxy
+                                     # header rewriting; no Server header.
+                                     proxy_headers=False, server_header=False)
         self.server = _Server(self.config)
         self._thread: threading.Thread | None = None
         self.host, self.port = host, port
