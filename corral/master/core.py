@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from corral.model.constraints import Constraint
 from corral.model.job import JobState, TaskState
+from corral.model.priority import Band, band_of
 from corral.model.resources import QuantityError, Resources, parse_bytes, parse_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 from corral.master.admission import AdmissionError, Quotas, quantity_bounds
@@ -602,7 +603,5 @@ def _name_machines(view: CellView) -> None:
     view.vocabularies = {**view.vocabularies, MACHINE_ATTRIBUTE: _Vocabulary(dict(view.index))}
 
 
-def _band(spec: JobSpec):
-    from corral.model.priority import band_of
-
+def _band(spec: JobSpec) -> Band:
     return band_of(spec.priority)
