@@ -56,4 +56,7 @@ def client_settings() -> tuple[str, str]:
         raise ClientConfigError(f"no master address: set CORRAL_ADDR or run `corral master` (writes {config_path()})")
     if not token:
         raise ClientConfigError(f"no token: set CORRAL_TOKEN or run `corral master` (writes {config_path()})")
-    return str(addr).rstrip("/"), str(token)
+    addr = str(addr).rstrip("/")
+    if "://" not in addr:  # "127.0.0.1:7100" means the master's HTTP address
+        addr = "http://" + addr
+    return addr, str(token)

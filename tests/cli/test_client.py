@@ -131,3 +131,9 @@ def test_without_address_or_config_the_error_says_what_to_set(monkeypatch, tmp_p
     monkeypatch.setenv("CORRAL_CONFIG", str(tmp_path / "missing.yaml"))
     code, _, err = corral("jobs")
     assert code == 2 and "CORRAL_ADDR" in err
+
+
+def test_an_address_without_a_scheme_means_http(master, monkeypatch):
+    monkeypatch.setenv("CORRAL_ADDR", master.url.removeprefix("http://"))
+    code, out, err = corral("jobs", "-o", "json")
+    assert code == 0, err
