@@ -216,11 +216,15 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Option(None, "--user", "-u"),
         state: str = typer.Option(None, "--state", help="pending, running or dead"),
         machine: str = typer.Option(None, "--machine", "-m"),
+        label: list[str] = typer.Option([], "--label", "-l", help="key=value of the machine it runs on; repeat to narrow"),
         output: str = typer.Option("text", "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """List tasks, with where they run or why they wait."""
         _check_output("tasks", output)
-        params = {k: v for k, v in (("job", job), ("user", user), ("state", state), ("machine", machine)) if v}
+        params: dict[str, Any] = {k: v for k, v in (("job", job), ("user", user), ("state", state),
+                                                     ("machine", machine)) if v}
+        if label:
+            params["label"] = label
         data = _call("tasks", "GET", "/tasks", params=params)
         if output == "json":
             return _print_json(data)

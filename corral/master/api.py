@@ -69,6 +69,17 @@ def _finite(text: str) -> float:
     return value
 
 
+def _labels(texts: list[str]) -> list[tuple[str, str]]:
+    """``["rack=r1", "zone=a"]`` -> ``[("rack", "r1"), ("zone", "a")]``; a 400 naming ``label`` otherwise."""
+    pairs = []
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise AdmissionError(400, [("label", f"expected key=value, got {text!r}")])
+        pairs.append((key, value))
+    return pairs
+
+
 def _mapping(data: Any, what: str = "body") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AdmissionError(400, [(what, f"expected a JSON object, got {type(data).__name__}")])
@@ -370,14 +381,19 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/tasks", summary="List tasks")
     async def list_tasks(request: Request, user: str | None = None, state_: str | None = Query(None, alias="state"),
                          job: str | None = None, machine: str | None = None,
+                         label: list[str] = Query(default=[], description="key=value: on a machine with this label"),
                          limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
         who = principal(request)
         wanted = _state_filter(state_, TaskState)
+        labels = _labels(label)
         with master.lock:
             jid = resolve_job(job, who.user) if job else None
+            on = None
+            if labels:
+                on = {n for n, m in state.machines.items() if all(m.attributes.get(k) == v for k, v in labels)}
             tasks = [task_view(t) for t in state.tasks.values()
                      if (jid is None or t.job == jid) and (machine is None or t.machine == machine)
-                     and (wanted is None or t.state is wanted)
+                     and (wanted is None or t.state is wanted) and (on is None or t.machine in on)
                      and (user is None or state.jobs[t.job].user == user)]
         return {"tasks": tasks[:limit], "count": len(tasks)}
 
@@ -462,12 +478,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def list_machines(request: Request, label: list[str] = Query(default=[]),
                             state_: str | None = Query(None, alias="state")) -> dict[str, Any]:
         principal(request)
-        wanted = []
-        for text in label:
-            key, sep, value = text.partition("=")
-            if not sep or not key:
-                raise AdmissionError(400, [("label", f"expected key=value, got {text!r}")])
-            wanted.append((key, value))
+        wanted = _labels(label)
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
         with master.lock:

@@ -86,6 +86,11 @@ def test_machines_filter_by_label(client):
     names = [m["name"] for m in client.get("/machines", params={"label": "rack=r2"}, headers=ALICE).json()["machines"]]
     assert names == ["m2"]
     assert client.get("/machines", params={"label": "rack"}, headers=ALICE).json()["errors"][0]["field"] == "label"
+    client.post("/jobs", json=web(tasks=1, constraints=["rack == r2"]), headers=ALICE).raise_for_status()
+    on_r2 = wait_for(lambda: client.get("/tasks", params={"label": "rack=r2"}, headers=ALICE).json(),
+                     lambda t: t["count"] == 1)
+    assert on_r2["tasks"][0]["machine"] == "m2"
+    assert client.get("/tasks", params={"label": "rack=r1"}, headers=ALICE).json()["count"] == 0
 
 
 def test_update_priority_in_place_and_resources_by_rolling_restart(client):
