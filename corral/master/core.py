@@ -346,7 +346,15 @@ class MasterCore:
                        note=f"failed on {machine}: {error}; it will be tried on another machine")
             return
         where = f"on {len(tried)} machines ({', '.join(tried)})" if len(tried) > 1 else f"on {machine}"
-        self._emit("task_ended", task=task.name, via="fail", note=f"failed {where}; last error: {error}")
+        note = f"failed {where}; last error: {error}"
+        self._emit("task_ended", task=task.name, via="fail", note=note)
+        job = self.state.jobs[task.job]
+        if job.state is not JobState.DEAD:
+            # The same task keeps failing wherever it goes: the job has failed; stop the rest of it.
+            for other in self.state.tasks_of(job.id):
+                if other.state is R:
+                    self._out.effects.append(self._kill_effect(other.name, other.machine, f"the job failed: task {task.index} {note}"))
+            self._emit("job_failed", job=job.id, note=f"task {task.index} {note}")
 
     def _readopt(self, task, machine: str, status: dict[str, Any]) -> bool:
         """A task lost with ``machine`` and not rescheduled yet, reported running there again with the

@@ -61,7 +61,8 @@ JOB_TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[str]] = {
     (None, JP): frozenset({"submit"}),
     (JP, JP): frozenset({"update"}),
     (JP, JR): frozenset({"schedule"}),
-    (JP, JD): frozenset({"kill", "reject", "update"}),  # update: scaled down to tasks that ended
+    (JP, JD): frozenset({"kill", "reject", "update", "fail"}),  # update: scaled down to tasks that ended;
+    # fail: a task failed for good while the others were pending (they are killed with the job)
     (JR, JR): frozenset({"update"}),
     (JR, JP): frozenset({"evict", "lost", "failover", "restart", "finish", "fail", "update"}),
     (JR, JD): frozenset({"finish", "fail", "kill", "update"}),

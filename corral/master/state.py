@@ -233,14 +233,18 @@ class CellState:
         job.old_specs = {v: spec for v, spec in job.old_specs.items() if v in used}
         job._requests = {v: r for v, r in job._requests.items() if v in used}
 
-    def _apply_job_killed(self, event: dict[str, Any]) -> None:
+    def _apply_job_killed(self, event: dict[str, Any], via: str = "kill") -> None:
         job = self.jobs[event["job"]]
         for task in self.tasks_of(job.id):
             if task.state is not D:
                 self._transition(task, "kill", event, event.get("note", ""))
-        self._job_follows(job, "kill", event, event.get("note", ""))
+        self._job_follows(job, via, event, event.get("note", ""))
         self.rolling.discard(job.id)
         self._forget_old_specs(job)
+
+    def _apply_job_failed(self, event: dict[str, Any]) -> None:
+        """One of the job's tasks failed for good: its other tasks are killed, the job failed."""
+        self._apply_job_killed(event, via="fail")
 
     def _apply_job_updated(self, event: dict[str, Any]) -> None:
         job = self.jobs[event["job"]]

@@ -155,6 +155,21 @@ def test_a_failing_task_in_a_cell_of_two_fails_after_both_machines():
     assert task.state is D and task.history[-1].note.endswith("last error: boom again")
 
 
+def test_a_task_that_fails_everywhere_fails_its_job_and_the_jobs_other_tasks_are_killed():
+    h = Harness()
+    h.machine("m1")
+    h.submit("bad", tasks=3)
+    h.schedule()
+    tasks = h.state.tasks_of("bad.alice")
+    out = h.run(AgentReport("m1", [status(tasks[1], "failed", last_error="boom")]))
+    job = h.state.jobs["bad.alice"]
+    assert job.state is JobState.DEAD and job.history[-1].via == "fail"
+    assert "task 1 failed on m1; last error: boom" in job.history[-1].note
+    assert all(t.state is D for t in tasks)
+    assert sorted((type(e).__name__, e.task) for e in out.effects) == [("KillTask", tasks[0].name), ("KillTask", tasks[2].name)]
+    assert replayed(h).to_dict() == h.state.to_dict()
+
+
 def test_a_failed_over_task_waits_rather_than_go_back_to_the_machine_it_failed_on():
     h = Harness()
     h.machine("m1")
