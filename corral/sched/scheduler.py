@@ -92,8 +92,8 @@ class Scheduler:
     def schedule(self, view: CellView, pending: Sequence[PendingTask]) -> Plan:
         # A pass allocates a few small objects per task (placements, placed tasks) and no
         # reference cycles; the cyclic collector would re-walk the whole live cell every few
-        # thousand of them (about a fifth of a 100k-task pass). Reference counting still frees
-        # everything; cycle collection resumes when the pass ends.
+        # thousand of them. Reference counting still frees everything; cycle collection
+        # resumes when the pass ends.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -214,7 +214,7 @@ class Scheduler:
             idx = state.order
             self._refresh(view, state, idx)
             at, scores = self._feasible_among(view, state, idx)
-            idx, evaluated = idx[at], len(view)
+            idx, evaluated = idx[at], len(state.order)
         return (idx, scores, evaluated) if len(idx) else None
 
     def _fill_window(self, view: CellView, state: _ClassState):
