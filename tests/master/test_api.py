@@ -219,3 +219,9 @@ def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client):
     wait_for(log_matches_memory, bool)
     assert core.state.jobs["web.alice"].state.value == "pending"
     assert client.post("/jobs", json=web(name="next"), headers=ALICE).status_code == 201
+
+
+@pytest.mark.parametrize("ref", ["web/²", "².web.alice.local", "web/99999999999", "web/-1"])
+def test_odd_task_indexes_are_a_4xx(client, ref):
+    r = client.get(f"/tasks/{ref}/why", headers=ALICE)
+    assert 400 <= r.status_code < 500 and r.json()["errors"][0]["field"] == "task"
