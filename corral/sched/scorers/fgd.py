@@ -55,6 +55,25 @@ class TypicalPods:
         return self.milli > 0
 
     @cached_property
+    def shapes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Typical GPU tasks grouped by (cpu, share, GPUs), models aside: per shape its cpu, share
+        index (into ``shares``), GPUs and share; and the (T, shapes) one-hot of each task's shape."""
+        keys = sorted({(int(c), int(m), int(g)) for c, m, g, t in zip(self.cpu, self.milli, self.num, self.gpu_task) if t})
+        index = {k: i for i, k in enumerate(keys)}
+        onehot = np.zeros((len(self), len(keys)))
+        for t in range(len(self)):
+            if self.gpu_task[t]:
+                onehot[t, index[(int(self.cpu[t]), int(self.milli[t]), int(self.num[t]))]] = 1.0
+        shares = list(self.shares[0])
+        return (np.array([k[0] for k in keys], dtype=np.int64), np.array([shares.index(k[1]) for k in keys], dtype=np.int64),
+                np.array([k[2] for k in keys], dtype=np.int64), np.array([k[1] for k in keys], dtype=np.int64), onehot)
+
+    def shape_weights(self, access: np.ndarray) -> np.ndarray:
+        """(..., T) bool access -> (..., shapes): popularity of the typical GPU tasks of each shape
+        that may use the machine."""
+        return (access * self.p) @ self.shapes[4]
+
+    @cached_property
     def p_sum(self) -> float:
         return float(self.p.sum())
 
@@ -120,10 +139,12 @@ class RowCache:
 def frag_from_parts(total: np.ndarray, room: np.ndarray, usable: np.ndarray, cpu_left: np.ndarray,
                     access: np.ndarray, typical: TypicalPods) -> np.ndarray:
     """Fragmentation from :func:`gpu_parts` (any leading shape ``...``; ``room``/``usable`` ``(..., S)``,
-    ``cpu_left``/``total`` ``(...)``, ``access`` ``(..., T)``)."""
-    which = typical.shares[1]
-    q3 = typical.gpu_task & access & (room[..., which] >= typical.num) & (cpu_left[..., None] >= typical.cpu)
-    return total * typical.p_sum - np.where(q3, usable[..., which], 0) @ typical.p
+    ``cpu_left``/``total`` ``(...)``). ``access`` is ``(..., T)`` bool, or already the per-shape
+    weights of :meth:`TypicalPods.shape_weights` (float)."""
+    weights = typical.shape_weights(access) if access.dtype == bool else access
+    cpu, share, num = typical.shapes[0], typical.shapes[1], typical.shapes[2]
+    fits = (room[..., share] >= num) & (cpu_left[..., None] >= cpu)
+    return total * typical.p_sum - (np.where(fits, usable[..., share], 0) * weights).sum(axis=-1)
 
 
 def node_frag(cpu_left: np.ndarray, gpu_idle: np.ndarray, access: np.ndarray, typical: TypicalPods) -> np.ndarray:
@@ -197,8 +218,9 @@ class FGDScore(Scorer):
         return self._parts.get(ctx.view, ctx.idx, ctx.gpu_idle)
 
     def access(self, view: CellView) -> np.ndarray:
+        """Per machine, the popularity of each typical GPU shape it may serve, ``(M, shapes)``."""
         if self._access is None or self._access[0] is not view.lineage:
-            self._access = (view.lineage, access_table(view, self.typical))
+            self._access = (view.lineage, self.typical.shape_weights(access_table(view, self.typical)))
         return self._access[1]
 
     def share_scores(self, ctx: EvalContext) -> np.ndarray:

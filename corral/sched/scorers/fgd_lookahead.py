@@ -46,13 +46,13 @@ def copies_parts(gpu_idle: np.ndarray, typical: TypicalPods) -> tuple[np.ndarray
 def copies_frag(total: np.ndarray, copies: np.ndarray, cpu_left: np.ndarray, access: np.ndarray,
                 typical: TypicalPods) -> np.ndarray:
     """Look-ahead fragmentation: idle GPU milli that copies of each typical task (as many as the GPUs,
-    the GPU model and the cpu allow) could not fill, popularity-weighted. Leading shape ``...``."""
-    which = typical.shares[1]
-    k = np.minimum(copies[..., which] // np.maximum(typical.num, 1),
-                   cpu_left[..., None] // np.maximum(typical.cpu, 1))
-    usable = np.where(typical.gpu_task & access, k * typical.milli * typical.num, 0)
-    usable = np.minimum(usable, total[..., None])
-    return total * typical.p_sum - usable @ typical.p
+    the GPU model and the cpu allow) could not fill, popularity-weighted. Leading shape ``...``;
+    ``access`` as in :func:`~corral.sched.scorers.fgd.frag_from_parts`."""
+    weights = typical.shape_weights(access) if access.dtype == bool else access
+    cpu, share, num, milli = typical.shapes[:4]
+    k = np.minimum(copies[..., share] // num, cpu_left[..., None] // np.maximum(cpu, 1))
+    usable = np.minimum(k * milli * num, total[..., None])
+    return total * typical.p_sum - (usable * weights).sum(axis=-1)
 
 
 class FragLookahead(FGDScore):
