@@ -169,7 +169,7 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
     out.print(table)
     corral = [by[(w, CORRAL_POLICY)]["mean"] for w in PAPER_WORKLOADS if (w, CORRAL_POLICY) in by]
     fgd = [by[(w, "fgd")]["mean"] for w in PAPER_WORKLOADS if (w, "fgd") in by]
-    fgd_art = [by[(w, "fgd")]["artifact_mean"] for w in PAPER_WORKLOADS if (w, "fgd") in by]
+    fgd_art = [by[(w, "fgd")]["artifact_mean"] for w in PAPER_WORKLOADS if "artifact_mean" in by.get((w, "fgd"), {})]
     extra = Table(title=f"corral's policy on the workloads outside the paper's matrix")
     extra.add_column("workload")
     extra.add_column("mean ± stdev at 130 %", justify="right")
@@ -188,8 +188,9 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
         "seconds_per_run": round(sum(r.seconds for r in results) / len(results), 3),
         "rows": rows,
     }
+    artifact = summary["fgd_artifact_mean_130"]
     out.print(f"fidelity: {matched}/{total} cells match; corral {summary['corral_mean_130']:.2f} vs FGD "
-              f"{summary['fgd_mean_130']:.2f} (artifact {summary['fgd_artifact_mean_130']:.2f}) averaged over "
-              f"{len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; figure {path}")
+              f"{summary['fgd_mean_130']:.2f} (artifact {'n/a' if artifact is None else f'{artifact:.2f}'}) averaged "
+              f"over {len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; figure {path}")
     if as_json:
         print(json.dumps(summary))

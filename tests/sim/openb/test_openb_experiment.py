@@ -77,3 +77,25 @@ def test_bad_arguments_exit_2_with_one_line_and_no_traceback(traces, case, args,
     out = CliRunner().invoke(app, ["sim", "openb", "--trace-dir", str(traces), *args])
     assert out.exit_code == 2
     assert message in out.output and "Traceback" not in out.output
+
+
+def test_compare_runs_every_workload_and_policy_writes_the_figure_and_reuses_cached_runs(tmp_path):
+    from corral.sim.openb.loader import EXTRA_WORKLOADS, PAPER_WORKLOADS
+
+    traces = tmp_path / "csv"
+    traces.mkdir()
+    (traces / "openb_node_list_gpu_node.csv").write_text(NODES)
+    for name in PAPER_WORKLOADS + EXTRA_WORKLOADS:
+        (traces / f"openb_pod_list_{name}.csv").write_text(PODS)
+    figure, results = tmp_path / "curves.png", tmp_path / "runs.jsonl"
+    args = ["sim", "openb", "--compare", "--trace-dir", str(traces), "--seeds", "42", "--processes", "1",
+            "--figure", str(figure), "--results", str(results), "--json"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["runs"] == len(PAPER_WORKLOADS) * 7 + len(EXTRA_WORKLOADS)
+    assert figure.stat().st_size > 10_000
+    assert len(results.read_text().splitlines()) == summary["runs"]
+    again = CliRunner().invoke(app, args)  # everything cached: nothing runs again
+    assert again.exit_code == 0
+    assert len(results.read_text().splitlines()) == summary["runs"]
