@@ -99,11 +99,16 @@ class HealthCheck(_Model):
 
 
 class RestartPolicy(_Model):
-    """Restart after a failure with exponential backoff; give up after ``max_failures`` failures."""
+    """Restart after a failure with exponential backoff; give up after ``max_failures`` failures.
+
+    A run that lasted ``reset_after_s`` before failing starts the count (and the backoff)
+    afresh, as Kubernetes does: a service that crashes once a week is not given up on.
+    """
 
     max_failures: int = Field(5, ge=0, le=1_000_000)
     backoff_s: float = Field(1.0, ge=0, le=86400)
     backoff_max_s: float = Field(60.0, ge=0, le=86400)
+    reset_after_s: float = Field(600.0, gt=0, le=10 * 86400)
 
     def delay(self, failures: int) -> float:
         """Seconds to wait before the restart that follows the ``failures``-th failure (1-based)."""

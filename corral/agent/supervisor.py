@@ -189,6 +189,8 @@ class InvalidTransition(RuntimeError):
 
 
 def _fail(rec: "TaskRecord", now: float) -> str:
+    if rec.started_at is not None and now - rec.started_at >= rec.launch.restart.reset_after_s:
+        rec.failures = 0  # it ran long enough: an old failure no longer counts towards giving up
     rec.failures += 1
     if rec.failures >= rec.launch.restart.max_failures:
         return FAILED

@@ -103,11 +103,13 @@ class SoftConstraintSpec(_Strict):
 
 class RestartSpec(_Strict):
     """How the agent restarts a failed task: exponential backoff, giving up after ``max_failures``
-    failures (then the master tries another machine)."""
+    failures (then the master tries another machine); a run of ``reset_after_s`` starts the
+    count afresh."""
 
     max_failures: int = Field(5, ge=0, le=1_000_000)
     backoff_s: float = Field(1.0, ge=0, le=86400)
     backoff_max_s: float = Field(60.0, ge=0, le=86400)
+    reset_after_s: float = Field(600.0, gt=0, le=10 * 86400)
 
 
 class JobSpec(_Strict):

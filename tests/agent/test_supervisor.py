@@ -79,6 +79,25 @@ def test_restart_policy(case, restart, exit_codes, want_delays, want_state):
         assert m.tasks["t1"].failures == restart["max_failures"]
 
 
+def test_a_run_longer_than_reset_after_starts_the_failure_count_afresh():
+    clock, m = machine()
+    attempt = start(m, restart={"max_failures": 2, "backoff_s": 1, "reset_after_s": 600})
+    m.handle(sv.Exited("t1", attempt, 1))  # failure 1, right away
+    clock.now += 1
+    (spawn,) = spawns(m.handle(sv.Tick()))
+    m.handle(sv.Started("t1", spawn.attempt, 201))
+    clock.now += 601  # a long healthy run
+    m.handle(sv.Exited("t1", spawn.attempt, 1))
+    rec = m.tasks["t1"]
+    assert (rec.state, rec.failures) == (sv.BACKOFF, 1)
+    assert rec.restart_at - clock.now == 1  # the backoff starts over too
+    clock.now += 1
+    (spawn,) = spawns(m.handle(sv.Tick()))
+    m.handle(sv.Started("t1", spawn.attempt, 202))
+    m.handle(sv.Exited("t1", spawn.attempt, 1))  # a quick second failure: now it gives up
+    assert (m.tasks["t1"].state, m.tasks["t1"].failures) == (sv.FAILED, 2)
+
+
 def test_a_command_that_cannot_start_backs_off_with_the_os_error_and_counts_as_a_failure():
     clock, m = machine()
     (spawn,) = m.handle(sv.Launch(launch(restart={"max_failures": 2, "backoff_s": 1})))
