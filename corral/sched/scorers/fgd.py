@@ -272,9 +272,10 @@ def fgd_select_gpus(scorer: FGDScore):
     def select(view: CellView, machine: int, req: TaskRequest) -> tuple[int, ...]:
         if not req.is_gpu_share:
             return select_gpus_best(view, machine, req)
-        scores = scorer.share_scores(EvalContext(view, req, np.array([machine])))[0]
-        if scores.max() < 0:
+        room = view.gpu_idle[machine] >= req.gpu_milli
+        if not room.any():
             raise ValueError(f"{view.names[machine]} has no room for {req.describe()}")
-        return (int(np.argmax(scores)),)
+        scores = scorer.share_scores(EvalContext(view, req, np.array([machine])))[0]
+        return (int(np.argmax(np.where(room, scores, -np.inf))),)
 
     return select

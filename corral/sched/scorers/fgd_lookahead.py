@@ -1,23 +1,24 @@
-"""corral's openb policy: FGD's fragmentation gradient, refined by a look-ahead over how many typical
-tasks each machine could still take, and by packing.
+"""corral's openb policy: FGD's fragmentation gradient plus a look-ahead over how many typical
+tasks each machine could still take, with packing to break the remaining ties.
 
-Three keys, compared in order (each later key only separates machines the
-earlier ones tie):
+The score of a machine (or, for a shared-GPU task, of each of its GPUs) is
 
-1. FGD's integer score ``int(sigmoid(-dF/1000) * 100)`` (``fgd.py``): dF is how
-   much the machine's fragmentation grows. The integer cut groups machines
-   whose growth differs by less than about 40 milli-GPU.
-2. *Look-ahead fragmentation* growth. FGD asks of each typical task "does one
-   copy fit?"; here the question is "how much of the machine's idle GPU could
-   copies of the typical task fill?": copies limited by the GPUs (a GPU with
-   idle share x holds ``x // share`` copies) *and by the machine's cpu*
-   (``cpu_left // cpu``). Idle GPU that the copies cannot fill is fragment.
-   This sees what FGD misses: a GPU left at 60 after a 470 share, a machine
-   whose cpu lets one more task in while eight GPUs sit idle (stranding), and
-   a CPU-only task that eats the cpu a machine's idle GPUs need.
-3. Packing: the machine left with the least idle GPU, so work collects on busy
-   machines and idle ones stay whole for multi-GPU tasks (the artifact breaks
-   FGD's ties at random instead).
+    FGD's integer score  -  24 * (look-ahead fragmentation growth) / 8000  -  tiny * (idle GPU left)
+
+1. FGD's score ``int(sigmoid(-dF/1000) * 100)`` (``fgd.py``): dF is how much
+   the machine's fragmentation grows (per typical task: "does one copy fit?").
+2. *Look-ahead fragmentation* growth, worth 3 FGD points per 1000 milli-GPU:
+   "how much of the machine's idle GPU could copies of each typical task
+   fill?" -- copies limited by the GPUs (a GPU with idle share x holds
+   ``x // share`` copies) *and by the machine's cpu* (``cpu_left // cpu``).
+   Idle GPU the copies cannot fill is fragment. This sees what FGD misses: a
+   GPU left at 60 after two 470 shares, a machine whose cpu admits two more
+   tasks while eight GPUs sit idle (stranding), and a CPU-only task eating the
+   cpu a machine's idle GPUs need. Weighted at FGD's scale it can overrule
+   FGD's integer cut where the two disagree by little.
+3. Packing: among what still ties, the machine left with the least idle GPU,
+   so work collects on busy machines and idle ones stay whole (the artifact
+   breaks FGD's ties at random instead).
 
 A shared-GPU task is scored per GPU with keys 1-2 and takes its best GPU.
 """
@@ -31,9 +32,10 @@ from corral.sched.context import EvalContext
 from corral.sched.policy import Policy
 from corral.sched.scorers.fgd import FGDScore, RowCache, TypicalPods, fgd_select_gpus, sigmoid_score, take_gpus
 
-LOOKAHEAD_WEIGHT = 1e-2  # x growth / 8000 milli: at most 0.01, below one step of the FGD key
+LOOKAHEAD_WEIGHT = 24.0  # x growth / 8000 milli: 3 FGD points per 1000 milli of look-ahead growth
 PACK_WEIGHT = 1e-4  # x idle GPU left / 8000 milli
 MAX_SPEC_GPU = 8000.0
+NO_ROOM = -1e9
 
 
 def copies_parts(gpu_idle: np.ndarray, typical: TypicalPods) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +102,7 @@ class FragLookahead(FGDScore):
         return frag[:, 1:] - frag[:, :1]
 
     def keys(self, ctx: EvalContext) -> np.ndarray:
-        """Keys 1 and 2 combined, per GPU (n, G) for a shared task, else (n, 1); -1 where it does not fit."""
+        """Keys 1 and 2 combined, per GPU (n, G) for a shared task, else (n, 1); NO_ROOM where it does not fit."""
         req = ctx.req
         if req.is_gpu_share:
             fgd = self.share_scores(ctx)
@@ -108,12 +110,12 @@ class FragLookahead(FGDScore):
         else:
             fgd = sigmoid_score(-self.frag_growth(ctx))[:, None]
             fits = np.ones(fgd.shape, dtype=bool)
-        key = 1.0 + fgd - LOOKAHEAD_WEIGHT * self.lookahead_growth(ctx) / MAX_SPEC_GPU
-        return np.where(fits, key, -1.0)
+        key = fgd - LOOKAHEAD_WEIGHT * self.lookahead_growth(ctx) / MAX_SPEC_GPU
+        return np.where(fits, key, NO_ROOM)
 
     def score(self, ctx: EvalContext) -> np.ndarray:
         gpu_left = (ctx.free[:, GPU] - ctx.req.resources.gpu_total_milli) / MAX_SPEC_GPU
-        return (self.keys(ctx).max(axis=1) - PACK_WEIGHT * gpu_left) / 102.0
+        return (self.keys(ctx).max(axis=1) - PACK_WEIGHT * gpu_left) / 100.0
 
 
 class _LookaheadGpus:
