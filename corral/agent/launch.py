@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+from corral.model.spec import FieldErrors, RestartSpec
 
 # Task ids become file and cgroup directory names: keep them to a safe alphabet.
 TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
@@ -26,12 +27,8 @@ def valid_task_id(task_id: str) -> bool:
     return bool(TASK_ID.match(task_id))
 
 
-class LaunchError(ValueError):
+class LaunchError(FieldErrors):
     """A launch request that does not validate; ``errors`` is a list of ``(field, message)``."""
-
-    def __init__(self, errors: list[tuple[str, str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
 
 
 class _Model(BaseModel):
@@ -98,24 +95,10 @@ class HealthCheck(_Model):
         return self
 
 
-class RestartPolicy(_Model):
-    """Restart after a failure with exponential backoff; give up after ``max_failures`` failures.
+class RestartPolicy(RestartSpec):
+    """The job spec's restart policy as the agent receives it (unknown fields ignored)."""
 
-    A run that lasted ``reset_after_s`` before failing starts the count (and the backoff)
-    afresh, as Kubernetes does: a service that crashes once a week is not given up on.
-    """
-
-    max_failures: int = Field(5, ge=0, le=1_000_000)
-    backoff_s: float = Field(1.0, ge=0, le=86400)
-    backoff_max_s: float = Field(60.0, ge=0, le=86400)
-    reset_after_s: float = Field(600.0, gt=0, le=10 * 86400)
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait before the restart that follows the ``failures``-th failure (1-based)."""
-        exponent = max(0, failures - 1)
-        if exponent > 60:
-            return self.backoff_max_s
-        return min(self.backoff_s * (2**exponent), self.backoff_max_s)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class TaskLaunch(_Model):

@@ -24,12 +24,16 @@ from corral.model.resources import GPU_MILLI_WHOLE, QuantityError, Resources, pa
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")
 
 
-class SpecError(ValueError):
-    """A job spec that does not validate. ``errors`` is a list of ``(field, message)``."""
+class FieldErrors(ValueError):
+    """Input that does not validate. ``errors`` is a list of ``(field, message)``."""
 
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+class SpecError(FieldErrors):
+    """A job spec that does not validate."""
 
 
 class _Strict(BaseModel):
@@ -104,12 +108,20 @@ class SoftConstraintSpec(_Strict):
 class RestartSpec(_Strict):
     """How the agent restarts a failed task: exponential backoff, giving up after ``max_failures``
     failures (then the master tries another machine); a run of ``reset_after_s`` starts the
-    count afresh."""
+    count (and the backoff) afresh, as Kubernetes does: a service that crashes once a week is
+    not given up on."""
 
     max_failures: int = Field(5, ge=0, le=1_000_000)
     backoff_s: float = Field(1.0, ge=0, le=86400)
     backoff_max_s: float = Field(60.0, ge=0, le=86400)
     reset_after_s: float = Field(600.0, gt=0, le=10 * 86400)
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait before the restart that follows the ``failures``-th failure (1-based)."""
+        exponent = max(0, failures - 1)
+        if exponent > 60:
+            return self.backoff_max_s
+        return min(self.backoff_s * (2**exponent), self.backoff_max_s)
 
 
 class JobSpec(_Strict):
