@@ -56,7 +56,8 @@ class SchedulerConfig:
 class _ClassState:
     """What the scheduler knows about one equivalence class on one view lineage."""
 
-    __slots__ = ("req", "ver", "feasible", "score", "order", "pos", "window", "exhausted", "no_preemption", "explanation")
+    __slots__ = ("req", "ver", "feasible", "score", "order", "pos", "window", "exhausted", "no_preemption",
+                 "explanation", "pass_token")
 
     def __init__(self, req: TaskRequest, machines: int, order: np.ndarray | None):
         self.req = req
@@ -64,6 +65,7 @@ class _ClassState:
         self.feasible = np.zeros(machines, dtype=bool)
         self.score = np.zeros(machines)
         self.order = order
+        self.pass_token: object = None
         self.new_pass()
 
     def new_pass(self) -> None:
@@ -82,6 +84,8 @@ class Scheduler:
         self.user_order = user_order
         self._states: dict[object, _ClassState] = {}
         self._lineage: object = None
+        self._machines = 0
+        self._pass: object = None
         self._rng = np.random.default_rng(self.config.seed)
         self._cycle: np.ndarray | None = None
         self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
@@ -103,16 +107,17 @@ class Scheduler:
                 gc.enable()
 
     def _schedule(self, view: CellView, pending: Sequence[PendingTask]) -> Plan:
-        if view.lineage is not self._lineage or any(len(s.ver) != len(view) for s in self._states.values()):
+        if view.lineage is not self._lineage or len(view) != self._machines:
             self._states.clear()
             self._possible.clear()
-            self._lineage = view.lineage
-        for state in self._states.values():
-            state.new_pass()
+            self._lineage, self._machines = view.lineage, len(view)
         self._this_pass: dict[int, _ClassState] = {}  # id(request) -> state; pending keeps them alive
         before = dict(self.stats)
         plan = Plan()
-        this_pass = object()  # marks the tasks this pass places: they are never its victims
+        # Marks the tasks this pass places (they are never its victims) and the class states it
+        # has started: a class's per-pass state is reset when the pass first uses it, so a pass
+        # costs nothing for classes it does not touch (the simulator asks about one task a time).
+        this_pass = self._pass = object()
         for run in queue_order(pending, self.config.user_quantum, self.user_order):
             self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
@@ -155,6 +160,9 @@ class Scheduler:
                     possible[order] = True
                     order = cycle[possible[cycle]]
             state = self._states[key] = _ClassState(task.request, len(view), order)
+        if state.pass_token is not self._pass:
+            state.new_pass()
+            state.pass_token = self._pass
         self._this_pass[id(task.request)] = state
         return state
 

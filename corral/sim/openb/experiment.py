@@ -21,7 +21,6 @@ import numpy as np
 
 from corral.model.machine import Machine
 from corral.sched.cellview import CellView
-from corral.sched.plan import Plan
 from corral.sched.request import PendingTask
 from corral.sched.scheduler import Scheduler, SchedulerConfig
 from corral.sim.openb.curve import allocation_curve, arrive_ratio, bucket_mean
@@ -58,28 +57,6 @@ def _inputs(trace_dir: str, workload: str):
     return nodes, pods, typical_pods(p.key for p in pods)
 
 
-class OneAtATimeScheduler(Scheduler):
-    """The scheduler, asked about one task at a time (the benchmark submits pods singly).
-
-    ``Scheduler.schedule`` starts a pass by resetting the per-pass state of every
-    equivalence class it has seen (hundreds here); with one task per call only
-    that task's class needs it, which keeps the per-pod overhead independent of
-    the number of classes. Placement, scoring and the score cache are the
-    scheduler's own.
-    """
-
-    def schedule_one(self, view: CellView, task: PendingTask) -> Plan:
-        if view.lineage is not self._lineage:
-            self._states.clear()
-            self._lineage = view.lineage
-        self._this_pass = {}
-        self._state(view, task).new_pass()
-        plan = Plan()
-        self._schedule_run(view, [task], plan, set())
-        self._this_pass = {}
-        return plan
-
-
 def machine_ranks(nodes: list[Machine], seed: int) -> np.ndarray:
     """Tie-break rank per machine: a seeded permutation over the machines sorted by name."""
     order = sorted(range(len(nodes)), key=lambda i: nodes[i].name)
@@ -96,7 +73,7 @@ def run_experiment(trace_dir: Path, workload: str, policy: str, seed: int) -> Ru
     view.rank = machine_ranks(nodes, seed)
     total_gpus = int(view.gpu_count.sum())
     order = tune_workload(pods, total_gpus * 1000, seed)
-    scheduler = OneAtATimeScheduler(
+    scheduler = Scheduler(
         SchedulerConfig(policy=policy, seed=seed, relaxed_randomization=False, preemption=False),
         policy=make_openb_policy(policy, seed, typical),
     )
@@ -117,7 +94,7 @@ def run_experiment(trace_dir: Path, workload: str, policy: str, seed: int) -> Ru
     )
 
 
-def replay(view: CellView, scheduler: OneAtATimeScheduler, order: list[OpenbPod], typical, total_gpus: int):
+def replay(view: CellView, scheduler: Scheduler, order: list[OpenbPod], typical, total_gpus: int):
     """Submit pods one at a time; returns (arrived, used) per event and (frag ratio, placed) per event."""
     report = FragReport(view, typical)
     n = len(order)
@@ -129,7 +106,7 @@ def replay(view: CellView, scheduler: OneAtATimeScheduler, order: list[OpenbPod]
     low, high = (FRAG_COLUMN - 1.5) * total_gpus * 10, (FRAG_COLUMN + 1.5) * total_gpus * 10
     for i, pod in enumerate(order):
         a += pod.gpu_demand
-        plan = scheduler.schedule_one(view, PendingTask(pod.name, "openb", "openb", pod.request))
+        plan = scheduler.schedule(view, [PendingTask(pod.name, "openb", "openb", pod.request)])
         if plan.placements:
             u += pod.gpu_demand
             ok[i] = True
