@@ -265,7 +265,9 @@ class Scheduler:
             and parts.machine_local and parts.predictable and not req.gpu and not req.resources.ports
         )
         if not batchable:
-            best = int(np.lexsort((ranks, -scores))[0])
+            # The best score, ties to the lowest rank: no sort needed for one task.
+            tied = np.flatnonzero(scores == scores.max())
+            best = int(tied[ranks[tied].argmin()]) if len(tied) > 1 else int(tied[0])
             return [(int(idx[best]), 1, float(scores[best]), None)]
         top_n = min(len(idx), wanted + 1)
         bound = None
