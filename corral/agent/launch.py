@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+from corral.model.resources import QuantityError, check_port_range, parse_bytes, parse_cpu
 from corral.model.spec import FieldErrors, RestartSpec
 
 # Task ids become file and cgroup directory names: keep them to a safe alphabet.
@@ -128,10 +128,7 @@ class TaskLaunch(_Model):
     @field_validator("ports")
     @classmethod
     def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        for port in value:
-            if not 1 <= port <= 65535:
-                raise ValueError(f"expected ports in 1..65535, got {port}")
-        return value
+        return check_port_range(value)
 
     @field_validator("env")
     @classmethod

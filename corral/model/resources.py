@@ -77,6 +77,14 @@ def parse_cpu(value: int | float | str) -> int:
         ) from None
 
 
+def check_port_range(ports: tuple[int, ...]) -> tuple[int, ...]:
+    """Host ports must be in 1..65535; raises ValueError naming the bad one."""
+    for port in ports:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"expected ports in 1..65535, got {port}")
+    return ports
+
+
 def format_bytes(n: int | float) -> str:
     for unit, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
         if abs(n) >= factor:

@@ -19,7 +19,8 @@ from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.resources import GPU_MILLI_WHOLE, QuantityError, Resources, parse_bytes, parse_cpu
+from corral.model.resources import (GPU_MILLI_WHOLE, QuantityError, Resources, check_port_range, parse_bytes,
+                                    parse_cpu)
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")
 
@@ -75,9 +76,7 @@ class ResourcesSpec(_Strict):
     @field_validator("ports")
     @classmethod
     def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        for port in value:
-            if not 1 <= port <= 65535:
-                raise ValueError(f"expected ports in 1..65535, got {port}")
+        check_port_range(value)
         if len(set(value)) != len(value):
             raise ValueError("expected distinct ports")
         return value

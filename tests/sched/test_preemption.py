@@ -63,7 +63,7 @@ def test_preemption_can_be_switched_off():
 
 def test_a_gpu_task_evicts_the_task_holding_the_gpu_it_needs():
     cell = [machine("g", gpus=1, gpu_model="T4")]
-    view, plan = _one_pass(cell, [("g", "train/0", request(cpu=1, gpu=1, priority=3))] and [], request(cpu=1, gpu=1, priority=9))
+    view, plan = _one_pass(cell, [], request(cpu=1, gpu=1, priority=9))
     assert [p.task_id for p in plan.placements] == ["new/0"]  # free GPU: no eviction needed
     view = CellView(cell)
     occupy(view, "g", request(cpu=1, gpu=1, priority=3), "train/0", gpus=(0,))
