@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from corral.model.job import JobState, TaskState
-from corral.model.machine import Machine
+from corral.model.machine import HOST, Machine
 from corral.model.priority import Band, band_of
 from corral.model.resources import Resources
 from corral.model.spec import JobSpec, parse_job_spec
@@ -64,7 +64,8 @@ class MachineRecord:
     last_seen: float = 0.0  # soft state: when the agent last answered
 
     def machine(self) -> Machine:
-        return Machine(self.name, self.capacity, self.gpu_model, dict(self.attributes))
+        # host=<name> makes "at most k per machine" (max_per_domain: {host: k}) one more domain limit.
+        return Machine(self.name, self.capacity, self.gpu_model, {**self.attributes, HOST: self.name})
 
     def to_dict(self) -> dict[str, Any]:
         c = self.capacity

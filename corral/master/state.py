@@ -47,7 +47,8 @@ class CellState:
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
-        self.view = CellView([])
+        self._view = CellView([])
+        self._view_stale = False  # machines were added since the view was built (see _apply_machine_registered)
         self.hint: tuple[dict[str, Any], Any] | None = None  # (spec dict, its JobSpec) from the core
 
     # ---- reading -------------------------------------------------------------------------------
@@ -130,7 +131,13 @@ class CellState:
         if old is not None:
             record.last_seen = old.last_seen
         self.machines[record.name] = record
-        self._rebuild_view(event)
+        if old is None:
+            # A machine new to the cell runs nothing, so no task can stop fitting: build the view once,
+            # when it is next read, not once per registration (a cell of 10,000 machines registers
+            # in O(machines), not O(machines^2)).
+            self._view_stale = True
+        else:
+            self._rebuild_view(event)
 
     def _apply_machine_lost(self, event: dict[str, Any]) -> None:
         machine = self.machines[event["machine"]]
@@ -140,10 +147,17 @@ class CellState:
         machine.state = "lost"
         self._rebuild_view(event)
 
+    @property
+    def view(self) -> CellView:
+        if self._view_stale:
+            self._rebuild_view(None)
+        return self._view
+
     def _rebuild_view(self, event: dict[str, Any] | None) -> None:
         """A new view of the up machines with every running task placed again; a running task that
         no longer fits (its machine shrank or is gone) is evicted back to pending."""
-        self.view = CellView([m.machine() for m in self.up_machines()])
+        self._view_stale = False
+        self._view = CellView([m.machine() for m in self.up_machines()])
         misfits = []
         for task in self.tasks.values():
             if task.state is not R:

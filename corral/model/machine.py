@@ -10,7 +10,8 @@ from corral.model.resources import Resources
 # constraints ("rack != r7") and spreading use one mechanism.
 RACK = "rack"
 POWER = "power"
-FAILURE_DOMAINS: tuple[str, ...] = (RACK, POWER)
+HOST = "host"  # every machine is its own domain: the master gives each one host=<its name>
+FAILURE_DOMAINS: tuple[str, ...] = (HOST, RACK, POWER)
 
 
 @dataclass(frozen=True)
