@@ -43,6 +43,8 @@ class CellState:
         self.requests: dict[str, str] = {}  # "<user>/<request id>" -> job id
         # derived, kept up to date by apply
         self.job_tasks: dict[str, list[str]] = defaultdict(list)
+        # job -> [its pending tasks, its running tasks]: a job's state follows from these in O(1).
+        self.job_live: dict[str, list[int]] = {}
         self.pending: dict[str, None] = {}  # pending task names in the order they became pending
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
@@ -82,15 +84,29 @@ class CellState:
         if old is R and (new is not R):
             self.view.remove(task.name)
             task.machine, task.gpus, task.request = None, (), None
+        self._moved(task.job, old, new)
         task.state = new
         if new is P:
             self.pending.setdefault(task.name, None)
         else:
             self.pending.pop(task.name, None)
 
+    def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:
+        live = self.job_live.get(job)
+        if live is None:
+            live = self.job_live[job] = [0, 0]
+        if old is P:
+            live[0] -= 1
+        elif old is R:
+            live[1] -= 1
+        if new is P:
+            live[0] += 1
+        elif new is R:
+            live[1] += 1
+
     def _job_follows(self, job: JobRecord, via: str, event: dict[str, Any], note: str = "") -> None:
-        states = {self.tasks[n].state for n in self.job_tasks[job.id]}
-        new = JobState.RUNNING if R in states else JobState.PENDING if P in states else JobState.DEAD
+        pending, running = self.job_live.get(job.id, (0, 0))
+        new = JobState.RUNNING if running else JobState.PENDING if pending else JobState.DEAD
         old = job.state if job.history else None
         if old is new and via != "update":
             return
@@ -118,6 +134,7 @@ class CellState:
             task.history, task.generation = previous.history, previous.generation
         task.history.append(Transition(event["seq"], event["cmd"], "submit", None, P.value, event.get("t", 0.0)))
         self.tasks[name] = task
+        self._moved(job.id, previous.state if previous is not None else None, P)
         self.pending.setdefault(name, None)
         if name not in self.job_tasks[job.id]:
             self.job_tasks[job.id].append(name)
@@ -177,6 +194,7 @@ class CellState:
             task.history.append(Transition(event["seq"], event["cmd"], "evict", R.value, P.value,
                                            event.get("t", 0.0), f"no longer fits its machine: {why}"))
             task.machine, task.gpus, task.request, task.state = None, (), None, P
+            self._moved(task.job, R, P)
             self.pending.setdefault(task.name, None)
             self._job_follows(self.jobs[task.job], "evict", event)
 
@@ -327,6 +345,7 @@ class CellState:
         state.pending = dict.fromkeys(d["pending"])
         state.requests = dict(d["requests"])
         for task in state.tasks.values():
+            state._moved(task.job, None, task.state)
             if task.state is R:
                 task.request = state.jobs[task.job].request_of(task.version)
         for job in state.jobs.values():
@@ -348,6 +367,14 @@ class CellState:
 
         if (self.view.free < 0).any():
             fail("a machine is over-committed")
+        live: dict[str, list[int]] = {}
+        for task in self.tasks.values():
+            counts = live.setdefault(task.job, [0, 0])
+            counts[0] += task.state is P
+            counts[1] += task.state is R
+        for jid, counts in live.items():
+            if list(self.job_live.get(jid, (0, 0))) != counts:
+                fail(f"job {jid} counts {self.job_live.get(jid)} pending/running tasks, its tasks say {counts}")
         for name, task in self.tasks.items():
             placed = self.view.where.get(name)
             if task.state is R:

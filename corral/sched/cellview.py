@@ -78,6 +78,10 @@ class CellView:
             )
         self.ports: list[set[int]] = [set() for _ in range(count)]
         self.tasks: list[dict[str, PlacedTask]] = [{} for _ in range(count)]
+        # Copy on write: after copy() a machine's ports and tasks are shared with the other view
+        # until one of them changes that machine; machines this view has its own copy of are here
+        # (None: it shares nothing). A round's snapshot then costs O(machines), not O(tasks).
+        self._owned: set[int] | None = None
         self.where: dict[str, int] = {}
         # Tasks of a job per failure-domain value: {(job, domain): counts per domain code}.
         self.domain_counts: dict[tuple[str, str], np.ndarray] = {}
@@ -129,6 +133,13 @@ class CellView:
     def _touch(self, machine: int) -> None:
         self.version[machine] = next(self._clock)
 
+    def _own(self, machine: int) -> None:
+        owned = self._owned
+        if owned is not None and machine not in owned:
+            self.tasks[machine] = dict(self.tasks[machine])
+            self.ports[machine] = set(self.ports[machine])
+            owned.add(machine)
+
     def place(self, task: PlacedTask, machine: int) -> None:
         """Put ``task`` on ``machine`` with its GPUs ``task.gpus``; raises if it does not fit."""
         if task.id in self.where:
@@ -145,6 +156,7 @@ class CellView:
             raise PlacementError(f"task {task.id}: GPUs {task.gpus} cannot hold it on {self.names[machine]}")
         if ports and self.ports[machine].intersection(ports):
             raise PlacementError(f"task {task.id}: a port it needs is taken on {self.names[machine]}")
+        self._own(machine)
         free -= vec
         self.used[req.priority, machine] += vec
         for gpu in task.gpus:
@@ -167,6 +179,7 @@ class CellView:
         free = self.free[machine]
         if (free < total).any():
             raise PlacementError(f"{len(tasks)} copies of {req.describe()} do not fit on {self.names[machine]}")
+        self._own(machine)
         on_machine = self.tasks[machine]
         for n, task in enumerate(tasks):
             if task.id in where:  # the same id twice in ``tasks``: undo and refuse
@@ -182,6 +195,7 @@ class CellView:
     def remove(self, task_id: str) -> PlacedTask:
         """Take a task off its machine, giving its resources back."""
         machine = self.where.pop(task_id)
+        self._own(machine)
         task = self.tasks[machine].pop(task_id)
         req = task.request
         self.free[machine] += req.vector
@@ -206,8 +220,9 @@ class CellView:
         other.__dict__.update(self.__dict__)
         for name in ("free", "used", "gpu_idle", "version"):
             setattr(other, name, getattr(self, name).copy())
-        other.ports = [set(p) for p in self.ports]
-        other.tasks = [dict(t) for t in self.tasks]
+        other.ports = list(self.ports)
+        other.tasks = list(self.tasks)
+        self._owned, other._owned = set(), set()  # from now on both share every machine's sets
         other.where = dict(self.where)
         other.domain_counts = {k: v.copy() for k, v in self.domain_counts.items()}
         return other
