@@ -84,3 +84,67 @@ def test_without_typical_tasks_the_policy_still_places_by_packing():
     sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False),
                       policy=lookahead_policy(TypicalPods.empty()))
     assert [p.machine for p in sched.schedule(view, pending(request(cpu=1, gpu=1))).placements] == ["b"]
+
+
+def _reference_keys(view, req, t):
+    """Keys 1-2 computed term by term from FGD's scorer and copies_frag (the definition), per GPU for
+    a shared-GPU task, else one column; None where the task does not fit."""
+    from corral.sched.scorers.fgd import FGDScore, sigmoid_score, take_gpus
+
+    fgd = FGDScore(t)
+    ctx = context(view, req)
+    cpu_left = ctx.free[:, 0]
+    access = np.ones((len(view), len(t)), dtype=bool)
+    now = lookahead(cpu_left, ctx.gpu_idle, t)
+    if req.is_gpu_share:
+        fgd_keys = fgd.share_scores(ctx)
+        out = np.full(fgd_keys.shape, np.nan)
+        for g in range(ctx.gpu_idle.shape[1]):
+            idle = ctx.gpu_idle.astype(np.int64).copy()
+            idle[:, g] -= req.gpu_milli
+            total, copies = copies_parts(np.maximum(idle, 0), t)
+            after = copies_frag(total, copies, cpu_left - req.resources.cpu, access, t)
+            out[:, g] = np.where(fgd_keys[:, g] >= 0, fgd_keys[:, g] - 24 * (after - now) / 8000, np.nan)
+        return out
+    idle = take_gpus(ctx.gpu_idle, req.gpu_milli, req.gpu) if req.gpu else ctx.gpu_idle
+    total, copies = copies_parts(idle, t)
+    after = copies_frag(total, copies, cpu_left - req.resources.cpu, access, t)
+    return (sigmoid_score(-fgd.frag_growth(ctx)) - 24 * (after - now) / 8000)[:, None]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fused_score_and_gpu_choice_equal_the_terms_computed_one_by_one(seed):
+    # A small random cell and typical mix: the scorer's single fused evaluation (per-machine "now"
+    # cache, distinct (machine, idle) pairs, remembered GPU) must give FGD - 24 x look-ahead growth.
+    rng = np.random.default_rng(seed)
+    view = CellView([machine(f"m{i}", cpu=int(rng.choice([8, 16, 32])), gpus=int(rng.choice([1, 2, 4, 8])))
+                     for i in range(6)])
+    for i in range(6):
+        for g in range(int(view.gpu_count[i])):
+            used = int(rng.choice([0, 0, 230, 470, 500, 1000]))
+            if used:
+                occupy(view, f"m{i}", request(cpu=0.5, memory_gib=0.1, gpu=1, gpu_milli=used), f"t{i}.{g}", gpus=(g,))
+    t = typical((4000, 470, 1), (2000, 230, 1), (8000, 1000, 1), (12000, 1000, 2), (6000, 0, 0))
+    scorer = FragLookahead(t)
+    checked = 0
+    for req in (request(cpu=2, gpu=1, gpu_milli=470), request(cpu=1, gpu=1, gpu_milli=230), request(cpu=4),
+                request(cpu=4, gpu=1), request(cpu=8, gpu=2), request(cpu=2, gpu=2, gpu_milli=500)):
+        for _ in range(2):  # second time: from the per-machine cache
+            ctx = context(view, req)
+            got = scorer.score(ctx)
+            ref = _reference_keys(view, req, t)
+            fits = (np.all(ctx.free >= req.vector, axis=1) & ((ctx.gpu_idle >= req.gpu_milli).sum(axis=1) >= req.gpu)
+                    if req.gpu else np.all(ctx.free >= req.vector, axis=1))
+            gpu_left = (ctx.free[:, 3] - req.resources.gpu_total_milli) / 8000
+            expected = (np.where(np.isnan(ref), -np.inf, ref).max(axis=1) - 1e-4 * gpu_left) / 100
+            assert got[fits] == pytest.approx(expected[fits])
+            assert (got[~fits] < -1e6).all()
+            checked += int(fits.sum())
+        if req.is_gpu_share:
+            for m in np.flatnonzero(fits):
+                best = int(np.nanargmax(ref[m]))
+                assert scorer.select_gpus(view, int(m), req) == (best,)  # remembered from scoring
+                scorer._best_gpu.clear()
+                assert scorer.select_gpus(view, int(m), req) == (best,)  # computed afresh
+                scorer.score(context(view, req))
+    assert checked >= 20
