@@ -462,6 +462,9 @@ class MasterCore:
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
         """Commit what of ``plan`` is still valid. ``reply["stale"]`` lists the tasks whose
         placement went stale (to plan again); unplaced tasks get their pending reasons."""
+        # The plan is made: the snapshot is not read again, so the live view may change its task
+        # map in place (no copy of it while the snapshot is open; see CellView.release).
+        rnd.view.release()
         self._begin(cmd_id or new_command_id())
         try:
             stale = self._commit(rnd, plan)

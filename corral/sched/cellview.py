@@ -39,6 +39,58 @@ class _Vocabulary:
         return self.codes.get(value, -2)  # -2 never matches a machine
 
 
+_ABSENT = object()
+
+
+class _Overlay:
+    """A snapshot's task -> machine map: the map of the view it was copied from, as it was then
+    (``base``, never written), plus the snapshot's own placements and removals. The view it came
+    from copies its map before writing while the snapshot is open (see CellView.release)."""
+
+    __slots__ = ("base", "own", "gone")
+
+    def __init__(self, base: dict[str, int]):
+        self.base, self.own, self.gone = base, {}, set()
+
+    def get(self, key: str, default=None):
+        value = self.own.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        return default if key in self.gone else self.base.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.own or (key not in self.gone and key in self.base)
+
+    def __getitem__(self, key: str) -> int:
+        value = self.get(key, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, machine: int) -> None:
+        self.own[key] = machine
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.own.pop(key, None)
+        if key in self.base:
+            self.gone.add(key)
+
+    def pop(self, key: str) -> int:
+        value = self[key]
+        del self[key]
+        return value
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.gone) + sum(1 for k in self.own if k not in self.base or k in self.gone)
+
+    def flatten(self) -> dict[str, int]:
+        out = {k: v for k, v in self.base.items() if k not in self.gone} if self.gone else dict(self.base)
+        out.update(self.own)
+        return out
+
+
 class CellView:
     def __init__(self, machines: Sequence[Machine]):
         count = len(machines)
@@ -82,7 +134,10 @@ class CellView:
         # until one of them changes that machine; machines this view has its own copy of are here
         # (None: it shares nothing). A round's snapshot then costs O(machines), not O(tasks).
         self._owned: set[int] | None = None
-        self.where: dict[str, int] = {}
+        self.where: dict[str, int] | _Overlay = {}
+        # Open snapshots whose map is this view's ``where``: [True] until released.
+        self._lent: list[list[bool]] = []
+        self._token: list[bool] | None = None  # this snapshot's own, when it is one
         # Tasks of a job per failure-domain value: {(job, domain): counts per domain code}.
         self.domain_counts: dict[tuple[str, str], np.ndarray] = {}
         # Ties between equal scores go to the lowest rank; the simulator may set it.
@@ -133,6 +188,13 @@ class CellView:
     def _touch(self, machine: int) -> None:
         self.version[machine] = next(self._clock)
 
+    def _writable_where(self) -> None:
+        """Before changing ``where``: an open snapshot still reads it as it was, so copy it first."""
+        if self._lent:
+            if any(token[0] for token in self._lent):
+                self.where = dict(self.where)
+            self._lent = []
+
     def _own(self, machine: int) -> None:
         owned = self._owned
         if owned is not None and machine not in owned:
@@ -157,6 +219,7 @@ class CellView:
         if ports and self.ports[machine].intersection(ports):
             raise PlacementError(f"task {task.id}: a port it needs is taken on {self.names[machine]}")
         self._own(machine)
+        self._writable_where()
         free -= vec
         self.used[req.priority, machine] += vec
         for gpu in task.gpus:
@@ -180,6 +243,7 @@ class CellView:
         if (free < total).any():
             raise PlacementError(f"{len(tasks)} copies of {req.describe()} do not fit on {self.names[machine]}")
         self._own(machine)
+        self._writable_where()
         on_machine = self.tasks[machine]
         for n, task in enumerate(tasks):
             if task.id in where:  # the same id twice in ``tasks``: undo and refuse
@@ -194,6 +258,7 @@ class CellView:
 
     def remove(self, task_id: str) -> PlacedTask:
         """Take a task off its machine, giving its resources back."""
+        self._writable_where()
         machine = self.where.pop(task_id)
         self._own(machine)
         task = self.tasks[machine].pop(task_id)
@@ -223,9 +288,23 @@ class CellView:
         other.ports = list(self.ports)
         other.tasks = list(self.tasks)
         self._owned, other._owned = set(), set()  # from now on both share every machine's sets
-        other.where = dict(self.where)
+        # The copy reads this view's map through an overlay instead of copying it (O(tasks) per
+        # scheduling round otherwise); this view copies it only if it changes before release().
+        if isinstance(self.where, _Overlay):  # a copy of a snapshot gets a base of its own
+            other.where, other._token = _Overlay(self.where.flatten()), None
+        else:
+            token = [True]
+            self._lent = [t for t in self._lent if t[0]] + [token]
+            other.where, other._token = _Overlay(self.where), token
+        other._lent = []
         other.domain_counts = {k: v.copy() for k, v in self.domain_counts.items()}
         return other
+
+    def release(self) -> None:
+        """This snapshot is done with: the view it was copied from may change its map in place again."""
+        if self._token is not None:
+            self._token[0] = False
+            self._token = None
 
     @classmethod
     def build(cls, machines: Sequence[Machine], placed: Iterable[tuple[PlacedTask, str]] = ()) -> "CellView":
