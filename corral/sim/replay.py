@@ -1,0 +1,222 @@
+"""Replay a trace through the real master core and scheduler under a virtual clock (Fauxmaster).
+
+The same :class:`MasterCore` the live master runs takes the commands a cell
+would see — machines registering, jobs submitted at their arrival times,
+agents reporting finished tasks, jobs killed at their departure times — and
+its effects (start, kill) go to simulated agents instead of HTTP. Scheduling
+runs in rounds, as in the live master's loop: after something changed and a
+task waits, one round at most every ``round_interval_s`` of simulated time.
+Nothing is persisted: events are applied by the core as it emits them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from corral.master.admission import AdmissionError
+from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit
+from corral.master.core import MasterCore, Outcome
+from corral.master.records import job_id
+from corral.master.state import InvariantError
+from corral.model.job import TaskState
+from corral.sched.policy import DEFAULT_POLICY
+from corral.sched.scheduler import Scheduler, SchedulerConfig
+from corral.sim.agents import SimulatedAgents
+from corral.sim.engine import Engine
+from corral.sim.metrics import Metrics
+from corral.sim.trace import Trace, TraceJob, job_spec, machine_capacity
+
+DEFAULT_SAMPLES = 500  # metric samples over a run, when no interval is given
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    policy: str = DEFAULT_POLICY
+    seed: int = 0
+    round_interval_s: float = 1.0
+    sample_interval_s: float | None = None  # None: the run's span / DEFAULT_SAMPLES
+    until: float | None = None  # stop here (simulated seconds); None: when the trace's last event is done
+    validate: bool = False  # check invariants after every command and at every sample (slow; for tests)
+
+
+@dataclass
+class ReplayResult:
+    summary: dict[str, Any]  # deterministic for a trace, config and seed
+    samples: list[tuple[float, ...]]
+    delays: list[float]
+    round_seconds: list[float]  # wall time of each scheduling round (not deterministic)
+    seconds: float
+    events: int
+
+
+class Replay:
+    def __init__(self, trace: Trace, config: ReplayConfig = ReplayConfig()):
+        self.trace = trace
+        self.config = config
+        self.engine = Engine()
+        self.by_id: dict[str, TraceJob] = {job_id(j.name, j.user): j for j in trace.jobs}
+        self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report)
+        scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed))
+        self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
+                               cell="sim", validate=config.validate)
+        self.metrics: Metrics | None = None
+        self.round_due = False  # a round is on the heap
+        self.changed = False  # something that may let a waiting task in happened since the last round
+        self.rejected: list[tuple[str, str]] = []  # (job, why) the master refused at submission
+        self.round_seconds: list[float] = []
+        self.rounds = 0
+        self.core_events = 0
+
+    # ---- commands into the master ------------------------------------------------------------------
+
+    def _apply(self, out: Outcome) -> None:
+        self.core_events += len(out.events)
+        self.metrics.observe(out.events)
+        self.core.deliver(out.effects)
+
+    def _job_of_task(self, task: str) -> TraceJob:
+        return self.by_id[self.core.state.tasks[task].job]
+
+    def _report(self, machine: str, statuses: list[dict[str, Any]]) -> None:
+        self._apply(self.core.handle(AgentReport(machine, statuses)))
+        self._changed()
+
+    def _arrive(self, index: int) -> None:
+        jobs, now = self.trace.jobs, self.engine.now
+        while index < len(jobs) and jobs[index].arrival <= now:
+            job = jobs[index]
+            try:
+                self._apply(self.core.handle(Submit(job_spec(job))))
+            except AdmissionError as e:
+                self.rejected.append((job.name, e.errors[0][1] if e.errors else str(e)))
+            else:
+                if job.departure is not None:
+                    self.engine.at(max(job.departure, now), self._depart, job)
+            index += 1
+        if index < len(jobs):
+            self.engine.at(jobs[index].arrival, self._arrive, index)
+        self._changed()
+
+    def _depart(self, job: TraceJob) -> None:
+        jid = job_id(job.name, job.user)
+        if self.core.state.jobs[jid].state.value != "dead":
+            self._apply(self.core.handle(Kill(jid)))
+            self._changed()
+
+    def _changed(self) -> None:
+        self.changed = True
+        if not self.round_due and self.core.state.pending:
+            self.round_due = True
+            self.engine.after(self.config.round_interval_s, self._round)
+
+    def _round(self) -> None:
+        self.round_due = False
+        if not self.changed:
+            return
+        self.changed = False
+        started = time.perf_counter()
+        out = self.core.schedule()
+        self.round_seconds.append(time.perf_counter() - started)
+        self.rounds += 1
+        self._apply(out)
+        self.metrics.unplaced_attempts += len(self.core.state.pending)
+
+    def _sample(self) -> None:
+        self.metrics.sample(self.engine.now, self.core.state.view.free, self.agents.usage)
+        if self.config.validate:
+            self.check()
+
+    # ---- running -------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        for m in self.trace.machines:
+            out = self.core.handle(RegisterMachine(m.name, machine_capacity(m), gpu_model=m.gpu_model,
+                                                   attributes=dict(m.attributes)))
+            self.core_events += len(out.events)
+        self.metrics = Metrics(self.core.state, self.core.state.view.capacity.sum(axis=0))
+        if self.trace.jobs:
+            self.engine.at(self.trace.jobs[0].arrival, self._arrive, 0)
+
+    def run(self, progress: Callable[[float, float], None] | None = None) -> ReplayResult:
+        """Run until ``config.until``, or else until nothing is left to happen (every arrival,
+        finish and departure done; services without an end keep running). Metrics are sampled
+        every ``sample_interval_s``; ``progress(now, horizon)`` is called at each sample."""
+        started = time.perf_counter()
+        self.setup()
+        until = self.config.until
+        horizon = until if until is not None else self.trace.horizon
+        interval = self.config.sample_interval_s or max(horizon / DEFAULT_SAMPLES, 1.0)
+        engine = self.engine
+        t = 0.0
+        while True:
+            engine.run(until=t)
+            self._sample()
+            if progress:
+                progress(min(t, horizon), horizon)
+            if until is not None and t >= until:
+                break
+            if until is None and not engine.pending():
+                break
+            t = t + interval if until is None else min(t + interval, until)
+        end = until if until is not None else engine.last_event
+        self.check()  # once at the end whatever the config: a replay that lost resources has no result
+        seconds = time.perf_counter() - started
+        return ReplayResult(self._summary(end), list(self.metrics.samples), list(self.metrics.delays),
+                            list(self.round_seconds), seconds, engine.processed)
+
+    def check(self) -> None:
+        """Conservation: the agents run exactly the tasks the master has running, where it put them;
+        on every machine free resources plus the running tasks' requests make its capacity (GPUs
+        included); the metrics count the same running and pending tasks as the state."""
+        state = self.core.state
+        view = state.view
+        running = {n: t for n, t in state.tasks.items() if t.state is TaskState.RUNNING}
+        held = self.agents.running
+        if running.keys() != held.keys():
+            extra, missing = sorted(held.keys() - running.keys())[:3], sorted(running.keys() - held.keys())[:3]
+            raise InvariantError(f"agents run {extra} the master does not; the master runs {missing} no agent does")
+        used = np.zeros_like(view.capacity)
+        gpu_used = np.zeros_like(view.gpu_idle)
+        for name, task in running.items():
+            if held[name][0] != task.machine or held[name][1] != task.generation:
+                raise InvariantError(f"task {name}: master has it on {task.machine} generation {task.generation}, "
+                                     f"the agents on {held[name][0]} generation {held[name][1]}")
+            at = view.index[task.machine]
+            used[at] += task.request.vector
+            for gpu in task.gpus:
+                gpu_used[at, gpu] += task.request.gpu_milli
+        if not np.array_equal(view.free + used, view.capacity):
+            bad = view.names[int(np.flatnonzero((view.free + used != view.capacity).any(axis=1))[0])]
+            raise InvariantError(f"machine {bad}: free plus running requests is not its capacity")
+        if not np.array_equal(view.gpu_idle + gpu_used, view.gpu_idle_when_empty):
+            raise InvariantError("idle GPU shares plus running tasks' shares are not the machines' GPUs")
+        if self.metrics.running.keys() != running.keys() or self.metrics.pending_since.keys() != state.pending.keys():
+            raise InvariantError("the metrics count different running or pending tasks than the state")
+
+    def _summary(self, end: float) -> dict[str, Any]:
+        trace = self.trace
+        return {
+            "trace": trace.name,
+            "policy": self.config.policy,
+            "seed": self.config.seed,
+            "machines": len(trace.machines),
+            "jobs": len(trace.jobs),
+            "tasks": trace.task_count(),
+            "simulated_s": round(end, 3),
+            "rounds": self.rounds,
+            "core_events": self.core_events,
+            "started": self.agents.started,
+            "finished": self.agents.finished,
+            "rejected": len(self.rejected),
+            "rejected_examples": [f"{name}: {why}" for name, why in self.rejected[:5]],
+            **self.metrics.summary(end),
+            "notes": list(trace.notes),
+        }
+
+
+def replay(trace: Trace, config: ReplayConfig = ReplayConfig(), progress=None) -> ReplayResult:
+    return Replay(trace, config).run(progress)
