@@ -60,6 +60,10 @@ class Round:
     view: CellView
     pending: list[PendingTask]
     tokens: dict[str, int]  # task -> its transition count at snapshot time (changed means stale)
+    # Each machine's version in the live view at snapshot time: a machine still at it when the plan
+    # is committed is as the scheduler saw it, so its placements need no second fit check.
+    versions: Any = None
+    lineage: object = None
 
 
 class MasterCore:
@@ -454,10 +458,11 @@ class MasterCore:
                 excluded = True
             pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq))
             tokens[name] = len(task.history)
-        view = self.state.view.copy()
+        live = self.state.view
+        view = live.copy()
         if excluded:
             _name_machines(view)
-        return Round(view, pending, tokens)
+        return Round(view, pending, tokens, live.version.copy(), live.lineage)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
         """Commit what of ``plan`` is still valid. ``reply["stale"]`` lists the tasks whose
@@ -484,6 +489,7 @@ class MasterCore:
         for p in plan.preemptions:
             victims_of.setdefault(p.by, []).append(p)
         stale: dict[str, str] = {}
+        unchanged = (view.version == rnd.versions) if rnd.lineage is view.lineage else None
         for p in plan.placements:
             task = state.tasks.get(p.task_id)
             why = None
@@ -499,7 +505,8 @@ class MasterCore:
                         why = f"preemption victim {v.victim} is no longer on {p.machine}"
                         break
                 else:
-                    why = self._try_fit(task, p.machine, p.gpus, [v.victim for v in victims])
+                    if unchanged is None or not unchanged[view.index[p.machine]]:
+                        why = self._try_fit(task, p.machine, p.gpus, [v.victim for v in victims])
             if why is not None:
                 stale[p.task_id] = why
                 continue
