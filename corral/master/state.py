@@ -136,7 +136,7 @@ class CellState:
         self.tasks[name] = task
         self._moved(job.id, previous.state if previous is not None else None, P)
         self.pending.setdefault(name, None)
-        if name not in self.job_tasks[job.id]:
+        if previous is None:  # an earlier incarnation is on the job's list already
             self.job_tasks[job.id].append(name)
 
     def _apply_machine_registered(self, event: dict[str, Any]) -> None:
