@@ -140,6 +140,10 @@ class CellView:
         self._token: list[bool] | None = None  # this snapshot's own, when it is one
         # Tasks of a job per failure-domain value: {(job, domain): counts per domain code}.
         self.domain_counts: dict[tuple[str, str], np.ndarray] = {}
+        # Tasks counted in each array (an array goes when its job has no task left here), and the
+        # arrays this view may write in place: after copy() both views share them until written.
+        self._domain_tasks: dict[tuple[str, str], int] = {}
+        self._domains_owned: set[tuple[str, str]] | None = None
         # Ties between equal scores go to the lowest rank; the simulator may set it.
         self.rank = np.arange(count, dtype=np.int64)
         self.version = np.zeros(count, dtype=np.int64)
@@ -276,8 +280,23 @@ class CellView:
         if req.job is None:
             return
         domains = {d for d, _ in req.max_per_domain} | ({req.spread} if req.spread else set())
+        owned = self._domains_owned
         for domain in domains:
-            self.job_domain_counts(req.job, domain)[self.attribute_codes(domain)[machine]] += delta
+            key = (req.job, domain)
+            left = self._domain_tasks.get(key, 0) + delta
+            if left <= 0:  # the job has no task left here: forget its counts (copies stay small)
+                self.domain_counts.pop(key, None)
+                self._domain_tasks.pop(key, None)
+                continue
+            counts = self.domain_counts.get(key)
+            if counts is not None and owned is not None and key not in owned:
+                counts = self.domain_counts[key] = counts.copy()
+            elif counts is None:
+                counts = self.job_domain_counts(req.job, domain)
+            if owned is not None:
+                owned.add(key)
+            counts[self.attribute_codes(domain)[machine]] += delta
+            self._domain_tasks[key] = left
 
     def copy(self) -> "CellView":
         """An independent snapshot; versions continue from the same counter."""
@@ -297,7 +316,9 @@ class CellView:
             self._lent = [t for t in self._lent if t[0]] + [token]
             other.where, other._token = _Overlay(self.where), token
         other._lent = []
-        other.domain_counts = {k: v.copy() for k, v in self.domain_counts.items()}
+        other.domain_counts = dict(self.domain_counts)
+        other._domain_tasks = dict(self._domain_tasks)
+        self._domains_owned, other._domains_owned = set(), set()
         return other
 
     def release(self) -> None:

@@ -87,3 +87,23 @@ def test_snapshots_behave_like_deep_copies(steps):
             assert {k: w.where[k] for k in m} == m and len(w.where) == len(m)
             assert sorted(_keys(w)) == sorted(m)
             assert all(w.tasks[mm].keys() == {k for k, x in m.items() if x == mm} for mm in range(3))
+
+
+def test_failure_domain_counts_are_copied_on_write_and_forgotten_when_a_job_leaves():
+    from dataclasses import replace
+
+    machines = [Machine(f"m{i}", Resources(cpu=4000, memory=8 * 2**30), attributes={"rack": f"r{i % 2}"})
+                for i in range(4)]
+    live = CellView(machines)
+    req = replace(REQ, job="j.u", max_per_domain=(("rack", 2),))
+    live.place(PlacedTask("a", "j.u", "u", req), 0)
+    snap = live.copy()
+    snap.place(PlacedTask("b", "j.u", "u", req), 2)  # rack r0 again
+    assert snap.job_domain_counts("j.u", "rack").tolist()[:2] == [2, 0]
+    assert live.job_domain_counts("j.u", "rack").tolist()[:2] == [1, 0]
+    live.place(PlacedTask("c", "j.u", "u", req), 1)
+    assert snap.job_domain_counts("j.u", "rack").tolist()[:2] == [2, 0]
+    assert live.job_domain_counts("j.u", "rack").tolist()[:2] == [1, 1]
+    live.remove("a"), live.remove("c")
+    assert ("j.u", "rack") not in live.domain_counts  # nothing of the job left on the live view
+    assert snap.job_domain_counts("j.u", "rack").tolist()[:2] == [2, 0]
