@@ -21,9 +21,11 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+import numpy as np
+
 from corral.model.constraints import Constraint
 from corral.model.job import JobState, TaskState
-from corral.model.priority import Band, band_of
+from corral.model.priority import Band, band_of, preemptible_below
 from corral.model.resources import QuantityError, Resources, parse_bytes, parse_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 from corral.master.admission import AdmissionError, Quotas, quantity_bounds
@@ -96,6 +98,16 @@ class MasterCore:
         # A task the agents gave up on is tried on up to this many machines before it fails.
         self.failover_machines = 3
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
+        # Parking (soft state): a pending task a round found no room for sits out the following
+        # rounds until a machine changed since has room for it at its preemption level (free plus
+        # what it may preempt), or ``unpark_after_s`` passed; a round costs O(runnable), not
+        # O(pending), however long the queue. job -> (request vector, preemptible_below).
+        self.parking = True
+        self.unpark_after_s = 300.0
+        self._park_keys: dict[str, tuple[Any, int]] = {}
+        self._wake_mark = -1  # highest machine version seen by the last wake check
+        self._wake_lineage: object = None
+        self._flushed_at = 0.0
 
     # ---- plumbing ------------------------------------------------------------------------------
 
@@ -237,6 +249,8 @@ class MasterCore:
                 self._out.effects.append(self._kill_effect(task.name, task.machine, "the job was scaled down"))
         self.state.hint = (new, spec)
         self._emit("job_updated", job=job.id, spec=new, restart=restart, max_unavailable=cmd.max_unavailable)
+        self.state.unpark(job.id)  # a new request or priority: its parked tasks are worth a new look
+        self._park_keys.pop(job.id, None)
         self._roll(job)
         self._out.reply = {**self.job_reply(job), "changed": sorted(changed), "restart": restart}
 
@@ -436,7 +450,9 @@ class MasterCore:
         self.reschedule.release(lambda n: n in self.state.pending)
         held = self.reschedule.positions()
         excluded = False
-        for name in (self.state.pending if only is None else [n for n in self.state.pending if n in only]):
+        self._wake()
+        runnable = self.state.runnable
+        for name in (list(runnable) if only is None else [n for n in runnable if n in only]):
             task = self.state.tasks[name]
             job = self.state.jobs[task.job]
             if job.id not in reasons:
@@ -520,6 +536,7 @@ class MasterCore:
             self._out.effects.append(StartTask(task.name, p.machine, state.machines[p.machine].address,
                                                self.launch(task.name)))
         shared: dict[int, tuple[str, dict]] = {}
+        park = []
         for name, explanation in plan.unplaced.items():
             task = state.tasks.get(name)
             if task is None or task.state is not P:
@@ -528,11 +545,54 @@ class MasterCore:
             if key not in shared:
                 shared[key] = (_readable(explanation.summary()), explanation.to_dict())
             task.reason, task.explanation = shared[key]
+            park.append(task)
+        if self.parking and park:
+            for task in park:
+                if task.job not in self._park_keys:
+                    request = state.jobs[task.job].request
+                    self._park_keys[task.job] = (request.vector, preemptible_below(request.priority))
+            state.park([t.name for t in park])
         for name, why in stale.items():
             task = state.tasks.get(name)
             if task is not None and task.state is P:
                 task.reason, task.explanation = f"its placement went stale ({why}); it will be placed again", None
+                if task.job in state.parked:  # an earlier round parked it: it is to be planned again now
+                    state.unpark(task.job)
+                    self._park_keys.pop(task.job, None)
         return stale
+
+    def _wake(self) -> None:
+        """Unpark the jobs a machine changed since the last check now has room for (or all of them
+        every ``unpark_after_s``, and when the view was rebuilt). Room is a necessary condition only:
+        a woken task may still not fit (GPUs, ports, constraints) and is parked again."""
+        state, view = self.state, self.state.view
+        mark, self._wake_mark = self._wake_mark, int(view.version.max()) if len(view) else -1
+        lineage, self._wake_lineage = self._wake_lineage, view.lineage
+        now = self.clock.now()
+        if not state.parked:
+            self._park_keys.clear()
+            self._flushed_at = now
+            return
+        if lineage is not view.lineage or now - self._flushed_at >= self.unpark_after_s:
+            state.unpark()
+            self._park_keys.clear()
+            self._flushed_at = now
+            return
+        changed = np.flatnonzero(view.version > mark)
+        if not len(changed):
+            return
+        by_level: dict[int, list[str]] = {}
+        for jid in state.parked:
+            by_level.setdefault(self._park_keys[jid][1], []).append(jid)
+        for below, jobs in by_level.items():
+            room = view.available_at(below, changed)  # (changed machines, dims)
+            wanted = np.array([self._park_keys[j][0] for j in jobs])
+            shapes, which = np.unique(wanted, axis=0, return_inverse=True)
+            fits = (room[None, :, :] >= shapes[:, None, :]).all(axis=2).any(axis=1)
+            for jid, shape in zip(jobs, which.reshape(-1)):
+                if fits[shape]:
+                    state.unpark(jid)
+                    del self._park_keys[jid]
 
     def _try_fit(self, task, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
         """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""

@@ -27,6 +27,7 @@ from corral.sched.cellview import CellView, PlacementError
 from corral.sched.request import PlacedTask
 
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
+_GONE = object()
 
 
 class InvariantError(AssertionError):
@@ -46,6 +47,11 @@ class CellState:
         # job -> [its pending tasks, its running tasks]: a job's state follows from these in O(1).
         self.job_live: dict[str, list[int]] = {}
         self.pending: dict[str, None] = {}  # pending task names in the order they became pending
+        # Soft state for the scheduler (Kubernetes' unschedulable queue): pending tasks a round found
+        # no room for wait in ``parked`` (job -> its parked tasks) until something frees room;
+        # ``runnable`` is the rest of ``pending``, what a round looks at.
+        self.runnable: dict[str, None] = {}
+        self.parked: dict[str, dict[str, None]] = {}
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
@@ -87,9 +93,40 @@ class CellState:
         self._moved(task.job, old, new)
         task.state = new
         if new is P:
-            self.pending.setdefault(task.name, None)
+            self._now_pending(task.name)
         else:
-            self.pending.pop(task.name, None)
+            self._not_pending(task)
+
+    def _now_pending(self, name: str) -> None:
+        self.pending.setdefault(name, None)
+        self.runnable.setdefault(name, None)
+
+    def _not_pending(self, task: TaskRecord) -> None:
+        if self.pending.pop(task.name, _GONE) is _GONE:
+            return
+        self.runnable.pop(task.name, None)
+        parked = self.parked.get(task.job)
+        if parked is not None:
+            parked.pop(task.name, None)
+            if not parked:
+                del self.parked[task.job]
+
+    def park(self, names: list[str]) -> None:
+        """Leave these pending tasks out of scheduling rounds until :meth:`unpark` (soft state)."""
+        for name in names:
+            if name in self.runnable:
+                del self.runnable[name]
+                self.parked.setdefault(self.tasks[name].job, {})[name] = None
+
+    def unpark(self, job: str | None = None) -> int:
+        """Put the parked tasks of ``job`` (of every job, if None) back in the rounds; how many."""
+        jobs = list(self.parked) if job is None else [job]
+        count = 0
+        for jid in jobs:
+            for name in self.parked.pop(jid, ()):
+                self.runnable[name] = None
+                count += 1
+        return count
 
     def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:
         live = self.job_live.get(job)
@@ -135,7 +172,7 @@ class CellState:
         task.history.append(Transition(event["seq"], event["cmd"], "submit", None, P.value, event.get("t", 0.0)))
         self.tasks[name] = task
         self._moved(job.id, previous.state if previous is not None else None, P)
-        self.pending.setdefault(name, None)
+        self._now_pending(name)
         if previous is None:  # an earlier incarnation is on the job's list already
             self.job_tasks[job.id].append(name)
 
@@ -195,7 +232,7 @@ class CellState:
                                            event.get("t", 0.0), f"no longer fits its machine: {why}"))
             task.machine, task.gpus, task.request, task.state = None, (), None, P
             self._moved(task.job, R, P)
-            self.pending.setdefault(task.name, None)
+            self._now_pending(task.name)
             self._job_follows(self.jobs[task.job], "evict", event)
 
     def parsed(self, spec_dict: dict[str, Any]):
@@ -343,6 +380,7 @@ class CellState:
         state.tasks = {n: TaskRecord.from_dict(t) for n, t in d["tasks"].items()}
         state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
         state.pending = dict.fromkeys(d["pending"])
+        state.runnable = dict(state.pending)
         state.requests = dict(d["requests"])
         for task in state.tasks.values():
             state._moved(task.job, None, task.state)
@@ -384,6 +422,8 @@ class CellState:
                     fail(f"running task {name} is on {task.machine}, which is {self.machines[task.machine].state}")
             elif placed is not None or task.machine is not None:
                 fail(f"{task.state.value} task {name} occupies a machine")
+            if (task.state is P) != (name in self.runnable or name in self.parked.get(task.job, ())):
+                fail(f"task {name} is {task.state.value} but {'not ' if task.state is P else ''}runnable or parked")
             if (task.state is P) != (name in self.pending):
                 fail(f"task {name} is {task.state.value} but {'not ' if name not in self.pending else ''}in the pending set")
             if task.history and task.history[-1].new != task.state.value:
