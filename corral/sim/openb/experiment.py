@@ -54,7 +54,7 @@ class RunResult:
 def _inputs(trace_dir: str, workload: str):
     nodes = load_nodes(Path(trace_dir))
     pods = load_pods(Path(trace_dir), workload)
-    return nodes, pods, typical_pods(p.key for p in pods)
+    return nodes, pods, typical_pods(p.key for p in pods), tuple((p.key, p.request.resources.memory) for p in pods)
 
 
 def machine_ranks(nodes: list[Machine], seed: int) -> np.ndarray:
@@ -68,14 +68,14 @@ def machine_ranks(nodes: list[Machine], seed: int) -> np.ndarray:
 
 def run_experiment(trace_dir: Path, workload: str, policy: str, seed: int) -> RunResult:
     workload = normalise_workload(workload, trace_dir)
-    nodes, pods, typical = _inputs(str(trace_dir), workload)
+    nodes, pods, typical, pod_info = _inputs(str(trace_dir), workload)
     view = CellView(nodes)
     view.rank = machine_ranks(nodes, seed)
     total_gpus = int(view.gpu_count.sum())
     order = tune_workload(pods, total_gpus * 1000, seed)
     scheduler = Scheduler(
         SchedulerConfig(policy=policy, seed=seed, relaxed_randomization=False, preemption=False),
-        policy=make_openb_policy(policy, seed, typical),
+        policy=make_openb_policy(policy, seed, typical, pod_info),
     )
     start = time.perf_counter()
     arrived, used, ratios = replay(view, scheduler, order, typical, total_gpus)

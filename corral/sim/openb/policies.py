@@ -35,10 +35,13 @@ def _fgd(seed: int, typical: TypicalPods) -> Policy:
     return Policy("fgd", [(scorer, 1.0)], select_gpus=fgd_select_gpus(scorer))
 
 
-def _corral(seed: int, typical: TypicalPods) -> Policy:
-    from corral.sched.scorers.fgd_lookahead import lookahead_policy
+def _corral(seed: int, typical: TypicalPods, pods=None) -> Policy:
+    """``pods``: the workload's original pods as ``(key, memory bytes)`` (rare shapes, memory per shape)."""
+    from corral.sched.scorers.fgd_lookahead import RareShapes, lookahead_policy, shape_memory
 
-    return lookahead_policy(typical)
+    if pods is None:
+        return lookahead_policy(typical)
+    return lookahead_policy(typical, RareShapes.from_pods([k for k, _ in pods], typical), shape_memory(pods))
 
 
 PAPER_POLICIES: dict[str, OpenbPolicyFactory] = {
@@ -74,8 +77,11 @@ def policy_names() -> list[str]:
     return sorted(set(OPENB_POLICIES) | set(POLICIES))
 
 
-def make_openb_policy(name: str, seed: int, typical: TypicalPods) -> Policy:
-    """An openb policy by its experiment name, or any registered corral policy."""
+def make_openb_policy(name: str, seed: int, typical: TypicalPods, pods=None) -> Policy:
+    """An openb policy by its experiment name, or any registered corral policy. ``pods``: the
+    workload's original pods as ``(key, memory bytes)``, for corral's policy."""
+    if name == CORRAL_POLICY:
+        return _corral(seed, typical, pods)
     factory = OPENB_POLICIES.get(name)
     if factory is not None:
         return factory(seed, typical)

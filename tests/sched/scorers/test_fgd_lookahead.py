@@ -7,7 +7,8 @@ import pytest
 from corral.sched.cellview import CellView
 from corral.sched.scheduler import Scheduler, SchedulerConfig
 from corral.sched.scorers.fgd import TypicalPods, node_frag
-from corral.sched.scorers.fgd_lookahead import FragLookahead, copies_frag, copies_parts, lookahead_policy
+import corral.sched.scorers.fgd_lookahead as LA
+from corral.sched.scorers.fgd_lookahead import FragLookahead, RareShapes, copies_frag, copies_parts, lookahead_policy
 from corral.sched.testing import context, machine, occupy, pending, request
 
 
@@ -148,3 +149,80 @@ def test_the_fused_score_and_gpu_choice_equal_the_terms_computed_one_by_one(seed
                 assert scorer.select_gpus(view, int(m), req) == (best,)  # computed afresh
                 scorer.score(context(view, req))
     assert checked >= 20
+
+
+def test_rare_shapes_are_the_untypical_gpu_shapes_and_the_largest_common_cpu_only_one():
+    t = typical((4000, 1000, 1), (8000, 0, 0))
+    keys = [(4000, 1000, 1, "")] * 90 + [(8000, 0, 0, "")] * 5 + [(32000, 0, 0, "")] * 3 + [(2000, 0, 0, "")] * 1 \
+        + [(120000, 1000, 8, "")] * 1
+    rare = RareShapes.from_pods(keys, t)
+    # (2000, 0, 0) is 1 % of the pods like (120000, 1000, 8) but smaller than (32000, 0, 0)
+    assert rare.keys == ((120000, 1000, 8, ()), (32000, 0, 0, ()))
+    assert rare.counts == (1, 3)
+
+
+def test_rare_shape_weights_are_pods_per_able_machine_times_their_gpu_milli(monkeypatch):
+    monkeypatch.setattr(LA, "RESERVE_WEIGHT", 1.0)
+    monkeypatch.setattr(LA, "CPU_RESERVE_WEIGHT", 2.0)
+    view = CellView([machine("big", cpu=128, memory_gib=512, gpus=8), machine("g2", cpu=96, gpus=8),
+                     machine("t4", cpu=16, gpus=2)])
+    rare = RareShapes(((120000, 1000, 8, ()), (120200, 1000, 8, ()), (32000, 0, 0, ())), (1, 1, 4))
+    cpu, milli, num, weight = rare.weights(view)
+    # The two 120-core shapes need "big" alone: one group, its hardest member, 2 pods per able
+    # machine capped at 1, x 8000 milli x 3 points / 1000 = 24. The 32-core CPU-only task: 4 pods
+    # over 2 able machines, capped at 1, x 2 points.
+    assert cpu.tolist() == [120200, 32000] and milli.tolist() == [1000, 0] and num.tolist() == [8, 0]
+    assert weight.tolist() == [[24.0, 2.0], [0.0, 2.0], [0.0, 0.0]]
+
+
+def test_a_task_keeps_off_the_last_machine_able_to_host_a_rare_large_shape(monkeypatch):
+    monkeypatch.setattr(LA, "RESERVE_WEIGHT", 1.0)
+    view = CellView([machine("big", cpu=128, memory_gib=512, gpus=8), machine("g2", cpu=96, gpus=8)])
+    view.rank[:] = [0, 1]  # ties would go to "big"
+    t = typical((4000, 1000, 1))
+    rare = RareShapes(((120000, 1000, 8, ()),), (1,))
+    scorer = FragLookahead(t, rare)
+    ctx = context(view, request(cpu=4, gpu=1))
+    plain = FragLookahead(t).score(ctx)
+    assert plain[0] == plain[1]
+    # on "big" the 120-core 8-GPU shape no longer fits afterwards: 1 pod per able machine x 24 points
+    assert (plain - scorer.score(ctx)).tolist() == pytest.approx([0.24, 0.0])
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t, rare))
+    assert [p.machine for p in sched.schedule(view, pending(request(cpu=4, gpu=1))).placements] == ["g2"]
+
+
+def test_a_cpu_only_task_leaves_room_for_the_largest_common_cpu_only_task(monkeypatch):
+    monkeypatch.setattr(LA, "CPU_RESERVE_WEIGHT", 1.0)
+    # "a" has 40 cores free, "b" 34: 4 more cores keep a 32-core hole on "a" but not on "b".
+    view = CellView([machine("a", cpu=40, gpus=1), machine("b", cpu=34, gpus=1)])
+    occupy(view, "a", request(cpu=0, gpu=1), "ga", gpus=(0,))
+    occupy(view, "b", request(cpu=0, gpu=1), "gb", gpus=(0,))
+    t = typical((4000, 1000, 1), (32000, 0, 0))
+    rare = RareShapes(((32000, 0, 0, ()),), (1,))
+    scorer = FragLookahead(t, rare)
+    ctx = context(view, request(cpu=4))
+    # 1 pod over 2 able machines: 0.5 points lost on "b" (scores are points / 100)
+    assert (FragLookahead(t).score(ctx) - scorer.score(ctx)).tolist() == pytest.approx([0.0, 0.005])
+    view.rank[:] = [1, 0]  # ties would go to "b"
+    sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t, rare))
+    assert [p.machine for p in sched.schedule(view, pending(request(cpu=4))).placements] == ["a"]
+
+
+def test_shape_memory_is_the_mean_memory_of_the_pods_of_each_shape_models_aside():
+    pods = [((4000, 1000, 1, ""), 10), ((4000, 1000, 1, "G2"), 20), ((8000, 0, 0, ""), 7)]
+    assert LA.shape_memory(pods) == {(4000, 1000, 1): 15, (8000, 0, 0): 7}
+
+
+@pytest.mark.parametrize("memory_gib, expected", [
+    (400, 0),  # 8 copies fit by GPUs, 16 by cpu, 8 by memory: nothing stranded
+    (100, 6000),  # memory for 2 copies of 48 GiB: 6 of 8 idle GPUs stranded
+    (40, 8000),  # not one copy: all idle GPU is fragment
+])
+def test_the_lookahead_counts_the_copies_memory_allows(monkeypatch, memory_gib, expected):
+    monkeypatch.setattr(LA, "MEMORY_LOOKAHEAD", True)
+    view = CellView([machine("m", cpu=64, memory_gib=memory_gib, gpus=8)])
+    t = typical((4000, 1000, 1))
+    scorer = FragLookahead(t, memory={(4000, 1000, 1): 48 * 2**30})
+    idx = np.array([0])
+    now = scorer._machine_now(view, idx, view.free[idx, 0], view.free[idx, 1], view.gpu_idle[idx])
+    assert now[5][0] == pytest.approx(expected)
