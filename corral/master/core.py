@@ -588,11 +588,17 @@ class MasterCore:
             room = view.available_at(below, changed)  # (changed machines, dims)
             wanted = np.array([self._park_keys[j][0] for j in jobs])
             shapes, which = np.unique(wanted, axis=0, return_inverse=True)
-            fits = (room[None, :, :] >= shapes[:, None, :]).all(axis=2).any(axis=1)
+            # How many copies of each shape the changed machines have room for: wake that many of
+            # each job's parked tasks (a finish in a full cell wakes a few tasks, not whole queues).
+            per_dim = np.where(shapes[:, None, :] > 0, room[None, :, :] // np.maximum(shapes[:, None, :], 1),
+                               np.iinfo(np.int64).max)
+            copies = np.clip(per_dim.min(axis=2), 0, None).sum(axis=1)
             for jid, shape in zip(jobs, which.reshape(-1)):
-                if fits[shape]:
-                    state.unpark(jid)
-                    del self._park_keys[jid]
+                if copies[shape] > 0:
+                    woken = state.unpark(jid, limit=int(copies[shape]))
+                    copies[shape] -= woken
+                    if jid not in state.parked:
+                        del self._park_keys[jid]
 
     def _try_fit(self, task, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
         """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""

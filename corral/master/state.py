@@ -12,6 +12,7 @@ here too but is not part of ``to_dict()``; it is recomputed after a restart.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -118,14 +119,25 @@ class CellState:
                 del self.runnable[name]
                 self.parked.setdefault(self.tasks[name].job, {})[name] = None
 
-    def unpark(self, job: str | None = None) -> int:
-        """Put the parked tasks of ``job`` (of every job, if None) back in the rounds; how many."""
+    def unpark(self, job: str | None = None, limit: int | None = None) -> int:
+        """Put the parked tasks of ``job`` (of every job, if None; at most ``limit`` of them, first
+        parked first) back in the rounds; how many."""
         jobs = list(self.parked) if job is None else [job]
         count = 0
         for jid in jobs:
-            for name in self.parked.pop(jid, ()):
+            parked = self.parked.get(jid)
+            if not parked:
+                continue
+            if limit is None or limit >= len(parked):
+                del self.parked[jid]
+                names = list(parked)
+            else:
+                names = list(itertools.islice(parked, limit))
+                for name in names:
+                    del parked[name]
+            for name in names:
                 self.runnable[name] = None
-                count += 1
+            count += len(names)
         return count
 
     def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:

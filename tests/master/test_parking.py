@@ -119,3 +119,17 @@ def test_a_parked_task_that_leaves_pending_leaves_the_parking_too():
     assert len(parked(h, "big")) == 2
     h.run(Kill("big.alice"))
     assert not h.state.parked and not any("big" in n for n in h.state.runnable)
+
+
+def test_a_finish_wakes_only_as_many_tasks_as_the_freed_room_holds():
+    h = Harness()
+    h.machine("m1", cpu="4")
+    h.submit("a", cpu="2", tasks=2)
+    h.submit("wide", cpu="1", tasks=10)
+    h.schedule()
+    assert len(parked(h, "wide")) == 10
+    finish(h, "a", 0)  # 2 cores free: room for 2 of the 10
+    rnd = h.core.snapshot()
+    assert len(rnd.pending) == 2 and len(parked(h, "wide")) == 8
+    h.commit(rnd, h.core.scheduler.schedule(rnd.view, rnd.pending))
+    assert sum(h.task("wide", i).state is R for i in range(10)) == 2
