@@ -7,7 +7,9 @@ The score of a machine (or, for a shared-GPU task, of each of its GPUs) is
     FGD's integer score  -  24 * (look-ahead fragmentation growth) / 8000  -  reserve  -  tiny * (idle GPU left)
 
 1. FGD's score ``int(sigmoid(-dF/1000) * 100)`` (``fgd.py``): dF is how much
-   the machine's fragmentation grows (per typical task: "does one copy fit?").
+   the machine's fragmentation grows (per typical task: "does one copy fit?"),
+   where "fits" also asks for the mean memory of the workload's pods of that
+   shape (FGD itself looks at cpu and GPUs only).
 2. *Look-ahead fragmentation* growth, worth 3 FGD points per 1000 milli-GPU:
    "how much of the machine's idle GPU could copies of each typical task
    fill?" -- copies limited by the GPUs (a GPU with idle share x holds
@@ -25,9 +27,9 @@ The score of a machine (or, for a shared-GPU task, of each of its GPUs) is
      number, e.g. 120-core 8-GPU tasks that only the 39 machines with 128
      cores take: ``min(1, pods / able machines) * GPU milli * 3 / 1000``
      (groups with fewer than 0.1 pods per able machine are ignored);
-   - the largest common CPU-only shape (e.g. 32 cores), paid by CPU-only tasks
-     only: ``min(1, pods / able machines)`` points, so small CPU-only tasks
-     fill machines that can no longer take it and keep its holes.
+   - the largest common CPU-only shape (>= 1 % of the pods, e.g. 32 cores),
+     0.25 points paid by CPU-only tasks only, so small CPU-only tasks fill
+     machines that can no longer take it and keep its holes.
 4. Packing: among what still ties, the machine left with the least idle GPU,
    so work collects on busy machines and idle ones stay whole (the artifact
    breaks FGD's ties at random instead).
@@ -70,14 +72,10 @@ MAX_SPEC_GPU = 8000.0
 NO_ROOM = -1e9
 RESERVE_WEIGHT = 1.0  # x pressure x GPU milli of a rare shape / 1000 x 3 points, when a machine stops fitting it
 RESERVE_MIN = 0.1  # rare shapes whose pods per able machine are fewer are ignored
-CPU_RESERVE_WEIGHT = 1.0  # x pressure, points, when a machine stops fitting the largest common CPU-only task
-CPU_RESERVE_GPU_TASKS = False  # GPU tasks pay the CPU-only reserve too
+CPU_RESERVE_WEIGHT = 0.25  # points a CPU-only task pays when a machine stops fitting the largest common CPU-only task
 CPU_RESERVE_MIN_SHARE = 0.01  # CPU-only shapes rarer than this share of the pods are not reserved for
-CPU_FIT_WEIGHT = 0.0  # x cpu left / 128 cores, below packing: best fit on cpu among what still ties
-CPU_FIT_ALL = False  # the cpu best fit for every task, not only CPU-only ones
-MAX_CPU = 128000.0
 MEMORY_LOOKAHEAD = True  # copies are limited by the machine's memory too (with each shape's mean memory)
-FGD_MEMORY = False  # FGD's "one copy fits" asks for the shape's mean memory too
+FGD_MEMORY = True  # key 1's "one copy fits" asks for the shape's mean memory too
 _PAIR = 4096  # (row, idle milli) pairs packed as row * _PAIR + milli
 
 
@@ -138,9 +136,9 @@ class RareShapes:
         chosen = [g for g in groups.values() if g[1] == 0 or g[4] / g[0].sum() >= RESERVE_MIN]
         weight = np.zeros((len(view), len(chosen)))
         for j, (able, num, cpu, milli, n) in enumerate(chosen):
-            # in points: GPU shapes 3 per 1000 milli (the look-ahead's scale), CPU-only ones flat
+            # in points: GPU shapes 3 per 1000 milli (the look-ahead's scale) x pressure, CPU-only flat
             value = RESERVE_WEIGHT * milli * num * 3.0 / 1000.0 if num else CPU_RESERVE_WEIGHT
-            weight[able, j] = min(1.0, n / able.sum()) * value
+            weight[able, j] = (min(1.0, n / able.sum()) if num else 1.0) * value
         return (np.array([g[2] for g in chosen], dtype=np.int64), np.array([g[3] for g in chosen], dtype=np.int64),
                 np.array([g[1] for g in chosen], dtype=np.int64), weight)
 
@@ -248,13 +246,13 @@ class FragLookahead(FGDScore):
     def _reserve(self, view: CellView, idx: np.ndarray, cpu_left: np.ndarray, idle: np.ndarray, req: TaskRequest):
         """Per machine (n,): ``fits(after_cpu, after_counts) -> penalty`` helpers for the rare shapes."""
         cpu_r, milli_r, num_r, weight = self.rare_weights(view)
-        if not len(cpu_r) or not (RESERVE_WEIGHT or CPU_RESERVE_WEIGHT):
+        if not len(cpu_r) or not weight.any():
             return None
         counts = (idle[:, :, None] >= milli_r).sum(axis=1)  # (n, R) GPUs with the shape's share idle
         fits_now = (cpu_left[:, None] >= cpu_r) & (counts >= num_r)
         w = weight[idx] * fits_now
-        if req.gpu and not CPU_RESERVE_GPU_TASKS:
-            w = w * (num_r > 0)
+        if req.gpu:
+            w = w * (num_r > 0)  # the CPU-only reserve is paid by CPU-only tasks only
         return counts, w, cpu_r, milli_r, num_r
 
     # ---- scoring -------------------------------------------------------------------------------
@@ -337,10 +335,7 @@ class FragLookahead(FGDScore):
                 key[rows], best = self._keys(ctx, rows)
                 if best is not None:
                     self._remember(ctx, rows, best)
-        key = key - PACK_WEIGHT * gpu_left
-        if CPU_FIT_WEIGHT and (CPU_FIT_ALL or not req.gpu):
-            key = key - CPU_FIT_WEIGHT * (ctx.free[:, CPU] - req.resources.cpu) / MAX_CPU
-        return key / 100.0
+        return (key - PACK_WEIGHT * gpu_left) / 100.0
 
     # ---- GPU choice ------------------------------------------------------------------------------
 

@@ -169,10 +169,14 @@ def test_rare_shape_weights_are_pods_per_able_machine_times_their_gpu_milli(monk
     rare = RareShapes(((120000, 1000, 8, ()), (120200, 1000, 8, ()), (32000, 0, 0, ())), (1, 1, 4))
     cpu, milli, num, weight = rare.weights(view)
     # The two 120-core shapes need "big" alone: one group, its hardest member, 2 pods per able
-    # machine capped at 1, x 8000 milli x 3 points / 1000 = 24. The 32-core CPU-only task: 4 pods
-    # over 2 able machines, capped at 1, x 2 points.
+    # machine capped at 1, x 8000 milli x 3 points / 1000 = 24. The 32-core CPU-only task: a flat
+    # 2 points on the machines able to take it.
     assert cpu.tolist() == [120200, 32000] and milli.tolist() == [1000, 0] and num.tolist() == [8, 0]
     assert weight.tolist() == [[24.0, 2.0], [0.0, 2.0], [0.0, 0.0]]
+    half = RareShapes(((120000, 1000, 8, ()), (32000, 0, 0, ())), (1, 1)).weights(view)[3]
+    assert half.tolist() == [[24.0, 2.0], [0.0, 2.0], [0.0, 0.0]]  # 1 pod per able machine: still full
+    quarter = RareShapes(((64000, 1000, 8, ()),), (1,)).weights(view)[3]  # 1 pod, 2 able machines
+    assert quarter.tolist() == [[12.0], [12.0], [0.0]]
 
 
 def test_a_task_keeps_off_the_last_machine_able_to_host_a_rare_large_shape(monkeypatch):
@@ -194,15 +198,19 @@ def test_a_task_keeps_off_the_last_machine_able_to_host_a_rare_large_shape(monke
 def test_a_cpu_only_task_leaves_room_for_the_largest_common_cpu_only_task(monkeypatch):
     monkeypatch.setattr(LA, "CPU_RESERVE_WEIGHT", 1.0)
     # "a" has 40 cores free, "b" 34: 4 more cores keep a 32-core hole on "a" but not on "b".
-    view = CellView([machine("a", cpu=40, gpus=1), machine("b", cpu=34, gpus=1)])
+    view = CellView([machine("a", cpu=40, gpus=2), machine("b", cpu=34, gpus=2)])
     occupy(view, "a", request(cpu=0, gpu=1), "ga", gpus=(0,))
     occupy(view, "b", request(cpu=0, gpu=1), "gb", gpus=(0,))
     t = typical((4000, 1000, 1), (32000, 0, 0))
     rare = RareShapes(((32000, 0, 0, ()),), (1,))
     scorer = FragLookahead(t, rare)
     ctx = context(view, request(cpu=4))
-    # 1 pod over 2 able machines: 0.5 points lost on "b" (scores are points / 100)
-    assert (FragLookahead(t).score(ctx) - scorer.score(ctx)).tolist() == pytest.approx([0.0, 0.005])
+    # a flat point lost on "b" (scores are points / 100)
+    assert (FragLookahead(t).score(ctx) - scorer.score(ctx)).tolist() == pytest.approx([0.0, 0.01])
+    # a GPU task does not pay it
+    gpu_ctx = context(view, request(cpu=4, gpu=1))
+    assert (scorer.score(gpu_ctx) > -1).all()
+    assert FragLookahead(t).score(gpu_ctx).tolist() == scorer.score(gpu_ctx).tolist()
     view.rank[:] = [1, 0]  # ties would go to "b"
     sched = Scheduler(SchedulerConfig(relaxed_randomization=False, preemption=False), policy=lookahead_policy(t, rare))
     assert [p.machine for p in sched.schedule(view, pending(request(cpu=4))).placements] == ["a"]
