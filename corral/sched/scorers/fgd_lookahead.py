@@ -237,23 +237,27 @@ class FragLookahead(FGDScore):
             self._state_key[rows] = key[stale]
         return [store[idx] for store in self._now]
 
-    def rare_weights(self, view: CellView):
-        """:meth:`RareShapes.weights` of this view (computed once per lineage)."""
+    def rare_weights(self, view: CellView, gpu_task: bool):
+        """:meth:`RareShapes.weights` of this view (computed once per lineage), None if all zero; for
+        a GPU task only the GPU shapes (the CPU-only reserve is paid by CPU-only tasks only)."""
         if self._rare is None or self._rare[0] is not view.lineage:
-            self._rare = (view.lineage, self.rare.weights(view))
-        return self._rare[1]
+            cpu_r, milli_r, num_r, weight = self.rare.weights(view)
+            everything = (cpu_r, milli_r, num_r, weight) if weight.any() else None
+            g = num_r > 0
+            gpu_only = (cpu_r[g], milli_r[g], num_r[g], weight[:, g]) if weight[:, g].any() else None
+            self._rare = (view.lineage, (everything, gpu_only))
+        return self._rare[1][1 if gpu_task else 0]
 
     def _reserve(self, view: CellView, idx: np.ndarray, cpu_left: np.ndarray, idle: np.ndarray, req: TaskRequest):
-        """Per machine (n,): ``fits(after_cpu, after_counts) -> penalty`` helpers for the rare shapes."""
-        cpu_r, milli_r, num_r, weight = self.rare_weights(view)
-        if not len(cpu_r) or not weight.any():
+        """For the rare shapes: GPUs with each one's share idle (n, R), the reserve each machine
+        would lose if it stopped fitting each one (n, R), and the shapes; None if nothing to lose."""
+        rare = self.rare_weights(view, bool(req.gpu))
+        if rare is None:
             return None
+        cpu_r, milli_r, num_r, weight = rare
         counts = (idle[:, :, None] >= milli_r).sum(axis=1)  # (n, R) GPUs with the shape's share idle
         fits_now = (cpu_left[:, None] >= cpu_r) & (counts >= num_r)
-        w = weight[idx] * fits_now
-        if req.gpu:
-            w = w * (num_r > 0)  # the CPU-only reserve is paid by CPU-only tasks only
-        return counts, w, cpu_r, milli_r, num_r
+        return counts, weight[idx] * fits_now, cpu_r, milli_r, num_r
 
     # ---- scoring -------------------------------------------------------------------------------
 
