@@ -22,7 +22,8 @@ from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.resources import (GPU_MILLI_WHOLE, QuantityError, Resources, check_port_range, parse_bytes,
                                     parse_cpu)
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")  # job and user names
+NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
 
 
 class FieldErrors(ValueError):
@@ -146,10 +147,8 @@ class JobSpec(_Strict):
     @field_validator("name", "user")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                "expected 1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
-            )
+        if not NAME.match(value):
+            raise ValueError(f"expected {NAME_RULE}")
         return value
 
     @field_validator("constraints")

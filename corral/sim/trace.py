@@ -20,8 +20,9 @@ from typing import Any
 from corral.model.machine import HOST
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.resources import GPU_MILLI_WHOLE
+from corral.model.spec import NAME, NAME_RULE
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
+_MACHINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")  # what RegisterMachine accepts
 
 
 class TraceError(ValueError):
@@ -44,7 +45,7 @@ class TraceMachine:
 
 @dataclass(frozen=True, slots=True)
 class TraceJob:
-    name: str  # unique in the trace: lowercase letters, digits, '.', '-', '_'
+    name: str  # unique in the trace; a job name as the spec takes it (corral.model.spec.NAME)
     user: str
     arrival: float  # seconds from the trace start
     cpu: int  # millicores per task: what it asks for (its limit)
@@ -93,7 +94,7 @@ class Trace:
         """Raise :class:`TraceError` if a machine or job breaks the format's rules."""
         seen: set[str] = set()
         for i, m in enumerate(self.machines):
-            if not _NAME.match(m.name) or m.name in seen:
+            if not _MACHINE_NAME.match(m.name) or m.name in seen:
                 raise TraceError(self.source or self.name, 0, f"machine {i}: name {m.name!r} is not a unique lowercase name")
             seen.add(m.name)
             if m.cpu <= 0 or m.memory <= 0 or m.gpu < 0:
@@ -101,11 +102,11 @@ class Trace:
         seen.clear()
         for j in self.jobs:
             where = f"job {j.name}"
-            if not _NAME.match(j.name) or j.name in seen:
-                raise TraceError(self.source or self.name, 0, f"{where}: name is not a unique lowercase name")
+            if not NAME.match(j.name) or j.name in seen:
+                raise TraceError(self.source or self.name, 0, f"{where}: expected a unique name of {NAME_RULE}")
             seen.add(j.name)
-            if not _NAME.match(j.user):
-                raise TraceError(self.source or self.name, 0, f"{where}: user {j.user!r} is not a lowercase name")
+            if not NAME.match(j.user):
+                raise TraceError(self.source or self.name, 0, f"{where}: user {j.user!r}: expected {NAME_RULE}")
             if j.tasks < 1 or j.cpu < 0 or j.memory < 0 or j.arrival < 0:
                 raise TraceError(self.source or self.name, 0, f"{where}: expected tasks >= 1, cpu, memory, arrival >= 0")
             if j.duration is not None and j.duration < 0:
