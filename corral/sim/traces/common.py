@@ -82,6 +82,16 @@ def number(path: Path, line: int, row: dict[str, str], column: str, what: str, *
     return value
 
 
+def deletion_time(path: Path, line: int, row: dict[str, str], created: float, what: str) -> float | None:
+    """The row's ``deletion_time`` (None when empty), which may not come before ``created``."""
+    if is_empty(row["deletion_time"]):
+        return None
+    deleted = number(path, line, row, "deletion_time", what)
+    if deleted < created:
+        raise TraceError(path, line, f"column 'deletion_time': expected >= creation_time {created:g}, got {deleted:g}")
+    return deleted
+
+
 def parse_options(text: str, where: str) -> dict[str, str]:
     """``machines=10000,tasks=1000000`` -> {"machines": "10000", "tasks": "1000000"}."""
     options: dict[str, str] = {}

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from corral.sim.trace import Trace, TraceError, TraceJob, TraceMachine, sort_jobs
-from corral.sim.traces.common import (GiB, clean_name, csv_rows, default_traces_dir, existing, is_empty, number,
-                                      peak_demand, rack_attributes)
+from corral.sim.traces.common import (GiB, clean_name, csv_rows, default_traces_dir, deletion_time, existing, is_empty,
+                                      number, peak_demand, rack_attributes)
 
 FILE = "disaggregated_DLRM_trace.csv"
 COLUMNS = ("instance_sn", "role", "app_name", "cpu_request", "cpu_limit", "gpu_request", "gpu_limit",
@@ -93,12 +93,7 @@ def _key(file: Path, line: int, row: dict[str, str]) -> tuple:
     created = 0.0
     if not is_empty(row["creation_time"]):
         created = number(file, line, row, "creation_time", "seconds from the trace start")
-    deleted = None
-    if not is_empty(row["deletion_time"]):
-        deleted = number(file, line, row, "deletion_time", "seconds from the trace start")
-        if deleted < created:
-            raise TraceError(file, line, f"column 'deletion_time': expected >= creation_time {created:g}, "
-                                         f"got {deleted:g}")
+    deleted = deletion_time(file, line, row, created, "seconds from the trace start")
     if not row["app_name"].strip():
         raise TraceError(file, line, "column 'app_name': expected an application name")
     return (row["app_name"].strip(), role, round(cpu * 1000), round(memory * GiB), gpu, density, created,

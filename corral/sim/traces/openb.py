@@ -13,7 +13,7 @@ from pathlib import Path
 from corral.model.resources import GPU_MILLI_WHOLE
 from corral.sim.openb.loader import MiB, NODE_FILE, POD_PREFIX, WorkloadError, load_pods
 from corral.sim.trace import Trace, TraceError, TraceJob, TraceMachine, sort_jobs
-from corral.sim.traces.common import clean_name, csv_rows, default_traces_dir, existing, is_empty, number
+from corral.sim.traces.common import clean_name, csv_rows, default_traces_dir, deletion_time, existing, is_empty, number
 
 ALL_NODE_FILE = "openb_node_list_all_node.csv"
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "qos")
@@ -119,11 +119,6 @@ def _read_times(path: Path) -> dict[str, tuple[float, float | None, str]]:
         if row["qos"] not in QOS:
             raise TraceError(path, line, f"column 'qos': expected one of {', '.join(QOS)}, got {row['qos']!r}")
         created = number(path, line, row, "creation_time", "seconds")
-        deleted = None
-        if not is_empty(row["deletion_time"]):
-            deleted = number(path, line, row, "deletion_time", "seconds")
-            if deleted < created:
-                raise TraceError(path, line, f"column 'deletion_time': expected >= creation_time {created:g}, "
-                                             f"got {deleted:g}")
+        deleted = deletion_time(path, line, row, created, "seconds")
         out[row["name"]] = (created, deleted, row["qos"])
     return out
