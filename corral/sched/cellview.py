@@ -299,7 +299,9 @@ class CellView:
             self._domain_tasks[key] = left
 
     def copy(self) -> "CellView":
-        """An independent snapshot; versions continue from the same counter."""
+        """An independent snapshot; versions continue from the same counter. Call ``release()`` on
+        the snapshot once it is not read any more: until then the view it came from copies its task
+        map before changing it."""
         other = object.__new__(CellView)
         other.__dict__.update(self.__dict__)
         for name in ("free", "used", "gpu_idle", "version"):
