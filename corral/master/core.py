@@ -620,7 +620,7 @@ class MasterCore:
     def schedule(self, scheduler: Scheduler | None = None) -> Outcome:
         """One scheduling round with bounded retries of stale placements, all in this thread."""
         scheduler = scheduler or self.scheduler
-        total = Outcome(reply={"placed": 0, "stale": [], "preempted": 0, "rounds": 0})
+        total = Outcome(reply={"placed": 0, "stale": [], "preempted": 0, "unplaced": 0, "rounds": 0})
         only = None
         for _ in range(1 + self.retries):
             rnd = self.snapshot(only)
@@ -632,6 +632,7 @@ class MasterCore:
             total.effects += out.effects
             total.reply["placed"] += out.reply["placed"]
             total.reply["preempted"] += out.reply["preempted"]
+            total.reply["unplaced"] += out.reply["unplaced"]
             total.reply["rounds"] += 1
             total.reply["stale"] = out.reply["stale"]
             if not out.reply["stale"]:

@@ -123,7 +123,7 @@ class Replay:
         self.round_seconds.append(time.perf_counter() - started)
         self.rounds += 1
         self._apply(out)
-        self.metrics.unplaced_attempts += len(self.core.state.pending)
+        self.metrics.unplaced_attempts += out.reply["unplaced"]
 
     def _sample(self) -> None:
         self.metrics.sample(self.engine.now, self.core.state.view.free, self.agents.usage)

@@ -31,6 +31,7 @@ def test_a_task_waits_for_room_and_its_delay_is_measured():
     assert s["simulated_s"] == 152.0  # b starts at 102 and runs 50 s
     assert s["pending_delay_s"]["max"] == 92.0 and s["pending_delay_s"]["p50"] == 1.0
     assert s["pending_at_end"] == 0 and s["never_ran"] == 0 and s["preemptions"] == 0
+    assert s["unplaced_attempts"] == 1  # b, once, in the round at t=11; parked until a finished
     assert s["ended"] == {"finish": 3}
 
 
