@@ -101,10 +101,10 @@ class MasterCore:
         # Parking (soft state): a pending task a round found no room for sits out the following
         # rounds until a machine changed since has room for it at its preemption level (free plus
         # what it may preempt), or ``unpark_after_s`` passed; a round costs O(runnable), not
-        # O(pending), however long the queue. job -> (request vector, preemptible_below).
+        # O(pending), however long the queue.
         self.parking = True
         self.unpark_after_s = 300.0
-        self._park_keys: dict[str, tuple[Any, int]] = {}
+        self._park_keys: dict[str, tuple[Any, int, int]] = {}  # job -> (request, preemptible below, priority)
         self._wake_mark = -1  # highest machine version seen by the last wake check
         self._wake_lineage: object = None
         self._flushed_at = 0.0
@@ -550,7 +550,8 @@ class MasterCore:
             for task in park:
                 if task.job not in self._park_keys:
                     request = state.jobs[task.job].request
-                    self._park_keys[task.job] = (request.vector, preemptible_below(request.priority))
+                    self._park_keys[task.job] = (request.vector, preemptible_below(request.priority),
+                                                 request.priority)
             state.park([t.name for t in park])
         for name, why in stale.items():
             task = state.tasks.get(name)
@@ -581,24 +582,33 @@ class MasterCore:
         changed = np.flatnonzero(view.version > mark)
         if not len(changed):
             return
-        by_level: dict[int, list[str]] = {}
-        for jid in state.parked:
-            by_level.setdefault(self._park_keys[jid][1], []).append(jid)
-        for below, jobs in by_level.items():
+        jobs = list(state.parked)
+        keys = [self._park_keys[jid] for jid in jobs]
+        shape_of = np.empty(len(jobs), dtype=np.int64)
+        copies: list[int] = []  # per (preemption level, request shape): copies the changed machines hold
+        for below in sorted({key[1] for key in keys}):
+            members = [i for i, key in enumerate(keys) if key[1] == below]
             room = view.available_at(below, changed)  # (changed machines, dims)
-            wanted = np.array([self._park_keys[j][0] for j in jobs])
-            shapes, which = np.unique(wanted, axis=0, return_inverse=True)
-            # How many copies of each shape the changed machines have room for: wake that many of
-            # each job's parked tasks (a finish in a full cell wakes a few tasks, not whole queues).
+            shapes, which = np.unique(np.array([keys[i][0] for i in members]), axis=0, return_inverse=True)
             per_dim = np.where(shapes[:, None, :] > 0, room[None, :, :] // np.maximum(shapes[:, None, :], 1),
                                np.iinfo(np.int64).max)
-            copies = np.clip(per_dim.min(axis=2), 0, None).sum(axis=1)
-            for jid, shape in zip(jobs, which.reshape(-1)):
-                if copies[shape] > 0:
-                    woken = state.unpark(jid, limit=int(copies[shape]))
-                    copies[shape] -= woken
-                    if jid not in state.parked:
-                        del self._park_keys[jid]
+            shape_of[members] = len(copies) + which.reshape(-1)
+            copies.extend(int(c) for c in np.clip(per_dim.min(axis=2), 0, None).sum(axis=1))
+        # The room is shared by every shape: a round places about as many tasks as the most copies of
+        # one shape it holds. Wake that many, highest priority first (parking order within a priority);
+        # their placements change machines, so the next round wakes more if room is left.
+        budget = max(copies, default=0)
+        for i in sorted(range(len(jobs)), key=lambda i: -keys[i][2]):
+            if budget <= 0:
+                break
+            shape = shape_of[i]
+            if copies[shape] <= 0:
+                continue
+            woken = state.unpark(jobs[i], limit=min(copies[shape], budget))
+            copies[shape] -= woken
+            budget -= woken
+            if jobs[i] not in state.parked:
+                del self._park_keys[jobs[i]]
 
     def _try_fit(self, task, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
         """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""

@@ -133,3 +133,18 @@ def test_a_finish_wakes_only_as_many_tasks_as_the_freed_room_holds():
     assert len(rnd.pending) == 2 and len(parked(h, "wide")) == 8
     h.commit(rnd, h.core.scheduler.schedule(rnd.view, rnd.pending))
     assert sum(h.task("wide", i).state is R for i in range(10)) == 2
+
+
+def test_freed_room_wakes_the_highest_priority_parked_job_first_across_shapes():
+    # 2 cores free up: room for one 2-core task or one (2-core, 2Gi) task, not both. The budget is
+    # the most copies of one shape (1): the priority-6 job wakes, the priority-3 one stays parked.
+    h = Harness()
+    h.machine("m1", cpu="4")
+    h.submit("a", cpu="2", tasks=2, priority=9)  # production: the batch jobs cannot preempt it
+    h.submit("low", cpu="2", memory="1Gi", priority=3)
+    h.submit("high", cpu="2", memory="2Gi", priority=6)
+    h.schedule()
+    assert parked(h, "low") and parked(h, "high")
+    finish(h, "a", 0)
+    rnd = h.core.snapshot()
+    assert [t.id for t in rnd.pending] == [h.task("high").name] and parked(h, "low")
