@@ -565,7 +565,8 @@ class MasterCore:
     def _wake(self) -> None:
         """Unpark the jobs a machine changed since the last check now has room for (or all of them
         every ``unpark_after_s``, and when the view was rebuilt). Room is a necessary condition only:
-        a woken task may still not fit (GPUs, ports, constraints) and is parked again."""
+        a woken task may still not fit (GPUs, ports, constraints) and is parked again; a task the
+        wake budget left out waits for the next change, at most until the flush."""
         state, view = self.state, self.state.view
         mark, self._wake_mark = self._wake_mark, int(view.version.max()) if len(view) else -1
         lineage, self._wake_lineage = self._wake_lineage, view.lineage
