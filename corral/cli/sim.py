@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -40,9 +41,26 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
+def fail(message: str) -> NoReturn:
+    """One line on stderr, ``error: <message>``, and exit code 2."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(2)
+
+
+def load_trace_or_fail(name: str, path: Path | None, seed: int):
+    """The trace (corral.sim.traces.load_trace); a missing or malformed file or a bad name is one line
+    naming it, and exit code 2."""
+    from corral.sim.trace import TraceError
+    from corral.sim.traces import load_trace
+
+    try:
+        return load_trace(name, str(path) if path is not None else None, seed=seed)
+    except TraceError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"{e.filename or path}: {e.strerror or e}")
+    except (ValueError, KeyError) as e:
+        fail(f"--trace {name}: {e}")
 
 
 def _progress(console: Console, total: int, what: str):
@@ -88,14 +106,14 @@ def register(app: typer.Typer) -> None:
         try:
             seed_list = parse_seeds(seeds)
         except SeedError as e:
-            _fail(f"--seeds: {e}")
+            fail(f"--seeds: {e}")
         policy = policy or CORRAL_POLICY
         if policy not in policy_names():
-            _fail(f"--policy: unknown policy {policy!r}; expected one of {', '.join(policy_names())}")
+            fail(f"--policy: unknown policy {policy!r}; expected one of {', '.join(policy_names())}")
         try:
             workload = normalise_workload(workload, trace_dir)
         except WorkloadError as e:
-            _fail(f"--workload: {e}")
+            fail(f"--workload: {e}")
         console = Console(stderr=True)
         if compare:
             _compare(trace_dir, seed_list, processes, figure, results, as_json, console)

@@ -7,9 +7,11 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
+
+from corral.cli.sim import fail, load_trace_or_fail
 
 TraceOpt = Annotated[str, typer.Option("--trace", help="trace name: openb, dlrm, alibaba-batch, azure, synthetic")]
 PathOpt = Annotated[Optional[Path], typer.Option("--path", help="the trace's file or folder [default: the loader's]")]
@@ -27,45 +29,22 @@ OverflowOpt = Annotated[bool, typer.Option(
 MarginOpt = Annotated[float, typer.Option("--margin", help="reservation = usage x (1 + margin), at most the limit")]
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
-    raise typer.Exit(2)
-
-
-def _load(name: str, path: Path | None, seed: int):
-    """The trace, or a one-line error and exit code 2."""
-    from corral.sim.trace import TraceError
-
-    try:
-        from corral.sim.traces import load_trace
-    except ImportError as e:
-        _fail(f"the trace loaders (corral.sim.traces) cannot be imported: {e}")
-    try:
-        return load_trace(name, str(path) if path is not None else None, seed=seed)
-    except TraceError as e:
-        _fail(str(e))
-    except OSError as e:
-        _fail(f"{e.filename or path}: {e.strerror or e}")
-    except (ValueError, KeyError) as e:
-        _fail(f"--trace {name}: {e}")
-
-
 def _check(trials: int, seed: int, at: str, workers: int | None, margin: float) -> None:
     if trials < 1:
-        _fail(f"--trials: expected an integer >= 1, got {trials}")
+        fail(f"--trials: expected an integer >= 1, got {trials}")
     if seed < 0:
-        _fail(f"--seed: expected an integer >= 0, got {seed}")
+        fail(f"--seed: expected an integer >= 0, got {seed}")
     if workers is not None and workers < 1:
-        _fail(f"--workers: expected an integer >= 1, got {workers}")
+        fail(f"--workers: expected an integer >= 1, got {workers}")
     if margin < 0:
-        _fail(f"--margin: expected a number >= 0, got {margin}")
+        fail(f"--margin: expected a number >= 0, got {margin}")
     if at != "peak":
         try:
             ok = math.isfinite(float(at)) and float(at) >= 0
         except ValueError:
             ok = False
         if not ok:
-            _fail(f"--at: expected a time in seconds >= 0 or 'peak', got {at!r}")
+            fail(f"--at: expected a time in seconds >= 0 or 'peak', got {at!r}")
 
 
 def _main(experiment: str, trace: str, path: Path | None, policy: list[str] | None, trials: int, seed: int, at: str,
@@ -78,8 +57,8 @@ def _main(experiment: str, trace: str, path: Path | None, policy: list[str] | No
     try:
         policies = parse_policies(policy or ["hybrid"])
     except PolicyError as e:
-        _fail(f"--policy: {e}")
-    loaded = _load(trace, path, seed)
+        fail(f"--policy: {e}")
+    loaded = load_trace_or_fail(trace, path, seed)
     seeds = [seed + i for i in range(trials)]
     workers = workers or min(trials, os.cpu_count() or 1)
     bar, advance = _progress(experiment, WORKLOADS[experiment] * len(policies) * trials)

@@ -10,21 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-
-def fail(message: str) -> None:
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
-def load_trace_or_fail(trace: str, path: Path | None, seed: int):
-    """The named trace (or native .jsonl file); a missing or malformed file exits 2 with one line."""
-    from corral.sim.trace import TraceError
-    from corral.sim.traces import load_trace
-
-    try:
-        return load_trace(trace, path, seed=seed)
-    except TraceError as e:
-        fail(str(e))
+from corral.cli.sim import fail, load_trace_or_fail
 
 
 def check_policy_or_fail(policy: str) -> None:

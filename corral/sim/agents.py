@@ -18,7 +18,7 @@ from corral.master.commands import Effect, StartTask
 from corral.sim.engine import Engine
 from corral.sim.trace import TraceJob
 
-# A finished task's status, as an agent reports it (docs/agent-protocol.md's TaskStatus, abridged).
+# Where the agents send a machine's task statuses (docs/agent-protocol.md's TaskStatus, abridged).
 Report = Callable[[str, list[dict[str, Any]]], None]
 
 

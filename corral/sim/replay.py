@@ -65,7 +65,6 @@ class Replay:
                                cell="sim", validate=config.validate)
         self.metrics: Metrics | None = None
         self.round_due = False  # a round is on the heap
-        self.changed = False  # something that may let a waiting task in happened since the last round
         self.rejected: list[tuple[str, str]] = []  # (job, why) the master refused at submission
         self.round_seconds: list[float] = []
         self.rounds = 0
@@ -108,16 +107,13 @@ class Replay:
             self._changed()
 
     def _changed(self) -> None:
-        self.changed = True
+        """Something that may let a waiting task in happened: a round follows, unless one is due."""
         if not self.round_due and self.core.state.pending:
             self.round_due = True
             self.engine.after(self.config.round_interval_s, self._round)
 
     def _round(self) -> None:
         self.round_due = False
-        if not self.changed:
-            return
-        self.changed = False
         started = time.perf_counter()
         out = self.core.schedule()
         self.round_seconds.append(time.perf_counter() - started)

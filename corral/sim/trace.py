@@ -14,7 +14,7 @@ print those notes with their results.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from corral.model.machine import HOST
@@ -84,12 +84,6 @@ class Trace:
     def task_count(self) -> int:
         return sum(j.tasks for j in self.jobs)
 
-    def with_jobs(self, jobs: list[TraceJob], suffix: str = "") -> "Trace":
-        return Trace(self.name + suffix, list(self.machines), sorted(jobs, key=_order), self.source, list(self.notes))
-
-    def with_machines(self, machines: list[TraceMachine]) -> "Trace":
-        return Trace(self.name, list(machines), list(self.jobs), self.source, list(self.notes))
-
     def check(self) -> None:
         """Raise :class:`TraceError` if a machine or job breaks the format's rules."""
         seen: set[str] = set()
@@ -125,10 +119,8 @@ def sort_jobs(jobs: list[TraceJob]) -> list[TraceJob]:
     return sorted(jobs, key=_order)
 
 
-def job_spec(job: TraceJob, **changes: Any) -> dict[str, Any]:
+def job_spec(job: TraceJob) -> dict[str, Any]:
     """The corral job spec (the dict ``corral submit`` takes) that runs ``job``."""
-    if changes:
-        job = replace(job, **changes)
     resources: dict[str, Any] = {"cpu": f"{job.cpu}m", "memory": job.memory}
     if job.gpu:
         resources["gpu"] = job.gpu

@@ -14,15 +14,21 @@ def finish(h, job, index=0):
     h.run(AgentReport(task.machine, [{"task_id": task.name, "state": "finished", "generation": task.generation}]))
 
 
+def big_behind_a():
+    """A 4-core machine and two 3-core jobs submitted, a then big: only one of them fits."""
+    h = Harness()
+    h.machine("m1", cpu="4")
+    h.submit("a", cpu="3")
+    h.submit("big", cpu="3")
+    return h
+
+
 def parked(h, job):
     return set(h.state.parked.get(f"{job}.alice", ()))
 
 
 def test_a_task_that_found_no_room_is_parked_with_its_reason_and_left_out_of_rounds():
-    h = Harness()
-    h.machine("m1", cpu="4")
-    h.submit("a", cpu="3")
-    h.submit("big", cpu="3")
+    h = big_behind_a()
     h.schedule()
     assert h.task("a").state is R and h.task("big").state is P
     assert parked(h, "big") == {h.task("big").name}
@@ -33,10 +39,7 @@ def test_a_task_that_found_no_room_is_parked_with_its_reason_and_left_out_of_rou
 
 
 def test_room_freed_on_a_machine_unparks_it_and_the_next_round_places_it():
-    h = Harness()
-    h.machine("m1", cpu="4")
-    h.submit("a", cpu="3")
-    h.submit("big", cpu="3")
+    h = big_behind_a()
     h.schedule()
     finish(h, "a")
     h.schedule()
@@ -80,11 +83,8 @@ def test_room_at_its_preemption_level_counts_free_plus_what_it_may_preempt():
 
 
 def test_every_parked_task_gets_a_new_look_after_unpark_after_s():
-    h = Harness()
+    h = big_behind_a()
     h.core.unpark_after_s = 60.0
-    h.machine("m1", cpu="4")
-    h.submit("a", cpu="3")
-    h.submit("big", cpu="3")
     h.schedule()
     h.clock.advance(30)
     h.core.snapshot()
@@ -95,10 +95,7 @@ def test_every_parked_task_gets_a_new_look_after_unpark_after_s():
 
 
 def test_an_update_or_a_new_machine_unparks():
-    h = Harness()
-    h.machine("m1", cpu="4")
-    h.submit("a", cpu="3")
-    h.submit("big", cpu="3")
+    h = big_behind_a()
     h.submit("other", cpu="4")
     h.schedule()
     assert parked(h, "big") and parked(h, "other")

@@ -81,8 +81,6 @@ def test_bad_options_are_one_line_and_exit_code_2(loaders, args, says):
 
 
 def test_the_real_loaders_name_a_missing_file():
-    if not hasattr(pytest.importorskip("corral.sim.traces"), "load_trace"):
-        pytest.skip("the trace loaders have not landed yet")
     result = _invoke("compaction", "--trace", "alibaba-batch", "--path", "/nonexistent/batch_task.csv")
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
