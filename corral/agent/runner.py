@@ -352,6 +352,10 @@ class Runner:
             "pid": rec.pid,
             "exit_code": rec.exit_code,
             "failures": rec.failures,
+            "restarts": rec.restarts,
+            # Relative, so the master needs no clock shared with this machine.
+            "restart_in_s": (round(max(rec.restart_at - self.clock(), 0.0), 3)
+                             if rec.restart_at is not None else None),
             "last_error": rec.last_error,
             "healthy": rec.healthy,
             "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},

@@ -169,6 +169,7 @@ class TaskRecord:
     pid: int | None = None
     exit_code: int | None = None
     failures: int = 0
+    restarts: int = 0  # restarts after failures, never reset (failures is, after a long enough run)
     last_error: str = ""
     healthy: bool | None = None
     started_at: float | None = None
@@ -394,6 +395,7 @@ class Supervisor:
             rec = self.tasks[task_id]
             if rec.state == BACKOFF and rec.restart_at is not None and rec.restart_at <= now:
                 rec.attempt += 1
+                rec.restarts += 1
                 rec.restart_at = None
                 self._transition(rec, STARTING, ev, f"restart after failure {rec.failures}")
                 out.append(Spawn(task_id, rec.attempt, rec.launch))

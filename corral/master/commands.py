@@ -49,11 +49,15 @@ class RegisterMachine:
 
 @dataclass(frozen=True)
 class AgentReport:
-    """An agent's full state (``GET /v1/state``): ``tasks`` are TaskStatus dicts."""
+    """What an agent says of its tasks: ``tasks`` are TaskStatus dicts. ``full``: every task it has
+    (``GET /v1/state``, the poll); else only the tasks that changed (a notification the agent pushes
+    when a task starts, exits or changes health). Each status is judged by its generation, so a
+    duplicate or late one changes nothing."""
 
     machine: str
     tasks: list[dict[str, Any]]
     incarnation: str = ""
+    full: bool = True
     id: str = field(default_factory=new_command_id)
 
 

@@ -159,6 +159,10 @@ class TaskRecord:
     # soft state: why it waits (recomputed by every scheduling round, not persisted)
     reason: str = ""
     explanation: dict[str, Any] | None = None
+    # soft state: its agent's last status of it (a TaskStatus dict) and, if it waits to be restarted
+    # there, when (master clock); see corral.master.status
+    agent: dict[str, Any] | None = None
+    agent_next_try_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

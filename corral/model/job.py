@@ -19,9 +19,34 @@ class TaskState(str, Enum):
 
 
 class JobState(str, Enum):
+    """A job is pending or running while any task lives; then it has ended, and how it ended is its
+    state: every task finished (``succeeded``), one failed for good (``failed``), or it was killed
+    (by its user, or rejected because the job it waits for will never finish: ``killed``)."""
+
     PENDING = "pending"
     RUNNING = "running"
-    DEAD = "dead"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    KILLED = "killed"
+    DEAD = "dead"  # until the master derives end states (the next change); not an end state to use
+
+    @property
+    def ended(self) -> bool:
+        return self in ENDED_JOB_STATES
+
+
+ENDED_JOB_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED})
+# "dead", the one end state of earlier versions, still names every ended job in filters.
+JOB_STATE_ALIASES = {"dead": ENDED_JOB_STATES}
+
+
+def job_end_state(via: str) -> JobState:
+    """How a job ended, from the task transition that ended it (``finish``, ``fail``, ``kill``, ...)."""
+    if via == "fail":
+        return JobState.FAILED
+    if via in ("kill", "reject"):
+        return JobState.KILLED
+    return JobState.SUCCEEDED  # the last live task finished (or a scale-down left only finished ones)
 
 
 def task_name(index: int, job: str, user: str, cell: str) -> str:

@@ -1,0 +1,144 @@
+"""Quotas per user and priority band (Borg §2.5), and reading the master's YAML files.
+
+Quota file (YAML)::
+
+    alice:
+      production: {cpu: 16, memory: 64Gi, gpu: 2}
+      batch: {cpu: 64, memory: 256Gi}
+    "*":                       # anyone not listed
+      batch: {cpu: 4, memory: 8Gi}
+
+A band a user has no entry for has a zero quota; priority 0 is never limited.
+Without a quota file nothing is limited. Quota is checked at admission only,
+against the limits of every task of the user's live jobs in the band.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from corral.master.errors import AdmissionError
+from corral.model.priority import Band, band_of
+from corral.model.resources import CPU, DIMS, DISK, GPU, GPU_MILLI_WHOLE, MEMORY, QuantityError, format_bytes, \
+    format_cpu, parse_bytes, parse_cpu
+
+
+class ConfigFileError(ValueError):
+    """A quota or tokens file that cannot be read; the message names the entry."""
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as e:
+        raise ConfigFileError(f"cannot read {what} file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigFileError(f"{what} file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+def parse_vector(data: Any, where: str) -> np.ndarray:
+    """``{cpu: 16, memory: 64Gi, disk: 1Ti, gpu: 2}`` -> the dense vector (gpu in milli-GPU)."""
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{where}: expected a mapping like {{cpu: 16, memory: 64Gi}}, got {data!r}")
+    vec = np.zeros(len(DIMS), dtype=np.int64)
+    for key, value in data.items():
+        try:
+            if key == "cpu":
+                vec[CPU] = parse_cpu(value)
+            elif key == "memory":
+                vec[MEMORY] = parse_bytes(value)
+            elif key == "disk":
+                vec[DISK] = parse_bytes(value)
+            elif key == "gpu":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise QuantityError(f"expected a number of GPUs, got {value!r}")
+                vec[GPU] = int(round(value * GPU_MILLI_WHOLE))
+            else:
+                raise ConfigFileError(f"{where}.{key}: unknown resource; expected cpu, memory, disk or gpu")
+        except QuantityError as e:
+            raise ConfigFileError(f"{where}.{key}: {e}") from None
+    return vec
+
+
+def describe_vector(vec: np.ndarray) -> dict[str, str]:
+    return {"cpu": format_cpu(int(vec[CPU])), "memory": format_bytes(int(vec[MEMORY])),
+            "disk": format_bytes(int(vec[DISK])), "gpu": f"{vec[GPU] / GPU_MILLI_WHOLE:g}"}
+
+
+# Bounds on one task's (or machine's) quantities, so sums over a job's tasks and a user's jobs
+# stay far inside int64: 100,000 cores, 64 TiB.
+MAX_CPU_MILLI = 100_000_000
+MAX_BYTES = 2**46
+
+
+def quantity_bounds(values: dict[str, int], where: str) -> list[tuple[str, str]]:
+    """Field errors for cpu/memory/disk values beyond what corral accepts."""
+    errors = []
+    for key, limit, shown in (("cpu", MAX_CPU_MILLI, "100000 cores"), ("memory", MAX_BYTES, "64Ti"),
+                              ("disk", MAX_BYTES, "64Ti")):
+        if values.get(key, 0) > limit:
+            errors.append((f"{where}.{key}", f"expected at most {shown}, got {values[key]}"))
+    return errors
+
+
+class Quotas:
+    """Quota per user per band; ``Quotas(None)`` limits nothing."""
+
+    def __init__(self, table: dict[str, dict[Band, np.ndarray]] | None = None):
+        self.table = table
+
+    @classmethod
+    def parse(cls, data: Any, source: str = "quota") -> "Quotas":
+        if not isinstance(data, dict):
+            raise ConfigFileError(f"{source}: expected a mapping user -> band -> resources")
+        table: dict[str, dict[Band, np.ndarray]] = {}
+        bands = {b.value: b for b in Band}
+        for user, per_band in data.items():
+            if not isinstance(per_band, dict):
+                raise ConfigFileError(f"{source}: {user}: expected a mapping band -> resources")
+            table[str(user)] = {}
+            for band, vec in per_band.items():
+                if band not in bands:
+                    raise ConfigFileError(f"{source}: {user}.{band}: expected a band ({', '.join(bands)})")
+                table[str(user)][bands[band]] = parse_vector(vec, f"{user}.{band}")
+        return cls(table)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "Quotas":
+        if path is None:
+            return cls(None)
+        return cls.parse(read_yaml(path, "quota"), str(path))
+
+    def limit(self, user: str, band: Band) -> np.ndarray | None:
+        if self.table is None:
+            return None
+        per_band = self.table.get(user, self.table.get("*", {}))
+        return per_band.get(band, np.zeros(len(DIMS), dtype=np.int64))
+
+    def check(self, user: str, priority: int, used: np.ndarray, asked: np.ndarray) -> None:
+        """Raise :class:`AdmissionError` (the numbers in the message) if ``used + asked`` exceeds the
+        user's quota in the band of ``priority``. Priority 0 is never limited."""
+        if priority == 0:
+            return
+        band = band_of(priority)
+        limit = self.limit(user, band)
+        if limit is None:
+            return
+        total = used + asked
+        over = [i for i in range(len(DIMS)) if total[i] > limit[i]]
+        if not over:
+            return
+        errors = []
+        for i in over:
+            fmt = (lambda v: describe_vector(np.eye(len(DIMS), dtype=np.int64)[i] * v)[DIMS[i]])
+            errors.append((f"quota.{band.value}.{DIMS[i]}",
+                           f"user {user} would use {fmt(int(total[i]))} {DIMS[i]} in band {band.value} "
+                           f"(in use {fmt(int(used[i]))} + this job {fmt(int(asked[i]))}), "
+                           f"over the quota of {fmt(int(limit[i]))}"))
+        raise AdmissionError(422, errors, "quota")
+
+
