@@ -1,10 +1,172 @@
-"""Admission: what the master accepts (job specs, machines) and refuses, with the field at fault.
+"""Admission: what the master accepts (job specs, updates, machines) and what it refuses.
+
+Every function here reads the state and raises :class:`AdmissionError` (with
+the HTTP status and ``(field, message)`` pairs) before anything changes, or
+returns what the command may do. Nothing here emits events: the rooms that
+apply a command call admission first, so a refused command leaves no trace.
+
+* a spec must validate (corral.model.spec); a quantity beyond what corral
+  holds is refused (``quantity_bounds``);
+* a live job of the same name is a conflict (409); an ended one may be
+  submitted again;
+* ``after: X`` needs X to exist and not to have ended other than by
+  succeeding;
+* quota: the limits of all live jobs of the user in the band plus this job's
+  (Borg §2.5; corral.master.quota);
+* a repeated request id of the same user answers the first job;
+* a machine's name and capacity must be usable (integers are corral's units,
+  strings quantities people type).
 
 Quotas live in :mod:`corral.master.quota`, tokens in :mod:`corral.master.auth`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from corral.master.auth import ROLES, Principal, Tokens  # noqa: F401  (re-exported)
-from corral.master.errors import AdmissionError  # noqa: F401
+from corral.master.commands import RegisterMachine, Submit, Update
+from corral.master.errors import AdmissionError
 from corral.master.quota import ConfigFileError, Quotas, describe_vector, parse_vector, quantity_bounds  # noqa: F401
+from corral.master.records import JobRecord, charge, job_id, spec_to_dict
+from corral.model.job import JobState
+from corral.model.priority import band_of
+from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+from corral.model.spec import JobSpec, SpecError, parse_job_spec
+
+# Spec fields a running task can take without a restart.
+IN_PLACE_FIELDS = {"priority", "tasks"}
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def parse_spec(spec: Any) -> JobSpec:
+    """A validated JobSpec from a decoded spec (or the JobSpec itself)."""
+    if isinstance(spec, JobSpec):
+        return spec
+    try:
+        parsed = parse_job_spec(spec)
+    except SpecError as e:
+        raise AdmissionError(400, e.errors) from None
+    except (OverflowError, ValueError) as e:  # a number no quantity parser can hold
+        raise AdmissionError(400, [("spec", f"a quantity is out of range ({e})")]) from None
+    r = parsed.resources
+    errors = quantity_bounds({"cpu": r.cpu, "memory": r.memory, "disk": r.disk}, "resources")
+    if errors:
+        raise AdmissionError(400, errors)
+    return parsed
+
+
+def find_job(state: Any, jid: str) -> JobRecord:
+    job = state.jobs.get(jid)
+    if job is None:
+        raise AdmissionError(404, [("job", f"no job {jid}")], "not_found")
+    return job
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A submission the master accepts: its spec, and the dict the log keeps of it."""
+
+    job: str
+    spec: JobSpec
+    spec_dict: dict[str, Any]
+
+
+def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecord:
+    """An :class:`Admitted` submission, or the job an earlier submission with the same request id
+    made (answer it again; nothing to do)."""
+    spec = parse_spec(cmd.spec)
+    if cmd.request_id:
+        known = state.requests.get(f"{spec.user}/{cmd.request_id}")
+        if known is not None:
+            return state.jobs[known]
+    jid = job_id(spec.name, spec.user)
+    old = state.jobs.get(jid)
+    if old is not None and not old.state.ended:
+        raise AdmissionError(409, [("name", f"job {spec.name} of user {spec.user} already exists and is "
+                                            f"{old.state.value}; update it or kill it first")], "conflict")
+    if spec.after is not None:
+        dep = state.jobs.get(job_id(spec.after, spec.user))
+        if dep is None:
+            raise AdmissionError(422, [("after", f"expected the name of a job of user {spec.user}; "
+                                                 f"there is no job {spec.after}")])
+        if dep.state.ended and dep.state is not JobState.SUCCEEDED:
+            raise AdmissionError(422, [("after", f"job {spec.after} {dep.state.value}, it will never succeed")])
+    quotas.check(spec.user, spec.priority, state.usage_of(spec.user, band_of(spec.priority)), charge(spec))
+    return Admitted(jid, spec, spec_to_dict(spec))
+
+
+@dataclass(frozen=True)
+class AdmittedUpdate:
+    job: JobRecord
+    spec: JobSpec
+    spec_dict: dict[str, Any]
+    changed: frozenset[str]  # spec fields that differ; empty: nothing to do
+    restart: bool  # a change beyond IN_PLACE_FIELDS: the tasks are restarted (rolling)
+
+
+def admit_update(state: Any, quotas: Quotas, cmd: Update) -> AdmittedUpdate:
+    spec = parse_spec(cmd.spec)
+    if cmd.max_unavailable < 1:
+        raise AdmissionError(400, [("max_unavailable", f"expected an integer >= 1, got {cmd.max_unavailable}")])
+    job = find_job(state, job_id(spec.name, spec.user))
+    if job.state.ended:
+        raise AdmissionError(409, [("name", f"job {job.id} has {job.state.value}; submit it again instead")],
+                             "conflict")
+    new = spec_to_dict(spec)
+    changed = frozenset(k for k in set(new) | set(job.spec_dict) if new.get(k) != job.spec_dict.get(k))
+    if not changed:
+        return AdmittedUpdate(job, spec, new, changed, False)
+    if "after" in changed:
+        raise AdmissionError(422, [("after", "cannot change the job a job waits for; submit a new job")])
+    band = band_of(spec.priority)
+    used = state.usage_of(spec.user, band)
+    if band == job.band:
+        used = used - charge(job.spec)
+    quotas.check(spec.user, spec.priority, used, charge(spec))
+    return AdmittedUpdate(job, spec, new, changed, bool(changed - IN_PLACE_FIELDS))
+
+
+def admit_machine(cmd: RegisterMachine) -> dict[str, Any]:
+    """The machine record a registration asks for (the ``machine`` of a MachineRegistered event)."""
+    errors = []
+    if not cmd.name or not set(cmd.name) <= _NAME_CHARS or len(cmd.name) > 128:
+        errors.append(("name", "expected 1-128 lowercase letters, digits, '.', '-' or '_'"))
+    capacity, capacity_errors = machine_capacity(cmd.capacity)
+    errors += capacity_errors
+    if errors:
+        raise AdmissionError(400, errors)
+    return {"name": cmd.name, "capacity": capacity, "gpu_model": cmd.gpu_model,
+            "attributes": dict(sorted((str(k), str(v)) for k, v in cmd.attributes.items())),
+            "address": cmd.address, "isolation": cmd.isolation}
+
+
+def machine_capacity(value: Any) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A machine's capacity in corral's units and the field errors. Integers are corral's units
+    (millicores, bytes), as agents send them; strings are quantities people type ("8", "500m", "16Gi")."""
+    errors: list[tuple[str, str]] = []
+    mapping = value if isinstance(value, dict) else {}
+    capacity: dict[str, int] = {}
+    for key, parse in (("cpu", parse_cpu), ("memory", parse_bytes), ("disk", parse_bytes)):
+        item = mapping.get(key, 0)
+        try:
+            if isinstance(item, int) and not isinstance(item, bool) and item >= 0:
+                capacity[key] = item
+            elif isinstance(item, str):
+                capacity[key] = parse(item)
+            else:
+                raise QuantityError(f"expected an integer ({'millicores' if key == 'cpu' else 'bytes'}) "
+                                    f"or a quantity string, got {item!r}")
+        except QuantityError as e:
+            errors.append((f"capacity.{key}", str(e)))
+    gpu = mapping.get("gpu", 0)
+    if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 64:
+        errors.append(("capacity.gpu", f"expected a whole number of GPUs 0..64, got {gpu!r}"))
+    capacity["gpu"] = gpu if not errors else 0
+    errors += quantity_bounds(capacity, "capacity")
+    if not isinstance(value, dict):
+        errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
+    elif not capacity.get("cpu") or not capacity.get("memory"):
+        errors.append(("capacity", "expected cpu and memory greater than 0"))
+    return capacity, errors

@@ -316,10 +316,12 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def list_jobs(request: Request, user: str | None = None, state_: str | None = Query(None, alias="state"),
                         limit: int = Query(1000, ge=1, le=100_000)) -> dict[str, Any]:
         principal(request)
-        wanted = _state_filter(state_, JobState)
+        from corral.model.job import JOB_STATE_ALIASES
+        wanted = JOB_STATE_ALIASES.get(state_) or _state_filter(state_, JobState)
+        wanted = {wanted} if isinstance(wanted, JobState) else wanted
         with master.lock:
             jobs = [job_view(j) for j in state.jobs.values()
-                    if (user is None or j.user == user) and (wanted is None or j.state is wanted)]
+                    if (user is None or j.user == user) and (wanted is None or j.state in wanted)]
         return {"jobs": jobs[:limit], "count": len(jobs)}
 
     @app.get(PREFIX + "/jobs/{job}", summary="One job")

@@ -7,13 +7,24 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-_ids = itertools.count(1)
-_prefix = os.urandom(3).hex()
+class CommandIds:
+    """Command ids: ``<prefix>-<n>``. The default prefix is random per process (unique across master
+    runs); the simulator gives one made from the run's seed, so equal seeds log equal events."""
+
+    def __init__(self, prefix: str | None = None):
+        self.prefix = prefix if prefix is not None else os.urandom(3).hex()
+        self._counter = itertools.count(1)
+
+    @classmethod
+    def seeded(cls, seed: int) -> "CommandIds":
+        return cls(f"s{seed}")
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{next(self._counter)}"
 
 
-def new_command_id() -> str:
-    """Unique within and across master runs: a random run prefix and a counter."""
-    return f"{_prefix}-{next(_ids)}"
+# Unique within and across master runs: a random run prefix and a counter.
+new_command_id = CommandIds()
 
 
 @dataclass(frozen=True)

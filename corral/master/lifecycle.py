@@ -23,9 +23,12 @@ running    fail        dead       the agent gave up restarting it
 running    kill        dead       the user killed the job
 =========  ==========  =========  ==============================================
 
-A job's state follows its tasks: running if any task runs, dead when all are
-dead, else pending; its transition carries the ``via`` of the task
-transition that moved it.
+A job's state follows its tasks: running if any task runs, pending if any
+waits; when none lives the job has ended, and the task transition that ended
+it says how: ``finish`` → succeeded, ``fail`` → failed, ``kill`` or
+``reject`` → killed (``corral.model.job.job_end_state``). Its transition
+carries that ``via``. In ``JOB_TRANSITIONS`` the three end states are one
+column, ``ended``.
 """
 
 from __future__ import annotations
@@ -53,11 +56,11 @@ TASK_TRANSITIONS: dict[tuple[TaskState | None, str], TaskState] = {
     (R, "kill"): D,
 }
 
-JP, JR, JD = JobState.PENDING, JobState.RUNNING, JobState.DEAD
+JP, JR, JD = "pending", "running", "ended"
 
 # A job's state is derived from its tasks after each event; the change must be one of these,
 # caused by one of the listed task transitions.
-JOB_TRANSITIONS: dict[tuple[JobState | None, JobState], frozenset[str]] = {
+JOB_TRANSITIONS: dict[tuple[str | None, str], frozenset[str]] = {
     (None, JP): frozenset({"submit"}),
     (JP, JP): frozenset({"update"}),
     (JP, JR): frozenset({"schedule"}),
@@ -81,14 +84,22 @@ class Transition:
     new: str
     t: float = 0.0
     note: str = ""
+    machine: str | None = None  # a task's: where it was placed (schedule) or ran until this transition
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "cmd": self.cmd, "t": self.t, "via": self.via, "from": self.old, "to": self.new,
-                "note": self.note}
+        out = {"seq": self.seq, "cmd": self.cmd, "t": self.t, "via": self.via, "from": self.old, "to": self.new,
+               "note": self.note}
+        if self.machine is not None:
+            out["machine"] = self.machine
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Transition":
-        return cls(d["seq"], d["cmd"], d["via"], d["from"], d["to"], d.get("t", 0.0), d.get("note", ""))
+        machine = d.get("machine")
+        note = d.get("note", "")
+        if machine is None and d["via"] == "schedule" and note.startswith("on "):
+            machine = note[3:]  # written before transitions carried their machine
+        return cls(d["seq"], d["cmd"], d["via"], d["from"], d["to"], d.get("t", 0.0), note, machine)
 
 
 def story(name: str, state: Any, history: list[Transition], last: int = 8) -> str:
@@ -108,8 +119,12 @@ def next_task_state(name: str, state: TaskState | None, via: str, history: list[
     return to
 
 
+def _column(state: JobState | None) -> str | None:
+    return None if state is None else JD if state.ended else state.value
+
+
 def check_job_transition(name: str, old: JobState | None, new: JobState, via: str,
                          history: list[Transition]) -> None:
-    if via not in JOB_TRANSITIONS.get((old, new), ()):
+    if via not in JOB_TRANSITIONS.get((_column(old), _column(new)), ()):
         raise TransitionError(f"job {name}: no transition {getattr(old, 'value', old)} --{via}--> {new.value}\n"
                               + story(f"job {name}", old, history))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from corral.model.job import JobState, TaskState
+from corral.model.job import JobState, TaskState, job_end_state
 from corral.model.machine import HOST, Machine
 from corral.model.priority import Band, band_of
 from corral.model.resources import Resources
@@ -138,10 +138,14 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JobRecord":
-        return cls(d["id"], parse_job_spec(d["spec"]), d["spec"], JobState(d["state"]), d["version"],
+        history = [Transition.from_dict(t) for t in d.get("history", [])]
+        if d["state"] == "dead":  # a checkpoint from before end states: how it ended is in its story
+            state = job_end_state(history[-1].via if history else "kill")
+        else:
+            state = JobState(d["state"])
+        return cls(d["id"], parse_job_spec(d["spec"]), d["spec"], state, d["version"],
                    d["submitted_seq"], d["submitted_at"], d.get("request_id"), d.get("max_unavailable", 1),
-                   [Transition.from_dict(t) for t in d.get("history", [])],
-                   {int(v): s for v, s in d.get("old_specs", {}).items()})
+                   history, {int(v): s for v, s in d.get("old_specs", {}).items()})
 
 
 @dataclass
@@ -176,3 +180,16 @@ class TaskRecord:
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])])
+
+
+def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
+    """The TaskLaunch body (docs/agent-protocol.md) for running ``task`` of ``job``."""
+    spec = job.spec
+    r: Resources = spec.resources.to_resources()
+    return {
+        "task_id": task.name, "generation": task.generation, "name": task.name, "command": spec.command or "",
+        "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
+        "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
+        "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports),
+        **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
+    }

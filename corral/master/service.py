@@ -9,8 +9,10 @@ to make events durable, the master stops accepting writes (``broken``): its
 memory is ahead of its log, and only a restart (which rebuilds from the log)
 makes it trustworthy again.
 
-The scheduler thread takes a snapshot under the lock, plans without it, and
-commits under it (optimistic: stale placements are dropped and retried).
+The scheduler thread runs the core's one scheduling round (corral.master.rounds),
+the same the simulator runs, handing it only this service's lock and a
+``persist`` that appends the commit's events and delivers its effects once
+durable: a snapshot under the lock, a plan without it, a commit under it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from corral.master.commands import Tick
+from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
 from corral.store.base import Store, done
 
 log = logging.getLogger(__name__)
+
+
+_WAKING = (Submit, Update, RegisterMachine, Kill)
 
 
 class MasterUnavailable(RuntimeError):
@@ -47,7 +52,6 @@ class Master:
         self.broken: BaseException | None = None
         self._last_checkpoint = core.state.seq
         self._last_append: Future = done()  # the newest append; the log is durable up to it once it resolves
-        self._planned_seq = -1  # the state's seq when a round last left nothing stale
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,8 +83,8 @@ class Master:
                 self._after_failure(e)
                 raise
             durable = self._persist(out)
-        if cmd.__class__.__name__ in ("Submit", "Update", "RegisterMachine", "Kill"):
-            self._wake.set()
+        if isinstance(cmd, _WAKING) or (isinstance(cmd, AgentReport) and out.events):
+            self._wake.set()  # something may fit now: the next round need not wait for its interval
         return out.reply, durable
 
     def _after_failure(self, e: BaseException) -> None:
@@ -89,7 +93,7 @@ class Master:
         master stops accepting writes."""
         applied = getattr(e, "applied_events", None)
         if applied:
-            self.store.append(applied)
+            self.store.append([event.to_dict() for event in applied])
         if self.core.corrupt:
             self.broken = e
             log.error("an event failed to apply; the master stops accepting writes until restarted")
@@ -101,7 +105,7 @@ class Master:
             # answered with a job submitted a moment ago): answer once the log is durable up to here.
             self.core.deliver(out.effects)
             return self._last_append
-        future = self.store.append(out.events)
+        future = self.store.append([event.to_dict() for event in out.events])
         self._last_append = future
         effects = out.effects
 
@@ -143,47 +147,19 @@ class Master:
     # ---- the scheduler loop --------------------------------------------------------------------
 
     def schedule_once(self) -> dict[str, Any]:
-        """One scheduling round with bounded retries; plans outside the lock, commits inside."""
-        core = self.core
-        total = {"placed": 0, "stale": [], "preempted": 0, "rounds": 0}
-        with self.lock:
-            held = len(getattr(core, "reschedule", ()) or ())
-            if core.state.seq == self._planned_seq and not held:
-                return total  # nothing changed since the last round planned everything: same answer
-        only = None
-        last: Future = done()
-        planned = -1  # the seq through which this pass planned every pending task, if it did
-        for _ in range(1 + core.retries):
+        """The core's one scheduling round under this service's lock; returns once its commits are
+        durable."""
+        try:
+            result = self.core.schedule(lock=self.lock, persist=self._persist, stopped=lambda: self.broken is not None)
+        except BaseException as e:
             with self.lock:
-                if self.broken is not None:
-                    break
-                rnd = core.snapshot(only)
-                seen = core.state.seq
-            if not rnd.pending:
-                if only is None:
-                    planned = seen
-                break
-            plan = core.scheduler.schedule(rnd.view, rnd.pending)
-            with self.lock:
-                try:
-                    out = core.commit(rnd, plan)
-                except BaseException as e:
-                    self._after_failure(e)
-                    raise
-                last = self._persist(out)
-                if only is None and not out.reply["stale"] and core.state.seq == seen + len(out.events):
-                    planned = core.state.seq  # nothing else happened between snapshot and commit
-            total["placed"] += out.reply["placed"]
-            total["preempted"] += out.reply["preempted"]
-            total["rounds"] += 1
-            total["stale"] = out.reply["stale"]
-            if not out.reply["stale"]:
-                break
-            only = set(out.reply["stale"])
-        last.result(30.0)
-        self._planned_seq = planned
-        self.rounds += 1
-        return total
+                self._after_failure(e)
+            raise
+        if result.persisted is not None:
+            result.persisted.result(30.0)
+        if not result.skipped:
+            self.rounds += 1
+        return result.reply()
 
     def tick(self) -> None:
         reply, durable = self.submit_command(Tick())

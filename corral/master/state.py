@@ -12,16 +12,16 @@ here too but is not part of ``to_dict()``; it is recomputed after a restart.
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from corral.model.job import JobState, TaskState, task_name
+from corral.model.job import JobState, TaskState, job_end_state, task_name
 from corral.model.priority import Band
 from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
+from corral.master import events as ev
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
 from corral.sched.cellview import CellView, PlacementError
@@ -29,10 +29,27 @@ from corral.sched.request import PlacedTask
 
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 _GONE = object()
+CHECKPOINT_FORMAT = 2  # 1: ended jobs were all "dead"
 
 
 class InvariantError(AssertionError):
     """The state broke one of its invariants (validate mode)."""
+
+
+class PendingObserver(Protocol):
+    """Told when a task becomes pending or stops being pending (the unschedulable queue listens)."""
+
+    def pending_added(self, name: str) -> None: ...
+
+    def pending_removed(self, name: str) -> None: ...
+
+
+class _Nobody:
+    def pending_added(self, name: str) -> None:
+        pass
+
+    def pending_removed(self, name: str) -> None:
+        pass
 
 
 class CellState:
@@ -48,17 +65,18 @@ class CellState:
         # job -> [its pending tasks, its running tasks]: a job's state follows from these in O(1).
         self.job_live: dict[str, list[int]] = {}
         self.pending: dict[str, None] = {}  # pending task names in the order they became pending
-        # Soft state for the scheduler (Kubernetes' unschedulable queue): pending tasks a round found
-        # no room for wait in ``parked`` (job -> its parked tasks) until something frees room;
-        # ``runnable`` is the rest of ``pending``, what a round looks at.
-        self.runnable: dict[str, None] = {}
-        self.parked: dict[str, dict[str, None]] = {}
+        self.observer: PendingObserver = _Nobody()
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
         self._view = CellView([])
-        self._view_stale = False  # machines were added since the view was built (see _apply_machine_registered)
-        self.hint: tuple[dict[str, Any], Any] | None = None  # (spec dict, its JobSpec) from the core
+        self._view_stale = False  # machines were added since the view was built (see _machine_registered)
+        self._appliers = {
+            ev.MachineRegistered: self._machine_registered, ev.MachineLost: self._machine_lost,
+            ev.JobSubmitted: self._job_submitted, ev.JobUpdated: self._job_updated,
+            ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
+            ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
+        }
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -73,21 +91,21 @@ class CellState:
 
     # ---- applying events ----------------------------------------------------------------------
 
-    def apply(self, event: dict[str, Any]) -> None:
-        seq = event["seq"]
-        if seq <= self.seq:
-            raise ValueError(f"event {seq} is not after {self.seq}")
-        handler = getattr(self, "_apply_" + event["type"], None)
-        if handler is None:
-            raise ValueError(f"unknown event type {event['type']!r}")
-        self.seq = seq
-        handler(event)
+    def apply(self, event: ev.Event | dict[str, Any]) -> None:
+        """Apply one event (typed, or a logged dict of any format version this one reads)."""
+        if isinstance(event, dict):
+            event = ev.decode(event)
+        if event.seq <= self.seq:
+            raise ValueError(f"event {event.seq} is not after {self.seq}")
+        self.seq = event.seq
+        self._appliers[type(event)](event)
 
-    def _transition(self, task: TaskRecord, via: str, event: dict[str, Any], note: str = "") -> None:
+    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "",
+                    machine: str | None = None) -> None:
         old = task.state if task.history else None
         new = next_task_state(task.name, old, via, task.history)
-        task.history.append(Transition(event["seq"], event["cmd"], via, old.value if old else None, new.value,
-                                       event.get("t", 0.0), note))
+        task.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
+                                       event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
             task.machine, task.gpus, task.request = None, (), None
@@ -99,46 +117,13 @@ class CellState:
             self._not_pending(task)
 
     def _now_pending(self, name: str) -> None:
-        self.pending.setdefault(name, None)
-        self.runnable.setdefault(name, None)
+        if name not in self.pending:
+            self.pending[name] = None
+            self.observer.pending_added(name)
 
     def _not_pending(self, task: TaskRecord) -> None:
-        if self.pending.pop(task.name, _GONE) is _GONE:
-            return
-        self.runnable.pop(task.name, None)
-        parked = self.parked.get(task.job)
-        if parked is not None:
-            parked.pop(task.name, None)
-            if not parked:
-                del self.parked[task.job]
-
-    def park(self, names: list[str]) -> None:
-        """Leave these pending tasks out of scheduling rounds until :meth:`unpark` (soft state)."""
-        for name in names:
-            if name in self.runnable:
-                del self.runnable[name]
-                self.parked.setdefault(self.tasks[name].job, {})[name] = None
-
-    def unpark(self, job: str | None = None, limit: int | None = None) -> int:
-        """Put the parked tasks of ``job`` (of every job, if None; at most ``limit`` of them, first
-        parked first) back in the rounds; how many."""
-        jobs = list(self.parked) if job is None else [job]
-        count = 0
-        for jid in jobs:
-            parked = self.parked.get(jid)
-            if not parked:
-                continue
-            if limit is None or limit >= len(parked):
-                del self.parked[jid]
-                names = list(parked)
-            else:
-                names = list(itertools.islice(parked, limit))
-                for name in names:
-                    del parked[name]
-            for name in names:
-                self.runnable[name] = None
-            count += len(names)
-        return count
+        if self.pending.pop(task.name, _GONE) is not _GONE:
+            self.observer.pending_removed(task.name)
 
     def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:
         live = self.job_live.get(job)
@@ -153,16 +138,21 @@ class CellState:
         elif new is R:
             live[1] += 1
 
-    def _job_follows(self, job: JobRecord, via: str, event: dict[str, Any], note: str = "") -> None:
+    def _job_follows(self, job: JobRecord, via: str, event: ev.Event, note: str = "") -> None:
+        """A job's state follows its tasks: running if any runs, pending if any waits; once none
+        lives, how the last one left decides how the job ended (``job_end_state``)."""
         pending, running = self.job_live.get(job.id, (0, 0))
-        new = JobState.RUNNING if running else JobState.PENDING if pending else JobState.DEAD
         old = job.state if job.history else None
+        if running or pending:
+            new = JobState.RUNNING if running else JobState.PENDING
+        else:
+            new = old if old is not None and old.ended else job_end_state(via)
         if old is new and via != "update":
             return
         check_job_transition(job.id, old, new, via, job.history)
-        job.history.append(Transition(event["seq"], event["cmd"], via, old.value if old else None, new.value,
-                                      event.get("t", 0.0), note))
-        if new is JobState.DEAD and old is not JobState.DEAD:
+        job.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
+                                      event.t, note))
+        if new.ended and not (old is not None and old.ended):
             self._charge(job, -1)
             self.waiting.discard(job.id)
         job.state = new
@@ -171,7 +161,7 @@ class CellState:
         key = (job.user, job.band)
         self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec)
 
-    def _new_task(self, job: JobRecord, index: int, event: dict[str, Any]) -> None:
+    def _new_task(self, job: JobRecord, index: int, event: ev.Event) -> None:
         """Task ``index`` of ``job`` comes into being; a dead task of the same name (an earlier
         incarnation of the job) is replaced and its story goes on."""
         name = task_name(index, job.name, job.user, self.cell)
@@ -181,18 +171,18 @@ class CellState:
         task = TaskRecord(name, job.id, index, version=job.version)
         if previous is not None:
             task.history, task.generation = previous.history, previous.generation
-        task.history.append(Transition(event["seq"], event["cmd"], "submit", None, P.value, event.get("t", 0.0)))
+        task.history.append(Transition(event.seq, event.cmd, "submit", None, P.value, event.t))
         self.tasks[name] = task
         self._moved(job.id, previous.state if previous is not None else None, P)
         self._now_pending(name)
         if previous is None:  # an earlier incarnation is on the job's list already
             self.job_tasks[job.id].append(name)
 
-    def _apply_machine_registered(self, event: dict[str, Any]) -> None:
-        d = event["machine"]
+    def _machine_registered(self, event: ev.MachineRegistered) -> None:
+        d = event.machine
         record = MachineRecord(d["name"], Resources(**d["capacity"]), d.get("gpu_model", ""),
                                dict(d.get("attributes", {})), d.get("address", ""), d.get("isolation", ""),
-                               "up", event["seq"])
+                               "up", event.seq)
         old = self.machines.get(record.name)
         if old is not None:
             record.last_seen = old.last_seen
@@ -205,8 +195,8 @@ class CellState:
         else:
             self._rebuild_view(event)
 
-    def _apply_machine_lost(self, event: dict[str, Any]) -> None:
-        machine = self.machines[event["machine"]]
+    def _machine_lost(self, event: ev.MachineLost) -> None:
+        machine = self.machines[event.machine]
         for task in [t for t in self.tasks.values() if t.machine == machine.name and t.state is R]:
             self._transition(task, "lost", event, f"machine {machine.name} stopped answering")
             self._job_follows(self.jobs[task.job], "lost", event)
@@ -219,7 +209,7 @@ class CellState:
             self._rebuild_view(None)
         return self._view
 
-    def _rebuild_view(self, event: dict[str, Any] | None) -> None:
+    def _rebuild_view(self, event: ev.Event | None) -> None:
         """A new view of the up machines with every running task placed again; a running task that
         no longer fits (its machine shrank or is gone) is evicted back to pending."""
         self._view_stale = False
@@ -240,29 +230,22 @@ class CellState:
                 raise InvariantError(f"running task {task.name} does not fit its machine: {why}")
             # It is not in the new view: take it off its machine without view.remove.
             next_task_state(task.name, R, "evict", task.history)
-            task.history.append(Transition(event["seq"], event["cmd"], "evict", R.value, P.value,
-                                           event.get("t", 0.0), f"no longer fits its machine: {why}"))
+            task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
+                                           event.t, f"no longer fits its machine: {why}", task.machine))
             task.machine, task.gpus, task.request, task.state = None, (), None, P
             self._moved(task.job, R, P)
             self._now_pending(task.name)
             self._job_follows(self.jobs[task.job], "evict", event)
 
-    def parsed(self, spec_dict: dict[str, Any]):
-        """The JobSpec of an event's spec: the one the core just validated when it hands it over
-        (``hint``, the very same dict object), else parsed again (replay). Either way the same spec."""
-        hint, self.hint = self.hint, None
-        if hint is not None and hint[0] is spec_dict:
-            return hint[1]
-        return parse_job_spec(spec_dict)
-
-    def _apply_job_submitted(self, event: dict[str, Any]) -> None:
-        spec = self.parsed(event["spec"])
-        jid = event["job"]
+    def _job_submitted(self, event: ev.JobSubmitted) -> None:
+        # The core hands over the JobSpec it validated; a replayed log parses the spec again.
+        spec = event.parsed or parse_job_spec(event.spec)
+        jid = event.job
         old = self.jobs.get(jid)
-        if old is not None and old.state is not JobState.DEAD:
+        if old is not None and not old.state.ended:
             raise TransitionError(f"job {jid} is already {old.state.value}")
-        job = JobRecord(jid, spec, event["spec"], submitted_seq=event["seq"], submitted_at=event.get("t", 0.0),
-                        request_id=event.get("request_id"))
+        job = JobRecord(jid, spec, event.spec, submitted_seq=event.seq, submitted_at=event.t,
+                        request_id=event.request_id)
         note = ""
         if old is not None:  # an earlier incarnation of the job ended: its story goes on
             job.history, note = old.history, "submitted again"
@@ -270,39 +253,39 @@ class CellState:
             job.request = None
             job.__post_init__()
         self.jobs[jid] = job
-        if event.get("request_id"):
-            self.requests[f"{spec.user}/{event['request_id']}"] = jid
+        if event.request_id:
+            self.requests[f"{spec.user}/{event.request_id}"] = jid
         for index in range(spec.tasks):
             self._new_task(job, index, event)
         check_job_transition(jid, None, JobState.PENDING, "submit", job.history)
-        job.history.append(Transition(event["seq"], event["cmd"], "submit", None, JobState.PENDING.value,
-                                      event.get("t", 0.0), note))
+        job.history.append(Transition(event.seq, event.cmd, "submit", None, JobState.PENDING.value, event.t, note))
         job.state = JobState.PENDING
         self._charge(job, +1)
         if spec.after is not None:
             self.waiting.add(jid)
 
-    def _apply_task_scheduled(self, event: dict[str, Any]) -> None:
-        task = self.tasks[event["task"]]
+    def _task_scheduled(self, event: ev.TaskScheduled) -> None:
+        task = self.tasks[event.task]
         job = self.jobs[task.job]
-        gpus = tuple(event.get("gpus", ()))
+        gpus = tuple(event.gpus)
         request = job.request_of(job.version)
-        at = self.view.index[event["machine"]]
+        at = self.view.index[event.machine]
         self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus), at)
-        self._transition(task, "schedule", event, f"on {event['machine']}")
-        task.machine, task.gpus, task.request = event["machine"], gpus, request
-        task.generation, task.version = event["generation"], job.version
+        self._transition(task, "schedule", event, f"on {event.machine}", event.machine)
+        task.machine, task.gpus, task.request = event.machine, gpus, request
+        task.generation, task.version = event.generation, job.version
         task.reason, task.explanation = "", None
+        task.agent, task.agent_next_try_at = None, None
         self._job_follows(job, "schedule", event)
 
-    def _apply_task_ended(self, event: dict[str, Any]) -> None:
-        task = self.tasks[event["task"]]
-        via = event["via"]
-        self._transition(task, via, event, event.get("note", ""))
+    def _task_ended(self, event: ev.TaskEnded) -> None:
+        task = self.tasks[event.task]
+        via = event.via
+        self._transition(task, via, event, event.note, event.machine)
         job = self.jobs[task.job]
         if via == "restart":
             task.version = job.version
-        self._job_follows(job, via, event, event.get("note", ""))
+        self._job_follows(job, via, event, event.note)
         if job.id in self.rolling and not self._rolling(job):
             self.rolling.discard(job.id)
         if job.old_specs:
@@ -314,29 +297,29 @@ class CellState:
         job.old_specs = {v: spec for v, spec in job.old_specs.items() if v in used}
         job._requests = {v: r for v, r in job._requests.items() if v in used}
 
-    def _apply_job_killed(self, event: dict[str, Any], via: str = "kill") -> None:
-        job = self.jobs[event["job"]]
+    def _job_killed(self, event: ev.JobKilled | ev.JobFailed, via: str = "kill") -> None:
+        job = self.jobs[event.job]
         for task in self.tasks_of(job.id):
             if task.state is not D:
-                self._transition(task, "kill", event, event.get("note", ""))
-        self._job_follows(job, via, event, event.get("note", ""))
+                self._transition(task, "kill", event, event.note)
+        self._job_follows(job, via, event, event.note)
         self.rolling.discard(job.id)
         self._forget_old_specs(job)
 
-    def _apply_job_failed(self, event: dict[str, Any]) -> None:
+    def _job_failed(self, event: ev.JobFailed) -> None:
         """One of the job's tasks failed for good: its other tasks are killed, the job failed."""
-        self._apply_job_killed(event, via="fail")
+        self._job_killed(event, via="fail")
 
-    def _apply_job_updated(self, event: dict[str, Any]) -> None:
-        job = self.jobs[event["job"]]
-        spec = self.parsed(event["spec"])
+    def _job_updated(self, event: ev.JobUpdated) -> None:
+        job = self.jobs[event.job]
+        spec = event.parsed or parse_job_spec(event.spec)
         self._charge(job, -1)
         old_version, old_spec = job.version, job.spec_dict
         running_old = any(t.state is R for t in self.tasks_of(job.id))
-        if event["restart"] and running_old:
+        if event.restart and running_old:
             job.old_specs[old_version] = old_spec
-        job.spec, job.spec_dict, job.version = spec, event["spec"], old_version + 1
-        job.max_unavailable = event.get("max_unavailable", job.max_unavailable)
+        job.spec, job.spec_dict, job.version = spec, event.spec, old_version + 1
+        job.max_unavailable = event.max_unavailable
         job.request = None
         job.__post_init__()
         self._charge(job, +1)
@@ -348,7 +331,7 @@ class CellState:
             elif task.state is P:
                 self._transition(task, "update", event)
                 task.version = job.version
-            elif not event["restart"] and task.version == old_version:
+            elif not event.restart and task.version == old_version:
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
@@ -359,7 +342,7 @@ class CellState:
         old_count = parse_job_spec(old_spec).tasks
         for index in range(old_count, spec.tasks):  # scaled up
             self._new_task(job, index, event)
-        if event["restart"] and self._rolling(job):
+        if event.restart and self._rolling(job):
             self.rolling.add(job.id)
         self._job_follows(job, "update", event)
 
@@ -373,6 +356,7 @@ class CellState:
         decided): a state rebuilt from this iterates its machines, jobs and tasks in the same order
         as the live one, so it takes the same decisions."""
         return {
+            "format": CHECKPOINT_FORMAT,
             "cell": self.cell,
             "seq": self.seq,
             "machines": {n: m.to_dict() for n, m in self.machines.items()},
@@ -385,6 +369,11 @@ class CellState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
+        """A state from :meth:`to_dict` of this version or an earlier one (format 1: jobs that ended
+        are ``dead``; :meth:`JobRecord.from_dict` maps them by their recorded ends)."""
+        if d.get("format", 1) > CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {d['format']} is newer than this corral reads "
+                             f"({CHECKPOINT_FORMAT}): upgrade it")
         state = cls(d["cell"])
         state.seq = d["seq"]
         state.machines = {n: MachineRecord.from_dict(m) for n, m in d["machines"].items()}
@@ -392,14 +381,13 @@ class CellState:
         state.tasks = {n: TaskRecord.from_dict(t) for n, t in d["tasks"].items()}
         state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
         state.pending = dict.fromkeys(d["pending"])
-        state.runnable = dict(state.pending)
         state.requests = dict(d["requests"])
         for task in state.tasks.values():
             state._moved(task.job, None, task.state)
             if task.state is R:
                 task.request = state.jobs[task.job].request_of(task.version)
         for job in state.jobs.values():
-            if job.state is not JobState.DEAD:
+            if not job.state.ended:
                 state._charge(job, +1)
                 if job.spec.after is not None:
                     state.waiting.add(job.id)
@@ -434,8 +422,6 @@ class CellState:
                     fail(f"running task {name} is on {task.machine}, which is {self.machines[task.machine].state}")
             elif placed is not None or task.machine is not None:
                 fail(f"{task.state.value} task {name} occupies a machine")
-            if (task.state is P) != (name in self.runnable or name in self.parked.get(task.job, ())):
-                fail(f"task {name} is {task.state.value} but {'not ' if task.state is P else ''}runnable or parked")
             if (task.state is P) != (name in self.pending):
                 fail(f"task {name} is {task.state.value} but {'not ' if name not in self.pending else ''}in the pending set")
             if task.history and task.history[-1].new != task.state.value:
@@ -445,18 +431,18 @@ class CellState:
         for jid, job in self.jobs.items():
             tasks = self.tasks_of(jid)
             states = {t.state for t in tasks}
-            want = JobState.RUNNING if R in states else JobState.PENDING if P in states else JobState.DEAD
-            if job.state is not want:
-                fail(f"job {jid} is {job.state.value} but its tasks say {want.value}")
+            want = JobState.RUNNING if R in states else JobState.PENDING if P in states else None
+            if (job.state is not want) if want is not None else not job.state.ended:
+                fail(f"job {jid} is {job.state.value} but its tasks say {want.value if want else 'ended'}")
             alive = [t for t in tasks if t.state is not D]
-            if job.state is not JobState.DEAD and any(t.index >= job.spec.tasks for t in alive):
+            if not job.state.ended and any(t.index >= job.spec.tasks for t in alive):
                 fail(f"job {jid} has a live task beyond its {job.spec.tasks} tasks")
-        live_ordered = {j.id for j in self.jobs.values() if j.spec.after is not None and j.state is not JobState.DEAD}
+        live_ordered = {j.id for j in self.jobs.values() if j.spec.after is not None and not j.state.ended}
         if live_ordered != self.waiting:
             fail(f"the set of ordered jobs is out of date: {sorted(live_ordered ^ self.waiting)}")
         usage: dict[tuple[str, Band], np.ndarray] = {}
         for job in self.jobs.values():
-            if job.state is not JobState.DEAD:
+            if not job.state.ended:
                 key = (job.user, job.band)
                 usage[key] = usage.get(key, 0) + charge(job.spec)
         for key in set(usage) | set(self.usage):

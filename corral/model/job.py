@@ -28,7 +28,6 @@ class JobState(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     KILLED = "killed"
-    DEAD = "dead"  # until the master derives end states (the next change); not an end state to use
 
     @property
     def ended(self) -> bool:

@@ -367,6 +367,12 @@ class Scheduler:
         self._place(view, [task], machine, score, len(view), plan, this_pass)
         return True
 
+    def explain(self, view: CellView, request: TaskRequest) -> Explanation:
+        """Why a task of ``request`` cannot be placed on ``view`` as it is (reads only)."""
+        explanation = explain(self.policy, EvalContext(view, request, np.arange(len(view))))
+        explanation.preemption = why_no_preemption(request, self.config.preemption)
+        return explanation
+
     def _explain(self, view: CellView, state: _ClassState) -> Explanation:
         if state.explanation is None:
             state.explanation = explain(self.policy, EvalContext(view, state.req, np.arange(len(view))))

@@ -15,12 +15,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from corral.master.events import Event, JobFailed, JobKilled, JobSubmitted, JobUpdated, MachineLost, TaskEnded, TaskScheduled
 from corral.master.state import CellState
 from corral.model.job import TaskState
 from corral.model.resources import CPU, GPU, MEMORY
 
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 SAMPLE_COLUMNS = ("t", "alloc_cpu", "alloc_memory", "alloc_gpu", "usage_cpu", "usage_memory", "running", "pending")
+
+_JOB_EVENTS = (JobSubmitted, JobUpdated, JobKilled, JobFailed)
 
 
 class Metrics:
@@ -44,16 +47,17 @@ class Metrics:
 
     # ---- the event stream ------------------------------------------------------------------------
 
-    def observe(self, events: Iterable[dict[str, Any]]) -> None:
+    def observe(self, events: Iterable[Event]) -> None:
         state = self.state
         for event in events:
-            t = event["t"]
-            if "task" in event:
-                names: Iterable[str] = (event["task"],)
-            elif "job" in event:
-                names = state.job_tasks.get(event["job"], ())
-            elif event["type"] == "machine_lost":
-                names = list(self.running_on.get(event["machine"], ()))
+            t = event.t
+            kind = type(event)
+            if kind is TaskScheduled or kind is TaskEnded:
+                names: Iterable[str] = (event.task,)
+            elif kind in _JOB_EVENTS:
+                names = state.job_tasks.get(event.job, ())
+            elif kind is MachineLost:
+                names = list(self.running_on.get(event.machine, ()))
             else:
                 continue
             for name in names:

@@ -4,9 +4,13 @@ The same :class:`MasterCore` the live master runs takes the commands a cell
 would see — machines registering, jobs submitted at their arrival times,
 agents reporting finished tasks, jobs killed at their departure times — and
 its effects (start, kill) go to simulated agents instead of HTTP. Scheduling
-runs in rounds, as in the live master's loop: after something changed and a
-task waits, one round at most every ``round_interval_s`` of simulated time.
-Nothing is persisted: events are applied by the core as it emits them.
+runs the master's one round (``MasterCore.schedule``, corral.master.rounds),
+as the live master's loop does: after something changed and a task waits,
+one round at most every ``round_interval_s`` of simulated time. Nothing is
+persisted: events are applied by the core as it emits them.
+
+Command ids come from the run's seed (``CommandIds.seeded``), so two runs
+with the same trace, configuration and seed write identical event logs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corral.master.admission import AdmissionError
-from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit
+from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit
 from corral.master.core import MasterCore, Outcome
 from corral.master.records import job_id
 from corral.master.state import InvariantError
@@ -61,8 +65,10 @@ class Replay:
         self.by_id: dict[str, TraceJob] = {job_id(j.name, j.user): j for j in trace.jobs}
         self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report)
         scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed))
+        self.ids = CommandIds.seeded(config.seed)  # the commands' ids
         self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
-                               cell="sim", validate=config.validate)
+                               cell="sim", validate=config.validate, ids=plan_ids(config.seed))
+        self.log: list[dict[str, Any]] | None = None  # every event's dict, when asked for (keep_log)
         self.metrics: Metrics | None = None
         self.round_due = False  # a round is on the heap
         self.rejected: list[tuple[str, str]] = []  # (job, why) the master refused at submission
@@ -74,22 +80,31 @@ class Replay:
 
     def _apply(self, out: Outcome) -> None:
         self.core_events += len(out.events)
+        if self.log is not None:
+            self.log.extend(e.to_dict() for e in out.events)
         self.metrics.observe(out.events)
         self.core.deliver(out.effects)
+
+    def command(self, cmd: Any) -> Outcome:
+        """Apply one command now, as the trace's own commands are (scripts and tests add their own:
+        machine loss, ticks, reports)."""
+        out = self.core.handle(cmd)
+        self._apply(out)
+        self._changed()
+        return out
 
     def _job_of_task(self, task: str) -> TraceJob:
         return self.by_id[self.core.state.tasks[task].job]
 
     def _report(self, machine: str, statuses: list[dict[str, Any]]) -> None:
-        self._apply(self.core.handle(AgentReport(machine, statuses)))
-        self._changed()
+        self.command(AgentReport(machine, statuses, id=self.ids()))
 
     def _arrive(self, index: int) -> None:
         jobs, now = self.trace.jobs, self.engine.now
         while index < len(jobs) and jobs[index].arrival <= now:
             job = jobs[index]
             try:
-                self._apply(self.core.handle(Submit(job_spec(job))))
+                self._apply(self.core.handle(Submit(job_spec(job), id=self.ids())))
             except AdmissionError as e:
                 self.rejected.append((job.name, e.errors[0][1] if e.errors else str(e)))
             else:
@@ -102,9 +117,8 @@ class Replay:
 
     def _depart(self, job: TraceJob) -> None:
         jid = job_id(job.name, job.user)
-        if self.core.state.jobs[jid].state.value != "dead":
-            self._apply(self.core.handle(Kill(jid)))
-            self._changed()
+        if not self.core.state.jobs[jid].state.ended:
+            self.command(Kill(jid, id=self.ids()))
 
     def _changed(self) -> None:
         """Something that may let a waiting task in happened: a round follows, unless one is due."""
@@ -115,11 +129,10 @@ class Replay:
     def _round(self) -> None:
         self.round_due = False
         started = time.perf_counter()
-        out = self.core.schedule()
+        result = self.core.schedule(persist=self._apply)
         self.round_seconds.append(time.perf_counter() - started)
         self.rounds += 1
-        self._apply(out)
-        self.metrics.unplaced_attempts += out.reply["unplaced"]
+        self.metrics.unplaced_attempts += result.unplaced
 
     def _sample(self) -> None:
         self.metrics.sample(self.engine.now, self.core.state.view.free, self.agents.usage)
@@ -131,8 +144,10 @@ class Replay:
     def setup(self) -> None:
         for m in self.trace.machines:
             out = self.core.handle(RegisterMachine(m.name, machine_capacity(m), gpu_model=m.gpu_model,
-                                                   attributes=dict(m.attributes)))
+                                                   attributes=dict(m.attributes), id=self.ids()))
             self.core_events += len(out.events)
+            if self.log is not None:
+                self.log.extend(e.to_dict() for e in out.events)
         self.metrics = Metrics(self.core.state, self.core.state.view.capacity.sum(axis=0))
         if self.trace.jobs:
             self.engine.at(self.trace.jobs[0].arrival, self._arrive, 0)
@@ -212,6 +227,12 @@ class Replay:
             **self.metrics.summary(end),
             "notes": list(trace.notes),
         }
+
+
+def plan_ids(seed: int) -> CommandIds:
+    """The ids of a replay's plan commits (a stream apart from the commands', so a live master handed
+    the same commands and this id source logs the same events)."""
+    return CommandIds(f"s{seed}p")
 
 
 def replay(trace: Trace, config: ReplayConfig = ReplayConfig(), progress=None) -> ReplayResult:

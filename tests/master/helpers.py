@@ -25,17 +25,17 @@ class Harness:
 
     def run(self, cmd: Any) -> Outcome:
         out = self.core.handle(cmd)
-        self.store.append(out.events)
+        self.store.append([e.to_dict() for e in out.events])
         return out
 
     def schedule(self) -> Outcome:
         out = self.core.schedule()
-        self.store.append(out.events)
+        self.store.append([e.to_dict() for e in out.events])
         return out
 
     def commit(self, rnd, plan) -> Outcome:
         out = self.core.commit(rnd, plan)
-        self.store.append(out.events)
+        self.store.append([e.to_dict() for e in out.events])
         return out
 
     def machine(self, name: str, cpu: str = "4", memory: str = "8Gi", **attributes: str) -> Outcome:

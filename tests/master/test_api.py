@@ -130,7 +130,7 @@ def test_no_token_is_401_and_another_users_job_is_403(client):
     assert client.post("/jobs", json=web(name="y"), headers=AGENT).status_code == 403
     assert client.post("/machines", json=AGENT_BODY, headers=ALICE).status_code == 403
     assert client.get("/jobs/web.alice", headers=BOB).json()["state"] == "pending"
-    assert client.delete("/jobs/web.alice", headers=OPS).json()["state"] == "dead"
+    assert client.delete("/jobs/web.alice", headers=OPS).json()["state"] == "killed"
 
 
 BAD_SUBMISSIONS = [
@@ -199,7 +199,8 @@ def test_an_unknown_path_is_a_json_404(client):
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
-def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client):
+def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client, monkeypatch):
+    from corral.master import jobs
     from corral.master.core import MasterCore
 
     core = server.master.core
@@ -207,10 +208,10 @@ def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client):
     def broken_reply(job):
         raise RuntimeError("a bug after the event was applied")
 
-    core.job_reply = broken_reply
-    r = client.post("/jobs", json=web(), headers=ALICE)
+    with monkeypatch.context() as patch:
+        patch.setattr(jobs, "job_reply", broken_reply)
+        r = client.post("/jobs", json=web(), headers=ALICE)
     assert r.status_code == 500 and r.json()["error"] == "internal"
-    del core.job_reply
 
     def log_matches_memory():
         with server.master.lock:

@@ -28,7 +28,7 @@ def replayed(h: Harness) -> CellState:
 def test_a_submitted_job_gets_stable_task_names_and_runs_once_scheduled(h):
     h.machine("m1")
     out = h.submit("web", tasks=2)
-    assert out.reply["state"] == "pending" and [e["type"] for e in out.events] == ["job_submitted"]
+    assert out.reply["state"] == "pending" and [e.TYPE for e in out.events] == ["job_submitted"]
     assert h.task("web", 1).name == "1.web.alice.local" and h.task("web", 1).state is P
     out = h.schedule()
     assert out.reply["placed"] == 2
@@ -106,10 +106,10 @@ def test_an_ordered_job_waits_for_its_predecessor_to_finish(h):
     h.submit("prep")
     h.submit("main", after="prep")
     h.schedule()
-    assert h.task("main").state is P and "waiting for job prep to finish" in h.task("main").reason
+    assert h.task("main").state is P and "waiting for job prep to succeed" in h.task("main").reason
     prep = h.task("prep")
     h.run(AgentReport("m1", [{"task_id": prep.name, "generation": prep.generation, "state": "finished", "exit_code": 0}]))
-    assert h.state.jobs["prep.alice"].state is JobState.DEAD
+    assert h.state.jobs["prep.alice"].state is JobState.SUCCEEDED
     h.schedule()
     assert h.task("main").state is R
 
@@ -133,10 +133,10 @@ def test_killing_a_running_job_kills_its_tasks_on_their_machines(h):
     h.schedule()
     out = h.run(Kill("web.alice"))
     assert sorted(e.task for e in out.effects if isinstance(e, KillTask)) == ["0.web.alice.local", "1.web.alice.local"]
-    assert h.state.jobs["web.alice"].state is JobState.DEAD
+    assert h.state.jobs["web.alice"].state is JobState.KILLED
     assert all(t.state is D for t in h.state.tasks_of("web.alice"))
     assert h.state.view.free[0][0] == 4000
-    assert h.run(Kill("web.alice")).events == []  # killing a dead job again changes nothing
+    assert h.run(Kill("web.alice")).events == []  # killing a killed job again changes nothing
     with pytest.raises(AdmissionError) as err:
         h.run(Kill("nosuch.alice"))
     assert err.value.status == 404
@@ -380,7 +380,7 @@ def test_scaling_a_job_down_to_tasks_that_already_ended_ends_the_job(h):
     t0 = h.task("c")
     h.run(AgentReport("m1", [{"task_id": t0.name, "generation": t0.generation, "state": "finished", "exit_code": 0}]))
     h.run(Update(spec("c", tasks=1)))
-    assert h.state.jobs["c.alice"].state is JobState.DEAD
+    assert h.state.jobs["c.alice"].state is JobState.SUCCEEDED
     assert h.state.jobs["c.alice"].history[-1].via == "update"
     assert replayed(h).to_dict() == h.state.to_dict()
 

@@ -70,7 +70,7 @@ def test_every_acknowledged_command_survives_kill_9_and_nothing_is_half_written(
         for jid, what in acked.items():
             assert jid in by_id, f"acknowledged job {jid} was lost"
             if what == "killed":
-                assert by_id[jid]["state"] == "dead", jid
+                assert by_id[jid]["state"] == "killed", jid
         for job in jobs:  # whole jobs only: every task of every job is there
             assert sum(job["task_states"].values()) == job["tasks"], job
         # The restarted master works on and keeps its invariants (--validate).

@@ -57,19 +57,22 @@ def test_an_impossible_task_transition_raises_with_the_story(name, start, via):
     assert "#2 pending --schedule--> running (command cmd-2)" in text
 
 
-JP, JR, JD = JobState.PENDING, JobState.RUNNING, JobState.DEAD
+JP, JR = JobState.PENDING, JobState.RUNNING
+JS, JF, JK = JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED
 JOB_CASES = [
     ("a submitted job starts pending", None, JP, "submit", True),
     ("a job runs once one of its tasks is placed", JP, JR, "schedule", True),
     ("a job whose last running task finished while others wait is pending again", JR, JP, "finish", True),
-    ("a job whose tasks all finished is dead", JR, JD, "finish", True),
-    ("a killed pending job is dead", JP, JD, "kill", True),
-    ("a job whose predecessor failed is rejected", JP, JD, "reject", True),
+    ("a job whose tasks all finished has succeeded", JR, JS, "finish", True),
+    ("a killed pending job is killed", JP, JK, "kill", True),
+    ("a job whose predecessor failed is rejected (killed)", JP, JK, "reject", True),
+    ("a running job whose task failed for good has failed", JR, JF, "fail", True),
     ("a running job whose tasks are preempted is pending", JR, JP, "evict", True),
     ("a running job whose only task fails over to another machine is pending", JR, JP, "failover", True),
-    ("a task failing over cannot kill its job", JR, JD, "failover", False),
-    ("a pending job cannot finish", JP, JD, "finish", False),
-    ("a dead job cannot run", JD, JR, "schedule", False),
+    ("a task failing over cannot end its job", JR, JF, "failover", False),
+    ("a pending job cannot finish", JP, JS, "finish", False),
+    ("an ended job cannot run", JS, JR, "schedule", False),
+    ("a killed job cannot become pending again", JK, JP, "update", False),
     ("scheduling cannot make a running job pending", JR, JP, "schedule", False),
 ]
 

@@ -131,7 +131,7 @@ def test_a_task_its_agent_gave_up_on_is_tried_elsewhere_then_fails_with_the_last
         seen.append(task.machine)
         h.run(AgentReport(task.machine, [status(task, "failed", failures=3,
                                                 last_error=f"No such file or directory: 'nosuchbinary' ({attempt})")]))
-    assert task.state is D and h.state.jobs["bad.alice"].state is JobState.DEAD
+    assert task.state is D and h.state.jobs["bad.alice"].state is JobState.FAILED
     note = task.history[-1].note
     assert task.history[-1].via == "fail" and "3 machines" in note and note.endswith("'nosuchbinary' (2)")
     assert [t.via for t in task.history if t.via in ("failover", "fail")] == ["failover", "failover", "fail"]
@@ -163,7 +163,7 @@ def test_a_task_that_fails_everywhere_fails_its_job_and_the_jobs_other_tasks_are
     tasks = h.state.tasks_of("bad.alice")
     out = h.run(AgentReport("m1", [status(tasks[1], "failed", last_error="boom")]))
     job = h.state.jobs["bad.alice"]
-    assert job.state is JobState.DEAD and job.history[-1].via == "fail"
+    assert job.state is JobState.FAILED and job.history[-1].via == "fail"
     assert "task 1 failed on m1; last error: boom" in job.history[-1].note
     assert all(t.state is D for t in tasks)
     assert sorted((type(e).__name__, e.task) for e in out.effects) == [("KillTask", tasks[0].name), ("KillTask", tasks[2].name)]
@@ -220,7 +220,7 @@ def test_downs_ups_readoptions_and_failovers_keep_every_invariant_and_replay_exa
         try:
             if cmd[0] == "submit":
                 job = h.state.jobs.get(f"{cmd[1]}.alice")
-                if job is None or job.state is JobState.DEAD:
+                if job is None or job.state.ended:
                     h.submit(cmd[1], tasks=cmd[2], cpu="1", memory="1Gi")
             elif cmd[0] == "kill":
                 h.run(Kill(f"{cmd[1]}.alice"))

@@ -1,0 +1,176 @@
+"""Plan commit (Omega, Borg §3.4): a consistent snapshot out, a plan back in, what still fits committed.
+
+``snapshot`` hands out a copy of the cell view and the runnable tasks with
+their requests (ordered jobs still waiting, lost tasks waiting their turn and
+an empty cell get their pending reasons here instead). ``commit`` re-checks
+each placement against the live state: the task must be unchanged (its
+transition count), the machine still in the cell, each preemption victim still
+there, and — unless the machine is unchanged since the snapshot — the task
+must still fit once its victims are gone. What fails is *stale*, to be planned
+again; what the scheduler could not place gets its pending reason and is
+parked in the unschedulable queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from corral.master.events import TaskEnded, TaskScheduled
+from corral.master.failover import Failover, failed_machines
+from corral.master.jobs import waiting_reason
+from corral.master.records import launch_body
+from corral.master.step import Step
+from corral.master.unschedulable import UnschedulableQueue, class_key
+from corral.model.constraints import Constraint
+from corral.model.job import TaskState
+from corral.sched.cellview import CellView, PlacementError, _Vocabulary
+from corral.sched.plan import Plan
+from corral.sched.request import PendingTask, PlacedTask
+
+P, R = TaskState.PENDING, TaskState.RUNNING
+MACHINE_ATTRIBUTE = "corral.machine"  # a machine's own name, in snapshots that exclude machines by name
+
+
+@dataclass
+class Round:
+    """One scheduling round's input: a snapshot of the view and the tasks to place."""
+
+    view: CellView
+    pending: list[PendingTask]
+    tokens: dict[str, int]  # task -> its transition count at snapshot time (changed means stale)
+    # Each machine's version in the live view at snapshot time: a machine still at it when the plan
+    # is committed is as the scheduler saw it, so its placements need no second fit check.
+    versions: Any = None
+    lineage: object = None
+    mark: int = -1  # the highest machine version at snapshot time (what pending reasons describe)
+
+
+def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None) -> Round:
+    """A consistent copy of the cell and the runnable tasks to plan (all, or those in ``only``)."""
+    pending = []
+    tokens = {}
+    reasons: dict[str, str | None] = {}
+    failover.reschedule.release(lambda n: n in state.pending)
+    held = failover.reschedule.positions()
+    excluded = False
+    queue.wake(state.view)
+    for name in (list(queue.runnable) if only is None else [n for n in queue.runnable if n in only]):
+        task = state.tasks[name]
+        job = state.jobs[task.job]
+        if job.id not in reasons:
+            reasons[job.id] = waiting_reason(state, job)
+        if reasons[job.id] is not None:
+            task.reason, task.explanation = reasons[job.id], None
+            continue
+        if not len(state.view):
+            task.reason, task.explanation = "0/0 machines are available: the cell has no machines up.", None
+            continue
+        if name in held:
+            task.reason, task.explanation = failover.reschedule.describe(name, held[name]), None
+            continue
+        request = job.request
+        tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []
+        if tried:  # it failed there: elsewhere first
+            request = replace(request, constraints=request.constraints
+                              + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
+            excluded = True
+        pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq))
+        tokens[name] = len(task.history)
+    live = state.view
+    view = live.copy()
+    if excluded:
+        _name_machines(view)
+    mark = int(live.version.max()) if len(live) else -1
+    return Round(view, pending, tokens, live.version.copy(), live.lineage, mark)
+
+
+def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dict[str, str]:
+    """Commit what of ``plan`` still holds; the stale placements, task -> why."""
+    state, view = step.state, step.state.view
+    victims_of: dict[str, list] = {}
+    for p in plan.preemptions:
+        victims_of.setdefault(p.by, []).append(p)
+    stale: dict[str, str] = {}
+    unchanged = (view.version == rnd.versions) if rnd.lineage is view.lineage else None
+    for p in plan.placements:
+        task = state.tasks.get(p.task_id)
+        why = None
+        if task is None or task.state is not P or len(task.history) != rnd.tokens.get(p.task_id):
+            why = "the task changed while it was being placed"
+        elif p.machine not in view.index:
+            why = f"machine {p.machine} left the cell"
+        else:
+            victims = victims_of.get(p.task_id, [])
+            for v in victims:
+                victim = state.tasks.get(v.victim)
+                if victim is None or victim.state is not R or victim.machine != p.machine:
+                    why = f"preemption victim {v.victim} is no longer on {p.machine}"
+                    break
+            else:
+                if unchanged is None or not unchanged[view.index[p.machine]]:
+                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims])
+        if why is not None:
+            stale[p.task_id] = why
+            continue
+        for v in victims_of.get(p.task_id, []):
+            step.kill(v.victim, p.machine, v.reason)
+            step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
+            state.tasks[v.victim].reason = v.reason
+        step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
+                  generation=task.generation + 1)
+        step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
+    _explain_unplaced(state, rnd, plan, queue)
+    for name, why in stale.items():
+        task = state.tasks.get(name)
+        if task is not None and task.state is P:
+            task.reason, task.explanation = f"its placement went stale ({why}); it will be placed again", None
+            queue.unpark([name])
+    return stale
+
+
+def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> None:
+    shared: dict[int, tuple[str, dict]] = {}
+    park = []
+    for name, explanation in plan.unplaced.items():
+        task = state.tasks.get(name)
+        if task is None or task.state is not P:
+            continue
+        key = id(explanation)
+        if key not in shared:
+            shared[key] = (readable(explanation.summary()), explanation.to_dict())
+        task.reason, task.explanation = shared[key]
+        park.append((name, class_key(state.jobs[task.job].request)))
+    if park:
+        queue.park(park, rnd.mark)
+
+
+def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
+    """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""
+    view = state.view
+    job = state.jobs[task.job]
+    removed = [view.remove(v) for v in victims]
+    at = view.index[machine]
+    try:
+        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus)), at)
+    except PlacementError as e:
+        return str(e)
+    else:
+        view.remove(task.name)
+        return None
+    finally:
+        for placed in removed:
+            view.place(placed, at)
+
+
+def readable(summary: str) -> str:
+    """A failed-over task's exclusion in words: 'where it failed before (m1)'."""
+    return summary.replace(f"constraint {MACHINE_ATTRIBUTE} not in ", "where it failed before ")
+
+
+def _name_machines(view: CellView) -> None:
+    """Give the snapshot ``view`` an attribute holding each machine's name (its own copy of the maps)."""
+    view.attributes = {**view.attributes, MACHINE_ATTRIBUTE: np.arange(len(view), dtype=np.int32)}
+    view.vocabularies = {**view.vocabularies, MACHINE_ATTRIBUTE: _Vocabulary(dict(view.index))}

@@ -1,0 +1,146 @@
+"""The master's events: durable facts, one dataclass per type, with one (de)serialisation.
+
+Every accepted command yields events; :meth:`CellState.apply` is the only
+thing that reads them, the store keeps their dicts (:meth:`Event.to_dict`),
+and a restarted master (or the simulator loading a checkpoint) decodes them
+with :func:`decode`. Each dict carries the format version ``v``; a log
+written by an earlier version (no ``v``: version 1, the same fields) decodes
+the same way, and a version from the future is refused rather than
+misread.
+
+=====================  =====================================================
+type                   fact
+=====================  =====================================================
+machine_registered     a machine joined the cell, or came back, or changed
+machine_lost           a machine left the cell; its running tasks are lost
+job_submitted          a job was admitted; its tasks are pending
+job_updated            a job's spec changed (in place, or by rolling restart)
+job_killed             a job was killed (by its user)
+job_failed             a task of the job failed for good; the rest are killed
+task_scheduled         a plan placing the task was committed
+task_ended             a running or pending task left that state (``via``)
+=====================  =====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar
+
+FORMAT_VERSION = 2  # 1: the same fields, no "v" key (before events were typed)
+
+
+class EventFormatError(ValueError):
+    """An event dict this version cannot read (unknown type, missing field, future version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    cmd: str
+    t: float
+    TYPE: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": FORMAT_VERSION, "seq": self.seq, "type": self.TYPE, "cmd": self.cmd, "t": self.t}
+        for f in fields(self)[3:]:
+            if f.metadata.get("durable", True):
+                value = getattr(self, f.name)
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Event":
+        try:
+            values = {f.name: d[f.name] if f.default is MISSING else d.get(f.name, f.default)
+                      for f in fields(cls)[3:] if f.metadata.get("durable", True)}
+            if "gpus" in values:
+                values["gpus"] = tuple(values["gpus"])
+            return cls(d["seq"], d.get("cmd", ""), d.get("t", 0.0), **values)
+        except KeyError as e:
+            raise EventFormatError(f"event {d.get('seq')} ({cls.TYPE}) lacks field {e.args[0]!r}") from None
+
+
+def _transient(default: Any = None) -> Any:
+    """A field the emitter hands to apply but the log does not keep (it is derived from durable ones)."""
+    return field(default=default, compare=False, repr=False, metadata={"durable": False})
+
+
+@dataclass(frozen=True, slots=True)
+class MachineRegistered(Event):
+    machine: dict[str, Any]  # name, capacity (corral units), gpu_model, attributes, address, isolation
+    TYPE: ClassVar[str] = "machine_registered"
+
+
+@dataclass(frozen=True, slots=True)
+class MachineLost(Event):
+    machine: str
+    TYPE: ClassVar[str] = "machine_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSubmitted(Event):
+    job: str
+    spec: dict[str, Any]
+    request_id: str | None = None
+    parsed: Any = _transient()  # the JobSpec the core validated: apply need not parse it again
+    TYPE: ClassVar[str] = "job_submitted"
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdated(Event):
+    job: str
+    spec: dict[str, Any]
+    restart: bool
+    max_unavailable: int = 1
+    parsed: Any = _transient()
+    TYPE: ClassVar[str] = "job_updated"
+
+
+@dataclass(frozen=True, slots=True)
+class JobKilled(Event):
+    job: str
+    note: str = ""
+    TYPE: ClassVar[str] = "job_killed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed(Event):
+    job: str
+    note: str = ""
+    TYPE: ClassVar[str] = "job_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskScheduled(Event):
+    task: str
+    machine: str
+    generation: int
+    gpus: tuple[int, ...] = ()
+    TYPE: ClassVar[str] = "task_scheduled"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEnded(Event):
+    task: str
+    via: str  # finish | fail | failover | evict | restart | reject (see lifecycle.TASK_TRANSITIONS)
+    note: str = ""
+    machine: str | None = None  # where it ran (failover, evict, finish, fail), so no note is parsed for it
+    TYPE: ClassVar[str] = "task_ended"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
+    MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded)}
+
+
+def decode(d: dict[str, Any]) -> Event:
+    """The typed event of a logged dict (any format version up to :data:`FORMAT_VERSION`)."""
+    version = d.get("v", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise EventFormatError(f"event {d.get('seq')} has format version {version!r}; this corral reads "
+                               f"versions 1 to {FORMAT_VERSION}: upgrade it")
+    cls = EVENT_TYPES.get(d.get("type"))
+    if cls is None:
+        raise EventFormatError(f"event {d.get('seq')} has unknown type {d.get('type')!r}; expected one of "
+                               f"{', '.join(sorted(EVENT_TYPES))}")
+    return cls.from_dict(d)

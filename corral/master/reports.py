@@ -1,0 +1,77 @@
+"""What agents say about their tasks, turned into task ends, kills and re-adoptions.
+
+A report is either full (the poll's ``GET /v1/state``: every task the agent
+has) or partial (a notification of the tasks that changed); both are judged
+status by status, so the same rules make a duplicate, late or reordered
+status harmless:
+
+* a status for the generation the master has running on that machine counts:
+  ``finished`` → the task ends (``finish``), ``failed`` → failover
+  (corral.master.failover), ``killed`` → back to pending (``evict``), and any
+  other state refreshes what the task shows (restarts, back-off, last exit);
+* a status of another generation, or of a task the master has elsewhere or
+  not at all, changes nothing; if that copy still lives it is killed, since
+  the master does not want it there;
+* a lost task reported alive where it ran is re-adopted (no restart).
+
+A partial report is news, not the truth about the machine: it changes nothing
+for a machine that is not up (its return, ``MachineUp``, carries a full
+report), kills nothing (strays are for the poll's full report and the
+assignments to settle: a late notification must not kill the copy a restarted
+agent runs), and does not count as hearing from the machine (only a poll
+proves the master reaches it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from corral.master.commands import AgentReport
+from corral.master.errors import AdmissionError
+from corral.master.events import TaskEnded
+from corral.master.failover import ACTIVE, Failover
+from corral.master.jobs import reject_dependents
+from corral.master.step import Step
+from corral.model.job import TaskState
+
+ENDED = ("finished", "failed", "killed")
+
+
+def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callable[[Any, str], bool]) -> None:
+    state = step.state
+    machine = state.machines.get(cmd.machine)
+    if machine is None:
+        raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
+    now = step.clock.now()
+    if not cmd.full and machine.state != "up":
+        step.reply = {"machine": cmd.machine, "tasks": 0}
+        return
+    if cmd.full:
+        machine.last_seen = now
+    for status in cmd.tasks:
+        name, agent_state = status.get("task_id"), status.get("state")
+        task = state.tasks.get(name)
+        if task is not None and task.state is TaskState.PENDING and failover.readopt(step, task, cmd.machine,
+                                                                                    status, fits):
+            continue
+        if task is None or task.state is not TaskState.RUNNING or task.machine != cmd.machine:
+            if cmd.full and agent_state not in ENDED:  # an ended copy has nothing left to kill
+                step.kill(name, cmd.machine, "not assigned to this machine")
+            continue
+        if status.get("generation") != task.generation:
+            continue
+        error = status.get("last_error") or ""
+        if agent_state == "finished":
+            step.emit(TaskEnded, task=name, via="finish", note=f"exit code {status.get('exit_code', 0)}",
+                      machine=cmd.machine)
+        elif agent_state == "failed":
+            failover.failed(step, task, cmd.machine, error or f"exit code {status.get('exit_code')} after "
+                                                               f"{status.get('failures')} failures")
+        elif agent_state == "killed":
+            step.emit(TaskEnded, task=name, via="evict", note=error or "killed on its machine", machine=cmd.machine)
+        elif agent_state in ACTIVE:
+            task.agent = status
+            wait = status.get("restart_in_s")
+            task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None
+    reject_dependents(step)
+    step.reply = {"machine": cmd.machine, "tasks": len(cmd.tasks)}
