@@ -19,7 +19,7 @@ import numpy as np
 # Quantity parsing lives in quantity.py; its names are re-exported here for the callers that
 # have always imported them from this module.
 from corral.model.quantity import (GPU_MILLI_WHOLE, MAX_BYTES, MAX_CPU_MILLI, QuantityError,  # noqa: F401
-                                   parse_bytes, parse_cpu, parse_gpu_count)
+                                   parse_bytes, parse_cpu)
 
 DIMS: tuple[str, ...] = ("cpu", "memory", "disk", "gpu")
 CPU, MEMORY, DISK, GPU = range(len(DIMS))
