@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+from corral.model.quantity import RESOURCE_KEYS, parse_bytes, parse_cpu, parse_resource_mapping
 
-CAPACITY_KEYS = ("cpu", "memory", "disk", "gpu")
+CAPACITY_KEYS = RESOURCE_KEYS
 _ATTR_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
 
@@ -83,23 +83,11 @@ def parse_pairs(text: str, what: str) -> dict[str, str]:
 
 def parse_capacity(text: str) -> dict[str, int]:
     """``"cpu=8,memory=16Gi"`` -> ``{"cpu": 8000, "memory": 17179869184, "disk": 0, "gpu": 0}``;
-    missing dimensions are detected."""
-    pairs = parse_pairs(text, "capacity")
-    capacity: dict[str, int] = {}
-    for key, value in pairs.items():
-        try:
-            if key == "cpu":
-                capacity[key] = parse_cpu(value)
-            elif key in ("memory", "disk"):
-                capacity[key] = parse_bytes(value)
-            elif key == "gpu":
-                if not value.isdigit():
-                    raise QuantityError(f"expected a whole number of GPUs, got {value!r}")
-                capacity[key] = int(value)
-            else:
-                raise ConfigError(f"capacity.{key}: unknown dimension; expected one of {', '.join(CAPACITY_KEYS)}")
-        except QuantityError as e:
-            raise ConfigError(f"capacity.{key}: {e}") from None
+    missing dimensions are detected. Values are read as people type them (a number of cpu is
+    cores, gpu a whole count); bad ones raise :class:`ConfigError` naming each."""
+    capacity, errors = parse_resource_mapping(parse_pairs(text, "capacity"), "capacity")
+    if errors:
+        raise ConfigError("; ".join(f"{field}: {message}" for field, message in errors))
     detected = detect_capacity()
     return {key: capacity.get(key, detected[key]) for key in CAPACITY_KEYS}
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.resources import QuantityError, check_port_range, parse_bytes, parse_cpu
+from corral.model.quantity import QuantityError, parse_bytes, parse_cpu, parse_gpu_count
+from corral.model.resources import check_port_range
 from corral.model.spec import FieldErrors, RestartSpec
 
 # Task ids become file and cgroup directory names: keep them to a safe alphabet.
@@ -44,25 +45,31 @@ class TaskResources(_Model):
     gpu: int = Field(0, ge=0)
     gpu_milli: int = Field(1000, ge=1, le=1000)
 
+    # Read by corral.model.quantity with units=True: integers are corral units (millicores,
+    # bytes), strings are quantities ("500m", "1.5" cores, "512Mi"); pydantic adds the field.
     @field_validator("cpu", mode="before")
     @classmethod
-    def _cpu(cls, value: Any) -> Any:
-        if isinstance(value, str):  # "500m" or "1.5" cores; plain numbers are millicores
-            try:
-                return parse_cpu(value)
-            except QuantityError as e:
-                raise ValueError(str(e)) from None
-        return value
+    def _cpu(cls, value: Any) -> int:
+        try:
+            return parse_cpu(value, units=True)
+        except QuantityError as e:
+            raise ValueError(e.message) from None
 
     @field_validator("memory", "disk", mode="before")
     @classmethod
-    def _bytes(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return parse_bytes(value)
-            except QuantityError as e:
-                raise ValueError(str(e)) from None
-        return value
+    def _bytes(cls, value: Any) -> int:
+        try:
+            return parse_bytes(value, units=True)
+        except QuantityError as e:
+            raise ValueError(e.message) from None
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpus(cls, value: Any) -> int:
+        try:
+            return parse_gpu_count(value)
+        except QuantityError as e:
+            raise ValueError(e.message) from None
 
 
 class HealthCheck(_Model):

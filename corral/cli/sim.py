@@ -87,7 +87,8 @@ def register(app: typer.Typer) -> None:
     def openb(
         workload: str = typer.Option("default", help="openb pod list, with or without the openb_pod_list_ prefix"),
         policy: str = typer.Option(None, help="random, dot-product, gpu-clustering, gpu-packing, best-fit, fgd, "
-                                   "corral (the default), or any registered corral policy"),
+                                   "corral (the default), or any corral policy spec (a preset or "
+                                   "scorer=weight pairs)"),
         seeds: str = typer.Option("42-51", help="seeds: 42-51, 42 or 42,44"),
         trace_dir: Path = typer.Option(None, help="folder of the openb CSVs [default: ../shared/traces/"
                                        "alibaba-gpu-v2023/csv beside the repository]"),
@@ -100,7 +101,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay openb through corral's scheduler: GPU allocation vs arrived demand, as in the FGD paper."""
         from corral.sim.openb.loader import WorkloadError, default_trace_dir, normalise_workload
-        from corral.sim.openb.policies import CORRAL_POLICY, policy_names
+        from corral.sched.policy import PolicyError
+        from corral.sim.openb.policies import CORRAL_POLICY, check_openb_policy
 
         trace_dir = trace_dir or default_trace_dir()
         try:
@@ -108,8 +110,10 @@ def register(app: typer.Typer) -> None:
         except SeedError as e:
             fail(f"--seeds: {e}")
         policy = policy or CORRAL_POLICY
-        if policy not in policy_names():
-            fail(f"--policy: unknown policy {policy!r}; expected one of {', '.join(policy_names())}")
+        try:
+            check_openb_policy(policy)
+        except PolicyError as e:
+            fail(f"--policy: {e}")
         try:
             workload = normalise_workload(workload, trace_dir)
         except WorkloadError as e:

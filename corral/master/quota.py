@@ -23,8 +23,9 @@ import yaml
 
 from corral.master.errors import AdmissionError
 from corral.model.priority import Band, band_of
-from corral.model.resources import CPU, DIMS, DISK, GPU, GPU_MILLI_WHOLE, MEMORY, QuantityError, format_bytes, \
-    format_cpu, parse_bytes, parse_cpu
+from corral.model.quantity import MAX_BYTES, MAX_CPU_MILLI  # noqa: F401  (re-exported)
+from corral.model.quantity import QUOTA_BOUNDS, bounds_errors, parse_resource_mapping
+from corral.model.resources import CPU, DIMS, DISK, GPU, GPU_MILLI_WHOLE, MEMORY, format_bytes, format_cpu
 
 
 class ConfigFileError(ValueError):
@@ -41,27 +42,12 @@ def read_yaml(path: str | Path, what: str) -> Any:
 
 
 def parse_vector(data: Any, where: str) -> np.ndarray:
-    """``{cpu: 16, memory: 64Gi, disk: 1Ti, gpu: 2}`` -> the dense vector (gpu in milli-GPU)."""
-    if not isinstance(data, dict):
-        raise ConfigFileError(f"{where}: expected a mapping like {{cpu: 16, memory: 64Gi}}, got {data!r}")
-    vec = np.zeros(len(DIMS), dtype=np.int64)
-    for key, value in data.items():
-        try:
-            if key == "cpu":
-                vec[CPU] = parse_cpu(value)
-            elif key == "memory":
-                vec[MEMORY] = parse_bytes(value)
-            elif key == "disk":
-                vec[DISK] = parse_bytes(value)
-            elif key == "gpu":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                    raise QuantityError(f"expected a number of GPUs, got {value!r}")
-                vec[GPU] = int(round(value * GPU_MILLI_WHOLE))
-            else:
-                raise ConfigFileError(f"{where}.{key}: unknown resource; expected cpu, memory, disk or gpu")
-        except QuantityError as e:
-            raise ConfigFileError(f"{where}.{key}: {e}") from None
-    return vec
+    """``{cpu: 16, memory: 64Gi, disk: 1Ti, gpu: 2}`` -> the dense vector (gpu in milli-GPU; a quota may
+    hold a fraction of a GPU, 2.5). Raises :class:`ConfigFileError` naming each bad entry."""
+    values, errors = parse_resource_mapping(data, where, gpu="milli", bounds=QUOTA_BOUNDS)
+    if errors:
+        raise ConfigFileError("; ".join(f"{field}: {message}" for field, message in errors))
+    return np.array([values.get(dim, 0) for dim in DIMS], dtype=np.int64)
 
 
 def describe_vector(vec: np.ndarray) -> dict[str, str]:
@@ -69,20 +55,10 @@ def describe_vector(vec: np.ndarray) -> dict[str, str]:
             "disk": format_bytes(int(vec[DISK])), "gpu": f"{vec[GPU] / GPU_MILLI_WHOLE:g}"}
 
 
-# Bounds on one task's (or machine's) quantities, so sums over a job's tasks and a user's jobs
-# stay far inside int64: 100,000 cores, 64 TiB.
-MAX_CPU_MILLI = 100_000_000
-MAX_BYTES = 2**46
-
-
 def quantity_bounds(values: dict[str, int], where: str) -> list[tuple[str, str]]:
-    """Field errors for cpu/memory/disk values beyond what corral accepts."""
-    errors = []
-    for key, limit, shown in (("cpu", MAX_CPU_MILLI, "100000 cores"), ("memory", MAX_BYTES, "64Ti"),
-                              ("disk", MAX_BYTES, "64Ti")):
-        if values.get(key, 0) > limit:
-            errors.append((f"{where}.{key}", f"expected at most {shown}, got {values[key]}"))
-    return errors
+    """Field errors for cpu/memory/disk values (corral units) beyond one task's or machine's bounds
+    (100,000 cores, 64 TiB), so sums over a job's tasks and a user's jobs stay far inside int64."""
+    return bounds_errors(values, where)
 
 
 class Quotas:

@@ -12,69 +12,17 @@ machine hold it is tracked per GPU by the cell view.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+# Quantity parsing lives in quantity.py; its names are re-exported here for the callers that
+# have always imported them from this module.
+from corral.model.quantity import (GPU_MILLI_WHOLE, MAX_BYTES, MAX_CPU_MILLI, QuantityError,  # noqa: F401
+                                   parse_bytes, parse_cpu)
+
 DIMS: tuple[str, ...] = ("cpu", "memory", "disk", "gpu")
 CPU, MEMORY, DISK, GPU = range(len(DIMS))
-GPU_MILLI_WHOLE = 1000
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
-_DECIMAL = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([A-Za-z]{0,2})\s*$")
-
-
-class QuantityError(ValueError):
-    """A resource quantity that cannot be read; the message says what was expected."""
-
-
-def parse_bytes(value: int | float | str) -> int:
-    """Read a byte quantity: ``1073741824``, ``"512Mi"``, ``"2Gi"``, ``"1.5G"``, ``"100k"``."""
-    if isinstance(value, bool):
-        raise QuantityError(f"expected a byte quantity like 512Mi or 2Gi, got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise QuantityError(f"expected a non-negative byte quantity, got {value!r}")
-        return int(value)
-    match = _QUANTITY.match(str(value))
-    if not match:
-        raise QuantityError(f"expected a byte quantity like 512Mi or 2Gi, got {value!r}")
-    number, suffix = float(match.group(1)), match.group(2)
-    if suffix in ("", "B"):
-        return int(number)
-    factor = _BINARY.get(suffix) or _DECIMAL.get(suffix)
-    if factor is None:
-        raise QuantityError(
-            f"unknown unit {suffix!r} in {value!r}; expected one of Ki, Mi, Gi, Ti, k, M, G, T"
-        )
-    return int(round(number * factor))
-
-
-def parse_cpu(value: int | float | str) -> int:
-    """Read a CPU quantity into millicores: ``2`` or ``"1.5"`` cores, ``"500m"`` millicores."""
-    if isinstance(value, bool):
-        raise QuantityError(f"expected cpu cores like 1.5 or millicores like 500m, got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise QuantityError(f"expected a non-negative cpu quantity, got {value!r}")
-        return int(round(value * 1000))
-    text = str(value).strip()
-    try:
-        if text.endswith("m"):
-            milli = float(text[:-1])
-            if milli < 0:
-                raise ValueError
-            return int(round(milli))
-        cores = float(text)
-        if cores < 0:
-            raise ValueError
-        return int(round(cores * 1000))
-    except ValueError:
-        raise QuantityError(
-            f"expected cpu cores like 1.5 or millicores like 500m, got {value!r}"
-        ) from None
 
 
 def check_port_range(ports: tuple[int, ...]) -> tuple[int, ...]:

@@ -19,8 +19,8 @@ from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.resources import (GPU_MILLI_WHOLE, QuantityError, Resources, check_port_range, parse_bytes,
-                                    parse_cpu)
+from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, QuantityError, parse_bytes, parse_cpu, parse_gpu_count
+from corral.model.resources import Resources, check_port_range
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")  # job and user names
 NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
@@ -46,18 +46,20 @@ class ResourcesSpec(_Strict):
     cpu: int = Field(description="millicores; the spec accepts cores (1.5) or millicores (500m)")
     memory: int = Field(description="bytes; the spec accepts 512Mi, 2Gi, ...")
     disk: int = 0
-    gpu: int = Field(0, ge=0, le=64)
+    gpu: int = Field(0, ge=0, le=MAX_GPUS)
     gpu_milli: int = Field(GPU_MILLI_WHOLE, ge=1, le=GPU_MILLI_WHOLE)
     gpu_model: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
 
+    # Quantities are read by corral.model.quantity (a number of cpu is cores); pydantic adds the
+    # field to the message.
     @field_validator("cpu", mode="before")
     @classmethod
     def _cpu(cls, value: Any) -> int:
         try:
             return parse_cpu(value)
         except QuantityError as e:
-            raise ValueError(str(e)) from None
+            raise ValueError(e.message) from None
 
     @field_validator("memory", "disk", mode="before")
     @classmethod
@@ -65,7 +67,15 @@ class ResourcesSpec(_Strict):
         try:
             return parse_bytes(value)
         except QuantityError as e:
-            raise ValueError(str(e)) from None
+            raise ValueError(e.message) from None
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpus(cls, value: Any) -> int:
+        try:
+            return parse_gpu_count(value)
+        except QuantityError as e:
+            raise ValueError(e.message) from None
 
     @field_validator("gpu_model", mode="before")
     @classmethod

@@ -1,13 +1,23 @@
 """A scheduling policy: checkers plus weighted scorers, and one registry of them by name.
 
-A policy is named either as a preset (``hybrid``, ``best-fit``, ``worst-fit``,
-``random``) or as weighted scorers, ``"best-fit=1,spread=0.5"``. Other rooms
-(the openb benchmark's policies, for one) add presets with
-:func:`register_policy`.
+A policy spec (what ``--policy`` takes, in ``corral sim`` and ``corral master``
+alike) is either a preset name or weighted scorers:
+
+* presets: ``hybrid`` (the default), ``best-fit``, ``worst-fit``, ``random``,
+  and the GPU-sharing ones of the FGD paper (ATC'23) and corral's own:
+  ``uniform-random``, ``dot-product``, ``gpu-clustering``, ``gpu-packing``,
+  ``fgd-bestfit``, ``fgd``, ``fgd-lookahead`` (see :func:`known_policies`);
+* weighted scorers: ``"best-fit=1,spread=0.5"`` (scorers in :data:`SCORERS`).
+
+Every preset is registered when this module is imported. The fragmentation-aware
+presets (``fgd``, ``fgd-lookahead``) are registered without typical tasks; the
+openb experiment builds them with its workload's (corral.sim.openb.policies).
+:func:`parse_policy_spec` reads a spec or says, in one line, what was expected.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,6 +29,12 @@ from corral.sched.context import EvalContext
 from corral.sched.gpus import select_gpus_best
 from corral.sched.request import TaskRequest
 from corral.sched.scorers import BestFit, DomainSpread, RandomScore, Scorer, SoftConstraints, StrandingHybrid, WorstFit
+from corral.sched.scorers.dot_product import DotProduct
+from corral.sched.scorers.fgd import FGDScore, TypicalPods, fgd_select_gpus
+from corral.sched.scorers.fgd_bestfit import FgdBestFit
+from corral.sched.scorers.gpu_clustering import GpuClustering
+from corral.sched.scorers.gpu_packing import GpuPacking
+from corral.sched.scorers.uniform_random import UniformRandom
 
 GpuSelector = Callable[[CellView, int, TaskRequest], tuple[int, ...]]
 
@@ -119,12 +135,21 @@ POLICIES: dict[str, PolicyFactory] = {}
 DEFAULT_POLICY = "hybrid"
 
 
+class PolicyError(ValueError):
+    """A policy spec that names no policy; the message is one line that lists the known ones."""
+
+
 def register_scorer(name: str, factory: ScorerFactory) -> None:
     SCORERS[name] = factory
 
 
 def register_policy(name: str, factory: PolicyFactory) -> None:
     POLICIES[name] = factory
+
+
+def known_policies() -> list[str]:
+    """The names of every registered preset, sorted."""
+    return sorted(POLICIES)
 
 
 def _weighted(name: str, weights: dict[str, float]) -> PolicyFactory:
@@ -136,25 +161,93 @@ for _packing in ("hybrid", "best-fit", "worst-fit"):
 register_policy("random", _weighted("random", {"random": 1.0}))
 
 
-class PolicyError(ValueError):
-    pass
+# The GPU-sharing policies, by their names in corral's registry: the FGD paper's six (whose
+# "random" and "best-fit" are named uniform-random and fgd-bestfit here, apart from corral's
+# presets of those names) and corral's fgd-lookahead. A factory takes the seed and the
+# workload's typical tasks (only fgd and fgd-lookahead use them).
+GpuPolicyFactory = Callable[[int, TypicalPods], Policy]
 
 
-def make_policy(spec: str = DEFAULT_POLICY, seed: int = 0) -> Policy:
-    """A policy by preset name, or from ``"scorer=weight,..."``."""
-    if spec in POLICIES:
-        return POLICIES[spec](seed)
+def _uniform_random(seed: int, typical: TypicalPods) -> Policy:
+    scorer = UniformRandom(seed)
+    return Policy("uniform-random", [(scorer, 1.0)], select_gpus=scorer.select_gpus)
+
+
+def _fgd(seed: int, typical: TypicalPods) -> Policy:
+    scorer = FGDScore(typical)
+    return Policy("fgd", [(scorer, 1.0)], select_gpus=fgd_select_gpus(scorer))
+
+
+def _fgd_lookahead(seed: int, typical: TypicalPods) -> Policy:
+    # Imported here: fgd_lookahead builds its Policy from this module.
+    from corral.sched.scorers.fgd_lookahead import lookahead_policy
+
+    return lookahead_policy(typical)
+
+
+GPU_POLICIES: dict[str, GpuPolicyFactory] = {
+    "uniform-random": _uniform_random,
+    "dot-product": lambda seed, typical: Policy("dot-product", [(DotProduct(), 1.0)]),
+    "gpu-clustering": lambda seed, typical: Policy("gpu-clustering", [(GpuClustering(), 1.0)]),
+    "gpu-packing": lambda seed, typical: Policy("gpu-packing", [(GpuPacking(), 1.0)]),
+    "fgd-bestfit": lambda seed, typical: Policy("fgd-bestfit", [(FgdBestFit(), 1.0)]),
+    "fgd": _fgd,
+    "fgd-lookahead": _fgd_lookahead,
+}
+for _name, _factory in GPU_POLICIES.items():
+    register_policy(_name, lambda seed, f=_factory: f(seed, TypicalPods.empty()))
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A read policy spec: a registered ``preset``, or ``weights`` of scorers (in the order given).
+    ``text`` is the spec as written (stripped); it names the policy."""
+
+    text: str
+    preset: str | None = None
+    weights: tuple[tuple[str, float], ...] = ()
+
+    def make(self, seed: int = 0) -> Policy:
+        if self.preset is not None:
+            return POLICIES[self.preset](seed)
+        return _weighted(self.text, dict(self.weights))(seed)
+
+
+def _unknown(text: str) -> PolicyError:
+    return PolicyError(f"unknown policy {text!r}: expected one of {', '.join(known_policies())} "
+                       f"or scorer=weight pairs with scorers {', '.join(sorted(SCORERS))}")
+
+
+def parse_policy_spec(text: str) -> PolicySpec:
+    """Read ``--policy``: a preset name (``fgd``) or ``scorer=weight`` pairs separated by commas
+    (``best-fit=1,spread=0.5``; weights finite and >= 0, at least one > 0, each scorer once).
+    Raises :class:`PolicyError` with a one-line message naming the known presets and scorers."""
+    if not isinstance(text, str):
+        raise PolicyError(f"expected a policy name or scorer=weight pairs, got {text!r}")
+    text = text.strip()
+    if text in POLICIES:
+        return PolicySpec(text, preset=text)
     weights: dict[str, float] = {}
-    for part in spec.split(","):
-        name, _, weight = part.partition("=")
-        name = name.strip()
-        if name not in SCORERS or not weight:
-            raise PolicyError(
-                f"unknown policy {spec!r}: expected one of {', '.join(sorted(POLICIES))} "
-                f"or scorer=weight pairs with scorers {', '.join(sorted(SCORERS))}"
-            )
+    for part in text.split(","):
+        name, sep, weight = (p.strip() for p in part.partition("="))
+        if name not in SCORERS or not sep or not weight:
+            raise _unknown(text)
+        if name in weights:
+            raise PolicyError(f"policy {text!r}: scorer {name} is named twice")
         try:
-            weights[name] = float(weight)
+            value = float(weight)
         except ValueError:
-            raise PolicyError(f"weight of {name} must be a number, got {weight!r}") from None
-    return _weighted(spec, weights)(seed)
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise PolicyError(f"policy {text!r}: weight of {name} must be a number >= 0, got {weight!r}")
+        weights[name] = value
+    if not any(weights.values()):
+        raise PolicyError(f"policy {text!r}: expected at least one weight greater than 0")
+    return PolicySpec(text, weights=tuple(weights.items()))
+
+
+def make_policy(spec: str | PolicySpec = DEFAULT_POLICY, seed: int = 0) -> Policy:
+    """A policy from a spec (:func:`parse_policy_spec`); raises :class:`PolicyError` for a bad one."""
+    if not isinstance(spec, PolicySpec):
+        spec = parse_policy_spec(spec)
+    return spec.make(seed)

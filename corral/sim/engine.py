@@ -2,7 +2,8 @@
 
 The sequence number breaks ties between events at the same time in the
 order they were scheduled, so a run is a pure function of its inputs and
-seed. The engine's clock is what the master core reads (``Clock.now``).
+seed. The engine's clock (a :class:`~corral.master.clock.ManualClock`, which only the engine
+moves) is what the master core reads (``Clock.now``).
 """
 
 from __future__ import annotations
@@ -11,20 +12,12 @@ import heapq
 import itertools
 from typing import Any, Callable
 
-
-class VirtualClock:
-    """Simulated time in seconds; moves only when the engine takes the next event."""
-
-    def __init__(self, start: float = 0.0):
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
+from corral.master.clock import ManualClock
 
 
 class Engine:
     def __init__(self, start: float = 0.0):
-        self.clock = VirtualClock(start)
+        self.clock = ManualClock(start)
         self._heap: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self.processed = 0
@@ -56,7 +49,7 @@ class Engine:
         done = 0
         while heap and (until is None or heap[0][0] <= until):
             t, _, action, args = pop(heap)
-            clock.t = t
+            clock.t = t  # never back: at() refuses the past (set directly, this is the hot loop)
             action(*args)
             done += 1
         if done:

@@ -48,3 +48,13 @@ def test_the_clock_is_what_the_master_reads():
     engine.at(12.5, lambda: None)
     engine.run()
     assert clock.now() == 12.5
+
+
+def test_the_engine_runs_on_the_one_manual_clock_and_the_clock_ends_at_until():
+    from corral.master.clock import ManualClock
+
+    engine = Engine(start=3.0)
+    assert isinstance(engine.clock, ManualClock)
+    engine.at(4.0, lambda: None)
+    engine.run(until=9.0)
+    assert engine.clock.now() == 9.0 and engine.last_event == 4.0
