@@ -28,6 +28,14 @@ def wait_for(fetch, predicate, timeout_s=5.0):
         time.sleep(0.02)
 
 
+def agent_reported(server, name, **status):
+    """Leave what the core keeps of an agent's last status of a task (``TaskRecord.agent``); these
+    tests run no agents."""
+    with server.master.lock:
+        task = server.master.core.state.tasks[name]
+        task.agent = {"task_id": name, "generation": task.generation, "state": "running", "restarts": 0, **status}
+
+
 def test_an_agent_registers_its_machine_as_the_protocol_says(client):
     r = client.post("/agents/register", json=AGENT_BODY, headers=AGENT)
     assert r.status_code == 200 and r.json() == {"machine": "m1", "poll_interval_s": 2.0}
@@ -39,13 +47,15 @@ def test_an_agent_registers_its_machine_as_the_protocol_says(client):
     assert client.post("/agents/register", json=AGENT_BODY).status_code == 401
 
 
-def test_submit_schedule_and_resolve_a_task_name_to_its_machine_and_port(client):
+def test_submit_schedule_and_resolve_a_task_name_to_its_machine_and_port(server, client):
     client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
     r = client.post("/jobs", json=web(resources={"cpu": "1", "memory": "1Gi", "ports": [8080]}, tasks=1), headers=ALICE)
     assert r.status_code == 201 and r.json()["job"] == "web.alice"
-    task = wait_for(lambda: client.get("/tasks/0.web.alice.local", headers=BOB).json(), lambda t: t["state"] == "running")
+    task = wait_for(lambda: client.get("/tasks/0.web.alice.local", headers=BOB).json(), lambda t: t["state"] == "starting")
     assert (task["machine"], task["address"], task["ports"]) == ("m1", "http://127.0.0.1:7101", [8080])
-    assert client.get("/tasks/web.alice/0", headers=BOB).json()["name"] == "0.web.alice.local"
+    assert (task["detail"], task["restarts"], task["last_exit"]) == ("starting on m1", 0, None)
+    agent_reported(server, "0.web.alice.local")
+    assert client.get("/tasks/web.alice/0", headers=BOB).json()["state"] == "running"
     assert client.get("/jobs/web", headers=ALICE).json()["task_states"]["running"] == 1
 
 
@@ -93,17 +103,20 @@ def test_machines_filter_by_label(client):
     assert client.get("/tasks", params={"label": "rack=r1"}, headers=ALICE).json()["count"] == 0
 
 
-def test_update_priority_in_place_and_resources_by_rolling_restart(client):
+def test_update_priority_in_place_and_resources_by_rolling_restart(server, client):
     client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
     client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
-    wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(), lambda j: j["task_states"]["running"] == 2)
+    wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(), lambda j: j["task_states"]["starting"] == 2)
+    for index in (0, 1):
+        agent_reported(server, f"{index}.web.alice.local")
     r = client.put("/jobs/web", json=web(priority=9), headers=ALICE)
     assert r.status_code == 200 and r.json()["restart"] is False and r.json()["changed"] == ["priority"]
     r = client.put("/jobs/web", params={"max_unavailable": 1}, json=web(priority=9, resources={"cpu": "1", "memory": "2Gi"}),
                    headers=ALICE)
     assert r.json()["restart"] is True
+    # placed again: the agents' reports are of the old generation, so the tasks are starting
     job = wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(),
-                   lambda j: all(t["version"] == j["version"] and t["state"] == "running" for t in j["task_list"]))
+                   lambda j: all(t["version"] == j["version"] and t["state"] == "starting" for t in j["task_list"]))
     assert all(t["generation"] == 2 for t in job["task_list"])
     events = client.get("/jobs/web/events", headers=ALICE).json()["events"]
     vias = [e["via"] for e in events if e["object"] == "0.web.alice.local"]
