@@ -14,6 +14,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from corral.model.validation import error_body
+
 
 class _Open(BaseModel):
     """A reply built elsewhere (the core): named fields documented, further fields passed on."""
@@ -59,10 +61,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def error_response(status: int, kind: str, errors: list[tuple[str, str]],
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """An :class:`ErrorBody` answer (built by hand: the hot path and the catch-all use it)."""
-    message = "; ".join(f"{f}: {m}" for f, m in errors)
-    return JSONResponse({"error": kind, "message": message,
-                         "errors": [{"field": f, "message": m} for f, m in errors]},
-                        status_code=status, headers=headers)
+    return JSONResponse(error_body(kind, errors), status_code=status, headers=headers)
 
 
 # ---- jobs -----------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ The one formatter for every place that validates with pydantic: job specs
 path parameters of the master's and the agent's HTTP APIs. A field is a dotted
 path (``resources.memory``, ``task_ids.1``); a message says what was expected
 and, for a scalar, what came (``expected a valid integer, unable to parse
-string as an integer, got 'lots'``).
+string as an integer, got 'lots'``). :func:`error_body` is the one shape in
+which the HTTP APIs answer such errors.
 """
 
 from __future__ import annotations
@@ -66,3 +67,10 @@ def error_message(error: Mapping[str, Any]) -> str:
         text = repr(got)
         message += f", got {text if len(text) <= _MAX_GOT else text[:_MAX_GOT - 1] + '…'}"
     return message
+
+
+def error_body(kind: str, errors: list[tuple[str, str]]) -> dict[str, Any]:
+    """The JSON body of every error answer of corral's HTTP APIs (master and agent):
+    ``{"error": kind, "message": "field: message; ...", "errors": [{"field", "message"}]}``."""
+    return {"error": kind, "message": "; ".join(f"{f}: {m}" for f, m in errors),
+            "errors": [{"field": f, "message": m} for f, m in errors]}

@@ -238,3 +238,71 @@ def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client):
 def test_odd_task_indexes_are_a_4xx(client, ref):
     r = client.get(f"/tasks/{ref}/why", headers=ALICE)
     assert 400 <= r.status_code < 500 and r.json()["errors"][0]["field"] == "task"
+
+
+def test_every_operation_documents_its_answer_errors_and_the_bearer_scheme(server):
+    import httpx
+
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    schemas = doc["components"]["schemas"]
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            assert op.get("security") == [{"HTTPBearer": []}], where
+            ok = [code for code in op["responses"] if code.startswith("2")]
+            assert ok, where
+            for code, answer in op["responses"].items():
+                content = answer.get("content", {})
+                assert content, f"{where} {code} has no body"
+                schema = next(iter(content.values()))["schema"]
+                assert schema and schema != {}, f"{where} {code} answers an empty schema"
+                ref = schema.get("$ref", "").rsplit("/", 1)[-1]
+                if ref:
+                    assert schemas[ref].get("properties"), f"{where} {code}: {ref} has no properties"
+                if not code.startswith("2"):
+                    assert ref == "ErrorBody", f"{where} {code}"
+            assert "401" in op["responses"] and "400" in op["responses"], where
+    assert "HTTPValidationError" not in schemas, "bad parameters are 400 ErrorBody, not the framework's 422"
+    assert set(doc["paths"]["/api/v1/jobs"]["post"]["responses"]) >= {"200", "201", "409", "413", "422", "503"}
+
+
+STATE_FILTERS = [
+    ("jobs", "zombie", "pending, running, succeeded, failed, killed, dead"),
+    ("tasks", "zombie", "pending, starting, running, restarting, succeeded, failed, killed, dead"),
+    ("machines", "down", "up or lost"),
+]
+
+
+@pytest.mark.parametrize("what,word,accepted", STATE_FILTERS, ids=[f"an unknown {f[0]} state" for f in STATE_FILTERS])
+def test_an_unknown_state_filter_is_a_400_naming_state_and_the_accepted_words(client, what, word, accepted):
+    r = client.get(f"/{what}", params={"state": word}, headers=ALICE)
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "state"
+    assert accepted in r.json()["message"] and repr(word) in r.json()["message"]
+
+
+@pytest.mark.parametrize("word", ["pending", "running", "succeeded", "failed", "killed", "dead"])
+def test_every_job_word_is_a_filter(client, word):
+    client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
+    r = client.get("/jobs", params={"state": word}, headers=ALICE)
+    assert r.status_code == 200 and r.json()["count"] == (1 if word == "pending" else 0)
+
+
+def test_task_filters_take_the_words_and_running_means_placed(server, client):
+    client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
+    client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
+    wait_for(lambda: client.get("/tasks", params={"state": "running"}, headers=ALICE).json(), lambda t: t["count"] == 2)
+    agent_reported(server, "1.web.alice.local", state="backoff", restarts=2, exit_code=1, last_error="exit code 1")
+    names = {w: [t["name"] for t in client.get("/tasks", params={"state": w}, headers=ALICE).json()["tasks"]]
+             for w in ("starting", "restarting", "running", "dead")}
+    assert names == {"starting": ["0.web.alice.local"], "restarting": ["1.web.alice.local"],
+                     "running": ["0.web.alice.local", "1.web.alice.local"], "dead": []}
+    task = client.get("/tasks/web/1", headers=ALICE).json()
+    assert (task["restarts"], task["last_exit"]) == (2, {"code": 1, "error": "exit code 1"})
+    assert task["detail"] == "restarting: 2 restarts, last: exit 1"
+
+
+def test_a_bad_query_parameter_is_a_400_with_what_came(client):
+    r = client.get("/jobs", params={"limit": "lots"}, headers=ALICE)
+    assert r.status_code == 400 and r.json()["errors"] == [
+        {"field": "limit", "message": "expected a valid integer, unable to parse string as an integer, got 'lots'"}]
