@@ -18,6 +18,7 @@ from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.quantity import QuantityError, parse_bytes, parse_cpu, parse_gpu_count
 from corral.model.resources import check_port_range
 from corral.model.spec import FieldErrors, RestartSpec
+from corral.model.validation import field_errors
 
 # Task ids become file and cgroup directory names: keep them to a safe alphabet.
 TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
@@ -150,27 +151,6 @@ class TaskLaunch(_Model):
         return self.name or self.task_id
 
 
-def field_path(location: tuple[Any, ...]) -> str:
-    """``("body", "resources", "memory")`` -> ``resources.memory``."""
-    parts = [str(p) for p in location if p not in ("body", "function-after", "function-before")]
-    return ".".join(parts) or "body"
-
-
-def error_message(error: dict[str, Any]) -> str:
-    """A pydantic error in words: what was expected, and what came."""
-    if error["type"] == "missing":
-        return "required field is missing"
-    message = str(error.get("msg", "invalid"))
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    message = message.replace("Input should be", "expected").replace("input should be", "expected")
-    got = error.get("input")
-    if "got" not in message and isinstance(got, (str, int, float, bool, type(None))):
-        message = f"{message}, got {got!r}"
-    return message
-
-
 def parse_launch(data: Any, task_id: str | None = None) -> TaskLaunch:
     """Validate a decoded body; a missing ``task_id`` is taken from the URL, a different one is refused."""
     if not isinstance(data, dict):
@@ -183,4 +163,4 @@ def parse_launch(data: Any, task_id: str | None = None) -> TaskLaunch:
     try:
         return TaskLaunch.model_validate(data)
     except ValidationError as e:
-        raise LaunchError([(field_path(err["loc"]), error_message(err)) for err in e.errors()]) from None
+        raise LaunchError(field_errors(e)) from None

@@ -1,10 +1,12 @@
 """The agent's HTTP API (docs/agent-protocol.md) as a FastAPI app.
 
 Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise).
-Bad input is a 4xx JSON reply ``{"error": "<field>: <what was expected>",
-"errors": [{"field", "message"}]}``, never a 500. The app only translates
-HTTP to runner calls; everything it knows comes from the ``Agent`` it is
-handed (see ``daemon.py``).
+Errors have the master API's body, ``{"error": kind, "message": "<field>:
+<what was expected>; ...", "errors": [{"field", "message"}]}``, and its
+statuses: 400 (``invalid``) for input that does not validate, 401
+(``unauthorized``), 404 (``not_found``); a 500 (``internal``) only for a bug.
+The app only translates HTTP to runner calls; everything it knows comes from
+the ``Agent`` it is handed (see ``daemon.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.agent import supervisor as sv
-from corral.agent.launch import TASK_ID_RULE, LaunchError, error_message, field_path, parse_launch, valid_task_id
+from corral.agent.launch import TASK_ID_RULE, LaunchError, parse_launch, valid_task_id
 from corral.agent.logs import STREAMS
+from corral.model.validation import error_body, field_errors
 
 if TYPE_CHECKING:
     from corral.agent.daemon import Agent
@@ -29,21 +32,24 @@ if TYPE_CHECKING:
 MAX_TAIL = 100_000
 
 
+# the master API's error kinds (corral.master.responses.ErrorBody), by status
+KINDS = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "invalid", 500: "internal"}
+
+
 class ApiError(Exception):
+    """A refusal: ``status`` and ``(field, message)`` pairs; the kind follows the status."""
+
     def __init__(self, status: int, errors: list[tuple[str, str]]):
         self.status, self.errors = status, errors
 
 
-def _error_body(errors: list[tuple[str, str]]) -> dict[str, Any]:
-    return {
-        "error": "; ".join(f"{f}: {m}" for f, m in errors),
-        "errors": [{"field": f, "message": m} for f, m in errors],
-    }
+def _error(status: int, errors: list[tuple[str, str]], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(KINDS.get(status, "invalid"), errors), status_code=status, headers=headers)
 
 
 def _check_task_id(task_id: str) -> None:
     if not valid_task_id(task_id):
-        raise ApiError(422, [("task_id", f"expected {TASK_ID_RULE}, got {task_id!r}")])
+        raise ApiError(400, [("task_id", f"expected {TASK_ID_RULE}, got {task_id!r}")])
 
 
 async def _json_body(request: Request) -> Any:
@@ -66,23 +72,19 @@ def create_app(agent: "Agent") -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(_error_body(exc.errors), status_code=exc.status, headers=headers)
+        return _error(exc.status, exc.errors, {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [(field_path(tuple(e["loc"])[1:] if e["loc"][:1] in (("query",), ("path",)) else e["loc"]),
-                   error_message(e)) for e in exc.errors()]
-        return JSONResponse(_error_body(errors), status_code=422)
+        return _error(400, field_errors(exc.errors(), default="request", request=True))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(_error_body([("path" if exc.status_code in (404, 405) else "request", str(exc.detail))]),
-                            status_code=exc.status_code)
+        return _error(exc.status_code, [("path" if exc.status_code in (404, 405) else "request", str(exc.detail))])
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:  # a bug, not bad input
-        return JSONResponse(_error_body([("agent", f"internal error: {type(exc).__name__}: {exc}")]), status_code=500)
+        return _error(500, [("agent", f"internal error: {type(exc).__name__}: {exc}")])
 
     auth = [Depends(authorized)]
 
@@ -106,7 +108,7 @@ def create_app(agent: "Agent") -> FastAPI:
         try:
             launch = parse_launch(body, task_id)
         except LaunchError as e:
-            raise ApiError(422, e.errors) from None
+            raise ApiError(400, e.errors) from None
         await run_in_threadpool(agent.runner.submit, sv.Launch(launch))  # spawning blocks briefly
         return agent.runner.status(task_id) or {}
 
@@ -120,11 +122,11 @@ def create_app(agent: "Agent") -> FastAPI:
     async def put_assignments(request: Request) -> dict[str, Any]:
         body = await _json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("task_ids"), list):
-            raise ApiError(422, [("task_ids", "expected {\"task_ids\": [task id, ...]}")])
+            raise ApiError(400, [("task_ids", "expected {\"task_ids\": [task id, ...]}")])
         ids = body["task_ids"]
         for i, task_id in enumerate(ids):
             if not isinstance(task_id, str) or not valid_task_id(task_id):
-                raise ApiError(422, [(f"task_ids.{i}", f"expected {TASK_ID_RULE}, got {task_id!r}")])
+                raise ApiError(400, [(f"task_ids.{i}", f"expected {TASK_ID_RULE}, got {task_id!r}")])
         before = {t["task_id"] for t in agent.runner.statuses() if t["state"] in ("starting", "running", "backoff")}
         await run_in_threadpool(agent.runner.submit, sv.Assign(frozenset(ids)))
         return {"killing": sorted(before - set(ids)), "tasks": agent.runner.statuses()}
@@ -133,9 +135,9 @@ def create_app(agent: "Agent") -> FastAPI:
     def logs(task_id: str, stream: str = "stdout", tail: str = "100") -> PlainTextResponse:
         _check_task_id(task_id)
         if stream not in STREAMS:
-            raise ApiError(422, [("stream", f"expected one of {', '.join(STREAMS)}, got {stream!r}")])
+            raise ApiError(400, [("stream", f"expected one of {', '.join(STREAMS)}, got {stream!r}")])
         if not tail.isdigit() or not 1 <= int(tail) <= MAX_TAIL:
-            raise ApiError(422, [("tail", f"expected a whole number of lines in 1..{MAX_TAIL}, got {tail!r}")])
+            raise ApiError(400, [("tail", f"expected a whole number of lines in 1..{MAX_TAIL}, got {tail!r}")])
         text = agent.runner.logs(task_id, stream, int(tail))
         if text is None:
             raise ApiError(404, [("task_id", f"no task {task_id!r} on this machine")])

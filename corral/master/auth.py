@@ -1,4 +1,9 @@
-"""Bearer tokens: who is calling (a user, an admin or an agent).
+"""Bearer tokens: who is calling (a user, an admin or an agent), and what each may change.
+
+Anyone with a token may read; a user changes only their own jobs; an admin
+changes anything and may register machines; an agent token only registers its
+machine. Refusals are :class:`AdmissionError` with field ``authorization``:
+401 (``unauthorized``) for no or an unknown token, 403 (``forbidden``) otherwise.
 
 Tokens file (YAML)::
 
@@ -13,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from corral.master.errors import AdmissionError
 from corral.master.quota import ConfigFileError, read_yaml
 
 ROLES = ("user", "admin", "agent")
@@ -53,3 +62,85 @@ class Tokens:
 
     def lookup(self, token: str) -> Principal | None:
         return self.table.get(token)
+
+
+# ---- requests -> principals ------------------------------------------------------------------------
+
+BEARER_HINT = "expected the header 'Authorization: Bearer <token>'"
+AGENT_ONLY = "an agent token may only register its machine"
+
+# Declares the scheme in the OpenAPI description; the token itself is read by ``Authenticator``
+# (auto_error=False: a missing or malformed header is answered with corral's own 401 body).
+bearer = HTTPBearer(auto_error=False, description="a token of the master's tokens file (role user, admin or agent)")
+
+
+class Unauthorized(AdmissionError):
+    """No token, a malformed header or an unknown token: 401, field ``authorization``."""
+
+    def __init__(self, message: str):
+        super().__init__(401, [("authorization", message)], "unauthorized")
+
+
+def forbidden(message: str) -> AdmissionError:
+    """A known caller that may not do this: 403, field ``authorization``."""
+    return AdmissionError(403, [("authorization", message)], "forbidden")
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization`` header value, or None if it is not ``Bearer <token>``."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def principal_of(tokens: Tokens, header: str) -> Principal:
+    """Who sends ``header`` (the ``Authorization`` value); :class:`Unauthorized` if nobody known."""
+    token = bearer_token(header)
+    if token is None:
+        raise Unauthorized(BEARER_HINT)
+    found = tokens.lookup(token)
+    if found is None:
+        raise Unauthorized("unknown token")
+    return found
+
+
+def user_of(tokens: Tokens, header: str) -> Principal:
+    """A user or an admin: an agent token is forbidden everything but registering its machine."""
+    who = principal_of(tokens, header)
+    if who.role == "agent":
+        raise forbidden(AGENT_ONLY)
+    return who
+
+
+def may_change(who: Principal, owner: str) -> None:
+    """A user changes only their own jobs; an admin changes anyone's. Forbidden otherwise."""
+    if not who.admin and who.user != owner:
+        raise forbidden(f"user {who.user} may not change jobs of user {owner}")
+
+
+def may_register(who: Principal, through_agents: bool) -> None:
+    """Registering a machine: an agent (or admin) token on the agents' route, an admin token on
+    the machines route."""
+    if through_agents and who.role not in ("agent", "admin"):
+        raise forbidden("registering a machine needs an agent (or admin) token")
+    if not through_agents and not who.admin:
+        raise forbidden("registering a machine through the API needs an admin token")
+
+
+class Authenticator:
+    """FastAPI dependencies resolving the caller of a request from ``tokens``.
+
+    ``Depends(auth.anyone)`` is any known caller, ``Depends(auth.user)`` a user or an admin. Both
+    carry the bearer scheme into the OpenAPI description; both read the raw header exactly as
+    the submit fast path does (:func:`principal_of`)."""
+
+    def __init__(self, tokens: Tokens):
+        self.tokens = tokens
+
+    def anyone(self, request: Request,
+               _credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
+        return principal_of(self.tokens, request.headers.get("authorization", ""))
+
+    def user(self, request: Request,
+             _credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
+        return user_of(self.tokens, request.headers.get("authorization", ""))

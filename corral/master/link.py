@@ -224,7 +224,8 @@ class LinkShards:
         """The agent will never run this launch: report it failed there, so the master tries another
         machine or fails the task with the agent's words (instead of sending it again forever)."""
         try:
-            message = r.json().get("error") or r.text
+            body = r.json()
+            message = body.get("message") or body.get("error") or r.text  # agents before the shared body: "error"
         except (ValueError, AttributeError):
             message = r.text
         status = {"task_id": effect.task, "generation": effect.launch.get("generation"), "state": "failed",

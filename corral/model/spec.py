@@ -21,6 +21,7 @@ from corral.model.machine import FAILURE_DOMAINS
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, QuantityError, parse_bytes, parse_cpu, parse_gpu_count
 from corral.model.resources import Resources, check_port_range
+from corral.model.validation import field_errors
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")  # job and user names
 NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
@@ -214,27 +215,6 @@ class JobSpec(_Strict):
         return tuple(SoftConstraint(Constraint.parse(s.constraint), s.weight) for s in self.soft_constraints)
 
 
-def _field_path(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location if part not in ("function-after", "function-before")) or "spec"
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = error["msg"]
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    if error["type"] == "missing":
-        return "required field is missing"
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "enum":
-        return message.replace("Input should be", "expected").replace("input should be", "expected")
-    got = error.get("input")
-    if "got" not in message and not isinstance(got, (dict, list)) and error["type"] != "missing":
-        message = f"{message[0].lower()}{message[1:]}, got {got!r}"
-    return message.replace("Input should be", "expected").replace("input should be", "expected")
-
-
 def parse_job_spec(data: Any) -> JobSpec:
     """Validate a decoded spec (a dict); raise :class:`SpecError` naming each bad field."""
     if not isinstance(data, dict):
@@ -242,7 +222,7 @@ def parse_job_spec(data: Any) -> JobSpec:
     try:
         return JobSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError([(_field_path(err["loc"]), _message(err)) for err in e.errors()]) from None
+        raise SpecError(field_errors(e, default="spec")) from None
 
 
 def load_job_spec_text(text: str) -> JobSpec:

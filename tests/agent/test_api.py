@@ -127,19 +127,19 @@ def test_a_launched_task_shows_in_the_full_state_and_is_killed_by_delete(make_ag
     "case, path, body, status, field",
     [
         ("a memory limit in parsecs names resources.memory", "/v1/tasks/t1",
-         task("t1", resources={"memory": "12 parsecs"}), 422, "resources.memory"),
-        ("a missing command names command", "/v1/tasks/t1", {"task_id": "t1"}, 422, "command"),
-        ("a body whose task id differs from the URL names task_id", "/v1/tasks/t1", task("t2"), 422, "task_id"),
-        ("a task id starting with a dash names task_id", "/v1/tasks/-rf", task("-rf"), 422, "task_id"),
-        ("a priority of 12 names priority", "/v1/tasks/t1", task("t1", priority=12), 422, "priority"),
-        ("an unknown appclass names appclass", "/v1/tasks/t1", task("t1", appclass="urgent"), 422, "appclass"),
+         task("t1", resources={"memory": "12 parsecs"}), 400, "resources.memory"),
+        ("a missing command names command", "/v1/tasks/t1", {"task_id": "t1"}, 400, "command"),
+        ("a body whose task id differs from the URL names task_id", "/v1/tasks/t1", task("t2"), 400, "task_id"),
+        ("a task id starting with a dash names task_id", "/v1/tasks/-rf", task("-rf"), 400, "task_id"),
+        ("a priority of 12 names priority", "/v1/tasks/t1", task("t1", priority=12), 400, "priority"),
+        ("an unknown appclass names appclass", "/v1/tasks/t1", task("t1", appclass="urgent"), 400, "appclass"),
         ("a health check with neither http nor command names health_check", "/v1/tasks/t1",
-         task("t1", health_check={"interval_s": 1}), 422, "health_check"),
+         task("t1", health_check={"interval_s": 1}), 400, "health_check"),
         ("a negative backoff names restart.backoff_s", "/v1/tasks/t1",
-         task("t1", restart={"backoff_s": -1}), 422, "restart.backoff_s"),
-        ("a launch body that is a list names body", "/v1/tasks/t1", [1, 2], 422, "body"),
-        ("assignments without task_ids name task_ids", "/v1/assignments", {"ids": []}, 422, "task_ids"),
-        ("assignments with a number among the ids name the entry", "/v1/assignments", {"task_ids": ["a", 3]}, 422, "task_ids.1"),
+         task("t1", restart={"backoff_s": -1}), 400, "restart.backoff_s"),
+        ("a launch body that is a list names body", "/v1/tasks/t1", [1, 2], 400, "body"),
+        ("assignments without task_ids name task_ids", "/v1/assignments", {"ids": []}, 400, "task_ids"),
+        ("assignments with a number among the ids name the entry", "/v1/assignments", {"task_ids": ["a", 3]}, 400, "task_ids.1"),
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(case, path, body, status, field, make_agent):
@@ -159,12 +159,12 @@ def test_bad_input_is_a_4xx_naming_the_field(case, path, body, status, field, ma
         ("a tail of zero names tail", "/v1/tasks/t1/logs?tail=0", "tail"),
     ],
 )
-def test_bad_log_queries_are_a_422_naming_the_field(case, path, field, make_agent):
+def test_bad_log_queries_are_a_400_naming_the_field(case, path, field, make_agent):
     agent = make_agent()
     with client(agent) as c:
         c.put("/v1/tasks/t1", json=task("t1", "-c", "echo hi", command="sh"))
         reply = c.get(path)
-        assert reply.status_code == 422 and reply.json()["errors"][0]["field"] == field
+        assert reply.status_code == 400 and reply.json()["errors"][0]["field"] == field
 
 
 def test_invalid_json_is_a_400_and_an_unknown_task_a_404(make_agent):
@@ -227,3 +227,37 @@ def test_the_agent_keeps_its_tasks_running_when_no_master_answers(make_agent):
         assert agent.registrar.attempts >= 2 and agent.registrar.registered_at is None
         assert states(c) == {"t1": "running"} and agent.runner.status("t1")["pid"] == pid
         assert pid_alive(pid)
+
+
+@pytest.mark.parametrize(
+    "case, method, path, headers, body, status, kind",
+    [
+        ("no token is unauthorized", "GET", "/v1/state", {}, None, 401, "unauthorized"),
+        ("a body that does not validate is invalid", "PUT", "/v1/tasks/t1", AUTH, {"task_id": "t1"}, 400, "invalid"),
+        ("a bad task id is invalid", "DELETE", "/v1/tasks/-rf", AUTH, None, 400, "invalid"),
+        ("an unknown task is not found", "GET", "/v1/tasks/ghost", AUTH, None, 404, "not_found"),
+        ("an unknown path is not found", "GET", "/v1/nothing-here", AUTH, None, 404, "not_found"),
+        ("a wrong method is invalid", "POST", "/v1/state", AUTH, None, 405, "invalid"),
+    ],
+)
+def test_errors_have_the_masters_body_kind_message_and_field_errors(case, method, path, headers, body, status, kind,
+                                                                    make_agent):
+    agent = make_agent()
+    reply = httpx.request(method, agent.address + path, headers=headers, json=body, timeout=5)
+    assert reply.status_code == status, reply.text
+    data = reply.json()
+    assert set(data) == {"error", "message", "errors"} and data["error"] == kind
+    assert data["errors"] and all(set(e) == {"field", "message"} and e["field"] and e["message"] for e in data["errors"])
+    assert data["message"] == "; ".join(f"{e['field']}: {e['message']}" for e in data["errors"])
+
+
+def test_a_bug_is_a_500_of_kind_internal_in_the_same_body(make_agent, monkeypatch):
+    agent = make_agent()
+
+    def broken(task_id):
+        raise RuntimeError("a bug in the runner")
+
+    monkeypatch.setattr(agent.runner, "status", broken)
+    reply = httpx.get(agent.address + "/v1/tasks/t1", headers=AUTH, timeout=5)
+    assert reply.status_code == 500 and reply.json()["error"] == "internal"
+    assert reply.json()["errors"] == [{"field": "agent", "message": "internal error: RuntimeError: a bug in the runner"}]

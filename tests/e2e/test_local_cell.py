@@ -43,7 +43,7 @@ def test_a_job_submitted_through_the_cli_runs_as_real_processes_on_the_agents(ce
 def test_corral_logs_returns_the_output_of_a_task_even_after_it_finished(cell):
     spec = cell.spec("talker", command="sh", args=["-c", "echo out-line-1; echo out-line-2; echo err-line >&2"])
     assert cell.corral("submit", spec).returncode == 0
-    wait_until(lambda: cell.tasks("talker")[0]["state"] == "dead", 15, "the task to finish")
+    wait_until(lambda: cell.tasks("talker")[0]["state"] == "succeeded", 15, "the task to finish")
     out = cell.corral("logs", "talker/0")
     assert out.returncode == 0 and out.stdout.splitlines() == ["out-line-1", "out-line-2"], (out.stdout, out.stderr)
     err = cell.corral("logs", "talker/0", "--stream", "stderr", "--tail", "1")
@@ -56,7 +56,7 @@ def test_a_task_whose_binary_does_not_exist_fails_on_every_machine_with_the_os_e
     spec = cell.spec("broken", command="nosuchbinary-corral-e2e",
                      restart={"max_failures": 1, "backoff_s": 0.1, "backoff_max_s": 0.1})
     assert cell.corral("submit", spec).returncode == 0
-    wait_until(lambda: cell.tasks("broken")[0]["state"] == "dead", 20, "the task to fail for good")
+    wait_until(lambda: cell.tasks("broken")[0]["state"] == "failed", 20, "the task to fail for good")
     why = cell.corral("why", "broken/0")
     assert why.returncode == 0, why.stderr
     assert "No such file or directory" in why.stdout and "nosuchbinary-corral-e2e" in why.stdout, why.stdout

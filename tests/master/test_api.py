@@ -28,6 +28,14 @@ def wait_for(fetch, predicate, timeout_s=5.0):
         time.sleep(0.02)
 
 
+def agent_reported(server, name, **status):
+    """Leave what the core keeps of an agent's last status of a task (``TaskRecord.agent``); these
+    tests run no agents."""
+    with server.master.lock:
+        task = server.master.core.state.tasks[name]
+        task.agent = {"task_id": name, "generation": task.generation, "state": "running", "restarts": 0, **status}
+
+
 def test_an_agent_registers_its_machine_as_the_protocol_says(client):
     r = client.post("/agents/register", json=AGENT_BODY, headers=AGENT)
     assert r.status_code == 200 and r.json() == {"machine": "m1", "poll_interval_s": 2.0}
@@ -39,13 +47,15 @@ def test_an_agent_registers_its_machine_as_the_protocol_says(client):
     assert client.post("/agents/register", json=AGENT_BODY).status_code == 401
 
 
-def test_submit_schedule_and_resolve_a_task_name_to_its_machine_and_port(client):
+def test_submit_schedule_and_resolve_a_task_name_to_its_machine_and_port(server, client):
     client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
     r = client.post("/jobs", json=web(resources={"cpu": "1", "memory": "1Gi", "ports": [8080]}, tasks=1), headers=ALICE)
     assert r.status_code == 201 and r.json()["job"] == "web.alice"
-    task = wait_for(lambda: client.get("/tasks/0.web.alice.local", headers=BOB).json(), lambda t: t["state"] == "running")
+    task = wait_for(lambda: client.get("/tasks/0.web.alice.local", headers=BOB).json(), lambda t: t["state"] == "starting")
     assert (task["machine"], task["address"], task["ports"]) == ("m1", "http://127.0.0.1:7101", [8080])
-    assert client.get("/tasks/web.alice/0", headers=BOB).json()["name"] == "0.web.alice.local"
+    assert (task["detail"], task["restarts"], task["last_exit"]) == ("starting on m1", 0, None)
+    agent_reported(server, "0.web.alice.local")
+    assert client.get("/tasks/web.alice/0", headers=BOB).json()["state"] == "running"
     assert client.get("/jobs/web", headers=ALICE).json()["task_states"]["running"] == 1
 
 
@@ -93,17 +103,20 @@ def test_machines_filter_by_label(client):
     assert client.get("/tasks", params={"label": "rack=r1"}, headers=ALICE).json()["count"] == 0
 
 
-def test_update_priority_in_place_and_resources_by_rolling_restart(client):
+def test_update_priority_in_place_and_resources_by_rolling_restart(server, client):
     client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
     client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
-    wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(), lambda j: j["task_states"]["running"] == 2)
+    wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(), lambda j: j["task_states"]["starting"] == 2)
+    for index in (0, 1):
+        agent_reported(server, f"{index}.web.alice.local")
     r = client.put("/jobs/web", json=web(priority=9), headers=ALICE)
     assert r.status_code == 200 and r.json()["restart"] is False and r.json()["changed"] == ["priority"]
     r = client.put("/jobs/web", params={"max_unavailable": 1}, json=web(priority=9, resources={"cpu": "1", "memory": "2Gi"}),
                    headers=ALICE)
     assert r.json()["restart"] is True
+    # placed again: the agents' reports are of the old generation, so the tasks are starting
     job = wait_for(lambda: client.get("/jobs/web", headers=ALICE).json(),
-                   lambda j: all(t["version"] == j["version"] and t["state"] == "running" for t in j["task_list"]))
+                   lambda j: all(t["version"] == j["version"] and t["state"] == "starting" for t in j["task_list"]))
     assert all(t["generation"] == 2 for t in job["task_list"])
     events = client.get("/jobs/web/events", headers=ALICE).json()["events"]
     vias = [e["via"] for e in events if e["object"] == "0.web.alice.local"]
@@ -226,3 +239,71 @@ def test_a_bug_is_a_json_500_and_leaves_log_and_memory_equal(server, client, mon
 def test_odd_task_indexes_are_a_4xx(client, ref):
     r = client.get(f"/tasks/{ref}/why", headers=ALICE)
     assert 400 <= r.status_code < 500 and r.json()["errors"][0]["field"] == "task"
+
+
+def test_every_operation_documents_its_answer_errors_and_the_bearer_scheme(server):
+    import httpx
+
+    doc = httpx.get(server.url + "/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    schemas = doc["components"]["schemas"]
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            where = f"{method.upper()} {path}"
+            assert op.get("security") == [{"HTTPBearer": []}], where
+            ok = [code for code in op["responses"] if code.startswith("2")]
+            assert ok, where
+            for code, answer in op["responses"].items():
+                content = answer.get("content", {})
+                assert content, f"{where} {code} has no body"
+                schema = next(iter(content.values()))["schema"]
+                assert schema and schema != {}, f"{where} {code} answers an empty schema"
+                ref = schema.get("$ref", "").rsplit("/", 1)[-1]
+                if ref:
+                    assert schemas[ref].get("properties"), f"{where} {code}: {ref} has no properties"
+                if not code.startswith("2"):
+                    assert ref == "ErrorBody", f"{where} {code}"
+            assert "401" in op["responses"] and "400" in op["responses"], where
+    assert "HTTPValidationError" not in schemas, "bad parameters are 400 ErrorBody, not the framework's 422"
+    assert set(doc["paths"]["/api/v1/jobs"]["post"]["responses"]) >= {"200", "201", "409", "413", "422", "503"}
+
+
+STATE_FILTERS = [
+    ("jobs", "zombie", "pending, running, succeeded, failed, killed, dead"),
+    ("tasks", "zombie", "pending, starting, running, restarting, succeeded, failed, killed, dead"),
+    ("machines", "down", "up or lost"),
+]
+
+
+@pytest.mark.parametrize("what,word,accepted", STATE_FILTERS, ids=[f"an unknown {f[0]} state" for f in STATE_FILTERS])
+def test_an_unknown_state_filter_is_a_400_naming_state_and_the_accepted_words(client, what, word, accepted):
+    r = client.get(f"/{what}", params={"state": word}, headers=ALICE)
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "state"
+    assert accepted in r.json()["message"] and repr(word) in r.json()["message"]
+
+
+@pytest.mark.parametrize("word", ["pending", "running", "succeeded", "failed", "killed", "dead"])
+def test_every_job_word_is_a_filter(client, word):
+    client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
+    r = client.get("/jobs", params={"state": word}, headers=ALICE)
+    assert r.status_code == 200 and r.json()["count"] == (1 if word == "pending" else 0)
+
+
+def test_task_filters_take_the_words_and_running_means_placed(server, client):
+    client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
+    client.post("/jobs", json=web(), headers=ALICE).raise_for_status()
+    wait_for(lambda: client.get("/tasks", params={"state": "running"}, headers=ALICE).json(), lambda t: t["count"] == 2)
+    agent_reported(server, "1.web.alice.local", state="backoff", restarts=2, exit_code=1, last_error="exit code 1")
+    names = {w: [t["name"] for t in client.get("/tasks", params={"state": w}, headers=ALICE).json()["tasks"]]
+             for w in ("starting", "restarting", "running", "dead")}
+    assert names == {"starting": ["0.web.alice.local"], "restarting": ["1.web.alice.local"],
+                     "running": ["0.web.alice.local", "1.web.alice.local"], "dead": []}
+    task = client.get("/tasks/web/1", headers=ALICE).json()
+    assert (task["restarts"], task["last_exit"]) == (2, {"code": 1, "error": "exit code 1"})
+    assert task["detail"] == "restarting: 2 restarts, last: exit 1"
+
+
+def test_a_bad_query_parameter_is_a_400_with_what_came(client):
+    r = client.get("/jobs", params={"limit": "lots"}, headers=ALICE)
+    assert r.status_code == 400 and r.json()["errors"] == [
+        {"field": "limit", "message": "expected a valid integer, unable to parse string as an integer, got 'lots'"}]

@@ -1,0 +1,252 @@
+"""The master API's response bodies as pydantic models: what every route answers, in /openapi.json.
+
+Views (corral.master.views) build these; the routes (corral.master.api)
+declare them. Command replies come from the master core as dicts and are
+validated into their model with ``extra="allow"``, so a key the core adds
+reaches clients before this module names it. Errors are :class:`ErrorBody`
+with the statuses of :data:`ERRORS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from corral.model.validation import error_body
+
+
+class _Open(BaseModel):
+    """A reply built elsewhere (the core): named fields documented, further fields passed on."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="the request field at fault: a dotted path (resources.memory), or "
+                                   "authorization, body, path, master")
+    message: str = Field(description="what was expected, and what came")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer of the API."""
+
+    error: str = Field(description="the kind: invalid, unauthorized, forbidden, not_found, conflict, "
+                                   "unavailable, internal")
+    message: str = Field(description="every field error in one line: 'field: message; ...'")
+    errors: list[FieldError]
+
+
+ERRORS: dict[int, str] = {
+    400: "bad input: a field that does not validate, malformed JSON, an unknown filter word",
+    401: "no bearer token, or an unknown one",
+    403: "the token's user may not do this",
+    404: "no such job, task, machine or path",
+    409: "a live job of that name exists",
+    413: "the body is too large",
+    422: "well-formed but refused: over quota, an 'after' job that cannot finish",
+    503: "the master cannot take commands now (not the leader, or its store failed)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each status documented with :class:`ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": ERRORS.get(s, "error")} for s in statuses}
+
+
+def error_response(status: int, kind: str, errors: list[tuple[str, str]],
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """An :class:`ErrorBody` answer (built by hand: the hot path and the catch-all use it)."""
+    return JSONResponse(error_body(kind, errors), status_code=status, headers=headers)
+
+
+# ---- jobs -----------------------------------------------------------------------------------------
+
+
+class JobReply(_Open):
+    """The answer to a submit, an update or a kill: the job as it is now."""
+
+    job: str = Field(description="the job id <job>.<user>")
+    name: str
+    user: str
+    state: str
+    version: int
+    tasks: int
+    duplicate: bool | None = Field(None, description="true when X-Request-Id named an earlier submission")
+
+
+class UpdateReply(JobReply):
+    changed: list[str] = Field(default_factory=list, description="the spec fields that changed")
+    restart: bool | None = Field(None, description="true when the change needs a rolling restart")
+
+
+class LastTransition(BaseModel):
+    via: str
+    note: str
+
+
+class ExitInfo(BaseModel):
+    """How a task's process last ended, as its agent reported it."""
+
+    code: int | None = Field(description="the exit code; null when the process could not start")
+    error: str = Field(description="the agent's last error (an OS error, a failed health check), or ''")
+
+
+class TaskView(BaseModel):
+    """A task: where it runs and, in words (corral.master.status), what it is doing."""
+
+    name: str = Field(description="INDEX.JOB.USER.CELL")
+    job: str
+    user: str
+    index: int
+    state: str = Field(description="pending, starting, running, restarting, succeeded, failed or killed")
+    detail: str = Field(description="what the task is doing beyond its state, or ''")
+    restarts: int = Field(description="how often its agent restarted it in this placement")
+    last_exit: ExitInfo | None = Field(description="how its process last ended; null if it has not")
+    machine: str | None
+    address: str | None = Field(description="the address of its machine's agent")
+    ports: list[int] = Field(description="its ports while it is placed")
+    gpus: list[int]
+    generation: int
+    version: int
+    reason: str | None = Field(None, description="why it waits (pending) or the note of its last transition")
+
+
+class TransitionView(BaseModel):
+    """One state change of a job or task (corral.master.lifecycle.Transition)."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    seq: int
+    cmd: str
+    t: float
+    via: str
+    from_: str | None = Field(alias="from", description="the state before; null for a new object")
+    to: str
+    note: str
+
+
+class TaskDetail(TaskView):
+    history: list[TransitionView]
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+    count: int = Field(description="every matching task, also those past the limit")
+
+
+class JobTasks(BaseModel):
+    tasks: list[TaskView]
+
+
+class JobSummary(BaseModel):
+    job: str
+    name: str
+    user: str
+    state: str = Field(description="pending, running, succeeded, failed or killed")
+    reason: str | None = Field(description="how an ended job ended; null while it lives")
+    priority: int
+    tasks: int
+    task_states: dict[str, int] = Field(description="tasks per state word, and 'dead': every ended task")
+    version: int
+    submitted_at: float
+    after: str | None
+    last: LastTransition | None = None
+
+
+class JobDetail(JobSummary):
+    spec: dict[str, Any] = Field(description="the job's spec in canonical form (a JobSpec)")
+    task_list: list[TaskView]
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    count: int = Field(description="every matching job, also those past the limit")
+
+
+class EventView(TransitionView):
+    object: str = Field(description="the job id or the task name")
+    kind: str = Field(description="job or task")
+
+
+class JobEvents(BaseModel):
+    job: str
+    events: list[EventView]
+
+
+class Explanation(_Open):
+    """The scheduler's record of why a task was not placed (corral.sched.explain)."""
+
+    machines: int
+    evaluated: int
+    filtered: dict[str, int]
+    exhausted: dict[str, int]
+    preemption: str
+    summary: str
+
+
+class WhyView(BaseModel):
+    task: str
+    state: str = Field(description="where it is in its lifecycle: pending, running (placed) or dead")
+    word: str = Field(description="what it is doing, as TaskView.state says it")
+    detail: str
+    summary: str = Field(description="one sentence on why it waits, or what it does")
+    explanation: Explanation | None
+
+
+# ---- machines and the cell ------------------------------------------------------------------------
+
+
+class Capacity(BaseModel):
+    cpu: int = Field(description="millicores")
+    memory: int = Field(description="bytes")
+    disk: int = Field(description="bytes")
+    gpu: int
+
+
+class Free(BaseModel):
+    cpu: int
+    memory: int
+    disk: int
+    gpu_milli: int
+
+
+class MachineView(BaseModel):
+    name: str
+    capacity: Capacity
+    gpu_model: str
+    attributes: dict[str, str]
+    address: str
+    isolation: str
+    state: str = Field(description="up or lost")
+    registered_seq: int
+    free: Free | None = Field(description="what is not reserved; null while it is not in the cell view")
+    tasks: int
+
+
+class MachineDetail(MachineView):
+    task_list: list[str] = Field(description="the tasks the master wants on it")
+
+
+class MachineList(BaseModel):
+    machines: list[MachineView]
+    count: int
+
+
+class RegisterReply(_Open):
+    machine: str
+    poll_interval_s: float
+
+
+class CellSummary(BaseModel):
+    cell: str
+    seq: int = Field(description="the sequence number of the last event")
+    machines: int
+    jobs: int
+    tasks: dict[str, int] = Field(description="tasks per state word, and 'dead': every ended task")
+    store: str
+    broken: str = Field(description="why the master stopped taking commands, or ''")
