@@ -23,6 +23,7 @@ from corral.model.job import JobState, TaskState
 from corral.master.admission import AdmissionError, Principal, Tokens
 from corral.master.commands import Kill, RegisterMachine, Submit, Update
 from corral.master.naming import resolve_job, resolve_task
+from corral.master.notify import notify_router
 from corral.master.records import JobRecord, TaskRecord
 from corral.master.service import Master, MasterUnavailable
 
@@ -239,6 +240,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         field = "path" if exc.status_code in (404, 405) else "request"
         return _error(exc.status_code, "not_found" if exc.status_code == 404 else "invalid", [(field, str(exc.detail))])
 
+    app.include_router(notify_router(master, principal_of))  # POST /agents/{machine}/notify
     app.add_middleware(FastSubmit, submit=lambda *a: submit_raw(*a))
     app.add_middleware(CatchAll)  # outermost
 
