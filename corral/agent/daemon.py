@@ -1,4 +1,4 @@
-"""One agent process: isolation + runner + HTTP API + registration, started and stopped together.
+"""One agent process: isolation + runner + HTTP API + registration + notifier, started and stopped together.
 
 ``Agent(config).start()`` detects the isolation, starts the runner, binds
 ``config.host:config.port`` (port 0 picks a free one; ``agent.address`` says
@@ -23,6 +23,7 @@ import uvicorn
 from corral.agent.config import AgentConfig
 from corral.agent.eviction import MemoryReading, system_reading
 from corral.agent.isolation import Isolation, detect
+from corral.agent.notifier import HttpSender, Notifier
 from corral.agent.registration import Registrar
 from corral.agent.runner import Runner
 from corral.agent.server import create_app
@@ -39,6 +40,7 @@ class Agent:
         clock: Callable[[], float] = time.time,
         isolation: Isolation | None = None,
         validate: bool = False,
+        notify: bool = True,
     ):
         self.config = config
         self.isolation = isolation if isolation is not None else detect(config.cgroup_root, config.isolation)
@@ -49,6 +51,12 @@ class Agent:
             memory_pressure_threshold=config.memory_pressure_threshold, pressure_source=pressure_source,
             log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate,
         )
+        # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
+        self.notifier: Notifier | None = None
+        if notify:
+            self._sender = HttpSender(config.master, config.name, config.token)
+            self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
+            self.runner.on_status = self.notifier.offer
         self.app = create_app(self)
         self._last_poll = 0.0
         self._socket: socket.socket | None = None
@@ -92,6 +100,8 @@ class Agent:
     # ------------------------------------------------------------ life cycle
 
     def start(self, ready_timeout_s: float = 10.0) -> "Agent":
+        if self.notifier is not None:
+            self.notifier.start()
         self.runner.start()
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -124,6 +134,12 @@ class Agent:
     def stop(self, timeout_s: float = 5.0) -> None:
         if self.registrar is not None:
             self.registrar.stop(timeout_s)
+        if self.notifier is not None:
+            # Before the runner kills the tasks: a stopping agent's kills are not news the master
+            # should act on before it notices the agent is gone (missed polls, or a new incarnation).
+            self.notifier.stop(timeout_s)
+            self.runner.on_status = None
+            self._sender.close()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

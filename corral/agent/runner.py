@@ -101,6 +101,9 @@ class Runner:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
+        # Sees the statuses of the tasks each submit touched, under the lock; must not block
+        # (the agent's Notifier.offer, which tells the master of task changes between polls).
+        self.on_status: Callable[[list[dict]], None] | None = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -137,9 +140,17 @@ class Runner:
     def submit(self, *events: sv.Event) -> None:
         with self.lock:
             queue = list(events)
+            touched: set[str] = set()
             while queue:
-                for instruction in self.supervisor.handle(queue.pop(0)):
+                event = queue.pop(0)
+                touched.add(getattr(event, "task_id", None) or getattr(getattr(event, "launch", None), "task_id", ""))
+                for instruction in self.supervisor.handle(event):
+                    touched.add(instruction.task_id)
                     queue.extend(self._execute(instruction))
+            if self.on_status is not None:
+                recs = [self.supervisor.tasks[t] for t in sorted(touched) if t in self.supervisor.tasks]
+                if recs:
+                    self.on_status([self._status(rec) for rec in recs])
 
     def _execute(self, ins: sv.Instruction) -> list[sv.Event]:
         if isinstance(ins, sv.Spawn):

@@ -24,13 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.master import views
 from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, may_change, may_register,
-                                user_of)
+                                principal_of, user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
-from corral.master.liveness import last_machine
+from corral.master.failover import last_machine
 from corral.master.middleware import CatchAll, FastSubmit
 from corral.master.naming import resolve_job, resolve_task
+from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
 from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
                                      MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
@@ -128,6 +129,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     auth = Authenticator(tokens)
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
+    app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(CatchAll)  # outermost
 

@@ -21,6 +21,14 @@ and turns the answer into a command for the core:
 * a task the master placed on a machine whose agent does not report it for
   two polls in a row is sent again (``PUT`` is idempotent per generation).
 
+Agents also push their task changes as they happen (``POST
+/api/v1/agents/{machine}/notify``, notify.py), so the core may learn of a
+task between a poll's request and its answer being applied. The poll stays
+the authority: its change detection compares poll with poll (a notification
+the core took, or lost, makes at most one repeated status), and a task the
+core learned about after the poll was sent is judged by the next poll, not
+by this answer (see ``_reconcile``). Liveness counts poll answers only.
+
 It is also the master's :class:`AgentTransport`: start effects become
 ``PUT /v1/tasks/{id}`` with the TaskLaunch body, kill effects ``DELETE``,
 carried by the machine's shard in order, between polls. Nothing here
@@ -99,6 +107,12 @@ class LinkShards:
 
     def shard_of(self, machine: str) -> int:
         return zlib.crc32(machine.encode()) % self.shards
+
+    def incarnation_of(self, machine: str) -> str | None:
+        """The incarnation of ``machine``'s agent in its last poll answer (None before the first)."""
+        with self._lock:
+            agent = self._agents.get(machine)
+            return agent.incarnation if agent is not None and agent.polls else None
 
     def remember_token(self, machine: str, token: str) -> None:
         """The token ``machine``'s agent registered with (it accepts the same one on its API)."""
@@ -231,12 +245,15 @@ class LinkShards:
         status = {"task_id": effect.task, "generation": effect.launch.get("generation"), "state": "failed",
                   "last_error": f"the agent of {effect.machine} refused the task: {str(message)[:300]}"}
         try:
-            self.master.execute(AgentReport(effect.machine, [status]))
+            self.master.execute(AgentReport(effect.machine, [status], full=False))
         except AdmissionError as e:
             log.warning("report of the refused %s: %s", effect.task, e)
 
     def poll(self, client: httpx.Client, name: str, address: str, state: str) -> None:
         """Poll one agent and tell the core what changed (public for tests)."""
+        # What the master knew before the agent answered: anything it learned later (a notification,
+        # a kill) is newer than this answer. A plain read: the seq only grows.
+        asked_at = self.master.core.state.seq
         try:
             r = self._request(client, name, "GET", f"{address}/v1/state")
             data = r.json() if r.status_code == 200 else None
@@ -245,6 +262,9 @@ class LinkShards:
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
             self._missed(name, state)
             return
+        # Only a poll answer proves the master can reach the agent (the way its starts, kills and
+        # assignments travel); a notification proves only the opposite direction and comes only when
+        # something changed, so a partitioned agent is still found by its missed polls.
         came_back = self.liveness.answered(name)
         tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
         incarnation = str(data.get("incarnation", ""))
@@ -272,7 +292,8 @@ class LinkShards:
             log.warning("report of %s refused: %s", name, e)
             return
         agent.reported = {t["task_id"]: _key(t) for t in tasks}
-        self._reconcile(client, name, address, agent, tasks, resync=came_back or restarted or state != "up")
+        self._reconcile(client, name, address, agent, tasks, resync=came_back or restarted or state != "up",
+                        asked_at=asked_at)
 
     def _missed(self, name: str, state: str) -> None:
         down_now = self.liveness.missed(name)
@@ -285,8 +306,13 @@ class LinkShards:
                 log.warning("declaring %s down refused: %s", name, e)
 
     def _reconcile(self, client: httpx.Client, name: str, address: str, agent: _Agent,
-                   tasks: list[dict[str, Any]], resync: bool) -> None:
-        """Send the assignments if they changed (or after an outage); send again tasks the agent lost."""
+                   tasks: list[dict[str, Any]], resync: bool, asked_at: int | None = None) -> None:
+        """Send the assignments if they changed (or after an outage); send again tasks the agent lost.
+
+        A task the agent reported live that the master no longer wants there, and learned something of
+        after ``asked_at`` (its seq when the poll was sent), stays listed until the next poll: the
+        answer predates what the master knows (it ended meanwhile, and the agent keeps its log), and
+        the next poll tells a stray copy from an ended one."""
         core = self.master.core
         now = time.monotonic()
         reported = {t["task_id"]: t for t in tasks}
@@ -303,6 +329,13 @@ class LinkShards:
                 if agent.absent[task] >= 2:
                     relaunch.append(StartTask(task, name, address, core.launch(task)))
                     agent.absent[task] = 0
+            newer = set()
+            if asked_at is not None:
+                for task, status in reported.items():
+                    record = core.state.tasks.get(task)
+                    if (status.get("state") not in ENDED and task not in want and record is not None
+                            and record.history and record.history[-1].seq > asked_at):
+                        newer.add(task)
         for task in list(agent.absent):
             if task not in want:
                 del agent.absent[task]
@@ -316,7 +349,7 @@ class LinkShards:
         for task in list(agent.ended_at):
             if task not in reported:
                 del agent.ended_at[task]
-        wanted = frozenset(want) | keep
+        wanted = frozenset(want) | keep | newer
         if resync or wanted != agent.assigned:
             try:
                 r = self._request(client, name, "PUT", f"{address}/v1/assignments", json={"task_ids": sorted(wanted)})

@@ -135,26 +135,3 @@ class RescheduleLimiter:
         machine = self._queue.get(name, "?")
         return (f"lost with machine {machine}; waiting its turn to be rescheduled (after machine failures at most "
                 f"{self.rate_per_s:g} tasks/s move, {ahead} ahead of it)")
-
-
-def last_machine(history) -> str:
-    """The machine of a task's last ``schedule`` transition ("" if it never ran)."""
-    for t in reversed(history):
-        if t.via == "schedule":
-            return t.note[3:] if t.note.startswith("on ") else t.note
-    return ""
-
-
-def failed_machines(history) -> list[str]:
-    """The machines a task failed on (transition ``failover``) since it last (re)started from a spec:
-    its last ``submit``, ``restart`` or ``update``. ``history`` is the task's transitions."""
-    machines: list[str] = []
-    current = ""
-    for t in history:
-        if t.via in ("submit", "restart", "update"):
-            machines, current = [], ""
-        elif t.via == "schedule":
-            current = t.note[3:] if t.note.startswith("on ") else t.note
-        elif t.via == "failover" and current and current not in machines:
-            machines.append(current)
-    return machines

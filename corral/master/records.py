@@ -62,6 +62,7 @@ class MachineRecord:
     state: str = "up"  # up | lost
     registered_seq: int = 0
     last_seen: float = 0.0  # soft state: when the agent last answered
+    incarnation: str = ""  # soft state: the agent process of its last full report ("" before one)
 
     def machine(self) -> Machine:
         # host=<name> makes "at most k per machine" (max_per_domain: {host: k}) one more domain limit.

@@ -16,7 +16,8 @@ status harmless:
 
 A partial report is news, not the truth about the machine: it changes nothing
 for a machine that is not up (its return, ``MachineUp``, carries a full
-report), kills nothing (strays are for the poll's full report and the
+report) or from an agent process other than the one the last full report
+came from (a late word of the agent before its restart), kills nothing (strays are for the poll's full report and the
 assignments to settle: a late notification must not kill the copy a restarted
 agent runs), and does not count as hearing from the machine (only a poll
 proves the master reaches it).
@@ -43,11 +44,15 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
     if machine is None:
         raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
     now = step.clock.now()
-    if not cmd.full and machine.state != "up":
-        step.reply = {"machine": cmd.machine, "tasks": 0}
+    if not cmd.full and (machine.state != "up" or (machine.incarnation and cmd.incarnation
+                                                    and cmd.incarnation != machine.incarnation)):
+        # From a machine out of the cell, or from an agent process the last poll no longer saw.
+        step.reply = {"machine": cmd.machine, "tasks": 0, "applied": False}
         return
     if cmd.full:
         machine.last_seen = now
+        if cmd.incarnation:
+            machine.incarnation = cmd.incarnation
     for status in cmd.tasks:
         name, agent_state = status.get("task_id"), status.get("state")
         task = state.tasks.get(name)

@@ -185,7 +185,7 @@ class CellState:
                                "up", event.seq)
         old = self.machines.get(record.name)
         if old is not None:
-            record.last_seen = old.last_seen
+            record.last_seen, record.incarnation = old.last_seen, old.incarnation
         self.machines[record.name] = record
         if old is None:
             # A machine new to the cell runs nothing, so no task can stop fitting: build the view once,
