@@ -26,14 +26,16 @@ for an unknown machine, 413 for a body over ``MAX_BODY`` bytes.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from typing import Any, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Security
 
 from corral.master.commands import AgentReport
+from corral.master.auth import bearer
 from corral.master.errors import AdmissionError
+from corral.master.inputs import parse_json
+from corral.master.responses import NotifyReply, error_responses
 
 PREFIX = "/api/v1"
 MAX_BODY = 1 << 20  # the agent sends at most 500 statuses a body, well under this
@@ -89,7 +91,7 @@ def _status_errors(where: str, status: Any) -> list[tuple[str, str]]:
     return errors
 
 
-async def _bounded_body(request: Request) -> bytes:
+async def _bounded_body(request: Request) -> Any:
     too_big = AdmissionError(413, [("body", f"expected at most {MAX_BODY} bytes")])
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY:
@@ -100,24 +102,7 @@ async def _bounded_body(request: Request) -> bytes:
         if size > MAX_BODY:
             raise too_big
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw:
-        raise AdmissionError(400, [("body", "expected a JSON object, got an empty body")])
-    try:
-        return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise AdmissionError(400, [("body", f"expected a JSON object, got invalid JSON ({e})")]) from None
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} is out of range")
-    return value
+    return parse_json(b"".join(chunks))
 
 
 def notify_router(master: Any, principal_of: Callable[[str], Any]) -> APIRouter:
@@ -131,6 +116,8 @@ def notify_router(master: Any, principal_of: Callable[[str], Any]) -> APIRouter:
         return {"machine": machine, "applied": False, "ignored": why}
 
     @router.post(PREFIX + "/agents/{machine}/notify", summary="An agent reports task changes between polls (role agent)",
+                 response_model=NotifyReply, responses=error_responses(400, 401, 403, 404, 413, 503),
+                 dependencies=[Security(bearer)],
                  openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                      "type": "object", "required": ["incarnation", "seq", "tasks"], "properties": {
                          "incarnation": {"type": "string"}, "seq": {"type": "integer", "minimum": 0},

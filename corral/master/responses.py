@@ -237,6 +237,15 @@ class MachineList(BaseModel):
     count: int
 
 
+class NotifyReply(_Open):
+    """The answer to an agent's notification: applied, or ignored and why (nothing changed)."""
+
+    machine: str
+    applied: bool
+    ignored: str | None = Field(None, description="why nothing was applied (a stale or out-of-cell report)")
+    tasks: int | None = Field(None, description="statuses applied")
+
+
 class RegisterReply(_Open):
     machine: str
     poll_interval_s: float

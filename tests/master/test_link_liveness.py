@@ -8,7 +8,8 @@ import pytest
 from corral.master.clock import ManualClock
 from corral.master.commands import AgentReport, MachineDown, MachineUp
 from corral.master.core import MasterCore
-from corral.master.liveness import Liveness, RescheduleLimiter, failed_machines
+from corral.master.failover import failed_machines
+from corral.master.liveness import Liveness, RescheduleLimiter
 from corral.master.state import CellState
 from corral.model.job import JobState, TaskState
 
