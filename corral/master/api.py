@@ -126,6 +126,12 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     _handle_errors(app)
     core = master.core
     state = core.state
+
+    def fresh(tasks: list[TaskRecord]) -> list[TaskRecord]:
+        """The tasks, their pending reasons made true of the cell as it is now (under the lock)."""
+        for task in tasks:
+            core.pending_reason(task)
+        return tasks
     auth = Authenticator(tokens)
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
@@ -165,7 +171,9 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/jobs/{job}", summary="One job", response_model=JobDetail, responses=READ)
     async def get_job(job: str, who: Principal = caller) -> JobDetail:
         with master.lock:
-            return views.job_detail(state, core.job(resolve_job(job, who.user)), core.clock.now())
+            record = core.job(resolve_job(job, who.user))
+            fresh(state.tasks_of(record.id))
+            return views.job_detail(state, record, core.clock.now())
 
     @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)",
              openapi_extra=_body("JobSpec"), response_model=UpdateReply, responses=CHANGE)
@@ -198,7 +206,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def job_tasks(job: str, who: Principal = caller) -> JobTasks:
         with master.lock:
             record, now = core.job(resolve_job(job, who.user)), core.clock.now()
-            return JobTasks(tasks=[views.task_view(state, t, now) for t in state.tasks_of(record.id)])
+            return JobTasks(tasks=[views.task_view(state, t, now) for t in fresh(state.tasks_of(record.id))])
 
     @app.get(PREFIX + "/jobs/{job}/events", summary="The event history of a job and its tasks",
              response_model=JobEvents, responses=READ)
@@ -227,7 +235,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
                      and (wanted is None or wanted(t)) and (on is None or t.machine in on)
                      and (user is None or state.jobs[t.job].user == user)]
             now = core.clock.now()
-            return TaskList(tasks=[views.task_view(state, t, now) for t in tasks[:limit]], count=len(tasks))
+            return TaskList(tasks=[views.task_view(state, t, now) for t in fresh(tasks[:limit])], count=len(tasks))
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/why", summary="Why a task is pending", response_model=WhyView,
              responses=READ)
@@ -238,7 +246,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def why(task: str, who: Principal = caller) -> WhyView:
         with master.lock:
-            return views.why_view(find_task(task, who), core.clock.now())
+            return views.why_view(fresh([find_task(task, who)])[0], core.clock.now())
 
     logs_responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                             "description": "the last lines of the stream"},
@@ -276,7 +284,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              response_model=TaskDetail, responses=READ)
     async def get_task(task: str, who: Principal = caller) -> TaskDetail:
         with master.lock:
-            return views.task_detail_view(state, find_task(task, who), core.clock.now())
+            return views.task_detail_view(state, fresh([find_task(task, who)])[0], core.clock.now())
 
     # ---- machines ------------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQu
         if key not in shared:
             shared[key] = (readable(explanation.summary()), explanation.to_dict())
         task.reason, task.explanation = shared[key]
-        park.append((name, class_key(state.jobs[task.job].request)))
+        park.append((name, class_key(state.jobs[task.job].request), shared[key]))
     if park:
         queue.park(park, rnd.mark)
 

@@ -226,15 +226,17 @@ class MasterCore:
                       if t.state is TaskState.RUNNING and t.machine == machine)
 
     def pending_reason(self, task: Any) -> tuple[str, dict[str, Any] | None]:
-        """A pending task's reason and its record, true of the cell as it is now: a parked task whose
-        cell changed since its reason was written is explained again (reads only)."""
-        view = self.state.view
-        if task.state is TaskState.PENDING and self.queue.stale(task.name, view):
-            job = self.state.jobs[task.job]
-            explanation = self.scheduler.explain(view, job.request)
-            task.reason, task.explanation = readable(explanation.summary()), explanation.to_dict()
-            self.queue.marks[self.queue.class_of[task.name]] = int(view.version.max())
+        """A pending task's reason and its record, true of the cell as it is now: a parked task has its
+        class's reason, explained again if the cell changed since it was written (reads only)."""
+        if task.state is TaskState.PENDING:
+            found = self.queue.reason(task.name, self.state.view, self._explain)
+            if found is not None:
+                task.reason, task.explanation = found
         return task.reason, task.explanation
+
+    def _explain(self, request: Any) -> tuple[str, dict[str, Any]]:
+        explanation = self.scheduler.explain(self.state.view, request)
+        return readable(explanation.summary()), explanation.to_dict()
 
     # ---- scheduling ----------------------------------------------------------------------------
 

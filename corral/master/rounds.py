@@ -11,7 +11,10 @@ simulated agents.
 
 A round is skipped when nothing changed since one planned every pending task
 (the same state gives the same answer), unless time alone can change the
-answer: lost tasks waiting their turn, or the unschedulable queue's flush.
+answer: lost tasks waiting their turn, or the unschedulable queue's flush. A
+round whose commit preempted, or changed machines while tasks are parked,
+has not planned everything: its victims and the parked tasks its changes
+may wake are for the next round.
 """
 
 from __future__ import annotations
@@ -74,8 +77,12 @@ class SchedulingRounds:
             with lock:
                 out = core.commit(rnd, plan)
                 result.persisted = persist(out)
-                if only is None and not out.reply["stale"] and core.state.seq == seen + len(out.events):
-                    planned = (core.state.seq, core.queue.unparked)  # nothing else happened meanwhile
+                # Planned means the next round could only give the same answer: nothing else
+                # happened meanwhile, no victim went back to pending, and no parked task could
+                # be woken by the room this commit changed.
+                if (only is None and not out.reply["stale"] and core.state.seq == seen + len(out.events)
+                        and not out.reply["preempted"] and (not out.events or not len(core.queue))):
+                    planned = (core.state.seq, core.queue.unparked)
             result.placed += out.reply["placed"]
             result.preempted += out.reply["preempted"]
             result.unplaced += out.reply["unplaced"]

@@ -89,8 +89,10 @@ def job_end_reason(job: Any) -> str:
     last error (``task 3 failed on m1; last error: exit 127 ...``); "" while it lives."""
     if not job.state.ended or not job.history:
         return ""
+    if job.state.value == "succeeded":
+        return "every task succeeded"
     last = job.history[-1]
-    return _one_line(last.note) if last.note else {"succeeded": "every task finished"}.get(job.state.value, "")
+    return _one_line(last.note) if last.note else job.state.value
 
 
 def _one_line(text: str, limit: int = 200) -> str:

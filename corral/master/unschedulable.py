@@ -57,6 +57,7 @@ class UnschedulableQueue:
         self.parked: dict[ClassKey, dict[str, None]] = {}  # class -> its parked tasks, first parked first
         self.class_of: dict[str, ClassKey] = {}  # parked task -> its class
         self.marks: dict[ClassKey, int] = {}  # class -> the view version its parked tasks' reasons describe
+        self.reasons: dict[ClassKey, tuple[str, Any]] = {}  # class -> its parked tasks' (reason, record)
         self._wake_mark = -1  # highest machine version seen by the last wake check
         self._lineage: object = None
         self._flushed_at = clock.now()
@@ -81,20 +82,23 @@ class UnschedulableQueue:
         self.parked.clear()
         self.class_of.clear()
         self.marks.clear()
+        self.reasons.clear()
 
     # ---- the rounds ------------------------------------------------------------------------------
 
-    def park(self, tasks: list[tuple[str, ClassKey]], mark: int) -> None:
-        """Leave these runnable tasks out of the rounds until a wake rule brings them back; ``mark``
-        is the view version their reasons describe (the round's snapshot)."""
+    def park(self, tasks: list[tuple[str, ClassKey, tuple[str, Any]]], mark: int) -> None:
+        """Leave these runnable tasks out of the rounds until a wake rule brings them back, each with
+        its class's reason; ``mark`` is the view version the reasons describe (the round's snapshot).
+        A class has one reason: the newest, for the tasks parked in it before too."""
         if not self.enabled:
             return
-        for name, key in tasks:
+        for name, key, reason in tasks:
             if name in self.runnable:
                 del self.runnable[name]
                 self.parked.setdefault(key, {})[name] = None
                 self.class_of[name] = key
                 self.marks[key] = mark
+                self.reasons[key] = reason
 
     def unpark(self, names: Iterable[str]) -> int:
         count = 0
@@ -113,6 +117,7 @@ class UnschedulableQueue:
                 self.runnable[name] = None
         self.class_of.clear()
         self.marks.clear()
+        self.reasons.clear()
         self.unparked += count
         return count
 
@@ -123,6 +128,7 @@ class UnschedulableQueue:
         if not members:
             del self.parked[key]
             self.marks.pop(key, None)
+            self.reasons.pop(key, None)
 
     def wake(self, view: Any) -> int:
         """Apply the wake rules (see the module's doc) against the live cell view; how many woke."""
@@ -161,10 +167,16 @@ class UnschedulableQueue:
         """Will the next wake check flush every parked task by time alone?"""
         return bool(self.class_of) and self.clock.now() - self._flushed_at >= self.flush_after_s
 
-    def stale(self, name: str, view: Any) -> bool:
-        """Has the cell changed since the reason of parked task ``name`` was written?"""
+    def reason(self, name: str, view: Any, explain) -> tuple[str, Any] | None:
+        """The reason of parked task ``name`` (None if it is not parked), explained again with
+        ``explain(request) -> (reason, record)`` if the cell changed since it was written."""
         key = self.class_of.get(name)
-        return key is not None and len(view) > 0 and int(view.version.max()) > self.marks.get(key, -1)
+        if key is None:
+            return None
+        if len(view) and int(view.version.max()) > self.marks.get(key, -1):
+            self.reasons[key] = explain(key[0])
+            self.marks[key] = int(view.version.max())
+        return self.reasons[key]
 
     def validate(self, pending: dict[str, None]) -> None:
         """Runnable and parked partition the pending tasks (validate mode)."""
