@@ -66,9 +66,11 @@ def client_settings() -> tuple[str, str]:
         addr = addr or config.get("addr")
         token = token or config.get("token")
     if not addr:
-        raise ClientConfigError(f"no master address: set CORRAL_ADDR or run `corral master` (writes {config_path()})")
+        raise ClientConfigError(f"no master address: set CORRAL_ADDR, or start a cell with `corral up` or "
+                                f"`corral master` (they write {config_path()})")
     if not token:
-        raise ClientConfigError(f"no token: set CORRAL_TOKEN or run `corral master` (writes {config_path()})")
+        raise ClientConfigError(f"no token: set CORRAL_TOKEN, or start a cell with `corral up` or "
+                                f"`corral master` (they write {config_path()})")
     addr = str(addr).rstrip("/")
     if "://" not in addr:  # "127.0.0.1:7100" means the master's HTTP address
         addr = "http://" + addr
