@@ -77,10 +77,14 @@ class MasterClient:
     ``token`` (sent as a bearer token). Connections are pooled for the client's life; ``close()``."""
 
     def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0):
-        addr = str(addr).rstrip("/")
+        addr = str(addr).strip().rstrip("/")
         self.addr = addr if "://" in addr else "http://" + addr
-        self.token, self.timeout_s, self.connect_timeout_s = token, timeout_s, connect_timeout_s
+        self.token, self.timeout_s, self.connect_timeout_s = str(token), timeout_s, connect_timeout_s
         self._client: Any = None
+        _check_address(self.addr)
+        if not self.token.isascii() or not self.token.isprintable():
+            raise ApiError("the token has characters an HTTP header cannot carry (expected printable ASCII)",
+                           BAD_INPUT)
 
     def _http(self) -> Any:
         if self._client is None:
@@ -148,6 +152,21 @@ class MasterClient:
         return self.request(method, path, **kw).text
 
 
+def _check_address(addr: str) -> None:
+    """Raise ApiError (bad input) unless ``addr`` is an http(s) URL with a host and a valid port."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(addr)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in addr
+        parts.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ApiError(f"bad master address {addr!r}: expected http://HOST:PORT (CORRAL_ADDR or the CLI config)",
+                       BAD_INPUT)
+
+
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     if "refused" in text.lower():
@@ -170,9 +189,11 @@ def client_for(command: str) -> MasterClient:
 
     try:
         addr, token = client_settings()
+        return MasterClient(addr, token)
     except ClientConfigError as e:
         die(command, str(e))
-    return MasterClient(addr, token)
+    except ApiError as e:
+        die(command, e.message, e.code)
 
 
 def api(command: str, method: str, path: str, **kw: Any) -> Any:

@@ -84,3 +84,22 @@ def test_an_unreachable_master_is_exit_1_and_says_how_to_start_one():
     assert "cannot reach the master at http://127.0.0.1:9" in e.value.message
     assert "`corral up`" in e.value.message and "`corral master`" in e.value.message
     assert "\n" not in e.value.message
+
+
+BAD_SETTINGS = [
+    ("an address that is not a URL", "http://:::", "tok", "bad master address 'http://:::'"),
+    ("an address of another protocol", "ftp://x", "tok", "bad master address 'ftp://x'"),
+    ("a port out of range", "127.0.0.1:99999", "tok", "bad master address 'http://127.0.0.1:99999'"),
+    ("a token a header cannot carry", "127.0.0.1:9", "jeton-é", "the token has characters"),
+]
+
+
+@pytest.mark.parametrize("what,addr,token,line", BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
+def test_bad_client_settings_are_bad_input_before_any_request(what, addr, token, line):
+    with pytest.raises(ApiError) as e:
+        MasterClient(addr, token)
+    assert e.value.code == BAD_INPUT and line in e.value.message
+
+
+def test_an_address_without_a_scheme_means_http_and_a_trailing_slash_is_dropped():
+    assert MasterClient("127.0.0.1:7100/", "t").addr == "http://127.0.0.1:7100"
