@@ -122,6 +122,10 @@ class MasterClient:
             try:
                 response = client.request(method, "/api/v1" + path, json=json, params=params, headers=headers)
                 break
+            except httpx.ConnectTimeout as e:
+                last = e
+                why = (f"cannot reach the master at {self.addr}: no connection within {self.connect_timeout_s:g} s; "
+                       f"{START_HINT}")
             except httpx.TimeoutException as e:
                 last = e
                 why = f"no answer from the master at {self.addr} within {self.timeout_s:g} s"
