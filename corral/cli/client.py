@@ -15,17 +15,13 @@ from typing import Any, NoReturn
 
 import typer
 
+from corral.cli.http import api, die
+
 OUTPUT_HELP = "text or json"
 
 
-class _Fail(Exception):
-    def __init__(self, message: str, code: int):
-        self.message, self.code = message, code
-
-
 def _die(command: str, message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"corral {command}: {message}".splitlines()[0], err=True)
-    raise typer.Exit(code)
+    die(command, message, code)
 
 
 def _check_output(command: str, output: str) -> None:
@@ -35,33 +31,49 @@ def _check_output(command: str, output: str) -> None:
 
 def _call(command: str, method: str, path: str, body: Any = None, params: Any = None,
           headers: dict[str, str] | None = None, retries: int = 0) -> Any:
-    import httpx
+    return api(command, method, path, json=body, params=params, headers=headers, retries=retries)
 
-    from corral.cli.config import ClientConfigError, client_settings
 
-    try:
-        addr, token = client_settings()
-    except ClientConfigError as e:
-        _die(command, str(e))
-    all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
-    last = ""
-    for _ in range(retries + 1):
-        try:
-            response = httpx.request(method, addr + "/api/v1" + path, json=body, params=params,
-                                     headers=all_headers, timeout=30.0)
-            break
-        except httpx.HTTPError as e:
-            last = f"cannot reach the master at {addr}: {e}"
-    else:
-        _die(command, last, 1)
-    try:
-        data = response.json()
-    except ValueError:
-        data = {"message": response.text[:200]}
-    if response.status_code >= 400:
-        message = data.get("message") if isinstance(data, dict) else None
-        _die(command, message or f"HTTP {response.status_code}", 2 if response.status_code < 500 else 1)
-    return data
+# What ``corral jobs --state`` accepts: a job's states, and ``dead`` for any ended job.
+JOB_STATE_WORDS = ("pending", "running", "succeeded", "failed", "killed", "dead")
+# How a job's ``task_states`` counts fold into the table's three columns. The master's own task
+# states (pending, running, dead) and the finer words users see (corral.master.status) are both
+# read; a key not listed here is left out rather than guessed at.
+_TASK_COLUMNS = {"pending": 0, "running": 1, "starting": 1, "restarting": 1,
+                 "dead": 2, "ended": 2, "succeeded": 2, "failed": 2, "killed": 2}
+
+
+def task_counts(job: dict[str, Any]) -> tuple[int, int, int]:
+    """(pending, running, ended) tasks of a job reply, from whatever keys its ``task_states`` has."""
+    counts = [0, 0, 0]
+    states = job.get("task_states")
+    for key, n in (states.items() if isinstance(states, dict) else ()):
+        column = _TASK_COLUMNS.get(key)
+        if column is not None and isinstance(n, int):
+            counts[column] += n
+    return counts[0], counts[1], counts[2]
+
+
+def task_word(task: dict[str, Any]) -> str:
+    """The word a task reply shows a user: its ``word`` when the master gives one, else its state."""
+    return str(task.get("word") or task.get("state") or "")
+
+
+def task_note(task: dict[str, Any]) -> str:
+    """A task's one line beyond its word: the master's ``detail`` when present, else what it can
+    be made of (restarts, last exit), else its pending reason or last transition's note."""
+    detail = task.get("detail")
+    if detail:
+        return str(detail)
+    parts = []
+    restarts = task.get("restarts")
+    if isinstance(restarts, int) and restarts:
+        parts.append(f"{restarts} restart{'s' if restarts != 1 else ''}")
+    if task.get("last_exit"):
+        parts.append(f"last: {task['last_exit']}")
+    if parts:
+        return f"{task_word(task)}: {', '.join(parts)}"
+    return str(task.get("reason") or "")
 
 
 def _print_json(data: Any) -> None:
@@ -128,18 +140,20 @@ def register(app: typer.Typer) -> None:
     @app.command("jobs")
     def jobs(
         user: str = typer.Option(None, "--user", "-u"),
-        state: str = typer.Option(None, "--state", help="pending, running or dead"),
+        state: str = typer.Option(None, "--state", help=f"{', '.join(JOB_STATE_WORDS)} (any ended job)"),
         output: str = typer.Option("text", "--output", "-o", help=OUTPUT_HELP),
     ) -> None:
         """List jobs."""
         _check_output("jobs", output)
+        if state is not None and state not in JOB_STATE_WORDS:
+            _die("jobs", f"--state: expected one of {', '.join(JOB_STATE_WORDS)}, got {state!r}")
         params = {k: v for k, v in (("user", user), ("state", state)) if v}
         data = _call("jobs", "GET", "/jobs", params=params)
         if output == "json":
             return _print_json(data)
-        rows = [[j["job"], j["state"], j["priority"], j["tasks"],
-                 "/".join(str(j["task_states"][s]) for s in ("pending", "running", "dead"))] for j in data["jobs"]]
-        _table(rows, ["JOB", "STATE", "PRIO", "TASKS", "PEND/RUN/DEAD"])
+        rows = [[j["job"], j["state"], j["priority"], j["tasks"], "/".join(map(str, task_counts(j)))]
+                for j in data["jobs"]]
+        _table(rows, ["JOB", "STATE", "PRIO", "TASKS", "PEND/RUN/ENDED"])
 
     @app.command("status")
     def status(
@@ -153,9 +167,11 @@ def register(app: typer.Typer) -> None:
             return _print_json(data)
         typer.echo(f"job {data['job']}: {data['state']}, priority {data['priority']}, {data['tasks']} tasks, "
                    f"version {data['version']}" + (f", after {data['after']}" if data.get("after") else ""))
-        rows = [[t["index"], t["state"], t["machine"] or "", ",".join(map(str, t["ports"])), t.get("reason", "")]
-                for t in data["task_list"]]
-        _table(rows, ["TASK", "STATE", "MACHINE", "PORTS", "REASON"])
+        if data.get("reason"):
+            typer.echo(f"  {data['state']}: {data['reason']}")
+        rows = [[t["index"], task_word(t), t.get("machine") or "", ",".join(map(str, t.get("ports") or ())),
+                 task_note(t)] for t in data["task_list"]]
+        _table(rows, ["TASK", "STATE", "MACHINE", "PORTS", "DETAIL"])
 
     @app.command("why")
     def why(
@@ -228,8 +244,8 @@ def register(app: typer.Typer) -> None:
         data = _call("tasks", "GET", "/tasks", params=params)
         if output == "json":
             return _print_json(data)
-        rows = [[t["name"], t["state"], t["machine"] or "", ",".join(map(str, t["ports"])), t.get("reason", "")]
-                for t in data["tasks"]]
+        rows = [[t["name"], task_word(t), t.get("machine") or "", ",".join(map(str, t.get("ports") or ())),
+                 task_note(t)] for t in data["tasks"]]
         _table(rows, ["TASK", "STATE", "MACHINE", "PORTS", "REASON"])
 
     @app.command("machines")

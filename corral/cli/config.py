@@ -1,13 +1,17 @@
 """Where the CLI finds its master and token: ``CORRAL_ADDR`` / ``CORRAL_TOKEN``, else the config
-file (``$CORRAL_CONFIG`` or ``~/.config/corral/config.yaml``) that ``corral master`` writes."""
+file (``$CORRAL_CONFIG`` or ``~/.config/corral/config.yaml``) that ``corral master`` writes.
+
+The file is YAML. ``write_config`` writes it in JSON's form (JSON is YAML) so every client command
+reads it with the json module; a file in any other YAML form (written by hand, or by an earlier
+corral) is read with PyYAML, which only then is imported.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 
 class ClientConfigError(ValueError):
@@ -25,11 +29,20 @@ def config_path() -> Path:
 def read_config() -> dict[str, Any]:
     path = config_path()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except FileNotFoundError:
         return {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ClientConfigError(f"cannot read {path}: {e}") from None
+    except OSError as e:
+        raise ClientConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ClientConfigError(f"cannot read {path}: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise ClientConfigError(f"{path}: expected a mapping with addr and token")
     return data
@@ -39,7 +52,7 @@ def write_config(addr: str, token: str) -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump({"addr": addr, "token": token}))
+    tmp.write_text(json.dumps({"addr": addr, "token": token}, indent=2) + "\n")
     os.chmod(tmp, 0o600)
     tmp.replace(path)
     return path
@@ -53,9 +66,11 @@ def client_settings() -> tuple[str, str]:
         addr = addr or config.get("addr")
         token = token or config.get("token")
     if not addr:
-        raise ClientConfigError(f"no master address: set CORRAL_ADDR or run `corral master` (writes {config_path()})")
+        raise ClientConfigError(f"no master address: set CORRAL_ADDR, or start a cell with `corral up` or "
+                                f"`corral master` (they write {config_path()})")
     if not token:
-        raise ClientConfigError(f"no token: set CORRAL_TOKEN or run `corral master` (writes {config_path()})")
+        raise ClientConfigError(f"no token: set CORRAL_TOKEN, or start a cell with `corral up` or "
+                                f"`corral master` (they write {config_path()})")
     addr = str(addr).rstrip("/")
     if "://" not in addr:  # "127.0.0.1:7100" means the master's HTTP address
         addr = "http://" + addr

@@ -6,18 +6,22 @@ import time
 from collections import Counter
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from corral.model.constraints import Constraint
-from corral.model.resources import Resources
-from corral.sched.cellview import CellView
-from corral.sched.request import PendingTask, TaskRequest
-from corral.sched.scheduler import Scheduler, SchedulerConfig
-from corral.sim.synthetic import GiB, synthetic_cell, synthetic_workload
+
 
 
 def _demo(machines: int, tasks: int, policy: str, seed: int, console: Console) -> None:
+    # The scheduler, NumPy and rich load here, not when the CLI starts (every corral command
+    # imports this module to register ``corral demo``).
+    from rich.table import Table
+
+    from corral.model.constraints import Constraint
+    from corral.model.resources import Resources
+    from corral.sched.cellview import CellView
+    from corral.sched.request import PendingTask, TaskRequest
+    from corral.sched.scheduler import Scheduler, SchedulerConfig
+    from corral.sim.synthetic import GiB, synthetic_cell, synthetic_workload
+
     cell = synthetic_cell(machines, seed)
     view = CellView(cell)
     scheduler = Scheduler(SchedulerConfig(policy=policy, seed=seed))
@@ -88,4 +92,6 @@ def register(app: typer.Typer) -> None:
         except PolicyError as e:
             typer.echo(f"error: --policy: {e}", err=True)
             raise typer.Exit(2)
+        from rich.console import Console
+
         _demo(machines, tasks, policy, seed, Console())

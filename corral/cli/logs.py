@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from corral.cli.http import api_text, die
+
 
 def register(app: typer.Typer) -> None:
     @app.command("logs")
@@ -13,34 +15,11 @@ def register(app: typer.Typer) -> None:
         tail: int = typer.Option(100, "--tail", "-n", help="how many of the last lines"),
     ) -> None:
         """Print the last lines a task wrote (on the machine where it runs or last ran)."""
-        import httpx
-
-        from corral.cli.config import ClientConfigError, client_settings
-
         if stream not in ("stdout", "stderr"):
-            typer.echo(f"corral logs: --stream: expected stdout or stderr, got {stream!r}", err=True)
-            raise typer.Exit(2)
+            die("logs", f"--stream: expected stdout or stderr, got {stream!r}")
         if not 1 <= tail <= 10_000:
-            typer.echo(f"corral logs: --tail: expected 1..10000 lines, got {tail}", err=True)
-            raise typer.Exit(2)
+            die("logs", f"--tail: expected 1..10000 lines, got {tail}")
         if "/" not in task and task.count(".") < 3:
             task = f"{task}/0"
-        try:
-            addr, token = client_settings()
-        except ClientConfigError as e:
-            typer.echo(f"corral logs: {e}", err=True)
-            raise typer.Exit(2) from None
-        try:
-            r = httpx.get(f"{addr}/api/v1/tasks/{task}/logs", params={"stream": stream, "tail": tail},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=30.0)
-        except httpx.HTTPError as e:
-            typer.echo(f"corral logs: cannot reach the master at {addr}: {e}", err=True)
-            raise typer.Exit(1) from None
-        if r.status_code != 200:
-            try:
-                message = r.json().get("message") or f"HTTP {r.status_code}"
-            except ValueError:
-                message = f"HTTP {r.status_code}: {r.text[:200]}"
-            typer.echo(f"corral logs: {message}", err=True)
-            raise typer.Exit(2 if r.status_code < 500 else 1)
-        typer.echo(r.text, nl=not r.text.endswith("\n") and bool(r.text))
+        text = api_text("logs", "GET", f"/tasks/{task}/logs", params={"stream": stream, "tail": tail})
+        typer.echo(text, nl=not text.endswith("\n") and bool(text))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import getpass
-import logging
 import re
 import secrets
-import signal
-import threading
 from pathlib import Path
 
 import typer
+
+from corral.cli.http import die
 
 
 def _local_user() -> str:
@@ -38,9 +36,42 @@ def ensure_tokens(path: Path) -> str:
     return ""
 
 
+def check_policy(spec: str, where: str = "--policy", command: str = "master") -> str:
+    """``spec`` if it names a scheduling policy (the syntax of ``corral sim --policy``: a preset or
+    ``scorer=weight,...``); otherwise one line naming the known policies, and exit 2."""
+    from corral.sched.policy import PolicyError, make_policy
+
+    try:
+        make_policy(spec)
+    except PolicyError as e:
+        die(command, f"{where}: {e}")
+    return spec
+
+
+def _from_file(ctx: typer.Context, path: Path, given: dict) -> dict:
+    """``given`` (this command's parameters) with the cell configuration file's settings for every
+    parameter not set on the command line (or by its environment variable)."""
+    from corral.cli.cellconfig import CellConfigError, load_cell_config
+
+    try:
+        settings = load_cell_config(path)
+    except CellConfigError as e:
+        die("master", str(e))
+    merged = dict(given)
+    for name, value in settings.items():
+        source = ctx.get_parameter_source(name)
+        if getattr(source, "name", "") not in ("COMMANDLINE", "ENVIRONMENT"):
+            merged[name] = Path(value) if name in ("tokens", "quota") else value
+    return merged
+
+
 def register(app: typer.Typer) -> None:
     @app.command("master")
     def master(
+        ctx: typer.Context,
+        config: Path = typer.Option(None, "--config", help="a cell configuration file (YAML; keys as these flags: "
+                                                          "cell, listen, store, tokens, quota, policy, ...); "
+                                                          "flags override it"),
         store: str = typer.Option("sqlite://corral-master/state.db", "--store",
                                   help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), or memory:// (tests)"),
         port: int = typer.Option(7100, "--port", help="port on --host (0: any free port)"),
@@ -49,6 +80,8 @@ def register(app: typer.Typer) -> None:
         tokens: Path = typer.Option(None, "--tokens", help="tokens file; default: tokens.yaml next to the store, "
                                                            "created with an admin token for you"),
         quota: Path = typer.Option(None, "--quota", help="quota file (user -> band -> resources); none: unlimited"),
+        policy: str = typer.Option(None, "--policy", help="the scheduler's policy, as corral sim --policy: hybrid "
+                                                         "(default), best-fit, worst-fit, random, or scorer=weight,..."),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the address and your admin token for the CLI"),
         validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
@@ -59,60 +92,79 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
-        from corral.cli.config import write_config as save_config
-        from corral.master.admission import ConfigFileError, Tokens
-        from corral.master.server import MasterServer, build_master
-        from corral.store import StoreError
+        given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
+                     write_config=write_config, validate=validate, poll_interval=poll_interval,
+                     misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose)
+        if config is not None:
+            given = _from_file(ctx, config, given)
+        if given["policy"] is not None:
+            check_policy(given["policy"], "--policy" if config is None or policy is not None
+                         else f"{config}: policy")
+        run_master(**given)
 
-        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
-            typer.echo(f"corral master: --cell: expected lowercase letters, digits, '-' or '_', got {cell!r}", err=True)
-            raise typer.Exit(2)
-        if tokens is None:
-            base = Path(store[len("sqlite://"):]).parent if store.startswith("sqlite://") else Path("corral-master")
-            tokens = base / "tokens.yaml"
-        try:
-            admin_token = ensure_tokens(tokens)
-            token_table = Tokens.load(tokens)
-            server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate),
-                                  token_table, host=host, port=port)
-        except (ConfigFileError, StoreError, OSError) as e:
-            typer.echo(f"corral master: {e}", err=True)
-            raise typer.Exit(2) from None
-        from corral.master.link import attach_link
-        from corral.master.liveness import RescheduleLimiter
 
-        link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
-        core = server.master.core
-        core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
-        # The master holds many long-lived objects: freeze what recovery built and collect the young
-        # generation less often, so cyclic GC does not stall request handling.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        # Our own SIGTERM/SIGINT handlers, installed before anything runs: uvicorn serves from a
-        # thread (where it installs none) and the master stops cleanly when asked.
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        try:
-            server.start()
-        except RuntimeError as e:
-            typer.echo(f"corral master: {e}", err=True)
-            raise typer.Exit(1) from None
-        link.start()
-        addr = f"http://{host}:{server.port}"
-        if write_config and admin_token:
-            path = save_config(addr, admin_token)
-            typer.echo(f"corral master: serving {addr} (store {store}); CLI config written to {path}", err=True)
-        else:
-            typer.echo(f"corral master: serving {addr} (store {store})", err=True)
-        try:
-            while not stop.wait(1.0):
-                if server._thread is not None and not server._thread.is_alive():
-                    typer.echo("corral master: the HTTP server stopped", err=True)
-                    break
-        finally:
-            link.stop()
-            server.stop()
+def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
+               policy: str | None, write_config: bool, validate: bool, poll_interval: float,
+               misses_to_down: int, reschedule_rate: float, verbose: bool) -> None:
+    """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
+    known and checked)."""
+    import gc
+    import logging
+    import signal
+    import threading
+
+    from corral.cli.config import write_config as save_config
+    from corral.master.admission import ConfigFileError, Tokens
+    from corral.master.server import MasterServer, build_master
+    from corral.store import StoreError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
+        die("master", f"--cell: expected lowercase letters, digits, '-' or '_', got {cell!r}")
+    if tokens is None:
+        base = Path(store[len("sqlite://"):]).parent if store.startswith("sqlite://") else Path("corral-master")
+        tokens = base / "tokens.yaml"
+    try:
+        admin_token = ensure_tokens(tokens)
+        token_table = Tokens.load(tokens)
+        server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy),
+                              token_table, host=host, port=port)
+    except (ConfigFileError, StoreError, OSError) as e:
+        die("master", str(e))
+    from corral.master.link import attach_link
+    from corral.master.liveness import RescheduleLimiter
+
+    link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
+    core = server.master.core
+    core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
+    # The master holds many long-lived objects: freeze what recovery built and collect the young
+    # generation less often, so cyclic GC does not stall request handling.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    # Our own SIGTERM/SIGINT handlers, installed before anything runs: uvicorn serves from a
+    # thread (where it installs none) and the master stops cleanly when asked.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.start()
+    except RuntimeError as e:
+        die("master", str(e), 1)
+    link.start()
+    addr = f"http://{host}:{server.port}"
+    what = f"store {store}, policy {core.scheduler.config.policy}"
+    if write_config and admin_token:
+        path = save_config(addr, admin_token)
+        typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
+    else:
+        typer.echo(f"corral master: serving {addr} ({what})", err=True)
+    try:
+        while not stop.wait(1.0):
+            if server._thread is not None and not server._thread.is_alive():
+                typer.echo("corral master: the HTTP server stopped", err=True)
+                break
+    finally:
+        link.stop()
+        server.stop()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from corral.model.spec import job_spec_json_schema
-
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def schema() -> None:
         """Print the JSON Schema of a job spec (YAML or JSON)."""
+        from corral.model.spec import job_spec_json_schema  # pydantic: only for this command
+
         typer.echo(job_spec_json_schema())

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+# rich is imported inside the commands that draw with it: every corral command imports this
+# module (to register ``corral sim``), most never draw.
 
 
 class SeedError(ValueError):
@@ -64,6 +64,8 @@ def load_trace_or_fail(name: str, path: Path | None, seed: int):
 
 
 def _progress(console: Console, total: int, what: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[last]}"), console=console, transient=True)
     task = bar.add_task(what, total=total, last="")
@@ -100,6 +102,8 @@ def register(app: typer.Typer) -> None:
         results: Path = typer.Option(None, help="JSON-lines file of run results: reused and extended (--compare)"),
     ) -> None:
         """Replay openb through corral's scheduler: GPU allocation vs arrived demand, as in the FGD paper."""
+        from rich.console import Console
+
         from corral.sim.openb.loader import WorkloadError, default_trace_dir, normalise_workload
         from corral.sched.policy import PolicyError
         from corral.sim.openb.policies import CORRAL_POLICY, check_openb_policy
@@ -126,6 +130,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _single(trace_dir, workload, policy, seeds, processes, as_json, console) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     from corral.sim.openb.compare import artifact_stats, run_many, summarise
 
     bar, advance = _progress(console, len(seeds), f"{workload} {policy}")
@@ -153,6 +160,9 @@ def _single(trace_dir, workload, policy, seeds, processes, as_json, console) -> 
 
 
 def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     from corral.sim.openb.compare import comparison_rows, run_many
     from corral.sim.openb.loader import EXTRA_WORKLOADS, PAPER_WORKLOADS
     from corral.sim.openb.plot import plot_curves

@@ -6,9 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from corral.cli.sim import fail, load_trace_or_fail
 
@@ -40,6 +37,9 @@ def register(sim: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on the last line"),
     ) -> None:
         """Replay a trace through corral's own master and scheduler under a virtual clock."""
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         from corral.sched.policy import DEFAULT_POLICY
         from corral.sim.replay import Replay, ReplayConfig
         from corral.sim.report import write_replay
@@ -73,6 +73,8 @@ def _safe(name: str) -> str:
 
 
 def _show(summary, result, paths, console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title=f"replay of {summary['trace']} with {summary['policy']} (seed {summary['seed']})")
     table.add_column("measure")
     table.add_column("value", justify="right")

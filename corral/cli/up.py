@@ -7,12 +7,12 @@ Ctrl-C or SIGTERM stops the cell: agents first (they kill their tasks and
 remove their control groups), then the master; whatever is left — a task an
 agent killed with -9 left behind, a control group — is killed and removed.
 ``corral up`` is a child subreaper, so orphaned task processes stay its
-descendants and are found.
+descendants and are found; a reaper thread (corral/cli/reaper.py) waits for
+those that exit, so they do not pile up as zombies.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -27,7 +27,6 @@ from typing import Any
 
 import typer
 
-PR_SET_CHILD_SUBREAPER = 36
 DEMO_SPECS = ("prep.yaml", "batch.yaml", "service.yaml")
 
 
@@ -38,14 +37,6 @@ def _pythonpath() -> str:
     root = str(Path(corral.__file__).resolve().parent.parent)
     rest = os.environ.get("PYTHONPATH", "")
     return root + (os.pathsep + rest if rest else "")
-
-
-def _become_subreaper() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, dict[str, str]]:
@@ -82,11 +73,13 @@ class LocalCell:
     """A master and ``agents`` agents as child processes; ``start()`` / ``stop()``."""
 
     def __init__(self, directory: Path, agents: int = 2, port: int = 7100, poll_interval_s: float = 1.0,
-                 misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print):
+                 misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print,
+                 policy: str | None = None):
         self.dir = directory.resolve()
         self.names = [f"m{i + 1}" for i in range(agents)]
         self.port, self.poll_interval_s, self.misses_to_down = port, poll_interval_s, misses_to_down
         self.capacity, self.kill_grace_s = capacity, kill_grace_s
+        self.policy = policy  # the master's scheduling policy; None: its default
         self.echo = echo
         self.procs: dict[str, subprocess.Popen] = {}
         self.url = ""
@@ -95,6 +88,11 @@ class LocalCell:
         self.reaper = False  # set when this process is a child subreaper: all its descendants are the cell's
         self.tag = f"corral-up{os.getpid()}{secrets.token_hex(2)}"  # cgroup roots of this cell's agents: <tag>-<agent>
         self._logs: list[Any] = []
+        self._client: Any = None  # a corral.cli.http.MasterClient to the master, made on first use
+        # Held while a child is started and until it is in self.procs: the reaper (when this
+        # process is a subreaper) never waits for a child this process waits for itself.
+        self.spawn_lock = threading.Lock()
+        self._reaper: Any = None
 
     # ---- starting ------------------------------------------------------------------------------
 
@@ -104,10 +102,24 @@ class LocalCell:
         self._logs.append(log)
         env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONUNBUFFERED": "1"}
         env.pop("CORRAL_AGENT_TOKEN", None)
-        proc = subprocess.Popen([sys.executable, "-m", "corral.cli.main", *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, cwd=self.dir, start_new_session=True)
-        self.procs[name] = proc
+        with self.spawn_lock:
+            proc = subprocess.Popen([sys.executable, "-m", "corral.cli.main", *args], stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
+                                    start_new_session=True)
+            self.procs[name] = proc
         return proc
+
+    def own_pids(self) -> set[int]:
+        """The children this process waits for itself: its master's and agents' Popen objects not
+        yet waited for. (A child replaced by a restart is no longer one: nobody waits for it.)"""
+        return {p.pid for p in self.procs.values() if p.returncode is None}
+
+    def start_reaper(self) -> None:
+        """Reap orphans adopted as a child subreaper (call once this process is one)."""
+        from corral.cli.reaper import Reaper
+
+        self.reaper = True
+        self._reaper = Reaper(self.own_pids, self.spawn_lock).start()
 
     def start(self, timeout_s: float = 30.0) -> "LocalCell":
         from corral.cli.master import _local_user
@@ -147,7 +159,8 @@ class LocalCell:
         master = self._spawn("master", [
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
-            "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down)])
+            "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
+            *(["--policy", self.policy] if self.policy else [])])
         deadline = time.monotonic() + timeout_s
         self.url = ""
         while not self.url:
@@ -179,19 +192,21 @@ class LocalCell:
             time.sleep(0.1)
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
-        import httpx
+        """The JSON reply of the cell's master, as its admin; raises corral.cli.http.ApiError."""
+        from corral.cli.http import MasterClient
 
-        r = httpx.request(method, self.url + "/api/v1" + path, headers={"Authorization": f"Bearer {self.admin_token}"},
-                          timeout=10.0, **kw)
-        r.raise_for_status()
-        return r.json()
+        if self._client is None or self._client.addr != self.url:
+            if self._client is not None:
+                self._client.close()
+            self._client = MasterClient(self.url, self.admin_token, timeout_s=10.0)
+        return self._client.call(method, path, **kw)
 
     def machines_up(self) -> list[dict[str, Any]]:
-        import httpx
+        from corral.cli.http import ApiError
 
         try:
             return [m for m in self.api("GET", "/machines")["machines"] if m["state"] == "up"]
-        except (httpx.HTTPError, ValueError, KeyError):
+        except (ApiError, ValueError, KeyError):
             return []
 
     def write_state(self) -> None:
@@ -244,6 +259,13 @@ class LocalCell:
                 pass
         psutil.wait_procs(left, timeout=5)
         self._remove_cgroups()
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper.reap_once()  # what exited while the cell stopped
+            self._reaper = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         for log in self._logs:
             log.close()
         self._logs.clear()
@@ -286,6 +308,9 @@ def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
     they are doing."""
     import yaml
 
+    from corral.cli.client import task_counts
+    from corral.cli.http import ApiError
+
     examples = examples or Path(_pythonpath().split(os.pathsep)[0]) / "examples"
     specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
     if not specs:
@@ -298,13 +323,12 @@ def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
         try:
             reply = cell.api("POST", "/jobs", json=spec)
             echo(f"  submitted {path.name}: {reply['job']} ({reply['tasks']} tasks)")
-        except Exception as e:  # a demo: say what happened and go on
-            echo(f"  {path.name}: {e}")
+        except ApiError as e:  # a demo: say what happened and go on
+            echo(f"  {path.name}: {e.message}")
     time.sleep(4.0)
     for job in cell.api("GET", "/jobs")["jobs"]:
-        states = job["task_states"]
-        echo(f"  {job['job']:<16} {job['state']:<8} pending {states['pending']}, running {states['running']}, "
-             f"dead {states['dead']}")
+        pending, running, ended = task_counts(job)
+        echo(f"  {job['job']:<16} {job['state']:<9} pending {pending}, running {running}, ended {ended}")
         for task in cell.api("GET", f"/jobs/{job['job']}/tasks")["tasks"][:3]:
             if task["state"] == "pending":
                 echo(f"      {task['index']}: pending: {task.get('reason', '')}")
@@ -320,6 +344,8 @@ def register(app: typer.Typer) -> None:
         capacity: str = typer.Option("", "--capacity", help="each agent's capacity, e.g. cpu=4,memory=8Gi "
                                                             "(default: this machine's)"),
         poll_interval: float = typer.Option(1.0, "--poll-interval", help="seconds between the master's polls"),
+        policy: str = typer.Option(None, "--policy", help="the master's scheduling policy, as corral sim --policy "
+                                                         "(default: hybrid)"),
         demo: bool = typer.Option(False, "--demo", help="submit the example jobs and show how they are doing"),
         examples: Path = typer.Option(None, "--examples", help="where --demo finds prep.yaml, batch.yaml and "
                                                                "service.yaml (default: the repository's examples/)"),
@@ -330,13 +356,21 @@ def register(app: typer.Typer) -> None:
         def echo(text: str) -> None:
             typer.echo(text)
 
+        if policy is not None:
+            from corral.cli.master import check_policy
+
+            check_policy(policy, command="up")
+
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda *_: stop.set())
-        reaper = _become_subreaper()
+        from corral.cli.reaper import become_subreaper
+
+        reaper = become_subreaper()
         cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
-                         echo=echo)
-        cell.reaper = reaper
+                         echo=echo, policy=policy)
+        if reaper:
+            cell.start_reaper()
         code = 0
         try:
             try:

@@ -19,8 +19,19 @@ log = logging.getLogger(__name__)
 
 
 def build_master(store_url: str, cell: str = "local", quota_path: str | Path | None = None,
-                 validate: bool = False, **args: Any) -> Master:
-    """Open the store, rebuild the state from it and return a master ready to ``start()``."""
+                 validate: bool = False, policy: str | None = None, **args: Any) -> Master:
+    """Open the store, rebuild the state from it and return a master ready to ``start()``.
+
+    ``policy``: the scheduler's policy (a preset or ``scorer=weight,...``, as ``corral sim
+    --policy``); None: the scheduler's default. A bad one raises corral.sched.policy.PolicyError
+    before the store is opened. Other ``args`` go to ``Master.recover``.
+    """
+    if policy is not None:
+        if "scheduler" in args:
+            raise ValueError("build_master: give policy or scheduler, not both")
+        from corral.sched.scheduler import Scheduler, SchedulerConfig
+
+        args["scheduler"] = Scheduler(SchedulerConfig(policy=policy))
     store = open_store(store_url)
     try:
         return Master.recover(store, cell=cell, quotas=Quotas.load(quota_path), validate=validate, **args)

@@ -58,7 +58,7 @@ def test_submit_jobs_status_why_kill_in_text_and_json(master, tmp_path, monkeypa
     code, out, _ = corral("jobs", "--output", "json")
     assert code == 0 and json.loads(out)["jobs"][0]["job"] == "web.alice"
     code, out, _ = corral("jobs")
-    assert "web.alice" in out and "PEND/RUN/DEAD" in out
+    assert "web.alice" in out and "PEND/RUN/ENDED" in out and "2/0/0" in out
     code, out, _ = corral("why", "web/1")
     assert code == 0 and out.startswith("1.web.alice.local (pending): 0/0 machines are available")
     code, out, _ = corral("why", "web")
@@ -82,7 +82,7 @@ def test_submit_jobs_status_why_kill_in_text_and_json(master, tmp_path, monkeypa
     code, out, _ = corral("tasks", "-m", "m1", "-o", "json")
     assert json.loads(out)["count"] == 2
     code, out, _ = corral("kill", "web")
-    assert code == 0 and out.strip() == "web.alice: dead"
+    assert code == 0 and out.strip() in ("web.alice: dead", "web.alice: killed")  # "killed" once end states land
 
 
 def test_update_changes_priority_in_place(master, tmp_path):
@@ -137,3 +137,53 @@ def test_an_address_without_a_scheme_means_http(master, monkeypatch):
     monkeypatch.setenv("CORRAL_ADDR", master.url.removeprefix("http://"))
     code, out, err = corral("jobs", "-o", "json")
     assert code == 0, err
+
+
+COUNTS = [
+    ("the master's own task states", {"pending": 1, "running": 2, "dead": 3}, (1, 2, 3)),
+    ("the words users see fold into three columns",
+     {"pending": 1, "starting": 1, "running": 2, "restarting": 1, "succeeded": 2, "failed": 1, "killed": 1}, (1, 4, 4)),
+    ("a key the CLI does not know is left out, not a crash", {"pending": 1, "hibernating": 5}, (1, 0, 0)),
+    ("no task_states at all", None, (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("what,states,expected", COUNTS, ids=[c[0] for c in COUNTS])
+def test_the_jobs_table_counts_pending_running_and_ended_tasks(what, states, expected):
+    from corral.cli.client import task_counts
+
+    assert task_counts({"job": "x", **({"task_states": states} if states is not None else {})}) == expected
+
+
+NOTES = [
+    ("the master's detail line when it gives one",
+     {"state": "running", "word": "restarting",
+      "detail": 'restarting: 4 restarts, next try in 8 s, last: exit 127 "sh: foo: not found"', "restarts": 4},
+     "restarting", 'restarting: 4 restarts, next try in 8 s, last: exit 127 "sh: foo: not found"'),
+    ("restarts and the last exit when there is no detail line",
+     {"state": "running", "restarts": 2, "last_exit": "exit 1"}, "running", "running: 2 restarts, last: exit 1"),
+    ("a pending task's reason", {"state": "pending", "reason": "0/3 machines are available"},
+     "pending", "0/3 machines are available"),
+    ("an older master's task with neither", {"state": "dead"}, "dead", ""),
+]
+
+
+@pytest.mark.parametrize("what,task,word,note", NOTES, ids=[n[0] for n in NOTES])
+def test_a_task_line_shows_its_word_and_detail(what, task, word, note):
+    from corral.cli.client import task_note, task_word
+
+    assert (task_word(task), task_note(task)) == (word, note)
+
+
+@pytest.mark.parametrize("state", ["pending", "running", "succeeded", "failed", "killed", "dead"])
+def test_jobs_state_accepts_every_job_word_and_dead_for_any_ended_job(master, state):
+    code, out, err = corral("jobs", "--state", state, "-o", "json")
+    assert code == 0, err
+
+
+def test_the_job_words_the_cli_accepts_are_the_models_and_its_aliases():
+    from corral.cli.client import JOB_STATE_WORDS
+    from corral.model.job import ENDED_JOB_STATES, JOB_STATE_ALIASES, JobState
+
+    model = {s.value for s in JobState if s in ENDED_JOB_STATES or s in (JobState.PENDING, JobState.RUNNING)}
+    assert set(JOB_STATE_WORDS) == model | set(JOB_STATE_ALIASES)

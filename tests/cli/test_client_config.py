@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.master.procs import MasterProcess, child_env
@@ -59,3 +60,43 @@ def test_master_process_helper_serves_on_localhost(tmp_path):
     finally:
         master.stop()
     assert master.proc.returncode == 0
+
+
+CONFIG_FILES = [
+    ("the JSON form corral writes", '{"addr": "127.0.0.1:7100", "token": "abc"}', ("http://127.0.0.1:7100", "abc")),
+    ("the YAML form earlier versions wrote", "addr: http://127.0.0.1:7100\ntoken: abc\n",
+     ("http://127.0.0.1:7100", "abc")),
+    ("a YAML file with comments", "# mine\naddr: http://h:1  # the master\ntoken: 'x y'\n", ("http://h:1", "x y")),
+]
+
+
+@pytest.mark.parametrize("what,text,expected", CONFIG_FILES, ids=[c[0] for c in CONFIG_FILES])
+def test_the_cli_config_is_read_in_either_form(tmp_path, monkeypatch, what, text, expected):
+    from corral.cli.config import client_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("CORRAL_CONFIG", str(path))
+    monkeypatch.delenv("CORRAL_ADDR", raising=False)
+    monkeypatch.delenv("CORRAL_TOKEN", raising=False)
+    assert client_settings() == expected
+
+
+def test_a_written_config_is_yaml_and_private(tmp_path, monkeypatch):
+    from corral.cli.config import read_config, write_config
+
+    monkeypatch.setenv("CORRAL_CONFIG", str(tmp_path / "sub" / "config.yaml"))
+    path = write_config("http://127.0.0.1:1", "tok")
+    assert yaml.safe_load(path.read_text()) == read_config() == {"addr": "http://127.0.0.1:1", "token": "tok"}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_config_without_a_token_says_what_to_set_and_how_to_start_a_cell(tmp_path, monkeypatch):
+    from corral.cli.config import ClientConfigError, client_settings
+
+    (tmp_path / "c.yaml").write_text('{"addr": "http://h:1"}')
+    monkeypatch.setenv("CORRAL_CONFIG", str(tmp_path / "c.yaml"))
+    monkeypatch.delenv("CORRAL_ADDR", raising=False)
+    monkeypatch.delenv("CORRAL_TOKEN", raising=False)
+    with pytest.raises(ClientConfigError, match="CORRAL_TOKEN.*`corral up`.*`corral master`"):
+        client_settings()

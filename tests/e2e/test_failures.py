@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import psutil
+
 from tests.e2e.conftest import alive, wait_until
 
 SLEEP = ["-c", "exec sleep 600"]
@@ -22,8 +24,9 @@ def test_the_tasks_of_an_agent_killed_with_9_are_rescheduled_on_the_other_agent(
     where = wait_until(lambda: len(placed(cell, "svc")) == 4 and placed(cell, "svc"), 15, "4 running tasks")
     victim = sorted(set(where.values()), key=lambda m: -list(where.values()).count(m))[0]
     survivor = next(n for n in cell.info["agents"] if n != victim)
-    wait_until(lambda: sum(t["state"] == "running" for t in cell.agent_state(victim)["tasks"])
-               == list(where.values()).count(victim), 10, f"{victim} to run its tasks")
+    orphans = wait_until(lambda: [t["pid"] for t in cell.agent_state(victim)["tasks"] if t["state"] == "running"]
+                         if sum(t["state"] == "running" for t in cell.agent_state(victim)["tasks"])
+                         == list(where.values()).count(victim) else None, 10, f"{victim} to run its tasks")
     os.kill(cell.info["agents"][victim]["pid"], signal.SIGKILL)
     killed_at = time.monotonic()
     # 3 missed polls of 0.3 s, then rescheduling: well within 10 s.
@@ -37,6 +40,11 @@ def test_the_tasks_of_an_agent_killed_with_9_are_rescheduled_on_the_other_agent(
     history = cell.api(f"/tasks/{moved[0]}")["history"]
     assert [h["via"] for h in history][-2:] == ["lost", "schedule"], history
     assert "stopped answering" in history[-2]["note"] and history[-1]["note"] == f"on {survivor}"
+    # The dead agent's tasks were orphaned to corral up (a subreaper); one that exits is reaped by it,
+    # not left a zombie.
+    wait_until(lambda: psutil.Process(orphans[0]).ppid() == cell.proc.pid, 5, "corral up to adopt the orphan")
+    os.kill(orphans[0], signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(orphans[0]), 5, "corral up to reap the orphan")
     running = {t["task_id"] for t in cell.agent_state(survivor)["tasks"] if t["state"] == "running"}
     wait_until(lambda: {t["task_id"] for t in cell.agent_state(survivor)["tasks"] if t["state"] == "running"}
                >= set(where), 10, f"{survivor}'s agent to run all 4 tasks (has {running})")

@@ -27,14 +27,15 @@ def test_corral_up_demo_submits_the_examples_shows_them_and_stops_cleanly_on_ctr
     examples.mkdir()
     for name, spec in EXAMPLES.items():
         (examples / name).write_text(yaml.safe_dump({"user": "alice", **spec}))
-    cell.extra = ["--demo", "--examples", str(examples)]
+    cell.extra = ["--demo", "--examples", str(examples), "--policy", "best-fit"]
     try:
         cell.start()
         wait_until(lambda: re.search(r"^\s+web\.\S+\s+\w+\s+pending \d", cell.out.read_text(), re.M)
                    and "pending: " in cell.out.read_text(), 30, "the demo's status lines")
         out = cell.out.read_text()
         assert re.search(r"submitted prep\.yaml: prep\.\S+ \(1 tasks\)", out), out
-        assert re.search(r"^\s+prep\.\S+\s+dead", out, re.M), out  # it ran and finished
+        assert re.search(r"^\s+prep\.\S+\s+(dead|succeeded)", out, re.M), out  # it ran and finished
+        assert "policy best-fit" in (cell.dir / "logs" / "master.log").read_text()
         assert re.search(r"^\s+\d+: pending: \S+", out, re.M), out  # some task waits, with its reason
         jobs = cell.corral("jobs")
         assert jobs.returncode == 0 and "crunch." in jobs.stdout

@@ -1,0 +1,141 @@
+"""A cell's configuration file: what ``corral master --config FILE`` reads.
+
+A YAML mapping whose keys mirror ``corral master``'s flags (``--poll-interval``
+is ``poll-interval`` or ``poll_interval``)::
+
+    cell: prod-a
+    listen: 127.0.0.1:7100        # or host: and port:
+    store: sqlite://state/master.db
+    tokens: tokens.yaml
+    quota: quota.yaml
+    policy: best-fit=1,spread=0.5  # as corral sim --policy
+    poll-interval: 1.0
+    misses-to-down: 3
+    reschedule-rate: 20
+    validate: false
+    write-config: true
+    verbose: false
+
+Relative paths (``tokens``, ``quota``, a ``sqlite://REL/PATH`` store) are
+relative to the file's folder, so a cell's files can sit together. A flag
+given on the command line overrides the file. An unknown key, a value of the
+wrong type, or a file that is not a mapping is one line (:class:`CellConfigError`)
+naming the file, the key and what was expected; an unknown key's line names
+the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class CellConfigError(ValueError):
+    pass
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError(f"expected a port number 0..65535, got {value!r}")
+    return value
+
+
+def _positive(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected an integer >= 1, got {value!r}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+# key -> (the master command's parameter it sets, how a value is checked)
+KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "cell": ("cell", _text),
+    "listen": ("listen", _text),
+    "host": ("host", _text),
+    "port": ("port", _port),
+    "store": ("store", _text),
+    "tokens": ("tokens", _text),
+    "quota": ("quota", _text),
+    "policy": ("policy", _text),
+    "poll-interval": ("poll_interval", _positive),
+    "misses-to-down": ("misses_to_down", _count),
+    "reschedule-rate": ("reschedule_rate", _positive),
+    "validate": ("validate", _flag),
+    "write-config": ("write_config", _flag),
+    "verbose": ("verbose", _flag),
+}
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); raises ValueError saying what was expected."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:7100, got {value!r}")
+    return host, int(port)
+
+
+def _relative_to(base: Path, key: str, value: str) -> str:
+    if key == "store":
+        if value.startswith("sqlite://") and not value.startswith("sqlite:///"):
+            return f"sqlite:///{(base / value[len('sqlite://'):]).resolve()}"
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def load_cell_config(path: Path) -> dict[str, Any]:
+    """The file's settings as ``{master parameter name: value}`` (``listen`` becomes ``host`` and
+    ``port``); raises CellConfigError."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise CellConfigError(f"cannot read {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise CellConfigError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CellConfigError(f"{path}: expected a mapping of settings (cell, store, policy, ...), "
+                              f"got {type(data).__name__}")
+    settings: dict[str, Any] = {}
+    for raw, value in data.items():
+        key = str(raw).replace("_", "-")
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(KEYS)}"
+            raise CellConfigError(f"{path}: unknown key {raw!r}{hint}")
+        name, check = KEYS[key]
+        try:
+            value = check(value)
+            if key == "listen":
+                settings["host"], settings["port"] = split_listen(value)
+                continue
+        except ValueError as e:
+            raise CellConfigError(f"{path}: {key}: {e}") from None
+        if key in ("tokens", "quota", "store"):
+            value = _relative_to(path.resolve().parent, key, value)
+        settings[name] = value
+    if "listen" in {str(k).replace("_", "-") for k in data} and ({"host", "port"} & {str(k) for k in data}):
+        raise CellConfigError(f"{path}: listen and host/port both given; give listen, or host and port")
+    return settings

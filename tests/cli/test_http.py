@@ -1,0 +1,105 @@
+"""The CLI's one HTTP client: error lines from the master's error body, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from corral.cli.http import BAD_INPUT, SERVER, ApiError, MasterClient, error_message
+
+MESSAGES = [
+    ("the message field is the line", 400,
+     {"error": "invalid", "message": "resources.memory: bad quantity", "errors": [{"field": "x", "message": "y"}]},
+     "resources.memory: bad quantity"),
+    ("without a message the errors are joined with their fields", 400,
+     {"error": "invalid", "errors": [{"field": "name", "message": "required"}, {"field": "tasks", "message": ">= 1"}]},
+     "name: required; tasks: >= 1"),
+    ("an error without a field is its message alone", 403, {"errors": [{"message": "not yours"}]}, "not yours"),
+    ("only an error kind names the status and the kind", 404, {"error": "not_found"}, "HTTP 404: not_found"),
+    ("a body that is not JSON shows its start", 502, None, "HTTP 502: <html>bad gateway</html>"),
+    ("a multi-line message becomes one line", 409, {"message": "first\n  second"}, "first second"),
+]
+
+
+@pytest.mark.parametrize("what,status,body,expected", MESSAGES, ids=[m[0] for m in MESSAGES])
+def test_the_error_line_comes_from_the_masters_error_body(what, status, body, expected):
+    assert error_message(status, body, "<html>bad gateway</html>" if body is None else json.dumps(body)) == expected
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        status = int(self.path.rsplit("/", 1)[1])
+        seen = self.headers.get("Authorization", "")
+        body = (json.dumps({"ok": True, "auth": seen}) if status == 200 else
+                json.dumps({"error": "x", "message": f"refused with {status}"}) if status < 500 else "oops")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if status < 500 else "text/plain")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+CODES = [
+    ("a 4xx is bad input, exit 2", 404, BAD_INPUT, "refused with 404"),
+    ("a 409 is bad input, exit 2", 409, BAD_INPUT, "refused with 409"),
+    ("a 5xx is the server's failure, exit 1", 503, SERVER, "HTTP 503: oops"),
+]
+
+
+@pytest.mark.parametrize("what,status,code,line", CODES, ids=[c[0] for c in CODES])
+def test_a_refused_request_raises_its_line_and_exit_code(server, what, status, code, line):
+    with MasterClient(server, "tok") as client:
+        with pytest.raises(ApiError) as e:
+            client.call("GET", f"/echo/{status}")
+    assert (e.value.code, e.value.status, e.value.message) == (code, status, line)
+
+
+def test_an_answer_is_its_json_and_the_token_is_sent_as_a_bearer_token(server):
+    with MasterClient(server, "tok") as client:
+        assert client.call("GET", "/echo/200") == {"ok": True, "auth": "Bearer tok"}
+
+
+def test_an_unreachable_master_is_exit_1_and_says_how_to_start_one():
+    with MasterClient("http://127.0.0.1:9", "tok", connect_timeout_s=2.0) as client:
+        with pytest.raises(ApiError) as e:
+            client.call("GET", "/jobs", retries=1)
+    assert e.value.code == SERVER and e.value.status == 0
+    assert "cannot reach the master at http://127.0.0.1:9" in e.value.message
+    assert "`corral up`" in e.value.message and "`corral master`" in e.value.message
+    assert "\n" not in e.value.message
+
+
+BAD_SETTINGS = [
+    ("an address that is not a URL", "http://:::", "tok", "bad master address 'http://:::'"),
+    ("an address of another protocol", "ftp://x", "tok", "bad master address 'ftp://x'"),
+    ("a port out of range", "127.0.0.1:99999", "tok", "bad master address 'http://127.0.0.1:99999'"),
+    ("a token a header cannot carry", "127.0.0.1:9", "jeton-é", "the token has characters"),
+]
+
+
+@pytest.mark.parametrize("what,addr,token,line", BAD_SETTINGS, ids=[b[0] for b in BAD_SETTINGS])
+def test_bad_client_settings_are_bad_input_before_any_request(what, addr, token, line):
+    with pytest.raises(ApiError) as e:
+        MasterClient(addr, token)
+    assert e.value.code == BAD_INPUT and line in e.value.message
+
+
+def test_an_address_without_a_scheme_means_http_and_a_trailing_slash_is_dropped():
+    assert MasterClient("127.0.0.1:7100/", "t").addr == "http://127.0.0.1:7100"

@@ -1,0 +1,94 @@
+"""``corral master --policy`` and ``--config FILE``, ``corral up --policy``, and build_master's policy."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from corral.cli.cellconfig import CellConfigError, load_cell_config
+from corral.cli.main import app
+from corral.master.server import build_master
+from corral.sched.policy import PolicyError
+
+runner = CliRunner()
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cell.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_file_maps_to_the_masters_parameters_with_paths_beside_it(tmp_path):
+    path = write(tmp_path, yaml.safe_dump({
+        "cell": "prod-a", "listen": "127.0.0.1:7200", "store": "sqlite://state/m.db", "tokens": "tokens.yaml",
+        "quota": "/etc/corral/quota.yaml", "policy": "best-fit=1,spread=0.5", "poll_interval": 0.5,
+        "misses-to-down": 4, "reschedule-rate": 10, "validate": True, "write-config": False, "verbose": True}))
+    assert load_cell_config(path) == {
+        "cell": "prod-a", "host": "127.0.0.1", "port": 7200, "store": f"sqlite:///{tmp_path / 'state/m.db'}",
+        "tokens": str(tmp_path / "tokens.yaml"), "quota": "/etc/corral/quota.yaml",
+        "policy": "best-fit=1,spread=0.5", "poll_interval": 0.5, "misses_to_down": 4, "reschedule_rate": 10.0,
+        "validate": True, "write_config": False, "verbose": True}
+
+
+def test_an_empty_file_sets_nothing(tmp_path):
+    assert load_cell_config(write(tmp_path, "")) == {}
+
+
+BAD = [
+    ("an unknown key names the closest known one", "polcy: hybrid\n", "unknown key 'polcy'; did you mean policy?"),
+    ("an unknown key with no close one lists the known ones", "colour: red\n", "known keys: cell, listen"),
+    ("a port that is not a number", "port: http\n", "port: expected a port number 0..65535, got 'http'"),
+    ("a listen address without a port", "listen: localhost\n", "listen: expected HOST:PORT"),
+    ("listen together with port", "listen: 127.0.0.1:1\nport: 2\n", "listen and host/port both given"),
+    ("a poll interval that is not positive", "poll-interval: 0\n", "poll-interval: expected a number > 0"),
+    ("a flag that is not true or false", "validate: maybe\n", "validate: expected true or false"),
+    ("a file that is a list", "- policy\n", "expected a mapping of settings"),
+    ("a file that is not YAML", "policy: [unclosed\n", "is not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("what,text,expected", BAD, ids=[b[0] for b in BAD])
+def test_a_bad_file_is_one_line_naming_the_file_and_the_key(tmp_path, what, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(CellConfigError) as e:
+        load_cell_config(path)
+    assert expected in str(e.value) and str(path) in str(e.value)
+    result = runner.invoke(app, ["master", "--config", str(path)])
+    assert result.exit_code == 2 and expected in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+CLI = [
+    ("a bad --policy names the known policies",
+     ["master", "--policy", "fastest", "--store", "memory://"], "--policy: unknown policy 'fastest': expected one of"),
+    ("a bad policy in the file names the file",
+     ["master", "--config", "@file"], "cell.yaml: policy: unknown policy 'nosuch'"),
+    ("a --policy flag overrides the file's bad one (the store, also from the file, is what fails next)",
+     ["master", "--config", "@file", "--policy", "best-fit"], "expected a store URL"),
+    ("a --store flag overrides the file's",
+     ["master", "--config", "@file", "--policy", "random", "--store", "postgres://y"], "'postgres://y'"),
+    ("corral up checks its --policy before starting anything",
+     ["up", "--policy", "fastest", "--dir", "@dir"], "corral up: --policy: unknown policy 'fastest'"),
+]
+
+
+@pytest.mark.parametrize("what,args,expected", CLI, ids=[c[0] for c in CLI])
+def test_policy_and_config_errors_are_one_line_and_exit_2(tmp_path, what, args, expected):
+    path = write(tmp_path, yaml.safe_dump({"policy": "nosuch", "store": "mysql://x", "tokens": "t.yaml"}))
+    args = [str(path) if a == "@file" else str(tmp_path / "cell") if a == "@dir" else a for a in args]
+    result = runner.invoke(app, args, env={"CORRAL_CONFIG": str(tmp_path / "cli.yaml")})
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "cell").exists()
+
+
+def test_build_master_schedules_with_the_policy_it_is_given():
+    master = build_master("memory://", policy="best-fit=1,spread=0.5")
+    assert master.core.scheduler.config.policy == "best-fit=1,spread=0.5"
+    assert build_master("memory://").core.scheduler.config.policy == "hybrid"
+
+
+def test_build_master_refuses_a_bad_policy():
+    with pytest.raises(PolicyError):
+        build_master("memory://", policy="fastest")

@@ -1,0 +1,91 @@
+"""Client commands start without the heavy modules they do not use (NumPy, pydantic, rich,
+matplotlib, the scheduler, the simulator, the master): each runs the CLI's ``main`` in a fresh
+interpreter against a small live master and reports which of those ended up in ``sys.modules``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from corral.master.admission import Tokens
+from corral.master.server import MasterServer, build_master
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WRAPPER = """
+import json, sys
+args = json.loads(sys.argv[1])
+sys.argv = ["corral", *args]
+from corral.cli.main import main
+try:
+    main()
+    code = 0
+except SystemExit as e:
+    code = e.code or 0
+heavy = ("numpy", "pydantic", "rich", "matplotlib", "yaml", "fastapi", "uvicorn", "trio")
+ours = ("corral.sched", "corral.sim", "corral.master", "corral.model", "corral.agent", "corral.store")
+loaded = sorted(m for m in sys.modules if sys.modules[m] is not None
+                and (m.split(".")[0] in heavy or m.startswith(ours)))
+print("\\nIMPORTED " + json.dumps({"code": code, "modules": loaded}), file=sys.stderr)
+"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("startup")
+    srv = MasterServer(build_master("memory://", schedule_interval_s=0.05),
+                       Tokens.parse({"t-alice": {"user": "alice"}})).start()
+    spec = tmp / "web.yaml"
+    spec.write_text(yaml.safe_dump({"name": "web", "tasks": 2, "resources": {"cpu": "1", "memory": "1Gi"}}))
+    try:
+        yield srv, tmp, spec
+    finally:
+        srv.stop()
+
+
+def run(args: list[str], addr: str, tmp: Path) -> tuple[int, str, list[str]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CORRAL_ADDR": addr, "CORRAL_TOKEN": "t-alice",
+           "CORRAL_CONFIG": str(tmp / "none.yaml")}
+    result = subprocess.run([sys.executable, "-c", WRAPPER, json.dumps(args)], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp)
+    report = result.stderr.rsplit("IMPORTED ", 1)
+    assert len(report) == 2, result.stderr
+    data = json.loads(report[1])
+    return data["code"], result.stdout, data["modules"]
+
+
+# (case, arguments, exit code, what stdout shows, top-level modules that may be loaded)
+CASES = [
+    ("corral --help lists the commands and loads only rich, for its help", ["--help"], 0, "submit", {"rich"}),
+    ("corral jobs --help loads only rich, for its help", ["jobs", "--help"], 0, "--state", {"rich"}),
+    ("corral submit reads its spec with PyYAML and nothing heavier", ["submit", "@spec"], 0, "web.alice", {"yaml"}),
+    ("corral jobs lists the job and loads none of them", ["jobs"], 0, "web.alice", set()),
+    ("corral status shows the tasks and loads none of them", ["status", "web"], 0, "pending", set()),
+    ("corral why explains and loads none of them", ["why", "web"], 0, "pending", set()),
+]
+
+
+@pytest.mark.parametrize("what,args,code,shown,allowed", CASES, ids=[c[0] for c in CASES])
+def test_client_commands_import_nothing_heavy(live, what, args, code, shown, allowed):
+    srv, tmp, spec = live
+    args = [str(spec) if a == "@spec" else a for a in args]
+    got, out, modules = run(args, srv.url, tmp)
+    assert got == code and shown in out, out
+    assert not [m for m in modules if m.split(".")[0] not in allowed], modules
+
+
+def test_against_an_unreachable_master_corral_jobs_fails_in_one_line_and_still_loads_nothing_heavy(tmp_path):
+    got, out, modules = run(["jobs"], "http://127.0.0.1:9", tmp_path)
+    assert got == 1 and modules == []
+
+
+def test_the_wrapper_sees_heavy_modules_when_a_command_loads_them(tmp_path):
+    """The check above can fail: ``corral schema`` loads pydantic, and the wrapper reports it."""
+    got, out, modules = run(["schema"], "http://127.0.0.1:9", tmp_path)
+    assert got == 0 and "pydantic" in modules and '"properties"' in out
