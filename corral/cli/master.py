@@ -39,10 +39,10 @@ def ensure_tokens(path: Path) -> str:
 def check_policy(spec: str, where: str = "--policy", command: str = "master") -> str:
     """``spec`` if it names a scheduling policy (the syntax of ``corral sim --policy``: a preset or
     ``scorer=weight,...``); otherwise one line naming the known policies, and exit 2."""
-    from corral.sched.policy import PolicyError, make_policy
+    from corral.sched.policy import PolicyError, parse_policy_spec
 
     try:
-        make_policy(spec)
+        parse_policy_spec(spec).make(0)
     except PolicyError as e:
         die(command, f"{where}: {e}")
     return spec
