@@ -32,7 +32,7 @@ from corral.master.quota import ConfigFileError, Quotas, describe_vector, parse_
 from corral.master.records import JobRecord, charge, job_id, spec_to_dict
 from corral.model.job import JobState
 from corral.model.priority import band_of
-from corral.model.resources import QuantityError, parse_bytes, parse_cpu
+from corral.model.quantity import parse_capacity_mapping
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 
 # Spec fields a running task can take without a restart.
@@ -133,40 +133,10 @@ def admit_machine(cmd: RegisterMachine) -> dict[str, Any]:
     errors = []
     if not cmd.name or not set(cmd.name) <= _NAME_CHARS or len(cmd.name) > 128:
         errors.append(("name", "expected 1-128 lowercase letters, digits, '.', '-' or '_'"))
-    capacity, capacity_errors = machine_capacity(cmd.capacity)
+    capacity, capacity_errors = parse_capacity_mapping(cmd.capacity)
     errors += capacity_errors
     if errors:
         raise AdmissionError(400, errors)
     return {"name": cmd.name, "capacity": capacity, "gpu_model": cmd.gpu_model,
             "attributes": dict(sorted((str(k), str(v)) for k, v in cmd.attributes.items())),
             "address": cmd.address, "isolation": cmd.isolation}
-
-
-def machine_capacity(value: Any) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A machine's capacity in corral's units and the field errors. Integers are corral's units
-    (millicores, bytes), as agents send them; strings are quantities people type ("8", "500m", "16Gi")."""
-    errors: list[tuple[str, str]] = []
-    mapping = value if isinstance(value, dict) else {}
-    capacity: dict[str, int] = {}
-    for key, parse in (("cpu", parse_cpu), ("memory", parse_bytes), ("disk", parse_bytes)):
-        item = mapping.get(key, 0)
-        try:
-            if isinstance(item, int) and not isinstance(item, bool) and item >= 0:
-                capacity[key] = item
-            elif isinstance(item, str):
-                capacity[key] = parse(item)
-            else:
-                raise QuantityError(f"expected an integer ({'millicores' if key == 'cpu' else 'bytes'}) "
-                                    f"or a quantity string, got {item!r}")
-        except QuantityError as e:
-            errors.append((f"capacity.{key}", str(e)))
-    gpu = mapping.get("gpu", 0)
-    if isinstance(gpu, bool) or not isinstance(gpu, int) or not 0 <= gpu <= 64:
-        errors.append(("capacity.gpu", f"expected a whole number of GPUs 0..64, got {gpu!r}"))
-    capacity["gpu"] = gpu if not errors else 0
-    errors += quantity_bounds(capacity, "capacity")
-    if not isinstance(value, dict):
-        errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
-    elif not capacity.get("cpu") or not capacity.get("memory"):
-        errors.append(("capacity", "expected cpu and memory greater than 0"))
-    return capacity, errors
