@@ -252,7 +252,8 @@ def main() -> None:
             "clients": args.clients * args.concurrency,
             "client": args.client,
             "seconds": round(elapsed, 2),
-            "tasks_running": cell["tasks"]["running"],
+            # placed tasks (no agent runs them here, so they stay "starting")
+            "tasks_running": sum(cell["tasks"].get(w, 0) for w in ("starting", "running", "restarting")),
             # Master CPU per acknowledged submission (all its threads): what one core could sustain
             # when the clients and other programs do not compete for it.
             "server_cpu_ms_per_submission": round(1000 * server_cpu / max(acked, 1), 3),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.quantity import QuantityError, parse_bytes, parse_cpu, parse_gpu_count
+from corral.model.quantity import parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import check_port_range
 from corral.model.spec import FieldErrors, RestartSpec
 from corral.model.validation import field_errors
@@ -48,29 +48,9 @@ class TaskResources(_Model):
 
     # Read by corral.model.quantity with units=True: integers are corral units (millicores,
     # bytes), strings are quantities ("500m", "1.5" cores, "512Mi"); pydantic adds the field.
-    @field_validator("cpu", mode="before")
-    @classmethod
-    def _cpu(cls, value: Any) -> int:
-        try:
-            return parse_cpu(value, units=True)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
-
-    @field_validator("memory", "disk", mode="before")
-    @classmethod
-    def _bytes(cls, value: Any) -> int:
-        try:
-            return parse_bytes(value, units=True)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
-
-    @field_validator("gpu", mode="before")
-    @classmethod
-    def _gpus(cls, value: Any) -> int:
-        try:
-            return parse_gpu_count(value)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
+    _cpu = quantity_validator("cpu", parse=parse_cpu, units=True)
+    _bytes = quantity_validator("memory", "disk", parse=parse_bytes, units=True)
+    _gpus = quantity_validator("gpu", parse=parse_gpu_count)
 
 
 class HealthCheck(_Model):

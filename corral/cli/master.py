@@ -114,7 +114,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     import threading
 
     from corral.cli.config import write_config as save_config
-    from corral.master.admission import ConfigFileError, Tokens
+    from corral.master.auth import Tokens
+    from corral.master.configfiles import ConfigFileError
     from corral.master.server import MasterServer, build_master
     from corral.store import StoreError
 

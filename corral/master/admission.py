@@ -17,7 +17,8 @@ apply a command call admission first, so a refused command leaves no trace.
 * a machine's name and capacity must be usable (integers are corral's units,
   strings quantities people type).
 
-Quotas live in :mod:`corral.master.quota`, tokens in :mod:`corral.master.auth`.
+Quotas live in :mod:`corral.master.quota`, tokens in :mod:`corral.master.auth`, the error in
+:mod:`corral.master.errors`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from corral.master.auth import ROLES, Principal, Tokens  # noqa: F401  (re-exported)
 from corral.master.commands import RegisterMachine, Submit, Update
 from corral.master.errors import AdmissionError
-from corral.master.quota import ConfigFileError, Quotas, describe_vector, parse_vector, quantity_bounds  # noqa: F401
+from corral.master.quota import Quotas, quantity_bounds
 from corral.master.records import JobRecord, charge, job_id, spec_to_dict
 from corral.model.job import JobState
 from corral.model.priority import band_of

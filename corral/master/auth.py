@@ -22,7 +22,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from corral.master.errors import AdmissionError
-from corral.master.quota import ConfigFileError, read_yaml
+from corral.master.configfiles import ConfigFileError, read_yaml
 
 ROLES = ("user", "admin", "agent")
 

@@ -38,7 +38,6 @@ from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
                                     RegisterMachine, Submit, Tick, Update, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
-from corral.master.errors import AdmissionError
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
 from corral.master.quota import Quotas

@@ -49,7 +49,8 @@ from typing import Any
 
 import httpx
 
-from corral.master.admission import AdmissionError, Tokens
+from corral.master.auth import Tokens
+from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from corral.master.admission import AdmissionError
+from corral.master.errors import AdmissionError
 from corral.master.records import job_id
 
 _INDEX = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is true)

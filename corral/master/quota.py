@@ -19,26 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from corral.master.configfiles import ConfigFileError, read_yaml
 from corral.master.errors import AdmissionError
 from corral.model.priority import Band, band_of
 from corral.model.quantity import MAX_BYTES, MAX_CPU_MILLI  # noqa: F401  (re-exported)
 from corral.model.quantity import QUOTA_BOUNDS, bounds_errors, parse_resource_mapping
 from corral.model.resources import CPU, DIMS, DISK, GPU, GPU_MILLI_WHOLE, MEMORY, format_bytes, format_cpu
-
-
-class ConfigFileError(ValueError):
-    """A quota or tokens file that cannot be read; the message names the entry."""
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as e:
-        raise ConfigFileError(f"cannot read {what} file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigFileError(f"{what} file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
 
 
 def parse_vector(data: Any, where: str) -> np.ndarray:

@@ -10,7 +10,8 @@ from typing import Any
 
 import uvicorn
 
-from corral.master.admission import Quotas, Tokens
+from corral.master.auth import Tokens
+from corral.master.quota import Quotas
 from corral.master.api import create_app
 from corral.master.service import Master
 from corral.store import open_store

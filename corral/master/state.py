@@ -22,6 +22,7 @@ from corral.model.priority import Band
 from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
+from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
 from corral.sched.cellview import CellView, PlacementError
@@ -30,10 +31,6 @@ from corral.sched.request import PlacedTask
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 _GONE = object()
 CHECKPOINT_FORMAT = 2  # 1: ended jobs were all "dead"
-
-
-class InvariantError(AssertionError):
-    """The state broke one of its invariants (validate mode)."""
 
 
 class PendingObserver(Protocol):
@@ -400,51 +397,4 @@ class CellState:
 
     def validate(self) -> None:
         """Check every invariant; raise :class:`InvariantError` naming the first one broken."""
-        def fail(message: str) -> None:
-            raise InvariantError(message)
-
-        if (self.view.free < 0).any():
-            fail("a machine is over-committed")
-        live: dict[str, list[int]] = {}
-        for task in self.tasks.values():
-            counts = live.setdefault(task.job, [0, 0])
-            counts[0] += task.state is P
-            counts[1] += task.state is R
-        for jid, counts in live.items():
-            if list(self.job_live.get(jid, (0, 0))) != counts:
-                fail(f"job {jid} counts {self.job_live.get(jid)} pending/running tasks, its tasks say {counts}")
-        for name, task in self.tasks.items():
-            placed = self.view.where.get(name)
-            if task.state is R:
-                if task.machine is None or placed is None or self.view.names[placed] != task.machine:
-                    fail(f"running task {name} is not on its machine {task.machine} in the view")
-                if self.machines[task.machine].state != "up":
-                    fail(f"running task {name} is on {task.machine}, which is {self.machines[task.machine].state}")
-            elif placed is not None or task.machine is not None:
-                fail(f"{task.state.value} task {name} occupies a machine")
-            if (task.state is P) != (name in self.pending):
-                fail(f"task {name} is {task.state.value} but {'not ' if name not in self.pending else ''}in the pending set")
-            if task.history and task.history[-1].new != task.state.value:
-                fail(f"task {name} is {task.state.value} but its last transition says {task.history[-1].new}")
-        if len(self.view.where) != sum(1 for t in self.tasks.values() if t.state is R):
-            fail("the view holds tasks that are not running")
-        for jid, job in self.jobs.items():
-            tasks = self.tasks_of(jid)
-            states = {t.state for t in tasks}
-            want = JobState.RUNNING if R in states else JobState.PENDING if P in states else None
-            if (job.state is not want) if want is not None else not job.state.ended:
-                fail(f"job {jid} is {job.state.value} but its tasks say {want.value if want else 'ended'}")
-            alive = [t for t in tasks if t.state is not D]
-            if not job.state.ended and any(t.index >= job.spec.tasks for t in alive):
-                fail(f"job {jid} has a live task beyond its {job.spec.tasks} tasks")
-        live_ordered = {j.id for j in self.jobs.values() if j.spec.after is not None and not j.state.ended}
-        if live_ordered != self.waiting:
-            fail(f"the set of ordered jobs is out of date: {sorted(live_ordered ^ self.waiting)}")
-        usage: dict[tuple[str, Band], np.ndarray] = {}
-        for job in self.jobs.values():
-            if not job.state.ended:
-                key = (job.user, job.band)
-                usage[key] = usage.get(key, 0) + charge(job.spec)
-        for key in set(usage) | set(self.usage):
-            if not np.array_equal(usage.get(key, 0) + np.zeros(len(DIMS), dtype=np.int64), self.usage_of(*key)):
-                fail(f"quota usage of {key[0]} in band {key[1].value} is out of date")
+        check(self)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.master.clock import Clock
-from corral.master.commands import CommandIds, Effect, KillTask, StartTask  # noqa: F401  (CommandIds re-exported)
+from corral.master.commands import Effect, KillTask, StartTask
 from corral.master.events import Event
 
 

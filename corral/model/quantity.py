@@ -254,3 +254,18 @@ def bounds_errors(values: dict[str, int], where: str, bounds: Bounds = TASK_BOUN
         if values.get(key, 0) > getattr(bounds, key):
             errors.append((f"{where}.{key}", f"expected at most {shown}, got {values[key]}"))
     return errors
+
+
+def quantity_validator(*fields: str, parse: Callable[..., int], **options: Any) -> Any:
+    """A pydantic ``before`` validator of ``fields`` that reads them with ``parse`` (one of this
+    module's parsers, given ``options``); a QuantityError becomes the ValueError pydantic reports
+    with the field's name. Use in a model's body: ``_cpu = quantity_validator("cpu", parse=parse_cpu)``."""
+    from pydantic import field_validator
+
+    def check(cls: type, value: Any) -> int:
+        try:
+            return parse(value, **options)
+        except QuantityError as e:
+            raise ValueError(e.message) from None
+
+    return field_validator(*fields, mode="before")(classmethod(check))

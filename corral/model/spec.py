@@ -19,7 +19,7 @@ from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
-from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, QuantityError, parse_bytes, parse_cpu, parse_gpu_count
+from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import Resources, check_port_range
 from corral.model.validation import field_errors
 
@@ -54,29 +54,9 @@ class ResourcesSpec(_Strict):
 
     # Quantities are read by corral.model.quantity (a number of cpu is cores); pydantic adds the
     # field to the message.
-    @field_validator("cpu", mode="before")
-    @classmethod
-    def _cpu(cls, value: Any) -> int:
-        try:
-            return parse_cpu(value)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
-
-    @field_validator("memory", "disk", mode="before")
-    @classmethod
-    def _bytes(cls, value: Any) -> int:
-        try:
-            return parse_bytes(value)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
-
-    @field_validator("gpu", mode="before")
-    @classmethod
-    def _gpus(cls, value: Any) -> int:
-        try:
-            return parse_gpu_count(value)
-        except QuantityError as e:
-            raise ValueError(e.message) from None
+    _cpu = quantity_validator("cpu", parse=parse_cpu)
+    _bytes = quantity_validator("memory", "disk", parse=parse_bytes)
+    _gpus = quantity_validator("gpu", parse=parse_gpu_count)
 
     @field_validator("gpu_model", mode="before")
     @classmethod

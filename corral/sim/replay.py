@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corral.master.admission import AdmissionError
+from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit
 from corral.master.core import MasterCore, Outcome
 from corral.master.records import job_id

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from corral.cli.main import app
-from corral.master.admission import Tokens
+from corral.master.auth import Tokens
 from corral.master.server import MasterServer, build_master
 
 runner = CliRunner()

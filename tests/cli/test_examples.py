@@ -8,7 +8,8 @@ import httpx
 import pytest
 import yaml
 
-from corral.master.admission import Quotas, Tokens
+from corral.master.auth import Tokens
+from corral.master.quota import Quotas
 from corral.master.server import MasterServer, build_master
 from corral.model.spec import load_job_spec
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from corral.master.admission import Tokens
+from corral.master.auth import Tokens
 from corral.master.server import MasterServer, build_master
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -52,7 +52,7 @@ def test_corral_up_demo_submits_the_examples_shows_them_and_stops_cleanly_on_ctr
 
 def test_the_cells_tokens_are_made_once_and_kept_one_per_agent(tmp_path):
     from corral.cli.up import ensure_cell_tokens
-    from corral.master.admission import Tokens
+    from corral.master.auth import Tokens
 
     path = tmp_path / "tokens.yaml"
     admin, agents = ensure_cell_tokens(path, "me", ["m1", "m2"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from corral.master.admission import Quotas, Tokens
+from corral.master.auth import Tokens
+from corral.master.quota import Quotas
 from corral.master.server import MasterServer, build_master
 
 TOKENS = {

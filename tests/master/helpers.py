@@ -7,7 +7,7 @@ from typing import Any
 from corral.master.clock import ManualClock
 from corral.master.commands import RegisterMachine, Submit
 from corral.master.core import MasterCore, Outcome
-from corral.master.admission import Quotas
+from corral.master.quota import Quotas
 from corral.store.memory import MemoryStore
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.master.admission import Tokens
+from corral.master.auth import Tokens
 from corral.master.server import MasterServer, build_master
 
 json_values = st.recursive(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from corral.model.job import JobState, TaskState
-from corral.master.admission import AdmissionError, Quotas
+from corral.master.errors import AdmissionError
+from corral.master.quota import Quotas
 from corral.master.commands import AgentReport, Kill, KillTask, RegisterMachine, StartTask, Submit, Tick, Update
 from corral.master.core import MasterCore
 from corral.master.state import CellState

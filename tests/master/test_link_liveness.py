@@ -192,7 +192,7 @@ def test_a_failed_over_task_waits_rather_than_go_back_to_the_machine_it_failed_o
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from corral.master.admission import AdmissionError  # noqa: E402
+from corral.master.errors import AdmissionError  # noqa: E402
 from corral.master.commands import Kill, Submit  # noqa: E402
 
 MACHINES = ["m1", "m2", "m3"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.master.admission import AdmissionError, Quotas
+from corral.master.errors import AdmissionError
+from corral.master.quota import Quotas
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore
 from corral.master.state import CellState

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from corral.master.admission import Tokens
+from corral.master.auth import Tokens
 from corral.master.core import MasterCore
 from corral.master.server import MasterServer, build_master
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from corral.master.admission import AdmissionError
+from corral.master.errors import AdmissionError
 from corral.master.clock import ManualClock
 from corral.master.commands import RegisterMachine, Submit
 from corral.master.core import MasterCore
