@@ -120,6 +120,13 @@ def test_a_repeated_request_id_answers_the_first_job_even_with_another_spec():
     assert "other.alice" not in h.state.jobs
 
 
+def test_a_repeated_request_id_answers_the_first_job_even_once_the_quota_is_used_up():
+    h = Harness(quotas=QUOTA)
+    first = h.run(Submit(spec("web", tasks=4), request_id="r-1"))  # all of alice's batch cpu
+    again = h.run(Submit(spec("other", tasks=4), request_id="r-1"))  # over the quota, were it new
+    assert again.events == [] and again.reply["job"] == first.reply["job"] and again.reply["duplicate"]
+
+
 def test_the_same_request_id_of_another_user_is_another_request():
     h = Harness()
     h.run(Submit(spec("web"), request_id="r-1"))

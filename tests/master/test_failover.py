@@ -208,3 +208,18 @@ def test_machines_are_read_from_transitions(case, transitions, failed, last):
                enumerate(transitions)]
     assert failed_machines(history) == failed
     assert last_machine(history) == last
+
+
+def test_a_task_failing_for_good_kills_its_pending_siblings_without_a_kill_effect():
+    h = Harness()
+    h.core.failover_machines = 1
+    h.machine("m1", cpu="1")
+    h.submit("web", tasks=2)  # room for one
+    h.schedule()
+    out = fail(h, error="x")
+    assert [(e.TYPE, getattr(e, "via", None)) for e in out.events] == [("task_ended", "fail"), ("job_failed", None)]
+    assert out.effects == []
+    sibling = h.task("web", 1)
+    assert sibling.state is D and sibling.history[-1].via == "kill"
+    assert sibling.history[-1].note == "task 0 failed on m1; last error: x"
+    assert h.state.jobs["web.alice"].state is JobState.FAILED and not h.state.pending

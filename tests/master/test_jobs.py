@@ -169,3 +169,28 @@ def test_job_reply_names_the_job_its_state_version_and_task_count():
     out = h.submit("web", tasks=3)
     assert out.reply == {"job": "web.alice", "name": "web", "user": "alice", "state": "pending", "version": 1,
                          "tasks": 3}
+
+
+CHAIN_BUG = ("bug: jobs.reject_dependents walks the waiting jobs once, in name order; a job after a job that is "
+             "itself rejected in the same pass is rejected only if its name sorts after its predecessor's, "
+             "else it waits (for a killed job) until the next Tick or report")
+# (case, the names of a chain: the first, one after it, one after that)
+CHAINS = [
+    ("a chain of ordered jobs named in order is rejected at once", ("a", "b", "c")),
+    pytest.param("a chain of ordered jobs named out of order is rejected at once", ("a", "b", "aa"),
+                 marks=pytest.mark.xfail(strict=True, reason=CHAIN_BUG)),
+]
+
+
+@pytest.mark.parametrize("case,names", CHAINS, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CHAINS])
+def test_killing_the_head_of_a_chain_rejects_the_whole_chain_in_one_step(case, names):
+    h = Harness()
+    first, second, third = names
+    h.submit(first)
+    h.submit(second, after=first)
+    h.submit(third, after=second)
+    out = h.run(Kill(f"{first}.alice"))
+    assert [e.task for e in out.events if e.TYPE == "task_ended"] == [f"0.{second}.alice.local",
+                                                                      f"0.{third}.alice.local"]
+    assert h.state.jobs[f"{third}.alice"].state is JobState.KILLED
+    assert h.task(third).history[-1].note == f"job {second} it waits for killed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.master.commands import KillTask, StartTask, Tick, Update
+from corral.master.commands import Kill, KillTask, StartTask, Tick, Update
 from corral.model.job import JobState, TaskState
 
 from tests.master.helpers import Harness, spec
@@ -106,3 +106,30 @@ def test_a_priority_change_keeps_tasks_running_on_the_new_version():
     assert out.effects == [] and out.reply["restart"] is False
     assert {(t.state, t.version) for t in h.state.tasks_of("web.alice")} == {(R, 2)}
     assert all(t.request.priority == 5 for t in h.state.tasks_of("web.alice"))
+
+
+def test_a_restart_that_also_scales_down_kills_the_dropped_tasks_and_rolls_the_rest():
+    h = running_job(3)
+    out = h.run(Update(spec("web", tasks=1, memory="2Gi"), max_unavailable=1))
+    assert [(e.task, e.reason) for e in out.effects if isinstance(e, KillTask)] == [
+        ("1.web.alice.local", "the job was scaled down"), ("2.web.alice.local", "the job was scaled down"),
+        ("0.web.alice.local", "rolling update to version 2")]
+    assert [(e.TYPE, getattr(e, "via", None)) for e in out.events] == [("job_updated", None), ("task_ended", "restart")]
+    assert [t.state for t in h.state.tasks_of("web.alice")] == [P, D, D]
+
+
+def test_new_tasks_of_a_restart_that_scales_up_hold_the_budget_until_placed():
+    h = running_job(2)
+    out = h.run(Update(spec("web", tasks=4, memory="2Gi"), max_unavailable=1))
+    assert restarted(out) == []  # two new tasks pending: the budget of 1 is spent
+    h.schedule()
+    assert restarted(h.run(Tick())) == [0]
+
+
+def test_killing_a_job_mid_roll_kills_its_running_tasks_and_ends_the_roll():
+    h = running_job(3)
+    h.run(Update(spec("web", tasks=3, memory="2Gi")))
+    out = h.run(Kill("web.alice"))
+    assert sorted(e.task for e in out.effects if isinstance(e, KillTask)) == ["1.web.alice.local",
+                                                                            "2.web.alice.local"]
+    assert "web.alice" not in h.state.rolling and h.state.jobs["web.alice"].old_specs == {}
