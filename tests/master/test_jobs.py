@@ -194,3 +194,45 @@ def test_killing_the_head_of_a_chain_rejects_the_whole_chain_in_one_step(case, n
                                                                       f"0.{third}.alice.local"]
     assert h.state.jobs[f"{third}.alice"].state is JobState.KILLED
     assert h.task(third).history[-1].note == f"job {second} it waits for killed"
+
+
+AFTER_BY_NAME_BUG = ("bug: `after` is looked up by name at every check (jobs.waiting_reason, reject_dependents), "
+                     "not bound to the incarnation admission checked; a job submitted again replaces it, so a job "
+                     "may end up waiting for itself or for a job that waits for it, forever")
+
+
+def _finished(h: Harness, job: str) -> None:
+    h.schedule()
+    report(h, job, "finished", exit_code=0)
+    assert h.state.jobs[f"{job}.alice"].state is JobState.SUCCEEDED
+
+
+def _refused_or_placed(h: Harness, submit, job: str) -> None:
+    """The submission is either refused naming ``after`` or its task is placed: it never waits forever."""
+    try:
+        submit()
+    except AdmissionError as err:
+        assert err.status == 422 and err.errors[0][0] == "after"
+        return
+    h.run(Tick())
+    h.schedule()
+    assert h.task(job).state is R, h.task(job).reason
+
+
+@pytest.mark.xfail(strict=True, reason=AFTER_BY_NAME_BUG)
+def test_a_job_submitted_again_after_its_own_succeeded_incarnation_does_not_wait_for_itself():
+    h = Harness()
+    h.machine("m1")
+    h.submit("main")
+    _finished(h, "main")
+    _refused_or_placed(h, lambda: h.submit("main", after="main"), "main")
+
+
+@pytest.mark.xfail(strict=True, reason=AFTER_BY_NAME_BUG)
+def test_a_predecessor_submitted_again_after_its_dependent_does_not_make_a_cycle():
+    h = Harness()
+    h.machine("m1", cpu="1")
+    h.submit("b")
+    _finished(h, "b")
+    h.submit("a", after="b", cpu="2")  # b succeeded: a may run, once there is room
+    _refused_or_placed(h, lambda: (h.submit("b", after="a"), h.machine("m2", cpu="4")), "a")
