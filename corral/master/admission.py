@@ -87,6 +87,7 @@ def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecor
         raise AdmissionError(409, [("name", f"job {spec.name} of user {spec.user} already exists and is "
                                             f"{old.state.value}; update it or kill it first")], "conflict")
     if spec.after is not None:
+        _no_cycle(state, spec)
         dep = state.jobs.get(job_id(spec.after, spec.user))
         if dep is None:
             raise AdmissionError(422, [("after", f"expected the name of a job of user {spec.user}; "
@@ -95,6 +96,21 @@ def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecor
             raise AdmissionError(422, [("after", f"job {spec.after} {dep.state.value}, it will never succeed")])
     quotas.check(spec.user, spec.priority, state.usage_of(spec.user, band_of(spec.priority)), charge(spec))
     return Admitted(jid, spec, spec_to_dict(spec))
+
+
+def _no_cycle(state: Any, spec: JobSpec) -> None:
+    """Refuse an ``after`` that leads back to the job itself through live jobs (it would wait for ever)."""
+    chain = [spec.name]
+    name = spec.after
+    while name is not None:
+        if name == spec.name:
+            raise AdmissionError(422, [("after", f"job {spec.name} would wait for itself: "
+                                                 f"{' -> '.join(chain + [name])}")])
+        chain.append(name)
+        dep = state.jobs.get(job_id(name, spec.user))
+        if dep is None or dep.state.ended or len(chain) > len(state.jobs) + 1:
+            return
+        name = dep.spec.after
 
 
 @dataclass(frozen=True)

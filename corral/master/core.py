@@ -86,6 +86,7 @@ class MasterCore:
         self.queue.reset(self.state.pending)
         self.state.observer = self.queue
         self.rounds = SchedulingRounds(self, retries)
+        self._explainer: Scheduler | None = None
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
@@ -234,7 +235,11 @@ class MasterCore:
         return task.reason, task.explanation
 
     def _explain(self, request: Any) -> tuple[str, dict[str, Any]]:
-        explanation = self.scheduler.explain(self.state.view, request)
+        # A scheduler of its own: the live master plans outside its lock, and a scheduler's caches
+        # are not for two threads at once.
+        if self._explainer is None or self._explainer.config != self.scheduler.config:
+            self._explainer = Scheduler(self.scheduler.config)
+        explanation = self._explainer.explain(self.state.view, request)
         return readable(explanation.summary()), explanation.to_dict()
 
     # ---- scheduling ----------------------------------------------------------------------------

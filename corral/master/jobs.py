@@ -40,18 +40,23 @@ def kill(step: Step, job: JobRecord, note: str = "killed by its user") -> None:
 
 
 def reject_dependents(step: Step) -> None:
-    """Kill the pending tasks of live jobs whose ``after`` job ended without succeeding."""
+    """Kill the pending tasks of live jobs whose ``after`` job ended without succeeding, down a
+    chain of ordered jobs in one step (a rejected job is killed, so the jobs after it are too)."""
     state = step.state
-    for jid in sorted(state.waiting):
-        job = state.jobs[jid]
-        if job.spec.after is None or job.state.ended:
-            continue
-        dep = state.jobs.get(job_id(job.spec.after, job.user))
-        if dep is not None and dep.state.ended and dep.state is not JobState.SUCCEEDED:
-            note = f"job {dep.name} it waits for {dep.state.value}"
-            for task in state.tasks_of(job.id):
-                if task.state is TaskState.PENDING:
-                    step.emit(TaskEnded, task=task.name, via="reject", note=note)
+    rejected = True
+    while rejected:
+        rejected = False
+        for jid in sorted(state.waiting):
+            job = state.jobs[jid]
+            if job.spec.after is None or job.state.ended:
+                continue
+            dep = state.jobs.get(job_id(job.spec.after, job.user))
+            if dep is not None and dep.state.ended and dep.state is not JobState.SUCCEEDED:
+                note = f"job {dep.name} it waits for {dep.state.value}"
+                for task in state.tasks_of(job.id):
+                    if task.state is TaskState.PENDING:
+                        step.emit(TaskEnded, task=task.name, via="reject", note=note)
+                        rejected = True
 
 
 def waiting_reason(state: Any, job: JobRecord) -> str | None:

@@ -12,9 +12,10 @@ simulated agents.
 A round is skipped when nothing changed since one planned every pending task
 (the same state gives the same answer), unless time alone can change the
 answer: lost tasks waiting their turn, or the unschedulable queue's flush. A
-round whose commit preempted, or changed machines while tasks are parked,
-has not planned everything: its victims and the parked tasks its changes
-may wake are for the next round.
+round whose commit preempted, or changed the cell while tasks are parked or
+ordered jobs wait, has not planned everything: its victims, the parked tasks
+its changes may wake and the reasons of jobs waiting for the jobs it placed
+are for the next round.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class SchedulingRounds:
                 # happened meanwhile, no victim went back to pending, and no parked task could
                 # be woken by the room this commit changed.
                 if (only is None and not out.reply["stale"] and core.state.seq == seen + len(out.events)
-                        and not out.reply["preempted"] and (not out.events or not len(core.queue))):
+                        and not out.reply["preempted"]
+                        and (not out.events or not (len(core.queue) or core.state.waiting))):
                     planned = (core.state.seq, core.queue.unparked)
             result.placed += out.reply["placed"]
             result.preempted += out.reply["preempted"]

@@ -124,10 +124,6 @@ def test_an_ordered_job_waits_starts_or_is_rejected_by_how_its_predecessor_stand
     assert h.task("main").state is after
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a waiting task's reason is written at snapshot time; when the same "
-                   "round's commit places its predecessor, the round still counts as having planned every pending "
-                   "task, so the next round is skipped and the reason keeps saying 'it is pending' while the "
-                   "predecessor runs (commit.snapshot / rounds.SchedulingRounds.run)")
 def test_a_waiting_tasks_reason_follows_its_predecessor_placed_in_the_same_round():
     h = Harness()
     h.machine("m1", cpu="8")
@@ -171,18 +167,14 @@ def test_job_reply_names_the_job_its_state_version_and_task_count():
                          "tasks": 3}
 
 
-CHAIN_BUG = ("bug: jobs.reject_dependents walks the waiting jobs once, in name order; a job after a job that is "
-             "itself rejected in the same pass is rejected only if its name sorts after its predecessor's, "
-             "else it waits (for a killed job) until the next Tick or report")
 # (case, the names of a chain: the first, one after it, one after that)
 CHAINS = [
     ("a chain of ordered jobs named in order is rejected at once", ("a", "b", "c")),
-    pytest.param("a chain of ordered jobs named out of order is rejected at once", ("a", "b", "aa"),
-                 marks=pytest.mark.xfail(strict=True, reason=CHAIN_BUG)),
+    ("a chain of ordered jobs named out of order is rejected at once", ("a", "b", "aa")),
 ]
 
 
-@pytest.mark.parametrize("case,names", CHAINS, ids=[c.values[0] if hasattr(c, "values") else c[0] for c in CHAINS])
+@pytest.mark.parametrize("case,names", CHAINS, ids=[c[0] for c in CHAINS])
 def test_killing_the_head_of_a_chain_rejects_the_whole_chain_in_one_step(case, names):
     h = Harness()
     first, second, third = names
@@ -195,10 +187,6 @@ def test_killing_the_head_of_a_chain_rejects_the_whole_chain_in_one_step(case, n
     assert h.state.jobs[f"{third}.alice"].state is JobState.KILLED
     assert h.task(third).history[-1].note == f"job {second} it waits for killed"
 
-
-AFTER_BY_NAME_BUG = ("bug: `after` is looked up by name at every check (jobs.waiting_reason, reject_dependents), "
-                     "not bound to the incarnation admission checked; a job submitted again replaces it, so a job "
-                     "may end up waiting for itself or for a job that waits for it, forever")
 
 
 def _finished(h: Harness, job: str) -> None:
@@ -219,7 +207,6 @@ def _refused_or_placed(h: Harness, submit, job: str) -> None:
     assert h.task(job).state is R, h.task(job).reason
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_BY_NAME_BUG)
 def test_a_job_submitted_again_after_its_own_succeeded_incarnation_does_not_wait_for_itself():
     h = Harness()
     h.machine("m1")
@@ -228,7 +215,6 @@ def test_a_job_submitted_again_after_its_own_succeeded_incarnation_does_not_wait
     _refused_or_placed(h, lambda: h.submit("main", after="main"), "main")
 
 
-@pytest.mark.xfail(strict=True, reason=AFTER_BY_NAME_BUG)
 def test_a_predecessor_submitted_again_after_its_dependent_does_not_make_a_cycle():
     h = Harness()
     h.machine("m1", cpu="1")

@@ -128,15 +128,11 @@ def ended(how: str) -> Harness:
 
 
 # (case, how the job ended, its end reason)
-SUCCEEDED_BUG = ("bug: a succeeded job's last transition carries the note of the task that finished last "
-                 "('exit code 0', from state._task_ended -> _job_follows), so job_end_reason answers that note "
-                 "and its 'every task finished' fallback is never reached")
 END_REASONS = [
     ("a failed job names the failing task and its last error", "fail",
      "task 0 failed on m1; last error: exit 127: sh: foo: not found"),
     ("a killed job says who killed it", "kill", "killed by its user"),
-    pytest.param("a succeeded job says every task finished", "finish", "every task finished",
-                 marks=pytest.mark.xfail(strict=True, reason=SUCCEEDED_BUG)),
+    ("a succeeded job says every task succeeded", "finish", "every task succeeded"),
     ("a live job has no end reason", "live", ""),
 ]
 
