@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the shell started us ignoring it
     try:
         out = run(args, echo)
     except KeyboardInterrupt:
