@@ -17,7 +17,7 @@ machine would.
     python -m corral.agent.hollow --master http://127.0.0.1:7100 --token TOKEN --agents 500
 
 prints ``ready N`` once all N agents serve, then reads commands on stdin: ``kill NAME`` (answers
-``killed NAME``) and ``quit``. Everything binds 127.0.0.1 only.
+``killed NAME``), ``stats`` (answers one JSON line, see ``HollowHost.stats``) and ``quit``. Everything binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import heapq
 import itertools
+import json
 import logging
 import math
 import os
@@ -205,6 +206,15 @@ class HollowAgent(Agent):
         self.processes.attach(self.runner.submit)
         self.killed = False
         self._port = 0
+        self.polls = 0
+        self.periods: list[float] = []  # seconds between the master's polls, since the host's last stats()
+
+    def note_poll(self) -> None:
+        last = self.last_poll()
+        super().note_poll()
+        self.polls += 1
+        if last:
+            self.periods.append(self.last_poll() - last)
 
     @property
     def port(self) -> int:
@@ -329,6 +339,27 @@ class HollowHost:
                 except Exception:  # keep ticking the others
                     log.exception("hollow agent %s: tick failed", agent.config.name)
 
+    def stats(self) -> dict[str, Any]:
+        """Polls so far, the periods between polls since the last call (and forgets them), tasks
+        running, and this process's CPU seconds."""
+        periods: list[float] = []
+        for agent in self.agents.values():
+            if agent.killed:
+                continue
+            taken, agent.periods = agent.periods, []
+            periods.extend(taken)
+        periods.sort()
+
+        def q(f: float) -> float | None:
+            return round(periods[min(len(periods) - 1, int(f * len(periods)))], 4) if periods else None
+
+        cpu = os.times()
+        return {"agents": len(self.agents), "polls": sum(a.polls for a in self.agents.values()),
+                "periods": len(periods), "period_mean_s": round(sum(periods) / len(periods), 4) if periods else None,
+                "period_p50_s": q(0.5), "period_p99_s": q(0.99), "period_max_s": q(1.0),
+                "running": sum(len(a.processes.live) for a in self.agents.values()),
+                "cpu_s": round(cpu.user + cpu.system, 3)}
+
     def kill(self, name: str) -> None:
         """Agent ``name`` vanishes: its port stops accepting and its open connections are reset.
         Its registration stops too (a dead machine does not call back)."""
@@ -421,10 +452,12 @@ def main(argv: list[str] | None = None) -> int:
                 if words[:1] == ["kill"] and len(words) == 2 and words[1] in host.agents:
                     host.kill(words[1])
                     print(f"killed {words[1]}", flush=True)
+                elif words == ["stats"]:
+                    print(json.dumps(host.stats()), flush=True)
                 elif words[:1] == ["quit"]:
                     break
                 elif words:
-                    print(f"error: expected 'kill NAME' or 'quit', got {line.strip()!r}", flush=True)
+                    print(f"error: expected 'kill NAME', 'stats' or 'quit', got {line.strip()!r}", flush=True)
             done.set()
 
         threading.Thread(target=commands, name="corral-hollow-stdin", daemon=True).start()
