@@ -17,6 +17,10 @@ under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
 it left behind in its group or cgroup is killed and the cgroup removed.
 Nothing a task does (a missing binary, a bad workdir, a crash) raises out of
 here: it becomes ``StartFailed`` / ``Exited`` with the error in words.
+
+``processes`` replaces the real processes (spawning and signalling) with another
+``ProcessBackend``; ``hollow.py`` passes fake ones that only pretend to run, so
+many agents fit in one process for scale tests. Everything else stays the same.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from corral.agent import supervisor as sv
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
@@ -53,6 +58,17 @@ def os_error_text(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return f"{error.strerror}: {error.filename!r}" if error.filename is not None else error.strerror
     return str(error) or type(error).__name__
+
+
+class ProcessBackend(Protocol):
+    """Where a runner's tasks run, when not as real processes. Called under the runner's lock;
+    a task's end must come back later, from another thread, as ``runner.submit(Exited(...))``."""
+
+    def spawn(self, ins: sv.Spawn) -> sv.Event:
+        """Start ``ins``: ``Started`` or ``StartFailed``."""
+
+    def signal(self, task_id: str, attempt: int, signal: str) -> None:
+        """Send ``"TERM"`` or ``"KILL"`` to the attempt, if it still runs."""
 
 
 @dataclass
@@ -84,8 +100,10 @@ class Runner:
         log_max_bytes: int = 10 * 2**20,
         log_keep: int = 3,
         validate: bool = False,
+        processes: ProcessBackend | None = None,
     ):
         self.state_dir = Path(state_dir)
+        self.processes = processes  # None: real processes
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
         self.clock = clock
@@ -156,7 +174,10 @@ class Runner:
         if isinstance(ins, sv.Spawn):
             if self._closed.is_set():
                 return [sv.StartFailed(ins.task_id, ins.attempt, "the agent is shutting down")]
-            return [self._spawn(ins)]
+            return [self.processes.spawn(ins) if self.processes is not None else self._spawn(ins)]
+        if isinstance(ins, sv.Signal) and self.processes is not None:
+            self.processes.signal(ins.task_id, ins.attempt, ins.signal)
+            return []
         if isinstance(ins, sv.Signal):
             proc = self.procs.get((ins.task_id, ins.attempt))
             if proc is not None:
