@@ -25,7 +25,7 @@ from .test_api import (  # noqa: F401  (collected here, over hollow agents)
     test_a_launched_task_shows_in_the_full_state_and_is_killed_by_delete,
     test_assignments_kill_tasks_the_master_placed_elsewhere,
     test_bad_input_is_a_4xx_naming_the_field,
-    test_bad_log_queries_are_a_422_naming_the_field,
+    test_bad_log_queries_are_a_400_naming_the_field,
     test_invalid_json_is_a_400_and_an_unknown_task_a_404,
     test_the_agent_registers_as_the_protocol_says_and_retries_until_the_master_answers,
     test_the_api_needs_the_agent_token,
