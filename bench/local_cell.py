@@ -52,6 +52,7 @@ from corral.cli.up import LocalCell  # noqa: E402
 
 TASK_S = 0.5
 ENDED = ("succeeded", "failed", "killed", "dead")
+LIVE = ("pending", "starting", "running", "restarting")  # the task words of a task not ended yet
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -117,7 +118,7 @@ class Bench:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             tasks = self.cell_tasks()
-            if tasks.get("pending", 0) == 0 and tasks.get("running", 0) == 0:
+            if not any(tasks.get(word, 0) for word in LIVE):
                 break
             time.sleep(every_s)
         ended_at = time.time()
