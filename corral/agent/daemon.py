@@ -104,7 +104,9 @@ class Agent:
             self.notifier.start()
         self.runner.start()
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on TCP sockets, and without it every
+            # answer waits out the client's 40 ms delayed ACK.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.config.host, self.config.port))
             sock.listen(128)

@@ -204,6 +204,8 @@ class HollowAgent(Agent):
             validate=validate, processes=self.processes,
         )
         self.processes.attach(self.runner.submit)
+        if self.notifier is not None:  # the same pushes of task changes as the real agent's
+            self.runner.on_status = self.notifier.offer
         self.killed = False
         self._port = 0
         self.polls = 0
@@ -283,7 +285,9 @@ class HollowHost:
         sockets = []
         try:
             for agent in self.agents.values():
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on TCP sockets, and without it every
+                # answer waits out the client's 40 ms delayed ACK.
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((agent.config.host, agent.config.port))
                 sock.listen(1024)

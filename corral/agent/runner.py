@@ -283,22 +283,26 @@ class Runner:
         with self.lock:
             self.procs.pop((proc.task_id, proc.attempt), None)
             self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+        # After the exit is told: waiting for the killed members to leave the cgroup takes a few
+        # milliseconds the master need not wait for before it uses the room.
+        if not self.isolation.remove(proc.box):
+            log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
 
     def _clean_up(self, proc: Proc, code: int) -> str:
-        """Kill what the task left behind, remove its cgroup, flush its logs; say why it died if we know."""
+        """Kill what the task left behind, flush its logs; say why it died if we know. (Its cgroup is
+        removed once the exit is told.)"""
         # The task is its main process: whatever it left behind goes with it.
         try:
             os.killpg(proc.popen.pid, signal.SIGKILL)
         except OSError:
             pass
+        self.isolation.kill(proc.box)
         detail = ""
         if code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
             detail = (
                 "killed by the kernel OOM killer at its memory limit of "
                 f"{format_bytes(proc.box.limits.memory_bytes)}"
             )
-        if not self.isolation.remove(proc.box):
-            log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
         for pump in proc.pumps:
             pump.join(1.0)
         if detail:

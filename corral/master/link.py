@@ -66,6 +66,9 @@ def _key(status: dict[str, Any]) -> tuple:
             status.get("failures"), status.get("pid"))
 
 
+MAX_BATCH = 64  # effects a shard delivers between two looks at whether its poll is due
+
+
 @dataclass
 class _Agent:
     """What a shard remembers about one agent between polls (soft state)."""
@@ -158,18 +161,8 @@ class LinkShards:
                           limits=limits) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
-                while True:
-                    wait = next_poll - time.monotonic()
-                    try:
-                        item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        return
-                    try:
-                        self._deliver(client, item)
-                    except Exception:
-                        log.exception("delivering %s failed", item)
+                if not self._drain(client, q, pool, next_poll):
+                    return
                 next_poll = time.monotonic() + self.poll_interval_s
                 machines = self._machines(shard)
                 if len(machines) > 1 and pool is not None:
@@ -181,6 +174,53 @@ class LinkShards:
                         self._poll_logged(client, *machine)
                 if shard == 0:
                     self.rounds += 1
+
+    def _drain(self, client: httpx.Client, q: queue.Queue, pool: ThreadPoolExecutor | None,
+               until: float) -> bool:
+        """Deliver queued effects until the next poll is due (``until``); False once told to stop.
+
+        Effects go in batches of at most ``MAX_BATCH``, those of different machines at once through
+        the pool (one machine's stay in order); once the poll is due at most one more batch goes
+        first, so a burst of starts cannot starve this shard's polls."""
+        while True:
+            wait = until - time.monotonic()
+            try:
+                item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
+            except queue.Empty:
+                return True
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(e is _STOP for e in batch)
+            self._deliver_batch(client, pool, [e for e in batch if e is not _STOP])
+            if stop:
+                return False
+            if time.monotonic() >= until:
+                return True
+
+    def _deliver_batch(self, client: httpx.Client, pool: ThreadPoolExecutor | None,
+                       effects: list[Effect]) -> None:
+        # One machine's effects in order (a preemption's kill goes before the start it makes room
+        # for); machines at once.
+        by_machine: dict[str, list[Effect]] = {}
+        for effect in effects:
+            by_machine.setdefault(effect.machine, []).append(effect)
+
+        def deliver(group: list[Effect]) -> None:
+            for effect in group:
+                try:
+                    self._deliver(client, effect)
+                except Exception:
+                    log.exception("delivering %s failed", effect)
+
+        if pool is not None and len(by_machine) > 1:
+            list(pool.map(deliver, by_machine.values()))
+        else:
+            for group in by_machine.values():
+                deliver(group)
 
     def _poll_logged(self, client: httpx.Client, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
