@@ -75,6 +75,10 @@ class IsolationError(OSError):
     pass
 
 
+# Joins each cgroup named before "--", then becomes the command after it (exit 126 if a join fails).
+JOIN_SCRIPT = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"'
+
+
 class Isolation:
     name = RLIMIT
 
@@ -86,6 +90,11 @@ class Isolation:
 
     def create(self, key: str, limits: Limits) -> Sandbox:
         return Sandbox(key, limits)
+
+    def command(self, box: Sandbox, argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+        """What to execute for ``argv`` in ``box``, and the function to run in the child before it
+        (None: nothing, so the process is spawned without a full fork of the agent)."""
+        return argv, self.preexec(box)
 
     def preexec(self, box: Sandbox) -> Callable[[], None]:
         memory = box.limits.memory_bytes
@@ -162,6 +171,13 @@ class _CgroupIsolation(Isolation):
 
     def _write_limits(self, box: Sandbox) -> None:
         raise NotImplementedError
+
+    def command(self, box: Sandbox, argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+        # A shell joins the task's cgroups and execs the task in its place (the same pid): with no
+        # Python to run in the child, the agent spawns without a full fork of itself (~0.3 ms, not
+        # ~10 ms with a large agent), so the task starts before it could fork out of its cgroup.
+        targets = [str(d / "cgroup.procs") for d in sorted(set(box.dirs.values()))]
+        return ["/bin/sh", "-c", JOIN_SCRIPT, "corral-join", *targets, "--", *argv], None
 
     def preexec(self, box: Sandbox) -> Callable[[], None]:
         targets = [str(d / "cgroup.procs").encode() for d in sorted(set(box.dirs.values()))]

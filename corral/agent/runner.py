@@ -25,6 +25,7 @@ many agents fit in one process for scale tests. Everything else stays the same.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -58,6 +59,24 @@ def os_error_text(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return f"{error.strerror}: {error.filename!r}" if error.filename is not None else error.strerror
     return str(error) or type(error).__name__
+
+
+def find_executable(command: str, path: str, cwd: str) -> str:
+    """Where ``command`` would be executed from, or the OSError exec would raise for it (a task
+    started through a wrapper must fail to start the way a direct exec fails, not exit 127 later)."""
+    if "/" in command:
+        candidates = [command if os.path.isabs(command) else os.path.join(cwd, command)]
+    else:
+        candidates = [os.path.join(d or ".", command) for d in path.split(os.pathsep)]
+    denied = None
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            denied = candidate
+    if denied is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), command)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), command)
 
 
 class ProcessBackend(Protocol):
@@ -244,10 +263,12 @@ class Runner:
             if workdir is None:
                 workdir = str(task_dir / "work")
                 os.makedirs(workdir, exist_ok=True)
+            run, preexec = self.isolation.command(box, argv)
+            if run is not argv:
+                find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
             popen = subprocess.Popen(
-                argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-                preexec_fn=self.isolation.preexec(box),
+                run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec,
             )
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)

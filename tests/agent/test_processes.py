@@ -38,7 +38,10 @@ def test_a_sleep_task_runs_in_its_own_cgroup_and_is_killed_with_its_cgroup_remov
     assert pid_alive(pid)
     (proc,) = runner.procs.values()
     if isolation.name != RLIMIT:
-        assert pid in isolation.members(proc.box), "the task's process is not in its cgroup"
+        # The spawned shell joins the cgroups, then execs the task in its place: the same pid, in
+        # its cgroup before the task's own code runs (a moment after the spawn returns).
+        wait_until(lambda: pid in isolation.members(proc.box), 5, "the task's process to be in its cgroup")
+        assert "sleep" in open(f"/proc/{pid}/cmdline").read()
     runner.submit(sv.Kill("sleeper"))
     wait_until(lambda: state_of(runner, "sleeper") == "killed", 5, "the task to be killed")
     assert not pid_alive(pid)
