@@ -156,9 +156,7 @@ class LinkShards:
                 pool.shutdown(wait=True)
 
     def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
-        # One kept-alive connection per agent: a poll that has to connect (and the agent that has to
-        # accept) costs more CPU than the poll itself; ``concurrency`` bounds the calls at once.
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=60.0)
+        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2)
         with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
                           limits=limits) as client:
             next_poll = time.monotonic()
