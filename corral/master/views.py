@@ -35,9 +35,7 @@ JOB_WORDS = tuple(s.value for s in JobState if s.value not in JOB_STATE_ALIASES)
 # The lifecycle states (pending, running, dead) after the task words; "pending" is in both and means the same.
 TASK_FILTER_WORDS = TASK_WORDS + tuple(s.value for s in TaskState if s.value not in TASK_WORDS)
 _LIFECYCLE = {s.value: s for s in TaskState}
-# A master that does not yet derive end states records "dead" for every ended job; the alias takes it in.
-_ALIAS_STATES = {alias: frozenset(states) | {s for s in JobState if s.value == alias}
-                 for alias, states in JOB_STATE_ALIASES.items()}
+_ALIAS_STATES = {alias: frozenset(states) for alias, states in JOB_STATE_ALIASES.items()}
 
 
 # ---- tasks ----------------------------------------------------------------------------------------
