@@ -50,6 +50,7 @@ from typing import Any
 import httpx
 
 from corral.master.auth import Tokens
+from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
@@ -57,16 +58,12 @@ from corral.master.liveness import Liveness
 log = logging.getLogger(__name__)
 
 ENDED = ("finished", "failed", "killed")
-_STOP = object()
 
 
 def _key(status: dict[str, Any]) -> tuple:
     """What about a task status is news for the master (not usage, which changes every poll)."""
     return (status.get("generation"), status.get("state"), status.get("exit_code"), status.get("last_error"),
             status.get("failures"), status.get("pid"))
-
-
-MAX_BATCH = 64  # effects a shard delivers between two looks at whether its poll is due
 
 
 @dataclass
@@ -161,7 +158,8 @@ class LinkShards:
                           limits=limits) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
-                if not self._drain(client, q, pool, next_poll):
+                if not drain(q, next_poll, lambda batch: deliver_batch(
+                        batch, lambda effect: self._deliver(client, effect), pool)):
                     return
                 next_poll = time.monotonic() + self.poll_interval_s
                 machines = self._machines(shard)
@@ -174,53 +172,6 @@ class LinkShards:
                         self._poll_logged(client, *machine)
                 if shard == 0:
                     self.rounds += 1
-
-    def _drain(self, client: httpx.Client, q: queue.Queue, pool: ThreadPoolExecutor | None,
-               until: float) -> bool:
-        """Deliver queued effects until the next poll is due (``until``); False once told to stop.
-
-        Effects go in batches of at most ``MAX_BATCH``, those of different machines at once through
-        the pool (one machine's stay in order); once the poll is due at most one more batch goes
-        first, so a burst of starts cannot starve this shard's polls."""
-        while True:
-            wait = until - time.monotonic()
-            try:
-                item = q.get(timeout=wait) if wait > 0 else q.get_nowait()
-            except queue.Empty:
-                return True
-            batch = [item]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(e is _STOP for e in batch)
-            self._deliver_batch(client, pool, [e for e in batch if e is not _STOP])
-            if stop:
-                return False
-            if time.monotonic() >= until:
-                return True
-
-    def _deliver_batch(self, client: httpx.Client, pool: ThreadPoolExecutor | None,
-                       effects: list[Effect]) -> None:
-        # One machine's effects in order (a preemption's kill goes before the start it makes room
-        # for); machines at once.
-        by_machine: dict[str, list[Effect]] = {}
-        for effect in effects:
-            by_machine.setdefault(effect.machine, []).append(effect)
-
-        def deliver(group: list[Effect]) -> None:
-            for effect in group:
-                try:
-                    self._deliver(client, effect)
-                except Exception:
-                    log.exception("delivering %s failed", effect)
-
-        if pool is not None and len(by_machine) > 1:
-            list(pool.map(deliver, by_machine.values()))
-        else:
-            for group in by_machine.values():
-                deliver(group)
 
     def _poll_logged(self, client: httpx.Client, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
