@@ -43,10 +43,9 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": FORMAT_VERSION, "seq": self.seq, "type": self.TYPE, "cmd": self.cmd, "t": self.t}
-        for f in fields(self)[3:]:
-            if f.metadata.get("durable", True):
-                value = getattr(self, f.name)
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+        for name in _durable(type(self)):
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
@@ -59,6 +58,18 @@ class Event:
             return cls(d["seq"], d.get("cmd", ""), d.get("t", 0.0), **values)
         except KeyError as e:
             raise EventFormatError(f"event {d.get('seq')} ({cls.TYPE}) lacks field {e.args[0]!r}") from None
+
+
+_DURABLE: dict[type, tuple[str, ...]] = {}
+
+
+def _durable(cls: type) -> tuple[str, ...]:
+    """The names of the fields of ``cls`` the log keeps, after seq, cmd and t (computed once per type:
+    every event of a submission is turned into its dict on the hot path)."""
+    names = _DURABLE.get(cls)
+    if names is None:
+        names = _DURABLE[cls] = tuple(f.name for f in fields(cls)[3:] if f.metadata.get("durable", True))
+    return names
 
 
 def _transient(default: Any = None) -> Any:
