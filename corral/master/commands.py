@@ -60,10 +60,10 @@ class RegisterMachine:
 
 @dataclass(frozen=True)
 class AgentReport:
-    """What an agent says of its tasks: ``tasks`` are TaskStatus dicts. ``full``: every task it has
-    (``GET /v1/state``, the poll); else only the tasks that changed (a notification the agent pushes
-    when a task starts, exits or changes health). Each status is judged by its generation, so a
-    duplicate or late one changes nothing."""
+    """What an agent says of its tasks: ``tasks`` are TaskStatus dicts. ``full``: the master's poll
+    found them (``GET /v1/state``, the authority; the link hands over only the tasks that changed since
+    the previous poll); else a notification the agent pushed when a task started, exited or changed
+    health. Each status is judged by its generation, so a duplicate or late one changes nothing."""
 
     machine: str
     tasks: list[dict[str, Any]]
