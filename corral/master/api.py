@@ -129,8 +129,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     def fresh(tasks: list[TaskRecord]) -> list[TaskRecord]:
         """The tasks, their pending reasons made true of the cell as it is now (under the lock)."""
+        view = state.view
+        top = int(view.version.max()) if len(view) else -1  # one scan of the machines for them all
         for task in tasks:
-            core.pending_reason(task)
+            core.pending_reason(task, top)
         return tasks
     auth = Authenticator(tokens)
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's

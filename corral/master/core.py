@@ -225,11 +225,12 @@ class MasterCore:
         return sorted(t.name for t in self.state.tasks.values()
                       if t.state is TaskState.RUNNING and t.machine == machine)
 
-    def pending_reason(self, task: Any) -> tuple[str, dict[str, Any] | None]:
+    def pending_reason(self, task: Any, top: int | None = None) -> tuple[str, dict[str, Any] | None]:
         """A pending task's reason and its record, true of the cell as it is now: a parked task has its
-        class's reason, explained again if the cell changed since it was written (reads only)."""
+        class's reason, explained again if the cell changed since it was written (reads only).
+        ``top`` (the view's highest machine version) spares a scan per task when asking about many."""
         if task.state is TaskState.PENDING:
-            found = self.queue.reason(task.name, self.state.view, self._explain)
+            found = self.queue.reason(task.name, self.state.view, self._explain, top)
             if found is not None:
                 task.reason, task.explanation = found
         return task.reason, task.explanation

@@ -167,15 +167,18 @@ class UnschedulableQueue:
         """Will the next wake check flush every parked task by time alone?"""
         return bool(self.class_of) and self.clock.now() - self._flushed_at >= self.flush_after_s
 
-    def reason(self, name: str, view: Any, explain) -> tuple[str, Any] | None:
+    def reason(self, name: str, view: Any, explain, top: int | None = None) -> tuple[str, Any] | None:
         """The reason of parked task ``name`` (None if it is not parked), explained again with
-        ``explain(request) -> (reason, record)`` if the cell changed since it was written."""
+        ``explain(request) -> (reason, record)`` if the cell changed since it was written. ``top``:
+        the view's highest machine version, when the caller asks about many tasks at once."""
         key = self.class_of.get(name)
         if key is None:
             return None
-        if len(view) and int(view.version.max()) > self.marks.get(key, -1):
+        if top is None:
+            top = int(view.version.max()) if len(view) else -1
+        if top > self.marks.get(key, -1):
             self.reasons[key] = explain(key[0])
-            self.marks[key] = int(view.version.max())
+            self.marks[key] = top
         return self.reasons[key]
 
     def validate(self, pending: dict[str, None]) -> None:
