@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         """Run the agent for this machine: register with the master, run the tasks it is given."""
         from corral.agent.config import AgentConfig, ConfigError, parse_attributes, parse_capacity
         from corral.agent.daemon import run
-        from corral.model.resources import QuantityError, parse_bytes
+        from corral.model.quantity import QuantityError, parse_bytes
 
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")

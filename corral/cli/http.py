@@ -202,17 +202,17 @@ def client_for(command: str) -> MasterClient:
 
 def api(command: str, method: str, path: str, **kw: Any) -> Any:
     """``MasterClient.call`` with the CLI's client; an ApiError is one line and its exit code."""
-    with client_for(command) as client:
-        try:
-            return client.call(method, path, **kw)
-        except ApiError as e:
-            die(command, e.message, e.code)
+    return _with_client(command, lambda client: client.call(method, path, **kw))
 
 
 def api_text(command: str, method: str, path: str, **kw: Any) -> str:
     """Like :func:`api` for a reply that is plain text (a task's logs)."""
+    return _with_client(command, lambda client: client.text(method, path, **kw))
+
+
+def _with_client(command: str, call: Any) -> Any:
     with client_for(command) as client:
         try:
-            return client.text(method, path, **kw)
+            return call(client)
         except ApiError as e:
             die(command, e.message, e.code)

@@ -23,7 +23,6 @@ import numpy as np
 from corral.master.configfiles import ConfigFileError, read_yaml
 from corral.master.errors import AdmissionError
 from corral.model.priority import Band, band_of
-from corral.model.quantity import MAX_BYTES, MAX_CPU_MILLI  # noqa: F401  (re-exported)
 from corral.model.quantity import QUOTA_BOUNDS, bounds_errors, parse_resource_mapping
 from corral.model.resources import CPU, DIMS, DISK, GPU, GPU_MILLI_WHOLE, MEMORY, format_bytes, format_cpu
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Quantity parsing lives in quantity.py; its names are re-exported here for the callers that
-# have always imported them from this module.
-from corral.model.quantity import (GPU_MILLI_WHOLE, MAX_BYTES, MAX_CPU_MILLI, QuantityError,  # noqa: F401
-                                   parse_bytes, parse_cpu)
+# Quantity parsing lives in quantity.py; GPU_MILLI_WHOLE is re-exported for this module's many readers.
+from corral.model.quantity import GPU_MILLI_WHOLE, QuantityError  # noqa: F401
 
 DIMS: tuple[str, ...] = ("cpu", "memory", "disk", "gpu")
 CPU, MEMORY, DISK, GPU = range(len(DIMS))
