@@ -18,6 +18,7 @@
         location.href = "/ui/login?next=" + encodeURIComponent(location.pathname + location.search);
         return;
       }
+      if ((r.headers.get("content-type") || "").indexOf("text/html") !== 0) return;  // not a page's live part
       return r.text().then(function (html) {
         live.innerHTML = html;
         document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
