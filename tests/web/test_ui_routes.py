@@ -32,9 +32,11 @@ def until(predicate, timeout_s: float = 5.0):
 
 @pytest.fixture
 def cell(server):
-    submit(server, "t-alice", name="web", tasks=2, constraints=["rack == r1"], env={"SECRET": "alice-s3cret-value", "MODE": EVIL})
+    submit(server, "t-alice", name="web", tasks=2, constraints=["rack == r1"],
+           env={"SECRET": "alice-s3cret-value", "MODE": EVIL})
     submit(server, "t-alice", name="pinned", constraints=[f"rack == {EVIL}x"])  # never fits: pending
-    submit(server, "t-bob", name="batch", priority=0, constraints=["rack == r1"], command=EVIL, env={"TOKEN": "bob-s3cret-value"})
+    submit(server, "t-bob", name="batch", priority=0, constraints=["rack == r1"], command=EVIL,
+           env={"TOKEN": "bob-s3cret-value"})
     with api(server) as ops:
         until(lambda: ops.get("/jobs/web.alice").json()["task_states"]["starting"] == 2)
         until(lambda: ops.get("/jobs/batch.bob").json()["task_states"]["starting"] == 1)
