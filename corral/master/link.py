@@ -55,6 +55,7 @@ from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
+from corral.master.usage import recorder
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class LinkShards:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
         self.rounds = 0
+        self._record_usage = recorder(master)  # every poll answer feeds the usage history
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -261,6 +263,8 @@ class LinkShards:
         came_back = self.liveness.answered(name)
         tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
         incarnation = str(data.get("incarnation", ""))
+        if self._record_usage is not None:
+            self._record_usage(name, tasks)
         with self._lock:
             agent = self._agents.setdefault(name, _Agent())
         restarted = bool(agent.incarnation) and incarnation != agent.incarnation
