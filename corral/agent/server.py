@@ -89,11 +89,15 @@ def create_app(agent: "Agent") -> FastAPI:
     auth = [Depends(authorized)]
 
     @app.get("/v1/state", dependencies=auth)
-    async def state() -> JSONResponse:
+    async def state(since: str | None = None, incarnation: str | None = None) -> JSONResponse:
         # On the event loop and straight to JSON: the master polls this every second or two, and a
         # worker thread plus FastAPI's encoder of the nested dicts cost more than the state itself.
+        if since is not None and not (since.isdigit() and len(since) <= 18):
+            raise ApiError(400, [("since", f"expected the seq of an earlier answer (a whole number), got {since!r}")])
+        if since is not None and incarnation is None:
+            raise ApiError(400, [("incarnation", "expected the incarnation of the answer that 'since' comes from")])
         agent.note_poll()
-        return JSONResponse(agent.state())
+        return JSONResponse(agent.state(None if since is None else int(since), incarnation))
 
     @app.get("/v1/tasks/{task_id}", dependencies=auth)
     def get_task(task_id: str) -> dict[str, Any]:
