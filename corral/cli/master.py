@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from corral.cli.http import die
+from corral.cli.connect import die
 
 
 def _local_user() -> str:

@@ -88,7 +88,7 @@ class LocalCell:
         self.reaper = False  # set when this process is a child subreaper: all its descendants are the cell's
         self.tag = f"corral-up{os.getpid()}{secrets.token_hex(2)}"  # cgroup roots of this cell's agents: <tag>-<agent>
         self._logs: list[Any] = []
-        self._client: Any = None  # a corral.cli.http.MasterClient to the master, made on first use
+        self._client: Any = None  # a corral.client.Client (plain JSON) to the master, made on first use
         # Held while a child is started and until it is in self.procs: the reaper (when this
         # process is a subreaper) never waits for a child this process waits for itself.
         self.spawn_lock = threading.Lock()
@@ -192,20 +192,24 @@ class LocalCell:
             time.sleep(0.1)
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
-        """The JSON reply of the cell's master, as its admin; raises corral.cli.http.ApiError."""
-        from corral.cli.http import MasterClient
+        """The JSON reply of the cell's master, as its admin; raises corral.client.ApiError."""
+        return self.client().http.call(method, path, **kw)
+
+    def client(self) -> Any:
+        """The cell's master as its admin: a corral.client.Client answering plain JSON."""
+        from corral.client import Client
 
         if self._client is None or self._client.addr != self.url:
             if self._client is not None:
                 self._client.close()
-            self._client = MasterClient(self.url, self.admin_token, timeout_s=10.0)
-        return self._client.call(method, path, **kw)
+            self._client = Client(self.url, self.admin_token, timeout_s=10.0, typed=False)
+        return self._client
 
     def machines_up(self) -> list[dict[str, Any]]:
-        from corral.cli.http import ApiError
+        from corral.client import ApiError
 
         try:
-            return [m for m in self.api("GET", "/machines")["machines"] if m["state"] == "up"]
+            return [m for m in self.client().machines(state="up")["machines"]]
         except (ApiError, ValueError, KeyError):
             return []
 
@@ -309,7 +313,7 @@ def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
     import yaml
 
     from corral.cli.client import task_counts
-    from corral.cli.http import ApiError
+    from corral.client import ApiError
 
     examples = examples or Path(_pythonpath().split(os.pathsep)[0]) / "examples"
     specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
@@ -319,17 +323,18 @@ def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
     for path in specs:
         spec = yaml.safe_load(path.read_text())
         spec.pop("owner", None)
-        spec["user"] = cell.user  # yours, so `corral why prep` finds it
+        spec["user"] = cell.user  # yours (the examples name none), so `corral why prep` finds it
         try:
-            reply = cell.api("POST", "/jobs", json=spec)
+            reply = cell.client().submit(spec)
             echo(f"  submitted {path.name}: {reply['job']} ({reply['tasks']} tasks)")
         except ApiError as e:  # a demo: say what happened and go on
             echo(f"  {path.name}: {e.message}")
     time.sleep(4.0)
-    for job in cell.api("GET", "/jobs")["jobs"]:
+    client = cell.client()
+    for job in client.list()["jobs"]:
         pending, running, ended = task_counts(job)
         echo(f"  {job['job']:<16} {job['state']:<9} pending {pending}, running {running}, ended {ended}")
-        for task in cell.api("GET", f"/jobs/{job['job']}/tasks")["tasks"][:3]:
+        for task in client.get(job["job"])["task_list"][:3]:
             if task["state"] == "pending":
                 echo(f"      {task['index']}: pending: {task.get('reason', '')}")
                 break

@@ -259,3 +259,28 @@ class CellSummary(BaseModel):
     tasks: dict[str, int] = Field(description="tasks per state word, and 'dead': every ended task")
     store: str
     broken: str = Field(description="why the master stopped taking commands, or ''")
+
+
+# ---- the event history ----------------------------------------------------------------------------
+
+
+class EventRecord(BaseModel):
+    """One logged event of the cell (corral.master.events), as GET /api/v1/events lists it."""
+
+    seq: int = Field(description="its place in the log; a page's cursor")
+    type: str = Field(description="machine_registered, machine_lost, job_submitted, job_updated, job_killed, "
+                                  "job_failed, task_scheduled or task_ended")
+    time: str = Field(description="when it happened, RFC 3339 (UTC)")
+    cmd: str = Field(description="the id of the command that caused it")
+    job: str | None
+    user: str | None
+    task: str | None
+    machine: str | None
+    detail: dict[str, Any] = Field(description="its other fields (via, note, generation, ...)")
+
+
+class EventPage(BaseModel):
+    events: list[EventRecord]
+    next: int = Field(description="the cursor for the next page: pass it as ?cursor=")
+    oldest: int = Field(description="the seq of the oldest event the history still holds")
+    last: int = Field(description="the seq of the newest event")
