@@ -13,7 +13,10 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Literal
 
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
 CONTEXT = ("cmd", "job", "task", "machine", "event", "seq", "via")

@@ -57,6 +57,7 @@ class Agent:
             self._sender = HttpSender(config.master, config.name, config.token)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
+        self.polls = 0  # the master's polls answered (for /metrics)
         self.app = create_app(self)
         self._last_poll = 0.0
         self._socket: socket.socket | None = None
@@ -77,6 +78,7 @@ class Agent:
 
     def note_poll(self) -> None:
         self._last_poll = time.monotonic()
+        self.polls += 1
 
     def last_poll(self) -> float:
         return self._last_poll

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -87,6 +87,14 @@ def create_app(agent: "Agent") -> FastAPI:
         return _error(500, [("agent", f"internal error: {type(exc).__name__}: {exc}")])
 
     auth = [Depends(authorized)]
+    from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
+
+    metrics = AgentMetrics(agent)
+
+    # Prometheus' text format, for scrapers without the agent token: counts and usage, no secrets.
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.rendered(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/state", dependencies=auth)
     def state() -> dict[str, Any]:
