@@ -50,17 +50,23 @@ class TextFormatter(logging.Formatter):
 
 
 def setup(log_format: str = "text", level: str = "info") -> None:
-    """Send the root logger's records to stderr in ``log_format`` at ``level`` and above (replacing
-    any handler set before). ValueError naming the choices for a format or level not listed."""
+    """Send the root logger's records to stderr in ``log_format`` at ``level`` and above. As
+    ``logging.basicConfig`` does, this leaves a process whose logging is configured already (a test
+    runner's) alone, but for a handler set here before, which is replaced. ValueError naming the
+    choices for a format or level not listed."""
     if log_format not in FORMATS:
         raise ValueError(f"--log-format: expected one of {', '.join(FORMATS)}, got {log_format!r}")
     if level.lower() not in LEVELS:
         raise ValueError(f"--log-level: expected one of {', '.join(LEVELS)}, got {level!r}")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
+    ours = [h for h in root.handlers if getattr(h, "corral", False)]
+    if len(ours) != len(root.handlers):
+        return
+    for old in ours:
         root.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.corral = True  # type: ignore[attr-defined]
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
     # The HTTP server's own access lines are not corral's: only its warnings and errors.

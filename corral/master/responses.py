@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.validation import error_body
@@ -59,8 +58,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(status: int, kind: str, errors: list[tuple[str, str]],
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    """An :class:`ErrorBody` answer (built by hand: the hot path and the catch-all use it)."""
+                   headers: dict[str, str] | None = None) -> Any:
+    """An :class:`ErrorBody` answer, a JSONResponse (built by hand: the hot path and the catch-all use it)."""
+    from fastapi.responses import JSONResponse  # the models load without the web framework (corral.client)
+
     return JSONResponse(error_body(kind, errors), status_code=status, headers=headers)
 
 
@@ -123,7 +124,8 @@ class TransitionView(BaseModel):
 
     seq: int
     cmd: str
-    t: float
+    t: float = Field(description="when, in seconds since the epoch")
+    time: str = Field(description="when, RFC 3339 (UTC)")
     via: str
     from_: str | None = Field(alias="from", description="the state before; null for a new object")
     to: str
