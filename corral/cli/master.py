@@ -168,6 +168,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
     else:
         typer.echo(f"corral master: serving {addr} ({what})", err=True)
+    server.master.announce()
     try:
         while not stop.wait(1.0):
             if server._thread is not None and not server._thread.is_alive():

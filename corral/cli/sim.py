@@ -228,8 +228,10 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
         "rows": rows,
     }
     artifact = summary["fgd_artifact_mean_130"]
+    figure_note = path or "not drawn (it needs matplotlib: pip install 'corral[sim]')"
     out.print(f"fidelity: {matched}/{total} cells match; corral {summary['corral_mean_130']:.2f} vs FGD "
               f"{summary['fgd_mean_130']:.2f} (artifact {'n/a' if artifact is None else f'{artifact:.2f}'}) averaged "
-              f"over {len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; figure {path or 'not drawn (matplotlib: pip install corral[sim])'}")
+              f"over {len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; "
+              f"figure {figure_note}", markup=False)
     if as_json:
         print(json.dumps(summary))

@@ -107,5 +107,5 @@ def _show(summary, result, paths, console: Console) -> None:
         console.print(f"note: {note}", highlight=False)
     pictures = (f"{paths['utilization'].name}, {paths['pending_delay'].name}" if "utilization" in paths
                 else "no PNGs (they need matplotlib: pip install 'corral[sim]')")
-    console.print(f"wrote {paths['summary']}, {pictures} and CSVs",
+    console.print(f"wrote {paths['summary']}, {pictures} and CSVs", markup=False,
                   highlight=False)

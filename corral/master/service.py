@@ -189,9 +189,7 @@ class Master:
         durable.result(30.0)
 
     def start(self) -> None:
-        self.leading = True
-        log.info("leading cell %s (a single master: no election) from event %d", self.core.state.cell,
-                 self.core.state.seq)
+        self.leading = True  # run_master logs it, after the line that says where the master serves
         self._thread = threading.Thread(target=self._loop, name="corral-master-scheduler", daemon=True)
         self._thread.start()
 
@@ -214,6 +212,11 @@ class Master:
             except Exception:
                 log.exception("scheduling round failed")
                 time.sleep(self.schedule_interval_s)
+
+    def announce(self) -> None:
+        """Log that this master leads its cell (a single master: it does from start())."""
+        log.info("leading cell %s (a single master: no election) from event %d", self.core.state.cell,
+                 self.core.state.seq)
 
     def stop(self, checkpoint: bool = True) -> None:
         if self.leading:

@@ -7,7 +7,6 @@ what was expected, e.g. ``resources.memory: expected a byte quantity like
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
