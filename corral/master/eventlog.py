@@ -48,6 +48,10 @@ def log_events(events: list[dict[str, Any]], from_round: bool = False) -> None:
             continue
         what = about(event)
         note = event.get("note")
-        log.log(found[0], found[1] + (f": {note}" if note else ""),
-                extra={"cmd": event.get("cmd") or None, "event": event.get("type"), "seq": event.get("seq"),
-                       "job": what.job, "task": what.task, "machine": what.machine, "via": event.get("via")})
+        # A record made here, not by log.log: it skips the search of the stack for the caller (a
+        # busy master logs a line per submit and per placement).
+        record = logging.LogRecord(log.name, found[0], __file__, 0, found[1] + (f": {note}" if note else ""),
+                                   None, None)
+        record.cmd, record.event, record.seq = event.get("cmd") or None, event.get("type"), event.get("seq")
+        record.job, record.task, record.machine, record.via = what.job, what.task, what.machine, event.get("via")
+        log.handle(record)
