@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from corral.agent import supervisor as sv
 from corral.agent.launch import TASK_ID_RULE, LaunchError, parse_launch, valid_task_id
 from corral.agent.logs import STREAMS
+from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
 from corral.model.validation import error_body, field_errors
 
 if TYPE_CHECKING:
@@ -87,8 +88,6 @@ def create_app(agent: "Agent") -> FastAPI:
         return _error(500, [("agent", f"internal error: {type(exc).__name__}: {exc}")])
 
     auth = [Depends(authorized)]
-    from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
-
     metrics = AgentMetrics(agent)
 
     # Prometheus' text format, for scrapers without the agent token: counts and usage, no secrets.
@@ -97,9 +96,11 @@ def create_app(agent: "Agent") -> FastAPI:
         return Response(metrics.rendered(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/state", dependencies=auth)
-    def state() -> dict[str, Any]:
+    async def state() -> JSONResponse:
+        # On the event loop and straight to JSON: the master polls this every second or two, and a
+        # worker thread plus FastAPI's encoder of the nested dicts cost more than the state itself.
         agent.note_poll()
-        return agent.state()
+        return JSONResponse(agent.state())
 
     @app.get("/v1/tasks/{task_id}", dependencies=auth)
     def get_task(task_id: str) -> dict[str, Any]:

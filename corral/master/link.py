@@ -49,15 +49,18 @@ from typing import Any
 
 import httpx
 
+from corral.master.agent_http import AgentHttp
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
+from corral.master.usage import recorder
 
 log = logging.getLogger(__name__)
 
 ENDED = ("finished", "failed", "killed")
+AgentClient = AgentHttp | httpx.Client  # what the link calls agents with (tests hand it a mock httpx.Client)
 
 
 def _key(status: dict[str, Any]) -> tuple:
@@ -103,6 +106,7 @@ class LinkShards:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
         self.rounds = 0
+        self._record_usage = recorder(master)  # every poll answer feeds the usage history
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -153,9 +157,8 @@ class LinkShards:
                 pool.shutdown(wait=True)
 
     def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
-        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2)
-        with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
-                          limits=limits) as client:
+        # One kept connection per agent (agent_http.py): a poll costs the master a third of httpx's.
+        with AgentHttp(timeout_s=self.timeout_s) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
                 if not drain(q, next_poll, lambda batch: deliver_batch(
@@ -173,7 +176,7 @@ class LinkShards:
                 if shard == 0:
                     self.rounds += 1
 
-    def _poll_logged(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+    def _poll_logged(self, client: AgentClient, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
             return
         started = time.monotonic()
@@ -181,9 +184,7 @@ class LinkShards:
             self.poll(client, name, address, state)
         except Exception:
             log.exception("polling %s failed", name, extra={"machine": name})
-        metrics = getattr(self.master, "metrics", None)
-        if metrics is not None:
-            metrics.poll_seconds.labels(name).observe(time.monotonic() - started)
+        self.master.metrics.poll_seconds.labels(name).observe(time.monotonic() - started)
 
     def _machines(self, shard: int) -> list[tuple[str, str, str]]:
         with self.master.lock:
@@ -194,7 +195,7 @@ class LinkShards:
         token = token or self._token_of.get(machine) or (self.agent_tokens[0] if self.agent_tokens else "")
         return {"Authorization": f"Bearer {token}"}
 
-    def _request(self, client: httpx.Client, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
+    def _request(self, client: AgentClient, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
         """One call to ``machine``'s agent; on 401 try the other agent tokens and keep the one that works."""
         response = client.request(method, url, headers=self._headers(machine), **kw)
         if response.status_code != 401:
@@ -209,7 +210,7 @@ class LinkShards:
                 return retry
         return response
 
-    def _deliver(self, client: httpx.Client, effect: Effect) -> None:
+    def _deliver(self, client: AgentClient, effect: Effect) -> None:
         if not effect.address:
             return
         try:
@@ -245,7 +246,7 @@ class LinkShards:
         except AdmissionError as e:
             log.warning("report of the refused %s: %s", effect.task, e)
 
-    def poll(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+    def poll(self, client: AgentClient, name: str, address: str, state: str) -> None:
         """Poll one agent and tell the core what changed (public for tests)."""
         # What the master knew before the agent answered: anything it learned later (a notification,
         # a kill) is newer than this answer. A plain read: the seq only grows.
@@ -256,9 +257,7 @@ class LinkShards:
         except (httpx.HTTPError, ValueError):
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
-            metrics = getattr(self.master, "metrics", None)
-            if metrics is not None:
-                metrics.poll_failures.labels(name).inc()
+            self.master.metrics.poll_failures.labels(name).inc()
             self._missed(name, state)
             return
         # Only a poll answer proves the master can reach the agent (the way its starts, kills and
@@ -267,6 +266,8 @@ class LinkShards:
         came_back = self.liveness.answered(name)
         tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
         incarnation = str(data.get("incarnation", ""))
+        if self._record_usage is not None:
+            self._record_usage(name, tasks)
         with self._lock:
             agent = self._agents.setdefault(name, _Agent())
         restarted = bool(agent.incarnation) and incarnation != agent.incarnation
@@ -304,7 +305,7 @@ class LinkShards:
             except AdmissionError as e:
                 log.warning("declaring %s down refused: %s", name, e)
 
-    def _reconcile(self, client: httpx.Client, name: str, address: str, agent: _Agent,
+    def _reconcile(self, client: AgentClient, name: str, address: str, agent: _Agent,
                    tasks: list[dict[str, Any]], resync: bool, asked_at: int | None = None) -> None:
         """Send the assignments if they changed (or after an outage); send again tasks the agent lost.
 

@@ -28,6 +28,7 @@ from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, T
 from corral.master.core import MasterCore, Outcome
 from corral.master.eventlog import log_events
 from corral.master.history import EventHistory
+from corral.master.usage import UsageHistory
 from corral.store.base import Store, done
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Master:
         from corral.master.metrics import MasterMetrics  # prometheus-client: not for the simulator
 
         self.metrics = MasterMetrics(self)
+        self.usage = UsageHistory()  # usage over time, fed by the link's polls (soft state)
 
     @classmethod
     def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":
