@@ -60,6 +60,7 @@ class Agent:
             self.runner.on_status = self.notifier.offer
         self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
         self._state_lock = threading.Lock()
+        self.polls = 0  # the master's polls answered (for /metrics)
         self.app = create_app(self)
         self._last_poll = 0.0
         self._socket: socket.socket | None = None
@@ -80,6 +81,7 @@ class Agent:
 
     def note_poll(self) -> None:
         self._last_poll = time.monotonic()
+        self.polls += 1
 
     def last_poll(self) -> float:
         return self._last_poll

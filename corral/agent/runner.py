@@ -133,6 +133,7 @@ class Runner:
         self.lock = threading.RLock()
         self.procs: dict[tuple[str, int], Proc] = {}
         self.usage: dict[str, dict[str, int]] = {}
+        self.starts = self.start_failures = 0  # processes started, and refused (for /metrics)
         self.meter = UsageMeter()
         self.last_reading: MemoryReading | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
@@ -233,10 +234,15 @@ class Runner:
 
     def _spawn(self, ins: sv.Spawn) -> sv.Event:
         try:
-            return self._try_spawn(ins)
+            event = self._try_spawn(ins)
         except Exception as e:  # e.g. an unwritable state dir: the task fails, the agent goes on
             log.exception("task %s: spawn failed", ins.task_id)
-            return sv.StartFailed(ins.task_id, ins.attempt, f"the agent could not start it: {os_error_text(e)}")
+            event = sv.StartFailed(ins.task_id, ins.attempt, f"the agent could not start it: {os_error_text(e)}")
+        if isinstance(event, sv.Started):
+            self.starts += 1
+        else:
+            self.start_failures += 1
+        return event
 
     def _try_spawn(self, ins: sv.Spawn) -> sv.Event:
         launch = ins.launch

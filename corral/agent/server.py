@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.agent import supervisor as sv
 from corral.agent.launch import TASK_ID_RULE, LaunchError, parse_launch, valid_task_id
 from corral.agent.logs import STREAMS
+from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
 from corral.model.validation import error_body, field_errors
 
 if TYPE_CHECKING:
@@ -87,6 +88,12 @@ def create_app(agent: "Agent") -> FastAPI:
         return _error(500, [("agent", f"internal error: {type(exc).__name__}: {exc}")])
 
     auth = [Depends(authorized)]
+    metrics = AgentMetrics(agent)
+
+    # Prometheus' text format, for scrapers without the agent token: counts and usage, no secrets.
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.rendered(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/state", dependencies=auth)
     async def state(since: str | None = None, incarnation: str | None = None) -> JSONResponse:

@@ -15,6 +15,8 @@ is ``poll-interval`` or ``poll_interval``)::
     validate: false
     write-config: true
     verbose: false
+    log-format: json        # or text
+    log-level: info         # debug, info, warning, error
 
 Relative paths (``tokens``, ``quota``, a ``sqlite://REL/PATH`` store) are
 relative to the file's folder, so a cell's files can sit together. A flag
@@ -60,6 +62,15 @@ def _count(value: Any) -> int:
     return value
 
 
+def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -82,6 +93,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "validate": ("validate", _flag),
     "write-config": ("write_config", _flag),
     "verbose": ("verbose", _flag),
+    "log-format": ("log_format", _choice("log-format", ("text", "json"))),
+    "log-level": ("log_level", _choice("log-level", ("debug", "info", "warning", "error"))),
 }
 
 

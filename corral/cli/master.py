@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from corral.cli.http import die
+from corral.cli.connect import die
+from corral.logfmt import LogFormat, LogLevel
 
 
 def _local_user() -> str:
@@ -89,12 +90,17 @@ def register(app: typer.Typer) -> None:
         misses_to_down: int = typer.Option(3, "--misses-to-down", help="missed polls in a row that make a machine down"),
         reschedule_rate: float = typer.Option(20.0, "--reschedule-rate",
                                               help="tasks per second moved off down machines (burst as many)"),
-        verbose: bool = typer.Option(False, "--verbose", "-v"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
+        log_format: LogFormat = typer.Option("text", "--log-format", help="text lines, or JSON lines with "
+                                                                          "the command id on every line about one"),
+        log_level: LogLevel = typer.Option("info", "--log-level", help="info logs submits, placements, "
+                                                                       "preemptions, kills, machines, leadership"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
         given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
                      write_config=write_config, validate=validate, poll_interval=poll_interval,
-                     misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose)
+                     misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose,
+                     log_format=log_format, log_level=log_level)
         if config is not None:
             given = _from_file(ctx, config, given)
         if given["policy"] is not None:
@@ -105,11 +111,11 @@ def register(app: typer.Typer) -> None:
 
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
-               misses_to_down: int, reschedule_rate: float, verbose: bool) -> None:
+               misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
+               log_level: str = "info") -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
-    import logging
     import signal
     import threading
 
@@ -119,8 +125,9 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     from corral.master.server import MasterServer, build_master
     from corral.store import StoreError
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from corral.logfmt import setup as setup_logging
+
+    setup_logging(log_format, "debug" if verbose else log_level)
     if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
         die("master", f"--cell: expected lowercase letters, digits, '-' or '_', got {cell!r}")
     if tokens is None:
@@ -161,6 +168,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
     else:
         typer.echo(f"corral master: serving {addr} ({what})", err=True)
+    server.master.announce()
     try:
         while not stop.wait(1.0):
             if server._thread is not None and not server._thread.is_alive():

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +31,8 @@ from corral.master.inputs import MachineRegistration, labels, mapping, parse_jso
 from corral.master.failover import last_machine
 from corral.master.middleware import CatchAll, FastSubmit
 from corral.master.naming import resolve_job, resolve_task
+from corral.master.history_api import history_router
+from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
 from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
@@ -140,6 +142,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
+    app.include_router(history_router(master, auth.anyone))  # GET /events
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
@@ -335,6 +338,11 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
             return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+
+    # Prometheus' text format, for scrapers without tokens (as /healthz): counts, no secrets.
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await run_in_threadpool(master.metrics.rendered), media_type=CONTENT_TYPE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

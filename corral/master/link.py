@@ -185,10 +185,12 @@ class LinkShards:
     def _poll_logged(self, client: AgentClient, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
             return
+        started = time.monotonic()
         try:
             self.poll(client, name, address, state)
         except Exception:
-            log.exception("polling %s failed", name)
+            log.exception("polling %s failed", name, extra={"machine": name})
+        self.master.metrics.poll_seconds.labels(name).observe(time.monotonic() - started)
 
     def _machines(self, shard: int) -> list[tuple[str, str, str]]:
         with self.master.lock:
@@ -270,6 +272,7 @@ class LinkShards:
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
             agent.seq = None
+            self.master.metrics.poll_failures.labels(name).inc()
             self._missed(name, state)
             return
         # Only a poll answer proves the master can reach the agent (the way its starts, kills and

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from corral.master.errors import AdmissionError
+from corral.master.history import rfc3339
 from corral.master.records import JobRecord, TaskRecord
 from corral.master.responses import (Capacity, CellSummary, EventView, ExitInfo, Free, JobDetail, JobEvents,
                                      JobSummary, LastTransition, MachineDetail, MachineView, TaskDetail, TaskView,
@@ -209,12 +210,13 @@ def _last_exit(report: dict[str, Any]) -> ExitInfo | None:
 
 
 def _transition(t: Any) -> TransitionView:
-    return TransitionView(seq=t.seq, cmd=t.cmd, t=t.t, via=t.via, from_=t.old, to=t.new, note=t.note)
+    return TransitionView(seq=t.seq, cmd=t.cmd, t=t.t, time=rfc3339(t.t), via=t.via, from_=t.old, to=t.new,
+                          note=t.note)
 
 
 def _event(obj: str, kind: str, t: Any) -> EventView:
-    return EventView(object=obj, kind=kind, seq=t.seq, cmd=t.cmd, t=t.t, via=t.via, from_=t.old, to=t.new,
-                     note=t.note)
+    return EventView(object=obj, kind=kind, seq=t.seq, cmd=t.cmd, t=t.t, time=rfc3339(t.t), via=t.via, from_=t.old,
+                     to=t.new, note=t.note)
 
 
 def _unknown_word(word: str, accepted: Iterable[str]) -> AdmissionError:

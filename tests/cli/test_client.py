@@ -182,7 +182,7 @@ def test_jobs_state_accepts_every_job_word_and_dead_for_any_ended_job(master, st
 
 
 def test_the_job_words_the_cli_accepts_are_the_models_and_its_aliases():
-    from corral.cli.client import JOB_STATE_WORDS
+    from corral.cli.lists import JOB_STATE_WORDS
     from corral.model.job import ENDED_JOB_STATES, JOB_STATE_ALIASES, JobState
 
     model = {s.value for s in JobState if s in ENDED_JOB_STATES or s in (JobState.PENDING, JobState.RUNNING)}
