@@ -1,4 +1,4 @@
-"""The user commands: ``corral submit|jobs|status|why|kill|update|tasks|machines``.
+"""The user commands: ``corral submit|jobs|status|why|kill|update|tasks|machines|shares``.
 
 They talk to the master's API (``CORRAL_ADDR`` / ``CORRAL_TOKEN`` or the
 config file ``corral master`` writes). ``--output json`` prints the API's
@@ -273,3 +273,15 @@ def register(app: typer.Typer) -> None:
         _table(rows, ["MACHINE", "STATE", "CPU", "MEMORY", "GPU", "FREE CPU", "FREE MEM", "TASKS", "LABELS"])
 
 
+
+    @app.command("shares")
+    def shares(output: str = typer.Option("text", "--output", "-o", help=OUTPUT_HELP)) -> None:
+        """Fair shares: per group and user, the dominant share (divided by weight), weight, running and pending."""
+        _check_output("shares", output)
+        data = _call("shares", "GET", "/shares")
+        if output == "json":
+            return _print_json(data)
+        rows = [[s["name"], s["kind"], s.get("group") or "", f"{s['weight']:g}", f"{100 * s['dominant_share']:.2f}%",
+                 s["dominant_resource"], s["running"], s["pending"]] for s in data["groups"] + data["users"]]
+        typer.echo(f"queue order: {data['order']}")
+        _table(rows, ["NAME", "KIND", "GROUP", "WEIGHT", "DOMINANT SHARE", "RESOURCE", "RUNNING", "PENDING"])

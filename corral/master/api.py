@@ -37,6 +37,7 @@ from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvent
                                      MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
+from corral.master.shares import SharesView, shares_view
 from corral.model.validation import field_errors
 
 PREFIX = "/api/v1"
@@ -326,6 +327,12 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
             return views.machine_detail(state, name, core.assignments(name))
 
     # ---- the cell --------------------------------------------------------------------------------
+
+    @app.get(PREFIX + "/shares", summary="Fair shares: per user and group, dominant share, weight, running, pending",
+             response_model=SharesView, responses=READ)
+    async def shares(who: Principal = caller) -> SharesView:
+        with master.lock:
+            return shares_view(state, core.scheduler)
 
     @app.get(PREFIX + "/cell", summary="The cell at a glance", response_model=CellSummary, responses=READ)
     async def cell(who: Principal = caller) -> CellSummary:

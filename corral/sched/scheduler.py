@@ -86,7 +86,9 @@ class Scheduler:
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
         self.policy = policy or make_policy(self.config.policy, self.config.seed)
-        self.user_order = user_order or make_user_order(self.config.queue_order, shares, self.config.fair_share_slack)
+        self.shares = shares or ShareConfig()
+        self.user_order = user_order or make_user_order(self.config.queue_order, self.shares,
+                                                        self.config.fair_share_slack)
         self._states: dict[object, _ClassState] = {}
         self._lineage: object = None
         self._machines = 0
