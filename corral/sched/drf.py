@@ -84,22 +84,30 @@ class DominantResourceFairness:
             _, key = group_heap[0]
             user_heap = groups[key]
             _, user = user_heap[0]
-            before = view.usage_of(user)
-            count = self._turn_length(band, view, user, key, group_usage[key], user_heap, group_heap,
-                                      inv_list, quantum)
+            alone = key[0] == 1  # a user in no group: its group's usage and share are its own
+            before = None if alone else view.usage_of(user)
+            count = self._turn_length(band, view, user, key, None if alone else group_usage[key], user_heap,
+                                      group_heap, inv_list, quantum)
             yield user, count
             if view.removals != removals:
                 continue  # preemption moved other users' shares: rebuilt at the top
-            after = view.usage_of(user)
-            group_usage[key] = group_usage[key] + (after - before)
+            after = view.user_used[view.user_row[user]] if user in view.user_row else None
+            if after is None:
+                share = 0.0
+            else:
+                share = self._share(after, inv, config.weight(user))
             if band.left(user):
-                heapq.heapreplace(user_heap, (self._share(after, inv, config.weight(user)), user))
+                heapq.heapreplace(user_heap, (share, user))
             else:
                 heapq.heappop(user_heap)
-            if user_heap:
-                heapq.heapreplace(group_heap, (self._share(group_usage[key], inv, config.key_weight(key)), key))
-            else:
+            if not user_heap:
                 heapq.heappop(group_heap)
+                continue
+            if not alone:
+                if after is not None:
+                    group_usage[key] = group_usage[key] + (after - before)
+                share = self._share(group_usage[key], inv, config.key_weight(key))
+            heapq.heapreplace(group_heap, (share, key))
 
     @staticmethod
     def _share(usage: np.ndarray, inv: np.ndarray, weight: float) -> float:
@@ -119,22 +127,29 @@ class DominantResourceFairness:
         group_heap = []
         for key, heap in groups.items():
             heapq.heapify(heap)
+            if key[0] == 1:  # a group of one: its share is its user's
+                group_heap.append((heap[0][0], key))
+                continue
             usage = sum((view.usage_of(u) for u in config.key_members(key)), np.zeros_like(inv, dtype=np.int64))
             group_usage[key] = usage
             group_heap.append((self._share(usage, inv, config.key_weight(key)), key))
         heapq.heapify(group_heap)
         return groups, group_heap, group_usage
 
-    def _turn_length(self, band: Band, view, user: str, key, group_usage: np.ndarray, user_heap, group_heap,
-                     inv: list[float], quantum: int) -> int:
-        """Tasks of ``user`` that task-by-task DRF would serve in a row (see the module's docstring)."""
+    def _turn_length(self, band: Band, view, user: str, key, group_usage: np.ndarray | None, user_heap,
+                     group_heap, inv: list[float], quantum: int) -> int:
+        """Tasks of ``user`` that task-by-task DRF would serve in a row (see the module's docstring).
+        ``group_usage``: None for a user in no group (its own usage is its group's)."""
         config = self.shares
         user_rival, group_rival = _second(user_heap), _second(group_heap)
         if user_rival is None and group_rival is None:
             return quantum
         w_user, w_group = config.weight(user), config.key_weight(key)
-        user_share = [u * i / w_user for u, i in zip(view.usage_of(user).tolist(), inv)]
-        group_share = [u * i / w_group for u, i in zip(group_usage.tolist(), inv)]
+        row = view.user_row.get(user)
+        used = view.user_used[row].tolist() if row is not None else [0] * len(inv)
+        user_share = [u * i / w_user for u, i in zip(used, inv)]
+        group_share = ([u * i / w_group for u, i in zip(group_usage.tolist(), inv)] if group_usage is not None
+                       else list(user_share))
         tasks, start = band.queues[user], band.position[user]
         end = min(len(tasks), start + quantum)
         at = start

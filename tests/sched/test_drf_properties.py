@@ -88,3 +88,51 @@ def test_no_user_gets_more_of_every_resource_by_lying_about_its_demand(cell, dem
     honest = [(truth[USERS[0]] + 1) * x for x in demands[0]]
     lying = [max(0, told[USERS[0]] - 1) * x for x in lie]
     assert not all(got > had for got, had in zip(lying, honest)), (honest, lying)
+
+
+def _hierarchical_filling(cell, demands, weights, grouped, group_weight):
+    """The reference with one group: groups (the group, or a user alone) by the lowest weighted
+    dominant share of what their users hold, then users inside by theirs (ties to lower names)."""
+    users = USERS[: len(demands)]
+    free, counts, active = list(cell), dict.fromkeys(users, 0), set(users)
+
+    def held(members):
+        return [sum(counts[u] * demands[USERS.index(u)][r] for u in members) for r in range(2)]
+
+    def share(members, weight):
+        return round(max(h / c for h, c in zip(held(members), cell)) / weight, 12)
+
+    def unit(u):
+        return (0, "g") if u in grouped else (1, u)
+
+    while active:
+        units = {unit(u) for u in active}
+        members = {k: ([u for u in users if u in grouped] if k[0] == 0 else [k[1]]) for k in units}
+        best = min(units, key=lambda k: (share(members[k], group_weight if k[0] == 0 else weights[USERS.index(k[1])]), k))
+        user = min((u for u in active if unit(u) == best), key=lambda u: (share([u], weights[USERS.index(u)]), u))
+        d = demands[USERS.index(user)]
+        if all(x <= f for x, f in zip(d, free)):
+            counts[user] += 1
+            free = [f - x for f, x in zip(free, d)]
+        else:
+            active.discard(user)
+    return Counter({u: n for u, n in counts.items() if n})
+
+
+@settings(max_examples=150, deadline=None)
+@given(cell_st, users_st, weights_st, st.sets(st.sampled_from(USERS), min_size=1, max_size=3),
+       st.sampled_from([1.0, 2.0, 0.5]))
+def test_with_a_group_the_scheduler_places_exactly_what_hierarchical_filling_gives(cell, demands, weights, grouped,
+                                                                                    group_weight):
+    from corral.sched.shares import Group
+
+    work = []
+    for user, (cpu, mem) in zip(USERS, demands):
+        req = request(cpu=cpu, memory_gib=mem)
+        work += [PendingTask(f"{user}/{i}", user, user, req, i) for i in range(TASKS)]
+    shares = ShareConfig(weights=dict(zip(USERS, weights)), groups={"g": Group(group_weight, tuple(sorted(grouped)))})
+    config = SchedulerConfig(queue_order="drf", fair_share_slack=0.0, preemption=False)
+    view = CellView([machine("m0", cpu=cell[0], memory_gib=cell[1])])
+    plan = Scheduler(config, shares=shares).schedule(view, work)
+    got = Counter(p.task_id.split("/")[0] for p in plan.placements)
+    assert got == _hierarchical_filling(cell, demands, weights, grouped, group_weight)
