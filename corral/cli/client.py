@@ -267,10 +267,14 @@ def register(app: typer.Typer) -> None:
         rows = []
         for m in data["machines"]:
             free = m.get("free") or {}
+            reserved, used = m.get("reservation") or {}, m.get("usage") or {}
             rows.append([m["name"], m["state"], format_cpu(m["capacity"]["cpu"]), format_bytes(m["capacity"]["memory"]),
                          m["capacity"]["gpu"], format_cpu(free.get("cpu", 0)), format_bytes(free.get("memory", 0)),
+                         f"{format_cpu(reserved.get('cpu', 0))}/{format_bytes(reserved.get('memory', 0))}",
+                         f"{format_cpu(used.get('cpu', 0))}/{format_bytes(used.get('memory', 0))}",
                          m["tasks"], ",".join(f"{k}={v}" for k, v in m["attributes"].items())])
-        _table(rows, ["MACHINE", "STATE", "CPU", "MEMORY", "GPU", "FREE CPU", "FREE MEM", "TASKS", "LABELS"])
+        _table(rows, ["MACHINE", "STATE", "CPU", "MEMORY", "GPU", "FREE CPU", "FREE MEM", "RESERVED", "USED", "TASKS",
+                      "LABELS"])
 
 
 

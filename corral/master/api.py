@@ -299,7 +299,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
         with master.lock:
-            machines = [views.machine_view(state, n) for n, m in sorted(state.machines.items())
+            machines = [views.machine_view(state, n, core.usage) for n, m in sorted(state.machines.items())
                         if all(m.attributes.get(k) == v for k, v in pairs) and (state_ is None or m.state == state_)]
         return MachineList(machines=machines, count=len(machines))
 
@@ -324,7 +324,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def get_machine(name: str, who: Principal = caller) -> MachineDetail:
         with master.lock:
-            return views.machine_detail(state, name, core.assignments(name))
+            return views.machine_detail(state, name, core.assignments(name), core.usage)
 
     # ---- the cell --------------------------------------------------------------------------------
 

@@ -52,8 +52,9 @@ import httpx
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
+from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask, UsageReport
 from corral.master.liveness import Liveness
+from corral.master.usage import usage_of_statuses
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,9 @@ class LinkShards:
             log.warning("report of %s refused: %s", name, e)
             return
         agent.reported = {t["task_id"]: _key(t) for t in tasks}
+        usage = usage_of_statuses(tasks)
+        if usage:  # every poll: the reservations decay towards what tasks use (corral.master.usage)
+            self.master.execute(UsageReport(name, usage))
         self._reconcile(client, name, address, agent, tasks, resync=came_back or restarted or state != "up",
                         asked_at=asked_at)
 

@@ -61,5 +61,16 @@ def test_shares_show_dominant_share_weight_running_and_pending_per_user_and_grou
     assert research["dominant_share"] == pytest.approx(0.5 / 3, abs=1e-6)
 
 
+def test_machines_show_limit_reservation_and_usage(client):
+    client.post("/machines", json=MACHINE, headers=auth("t-ops")).raise_for_status()
+    body = {"name": "a", "tasks": 2, "resources": {"cpu": "2", "memory": "1Gi"}}
+    client.post("/jobs", json=body, headers=auth("t-alice")).raise_for_status()
+    [m] = _until(lambda: client.get("/machines", headers=auth("t-bob")).json()["machines"], lambda ms: ms[0]["tasks"] == 2)
+    # No agent reported usage yet: reserved at the limit.
+    assert m["limit"] == m["reservation"] == {"cpu": 4000, "memory": 2 * 2**30}
+    assert m["usage"] == {"cpu": 0, "memory": 0}
+    assert client.get("/machines/m1", headers=auth("t-bob")).json()["reservation"]["cpu"] == 4000
+
+
 def test_shares_need_a_token(client):
     assert client.get("/shares").status_code == 401
