@@ -399,6 +399,7 @@ def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper:
     echo(f"corral up: a local cell of {agents} machines (stop with Ctrl-C)")
     echo(f"  master     {cell.url}   log {cell.dir / 'logs' / 'master.log'}")
     echo(f"  store      sqlite:///{cell.dir / 'state.db'}   tokens {cell.dir / 'tokens.yaml'}")
+    echo(f"  web UI     {cell.url}/ui   (sign in with a token of {cell.dir / 'tokens.yaml'})")
     for m in sorted(cell.machines_up(), key=lambda m: m["name"]):
         echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
     if config is not None:

@@ -38,7 +38,9 @@ from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvent
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
 from corral.master.shares import SharesView, shares_view
+from corral.master.usage_api import usage_router
 from corral.model.validation import field_errors
+from corral.web.app import ui_router
 
 PREFIX = "/api/v1"
 READ = error_responses(400, 401, 404, 503)
@@ -139,6 +141,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
+    app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
+    app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(CatchAll)  # outermost
 
@@ -299,7 +303,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
         with master.lock:
-            machines = [views.machine_view(state, n, core.usage) for n, m in sorted(state.machines.items())
+            machines = [views.machine_view(state, n, core.reservations) for n, m in sorted(state.machines.items())
                         if all(m.attributes.get(k) == v for k, v in pairs) and (state_ is None or m.state == state_)]
         return MachineList(machines=machines, count=len(machines))
 
@@ -324,7 +328,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def get_machine(name: str, who: Principal = caller) -> MachineDetail:
         with master.lock:
-            return views.machine_detail(state, name, core.assignments(name), core.usage)
+            return views.machine_detail(state, name, core.assignments(name), core.reservations)
 
     # ---- the cell --------------------------------------------------------------------------------
 

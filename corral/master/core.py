@@ -19,7 +19,7 @@ RegisterMachine    admission                         admission.py
 AgentReport        reports (failover, re-adoption)   reports.py, failover.py
 MachineDown / Up   failover                          failover.py
 Tick               rollout, jobs, failover           rollout.py, jobs.py, failover.py
-UsageReport        usage and reservations (soft)     usage.py, reservations.py
+UsageReport        reservations (soft state)         reservation_book.py, reservations.py
 =================  ================================  ==============================
 
 Scheduling is optimistic (Omega, Borg §3.4): :meth:`snapshot` and
@@ -47,7 +47,7 @@ from corral.master.reports import apply_report
 from corral.master.rounds import SchedulingRounds
 from corral.master.state import CellState
 from corral.master.step import Outcome, Step
-from corral.master.usage import UsageBook
+from corral.master.reservation_book import ReservationBook
 from corral.master.unschedulable import UnschedulableQueue
 from corral.model.job import TaskState
 from corral.model.spec import JobSpec
@@ -89,11 +89,11 @@ class MasterCore:
         self.state.observer = self.queue
         self.rounds = SchedulingRounds(self, retries)
         self._explainer: Scheduler | None = None
-        self.usage = UsageBook(self.clock)  # reservations from agents' usage reports (soft state)
+        self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
-            MachineUp: self._machine_up, UsageReport: self.usage.report,
+            MachineUp: self._machine_up, UsageReport: self.reservations.report,
         }
 
     # ---- knobs kept where tests and the service expect them --------------------------------------

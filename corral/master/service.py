@@ -26,6 +26,7 @@ from typing import Any
 
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
+from corral.master.usage import UsageHistory
 from corral.store.base import Store, done
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Master:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0
+        self.usage = UsageHistory()  # usage over time, fed by the link's polls (soft state)
 
     @classmethod
     def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":

@@ -1,98 +1,131 @@
-"""Usage and reservations of running tasks, from agents' usage reports (soft state, no events).
+"""Usage over time: a small bounded ring per task and per machine, fed by the agents' poll answers.
 
-Each poll's :class:`~corral.master.commands.UsageReport` gives what the tasks on a
-machine use; a task running there in the reported generation gets a reservation
-(``reservations.py``: from its limit towards its usage peak plus a margin) and its
-last usage is kept. A task placed again (another generation or machine) starts at
-its limit again; a task no longer running is forgotten. Nothing here is logged: after
-a restart every reservation starts at its limit again, which never over-commits.
+The master core keeps only each task's last reported status (soft state, and
+refreshed only when a status changes or on a full report); charts need a
+history. :class:`UsageHistory` belongs to the live service (``Master.usage``),
+not to the sans-IO core: the link shards hand it every poll answer
+(:meth:`UsageHistory.observe`), so it sees every task's usage on every poll
+whether or not the core does.
 
-Per machine, :meth:`UsageBook.machine` gives what the master counts there: ``limit``
-(what its running tasks asked for), ``reservation`` (tasks with no usage report yet at
-their limit) and ``usage`` (cpu and memory).
+Bounds: at most one sample per ``every_s`` per task and per machine, at most
+``samples`` of them (a ring); a task or machine not observed for ``keep_s``
+is forgotten. Memory is O(observed tasks × samples), whatever the uptime.
+
+A sample is ``(t, cpu_milli, memory_bytes)`` for a task and
+``(t, cpu_milli, memory_bytes, cpu_allocated, memory_allocated)`` for a
+machine (its tasks' usage summed; what the scheduler has allocated on it,
+all bands, read from the cell view at the same moment).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
+ENDED = ("finished", "failed", "killed")
 
-from corral.master.commands import UsageReport
-from corral.master.errors import AdmissionError
-from corral.master.reservations import ReservationPolicy, Reservations
-from corral.master.step import Step
-from corral.model.job import TaskState
-from corral.model.resources import CPU, MEMORY
+TaskSample = tuple[float, int, int]
+MachineSample = tuple[float, int, int, int, int]
 
 
-def usage_of_statuses(tasks: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
-    """A poll's task statuses as a UsageReport's ``usage``: task -> (generation, cpu_milli,
-    memory_bytes), for the statuses that carry a usage."""
-    out = {}
-    for t in tasks:
-        u = t.get("usage")
-        if isinstance(u, dict) and isinstance(t.get("generation"), int) and isinstance(t.get("task_id"), str):
-            out[t["task_id"]] = (t["generation"], int(u.get("cpu_milli") or 0), int(u.get("memory_bytes") or 0))
-    return out
+class _Ring:
+    __slots__ = ("samples", "seen")
+
+    def __init__(self, size: int):
+        self.samples: deque = deque(maxlen=size)
+        self.seen = 0.0  # when it was last observed (a sample or not)
 
 
-class UsageBook:
-    def __init__(self, clock: Any, policy: ReservationPolicy | None = None):
-        self.clock = clock
-        self.reservations = Reservations(policy)
-        self.usage: dict[str, np.ndarray] = {}
-        self._placed: dict[str, tuple[str, int]] = {}  # task -> (machine, generation) it was booked at
+class UsageHistory:
+    """Rings of task and machine usage; thread-safe (its own lock, never the master's)."""
 
-    def report(self, step: Step, cmd: UsageReport) -> None:
-        state = step.state
-        if cmd.machine not in state.machines:
-            raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
-        now = self.clock.now()
-        counted = 0
-        for name, (generation, cpu, memory) in cmd.usage.items():
-            task = state.tasks.get(name)
-            if (task is None or task.state is not TaskState.RUNNING or task.machine != cmd.machine
-                    or task.generation != generation or task.request is None):
+    def __init__(self, samples: int = 180, every_s: float = 2.0, keep_s: float = 900.0):
+        if samples < 1 or every_s < 0 or keep_s <= 0:
+            raise ValueError("UsageHistory: expected samples >= 1, every_s >= 0, keep_s > 0")
+        self.size, self.every_s, self.keep_s = samples, every_s, keep_s
+        self._tasks: dict[str, _Ring] = {}
+        self._machines: dict[str, _Ring] = {}
+        self._lock = threading.Lock()
+        self._pruned = 0.0
+
+    def observe(self, machine: str, statuses: Iterable[dict[str, Any]], now: float,
+                allocated: tuple[int, int] = (0, 0)) -> None:
+        """One poll answer of ``machine``'s agent (its task statuses, docs/agent-protocol.md) at
+        ``now``; ``allocated``: (cpu, memory) the scheduler has allocated there now."""
+        cpu_sum = memory_sum = 0
+        rows = []
+        for status in statuses:
+            name = status.get("task_id")
+            if not isinstance(name, str) or status.get("state") in ENDED:
                 continue
-            if self._placed.get(name) != (cmd.machine, generation):
-                limit = task.request.vector[[CPU, MEMORY]]
-                self.reservations.start(name, limit, now)
-                self._placed[name] = (cmd.machine, generation)
-            used = np.array([max(0, int(cpu)), max(0, int(memory))], dtype=np.int64)
-            self.reservations.observe(name, used, now)
-            self.usage[name] = used
-            counted += 1
-        # Forget tasks booked here that no longer run here.
-        for name in [n for n, (m, g) in self._placed.items() if m == cmd.machine]:
-            task = state.tasks.get(name)
-            if task is None or task.state is not TaskState.RUNNING or (task.machine, task.generation) != self._placed[name]:
-                self.forget(name)
-        step.reply = {"machine": cmd.machine, "tasks": counted}
+            usage = status.get("usage") if isinstance(status.get("usage"), dict) else {}
+            cpu, memory = _count(usage.get("cpu_milli")), _count(usage.get("memory_bytes"))
+            cpu_sum, memory_sum = cpu_sum + cpu, memory_sum + memory
+            rows.append((name, cpu, memory))
+        with self._lock:
+            for name, cpu, memory in rows:
+                self._add(self._tasks, name, now, (now, cpu, memory))
+            self._add(self._machines, machine, now, (now, cpu_sum, memory_sum, *allocated))
+            if now - self._pruned >= min(60.0, self.keep_s):
+                self._prune(now)
 
-    def forget(self, name: str) -> None:
-        self.reservations.stop(name)
-        self.usage.pop(name, None)
-        self._placed.pop(name, None)
+    def task(self, name: str) -> list[TaskSample]:
+        with self._lock:
+            ring = self._tasks.get(name)
+            return list(ring.samples) if ring else []
 
-    def reservation_of(self, task: Any) -> np.ndarray:
-        """The task's reservation (cpu, memory): its limit until a usage report of this placement."""
-        if self._placed.get(task.name) == (task.machine, task.generation):
-            return self.reservations.of(task.name)
-        return task.request.vector[[CPU, MEMORY]].copy()
+    def machine(self, name: str) -> list[MachineSample]:
+        with self._lock:
+            ring = self._machines.get(name)
+            return list(ring.samples) if ring else []
 
-    def machine(self, state: Any, name: str, tasks: list[str]) -> dict[str, dict[str, int]]:
-        """``limit``, ``reservation`` and ``usage`` (cpu, memory) of the running ``tasks`` on ``name``."""
-        limit = np.zeros(2, dtype=np.int64)
-        reserved = np.zeros(2, dtype=np.int64)
-        used = np.zeros(2, dtype=np.int64)
-        for task_name in tasks:
-            task = state.tasks.get(task_name)
-            if task is None or task.state is not TaskState.RUNNING or task.machine != name or task.request is None:
-                continue
-            limit += task.request.vector[[CPU, MEMORY]]
-            reserved += self.reservation_of(task)
-            if self._placed.get(task_name) == (name, task.generation):
-                used += self.usage.get(task_name, 0)
-        return {key: {"cpu": int(v[0]), "memory": int(v[1])}
-                for key, v in (("limit", limit), ("reservation", reserved), ("usage", used))}
+    def tracked(self) -> tuple[int, int]:
+        """How many tasks and machines have a ring (for tests and the curious)."""
+        with self._lock:
+            return len(self._tasks), len(self._machines)
+
+    def _add(self, rings: dict[str, _Ring], key: str, now: float, sample: tuple) -> None:
+        ring = rings.get(key)
+        if ring is None:
+            ring = rings[key] = _Ring(self.size)
+        ring.seen = now
+        if not ring.samples or now - ring.samples[-1][0] >= self.every_s:
+            ring.samples.append(sample)
+
+    def _prune(self, now: float) -> None:
+        self._pruned = now
+        for rings in (self._tasks, self._machines):
+            for key in [k for k, r in rings.items() if now - r.seen > self.keep_s]:
+                del rings[key]
+
+
+def _count(value: Any) -> int:
+    """A usage figure from an agent: a non-negative int (anything else counts as 0)."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
+def allocated_on(state: Any, machine: str) -> tuple[int, int]:
+    """(cpu, memory) the cell view has allocated on ``machine``, all priorities (caller holds the lock)."""
+    view = state.view
+    at = view.index.get(machine)
+    if at is None:
+        return 0, 0
+    used = view.used[:, at, :].sum(axis=0)
+    return int(used[0]), int(used[1])
+
+
+def recorder(master: Any) -> Callable[[str, list[dict[str, Any]]], None] | None:
+    """What the link shards call with each poll answer: records it in ``master.usage`` (None if
+    the master keeps no usage history)."""
+    history = getattr(master, "usage", None)
+    if history is None:
+        return None
+
+    def record(machine: str, statuses: list[dict[str, Any]]) -> None:
+        with master.lock:
+            now, allocated = master.core.clock.now(), allocated_on(master.core.state, machine)
+        history.observe(machine, statuses, now, allocated)
+
+    return record

@@ -161,7 +161,7 @@ def _ended(job: JobRecord) -> bool:
 
 def machine_view(state: Any, name: str, usage: Any = None) -> MachineView:
     """A machine: its record, what is free on it and how many tasks it holds (in the cell view);
-    with ``usage`` (the core's UsageBook) its limit, reservation and usage."""
+    with ``usage`` (the core's ReservationBook) its limit, reservation and usage."""
     return MachineView(**_machine_fields(state, name, usage))
 
 

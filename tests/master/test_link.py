@@ -223,5 +223,5 @@ def test_each_poll_brings_the_agents_usage_to_the_reservations(rig):
     rig.poll()  # nothing changed in the task's state, usage still comes every poll
     usage = [c for c in rig.commands if isinstance(c, UsageReport)]
     assert len(usage) == 2 and usage[-1].usage == {name: (task.generation, 250, 2**29)}
-    seen = rig.master.core.usage.machine(rig.state, task.machine, [name])
+    seen = rig.master.core.reservations.machine(rig.state, task.machine, [name])
     assert seen["usage"] == {"cpu": 250, "memory": 2**29} and seen["limit"] == {"cpu": 1000, "memory": 2**30}

@@ -1,77 +1,50 @@
-"""Usage reports feed per-task reservations; a machine shows limit, reservation and usage."""
+"""The usage history: bounded rings per task and machine, fed with poll answers."""
+
+from __future__ import annotations
 
 import pytest
 
-from corral.master.commands import Kill, UsageReport
-from corral.master.errors import AdmissionError
-from corral.master.usage import usage_of_statuses
-from tests.master.helpers import Harness
-
-GiB = 2**30
+from corral.master.usage import UsageHistory, recorder
 
 
-def _cell():
-    h = Harness()
-    h.machine("m1", cpu="4", memory="8Gi")
-    h.submit("web", tasks=2, cpu="1", memory="2Gi")
-    h.schedule()
-    return h
+def status(name: str, cpu=10, memory=100, state="running"):
+    return {"task_id": name, "state": state, "usage": {"cpu_milli": cpu, "memory_bytes": memory}}
 
 
-def _names(h):
-    return sorted(t for t in h.state.view.tasks[h.state.view.index["m1"]])
+def test_a_ring_keeps_at_most_its_size_of_the_newest_samples():
+    history = UsageHistory(samples=3, every_s=0)
+    for t in range(10):
+        history.observe("m1", [status("a", cpu=t)], float(t), allocated=(500, 1000))
+    assert [s[1] for s in history.task("a")] == [7, 8, 9]
+    assert history.machine("m1") == [(7.0, 7, 100, 500, 1000), (8.0, 8, 100, 500, 1000), (9.0, 9, 100, 500, 1000)]
 
 
-def test_a_machine_counts_its_tasks_at_their_limit_until_usage_is_reported():
-    h = _cell()
-    assert h.core.usage.machine(h.state, "m1", _names(h)) == {
-        "limit": {"cpu": 2000, "memory": 4 * GiB}, "reservation": {"cpu": 2000, "memory": 4 * GiB},
-        "usage": {"cpu": 0, "memory": 0}}
+def test_samples_closer_than_every_s_are_dropped_so_fast_polls_do_not_shorten_the_window():
+    history = UsageHistory(samples=100, every_s=2.0)
+    for i in range(10):
+        history.observe("m1", [status("a", cpu=i)], 0.5 * i)
+    assert [s[0] for s in history.task("a")] == [0.0, 2.0, 4.0]
 
 
-def test_reservations_decay_towards_usage_over_the_decay_time_and_usage_is_shown():
-    h = _cell()
-    a, b = _names(h)
-    gen = {n: h.state.tasks[n].generation for n in (a, b)}
-    for _ in range(301):  # one report a second for 300 s: 200 millicores and 1 GiB each
-        h.run(UsageReport("m1", {n: (gen[n], 200, GiB) for n in (a, b)}))
-        h.clock.advance(1.0)
-    seen = h.core.usage.machine(h.state, "m1", [a, b])
-    assert seen["limit"] == {"cpu": 2000, "memory": 4 * GiB}
-    assert seen["usage"] == {"cpu": 400, "memory": 2 * GiB}
-    assert seen["reservation"] == {"cpu": 440, "memory": 2 * 1181116007}  # usage + 10 %, rounded up
+def test_a_machine_sums_its_live_tasks_and_ended_or_malformed_statuses_count_nothing():
+    history = UsageHistory(every_s=0)
+    history.observe("m1", [status("a", 100, 1000), status("b", 50, 500), status("c", 999, 999, state="finished"),
+                           {"task_id": "d", "state": "running", "usage": {"cpu_milli": "lots", "memory_bytes": -5}},
+                           {"state": "running"}, {"task_id": "e", "state": "running", "usage": None}], 1.0)
+    assert history.machine("m1") == [(1.0, 150, 1500, 0, 0)]
+    assert history.task("c") == [] and history.task("d") == [(1.0, 0, 0)] and history.task("e") == [(1.0, 0, 0)]
 
 
-def test_a_report_of_another_generation_or_machine_changes_nothing():
-    h = _cell()
-    a, _ = _names(h)
-    g = h.state.tasks[a].generation
-    reply = h.run(UsageReport("m1", {a: (g + 1, 10, 10), "0.nosuch.alice.local": (1, 10, 10)})).reply
-    assert reply == {"machine": "m1", "tasks": 0}
-    assert h.core.usage.machine(h.state, "m1", [a])["usage"] == {"cpu": 0, "memory": 0}
-    with pytest.raises(AdmissionError):
-        h.run(UsageReport("m9", {}))
+def test_tasks_and_machines_not_observed_for_keep_s_are_forgotten():
+    history = UsageHistory(every_s=0, keep_s=10.0)
+    history.observe("m1", [status("old")], 0.0)
+    history.observe("m2", [status("new")], 5.0)
+    assert history.tracked() == (2, 2)
+    history.observe("m2", [status("new")], 15.0)
+    assert history.tracked() == (1, 1) and history.task("old") == [] and len(history.task("new")) == 2
 
 
-def test_a_task_that_ended_is_forgotten_at_its_machines_next_report():
-    h = _cell()
-    a, b = _names(h)
-    h.run(UsageReport("m1", {a: (h.state.tasks[a].generation, 100, GiB)}))
-    assert a in h.core.usage.reservations
-    h.run(Kill("web.alice"))
-    h.run(UsageReport("m1", {}))
-    assert a not in h.core.usage.reservations and len(h.core.usage.reservations) == 0
-
-
-def test_a_report_emits_no_event():
-    h = _cell()
-    a, _ = _names(h)
-    assert h.run(UsageReport("m1", {a: (h.state.tasks[a].generation, 100, GiB)})).events == []
-
-
-def test_poll_statuses_become_a_usage_report():
-    statuses = [{"task_id": "0.web.alice.local", "generation": 3, "state": "running",
-                 "usage": {"cpu_milli": 150, "memory_bytes": 1024}},
-                {"task_id": "1.web.alice.local", "generation": 1, "state": "starting"},
-                {"task_id": 7, "generation": 1, "usage": {}}]
-    assert usage_of_statuses(statuses) == {"0.web.alice.local": (3, 150, 1024)}
+def test_bad_bounds_are_refused_and_a_master_without_a_history_records_nothing():
+    with pytest.raises(ValueError, match="samples >= 1"):
+        UsageHistory(samples=0)
+    assert recorder(object()) is None
