@@ -105,11 +105,26 @@ def register(app: typer.Typer) -> None:
         rows = []
         for m in data["machines"]:
             free, cap = m.get("free") or {}, m["capacity"]
+            reserved, used = m.get("reservation") or {}, m.get("usage") or {}
             row = [m["name"], m["state"], format_cpu(cap["cpu"]), format_bytes(cap["memory"]), cap["gpu"],
-                   format_cpu(free.get("cpu", 0)), format_bytes(free.get("memory", 0)), m["tasks"]]
+                   format_cpu(free.get("cpu", 0)), format_bytes(free.get("memory", 0)),
+                   f"{format_cpu(reserved.get('cpu', 0))}/{format_bytes(reserved.get('memory', 0))}",
+                   f"{format_cpu(used.get('cpu', 0))}/{format_bytes(used.get('memory', 0))}", m["tasks"]]
             if wide:
                 row += [format_bytes(cap["disk"]), m.get("gpu_model") or "", m.get("isolation") or "",
                         m.get("address") or ""]
             rows.append(row + [",".join(f"{k}={v}" for k, v in m["attributes"].items())])
-        table(rows, ["MACHINE", "STATE", "CPU", "MEMORY", "GPU", "FREE CPU", "FREE MEM", "TASKS"]
+        table(rows, ["MACHINE", "STATE", "CPU", "MEMORY", "GPU", "FREE CPU", "FREE MEM", "RESERVED", "USED", "TASKS"]
               + (["DISK", "GPU MODEL", "ISOLATION", "ADDRESS"] if wide else []) + ["LABELS"])
+
+    @app.command("shares")
+    def shares(output: Output = output_option()) -> None:
+        """Fair shares: per group and user, the dominant share (divided by weight), weight, running and pending."""
+        with calling("shares") as client:
+            data = client.shares()
+        if print_data(data, output):
+            return
+        rows = [[s["name"], s["kind"], s.get("group") or "", f"{s['weight']:g}", f"{100 * s['dominant_share']:.2f}%",
+                 s["dominant_resource"], s["running"], s["pending"]] for s in data["groups"] + data["users"]]
+        typer.echo(f"queue order: {data['order']}")
+        table(rows, ["NAME", "KIND", "GROUP", "WEIGHT", "DOMINANT SHARE", "RESOURCE", "RUNNING", "PENDING"])

@@ -83,6 +83,8 @@ def register(app: typer.Typer) -> None:
         quota: Path = typer.Option(None, "--quota", help="quota file (user -> band -> resources); none: unlimited"),
         policy: str = typer.Option(None, "--policy", help="the scheduler's policy, as corral sim --policy: hybrid "
                                                          "(default), best-fit, worst-fit, random, or scorer=weight,..."),
+        queue_order: str = typer.Option(None, "--queue-order", help="inside a priority band: drf (Dominant Resource "
+                                                                   "Fairness, the default) or round-robin"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the address and your admin token for the CLI"),
         validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
@@ -98,21 +100,27 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
         given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
-                     write_config=write_config, validate=validate, poll_interval=poll_interval,
-                     misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose,
-                     log_format=log_format, log_level=log_level)
+                     queue_order=queue_order, shares=None, write_config=write_config, validate=validate,
+                     poll_interval=poll_interval, misses_to_down=misses_to_down, reschedule_rate=reschedule_rate,
+                     verbose=verbose, log_format=log_format, log_level=log_level)
         if config is not None:
             given = _from_file(ctx, config, given)
         if given["policy"] is not None:
             check_policy(given["policy"], "--policy" if config is None or policy is not None
                          else f"{config}: policy")
+        if given["queue_order"] is not None:
+            from corral.sched.queue import USER_ORDERS
+
+            if given["queue_order"] not in USER_ORDERS:
+                die("master", f"--queue-order: expected one of {', '.join(USER_ORDERS)}, "
+                              f"got {given['queue_order']!r}")
         run_master(**given)
 
 
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
-               log_level: str = "info") -> None:
+               log_level: str = "info", queue_order: str | None = None, shares=None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -136,7 +144,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     try:
         admin_token = ensure_tokens(tokens)
         token_table = Tokens.load(tokens)
-        server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy),
+        server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
+                                            queue_order=queue_order, shares=shares),
                               token_table, host=host, port=port)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
@@ -162,7 +171,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         die("master", str(e), 1)
     link.start()
     addr = f"http://{host}:{server.port}"
-    what = f"store {store}, policy {core.scheduler.config.policy}"
+    what = f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
     if write_config and admin_token:
         path = save_config(addr, admin_token)
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)

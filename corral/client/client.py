@@ -124,6 +124,10 @@ class Client:
     def machine(self, name: str) -> Any:
         return self._typed("MachineDetail", self._get(f"/machines/{name}"))
 
+    def shares(self) -> Any:
+        """Per user and group: dominant share, weight, running and pending (``GET /shares``)."""
+        return self._get("/shares")
+
     def cell(self) -> Any:
         return self._typed("CellSummary", self._get("/cell"))
 

@@ -39,6 +39,7 @@ from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvent
                                      MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
+from corral.master.shares import SharesView, shares_view
 from corral.master.usage_api import usage_router
 from corral.model.validation import field_errors
 from corral.web.app import ui_router
@@ -305,7 +306,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
         with master.lock:
-            machines = [views.machine_view(state, n) for n, m in sorted(state.machines.items())
+            machines = [views.machine_view(state, n, core.reservations) for n, m in sorted(state.machines.items())
                         if all(m.attributes.get(k) == v for k, v in pairs) and (state_ is None or m.state == state_)]
         return MachineList(machines=machines, count=len(machines))
 
@@ -330,9 +331,15 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def get_machine(name: str, who: Principal = caller) -> MachineDetail:
         with master.lock:
-            return views.machine_detail(state, name, core.assignments(name))
+            return views.machine_detail(state, name, core.assignments(name), core.reservations)
 
     # ---- the cell --------------------------------------------------------------------------------
+
+    @app.get(PREFIX + "/shares", summary="Fair shares: per user and group, dominant share, weight, running, pending",
+             response_model=SharesView, responses=READ)
+    async def shares(who: Principal = caller) -> SharesView:
+        with master.lock:
+            return shares_view(state, core.scheduler)
 
     @app.get(PREFIX + "/cell", summary="The cell at a glance", response_model=CellSummary, responses=READ)
     async def cell(who: Principal = caller) -> CellSummary:

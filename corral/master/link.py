@@ -53,8 +53,9 @@ from corral.master.agent_http import AgentHttp
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
+from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask, UsageReport
 from corral.master.liveness import Liveness
+from corral.master.reservation_book import usage_of_statuses
 from corral.master.usage import recorder
 
 log = logging.getLogger(__name__)
@@ -333,6 +334,10 @@ class LinkShards:
                 agent.reported.pop(task, None)
         else:
             agent.reported = {t["task_id"]: _key(t) for t in tasks}
+        if not delta:  # the full answers carry every task's usage: the reservations decay towards it
+            usage = usage_of_statuses(tasks)  # (reservation_book.py)
+            if usage:
+                self.master.execute(UsageReport(name, usage))
         resync = came_back or restarted or state != "up"
         if (quiet and not resync and not agent.absent and settled is not None and settled == agent.settled
                 and time.monotonic() < agent.next_expiry):

@@ -228,6 +228,11 @@ class MachineView(BaseModel):
     registered_seq: int
     free: Free | None = Field(description="what is not reserved; null while it is not in the cell view")
     tasks: int
+    limit: dict[str, int] | None = Field(None, description="cpu (millicores) and memory (bytes) its running tasks "
+                                                           "asked for")
+    reservation: dict[str, int] | None = Field(None, description="the master's reservations of them (reclamation): "
+                                                                 "from the limit towards usage peak + margin")
+    usage: dict[str, int] | None = Field(None, description="what they used, as their agent last reported")
 
 
 class MachineDetail(MachineView):

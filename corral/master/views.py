@@ -160,17 +160,18 @@ def _ended(job: JobRecord) -> bool:
 # ---- machines and the cell ------------------------------------------------------------------------
 
 
-def machine_view(state: Any, name: str) -> MachineView:
-    """A machine: its record, what is free on it and how many tasks it holds (in the cell view)."""
-    return MachineView(**_machine_fields(state, name))
+def machine_view(state: Any, name: str, usage: Any = None) -> MachineView:
+    """A machine: its record, what is free on it and how many tasks it holds (in the cell view);
+    with ``usage`` (the core's ReservationBook) its limit, reservation and usage."""
+    return MachineView(**_machine_fields(state, name, usage))
 
 
-def machine_detail(state: Any, name: str, task_list: list[str]) -> MachineDetail:
+def machine_detail(state: Any, name: str, task_list: list[str], usage: Any = None) -> MachineDetail:
     """A machine and the tasks the master wants on it (``MasterCore.assignments``)."""
-    return MachineDetail(**_machine_fields(state, name), task_list=task_list)
+    return MachineDetail(**_machine_fields(state, name, usage), task_list=task_list)
 
 
-def _machine_fields(state: Any, name: str) -> dict[str, Any]:
+def _machine_fields(state: Any, name: str, usage: Any = None) -> dict[str, Any]:
     record = state.machines.get(name)
     if record is None:
         raise AdmissionError(404, [("machine", f"no machine {name}")], "not_found")
@@ -183,6 +184,8 @@ def _machine_fields(state: Any, name: str) -> dict[str, Any]:
         free = state.view.free[at]
         fields["free"] = Free(cpu=int(free[0]), memory=int(free[1]), disk=int(free[2]), gpu_milli=int(free[3]))
         fields["tasks"] = len(state.view.tasks[at])
+        if usage is not None:
+            fields.update(usage.machine(state, name, list(state.view.tasks[at])))
     return fields
 
 
