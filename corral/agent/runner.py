@@ -46,6 +46,7 @@ from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
 from corral.agent.usage import UsageMeter
+from corral.model.ports import env_name
 from corral.model.resources import format_bytes
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,8 @@ class Runner:
         )
         for i, port in enumerate(launch.ports):
             env[f"CORRAL_PORT{i}"] = str(port)
+        for name, port in launch.named_ports.items():
+            env[env_name(name)] = str(port)
         env.update(launch.env)
         return env
 
