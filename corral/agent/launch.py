@@ -40,6 +40,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+ALLOC_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,120}")
+
+
 class TaskResources(_Model):
     cpu: int = Field(0, ge=0, description="millicores")
     memory: int = Field(0, ge=0, description="bytes; 0 means no memory limit")
@@ -52,6 +55,21 @@ class TaskResources(_Model):
     _cpu = quantity_validator("cpu", parse=parse_cpu, units=True)
     _bytes = quantity_validator("memory", "disk", parse=parse_bytes, units=True)
     _gpus = quantity_validator("gpu", parse=parse_gpu_count)
+
+
+class AllocRef(_Model):
+    """The alloc a task runs in: its id (the same for every task of it on this machine) and the
+    alloc's own resources, the limits of the parent sandbox its tasks share."""
+
+    id: str
+    resources: TaskResources
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ALLOC_ID.fullmatch(value):
+            raise ValueError(f"expected lower-case letters, digits, '.', '_' or '-', got {value!r}")
+        return value
 
 
 class HealthCheck(_Model):
@@ -105,6 +123,7 @@ class TaskLaunch(_Model):
     appclass: AppClass = AppClass.BATCH
     ports: tuple[int, ...] = ()
     named_ports: dict[str, int] = Field(default_factory=dict)  # passed to the task as PORT_<NAME>
+    alloc: AllocRef | None = None  # run inside this alloc's parent sandbox (corral.agent.allocs)
     health_check: HealthCheck | None = None
     restart: RestartPolicy = RestartPolicy()
 
