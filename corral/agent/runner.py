@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
+from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
 from corral.agent.usage import UsageMeter
+from corral.model.ports import env_name
 from corral.model.resources import format_bytes
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class Runner:
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
         self.clock = clock
+        self.allocs = AllocBoxes(isolation)
         self.supervisor = sv.Supervisor(clock, kill_grace_s=kill_grace_s, validate=validate)
         self.tick_s, self.usage_interval_s = tick_s, usage_interval_s
         self.threshold, self.pressure_source = memory_pressure_threshold, pressure_source
@@ -229,6 +232,8 @@ class Runner:
         )
         for i, port in enumerate(launch.ports):
             env[f"CORRAL_PORT{i}"] = str(port)
+        for name, port in launch.named_ports.items():
+            env[env_name(name)] = str(port)
         env.update(launch.env)
         return env
 
@@ -260,8 +265,10 @@ class Runner:
 
         key = f"{launch.task_id}@{launch.generation}.{ins.attempt}"
         try:
+            key = self.allocs.enter(launch.alloc, key)
             box = self.isolation.create(key, limits_for(launch))
         except OSError as e:
+            self.allocs.leave(key)
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
         workdir = launch.workdir
         env = self._env(launch)
@@ -278,6 +285,7 @@ class Runner:
             )
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
+            self.allocs.leave(box.key)
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks)
         assert popen.stdout is not None and popen.stderr is not None
@@ -314,6 +322,7 @@ class Runner:
         # milliseconds the master need not wait for before it uses the room.
         if not self.isolation.remove(proc.box):
             log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
+        self.allocs.leave(proc.box.key)
 
     def _clean_up(self, proc: Proc, code: int) -> str:
         """Kill what the task left behind, flush its logs; say why it died if we know. (Its cgroup is
@@ -325,11 +334,11 @@ class Runner:
             pass
         self.isolation.kill(proc.box)
         detail = ""
-        if code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
-            detail = (
-                "killed by the kernel OOM killer at its memory limit of "
-                f"{format_bytes(proc.box.limits.memory_bytes)}"
-            )
+        if code == -signal.SIGKILL and self.allocs.hit_alloc_limit(proc.box):
+            parent = self.allocs.parent(proc.box.key)
+            detail = f"killed by the kernel OOM killer at its alloc's memory limit of {format_bytes(parent.limits.memory_bytes)}"
+        elif code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
+            detail = f"killed by the kernel OOM killer at its memory limit of {format_bytes(proc.box.limits.memory_bytes)}"
         for pump in proc.pumps:
             pump.join(1.0)
         if detail:

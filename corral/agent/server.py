@@ -25,6 +25,7 @@ from corral.agent import supervisor as sv
 from corral.agent.launch import TASK_ID_RULE, LaunchError, parse_launch, valid_task_id
 from corral.agent.logs import STREAMS
 from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
+from corral.agent.ports import port_clashes
 from corral.model.validation import error_body, field_errors
 
 if TYPE_CHECKING:
@@ -122,6 +123,9 @@ def create_app(agent: "Agent") -> FastAPI:
             launch = parse_launch(body, task_id)
         except LaunchError as e:
             raise ApiError(400, e.errors) from None
+        clashes = port_clashes(launch, agent.runner.supervisor.live_tasks())
+        if clashes:
+            raise ApiError(409, [("ports", "; ".join(clashes))])
         await run_in_threadpool(agent.runner.submit, sv.Launch(launch))  # spawning blocks briefly
         return agent.runner.status(task_id) or {}
 

@@ -97,12 +97,14 @@ def register(app: typer.Typer) -> None:
                                                                           "the command id on every line about one"),
         log_level: LogLevel = typer.Option("info", "--log-level", help="info logs submits, placements, "
                                                                        "preemptions, kills, machines, leadership"),
+        dns: str = typer.Option("", "--dns", help="serve names over DNS (UDP) on PORT or HOST:PORT (host "
+                                "default 127.0.0.1); empty: no DNS"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
         given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
                      queue_order=queue_order, shares=None, write_config=write_config, validate=validate,
                      poll_interval=poll_interval, misses_to_down=misses_to_down, reschedule_rate=reschedule_rate,
-                     verbose=verbose, log_format=log_format, log_level=log_level)
+                     verbose=verbose, log_format=log_format, log_level=log_level, dns=dns)
         if config is not None:
             given = _from_file(ctx, config, given)
         if given["policy"] is not None:
@@ -117,10 +119,18 @@ def register(app: typer.Typer) -> None:
         run_master(**given)
 
 
+def parse_dns_address(text: str) -> tuple[str, int]:
+    """``--dns``: ``PORT`` or ``HOST:PORT`` (host: 127.0.0.1); exits 2 naming the flag otherwise."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        die("master", f"--dns: expected PORT or HOST:PORT with a port in 0..65535, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
-               log_level: str = "info", queue_order: str | None = None, shares=None) -> None:
+               log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "") -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -138,6 +148,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     setup_logging(log_format, "debug" if verbose else log_level)
     if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
         die("master", f"--cell: expected lowercase letters, digits, '-' or '_', got {cell!r}")
+    dns_at = parse_dns_address(dns) if dns else None
     if tokens is None:
         base = Path(store[len("sqlite://"):]).parent if store.startswith("sqlite://") else Path("corral-master")
         tokens = base / "tokens.yaml"
@@ -146,7 +157,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         token_table = Tokens.load(tokens)
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
                                             queue_order=queue_order, shares=shares),
-                              token_table, host=host, port=port)
+                              token_table, host=host, port=port, dns=dns_at)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
     from corral.master.link import attach_link
@@ -178,6 +189,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     else:
         typer.echo(f"corral master: serving {addr} ({what})", err=True)
     server.master.announce()
+    if server.names is not None:
+        typer.echo(f"corral master: names over DNS on udp {server.names.host}:{server.names.port}", err=True)
     try:
         while not stop.wait(1.0):
             if server._thread is not None and not server._thread.is_alive():

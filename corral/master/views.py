@@ -56,7 +56,7 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         name=task.name, job=task.job, user=job.user, index=task.index, state=task_word(task),
         detail=task_detail(task, now), restarts=int(report.get("restarts") or 0), last_exit=_last_exit(report),
         machine=task.machine, address=machine.address if machine else None,
-        ports=list(job.spec.resources.ports) if task.state is TaskState.RUNNING else [],
+        ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
         gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason)
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
+from corral.model.ports import check_named
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import Resources, check_port_range
@@ -50,7 +51,8 @@ class ResourcesSpec(_Strict):
     gpu: int = Field(0, ge=0, le=MAX_GPUS)
     gpu_milli: int = Field(GPU_MILLI_WHOLE, ge=1, le=GPU_MILLI_WHOLE)
     gpu_model: tuple[str, ...] = ()
-    ports: tuple[int, ...] = ()
+    # A list of fixed ports, or named ports {http: 0, admin: 8081} where 0 is "any free" (model/ports.py).
+    ports: tuple[int, ...] | dict[str, int] = ()
 
     # Quantities are read by corral.model.quantity (a number of cpu is cores); pydantic adds the
     # field to the message.
@@ -67,7 +69,9 @@ class ResourcesSpec(_Strict):
 
     @field_validator("ports")
     @classmethod
-    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+    def _ports(cls, value: tuple[int, ...] | dict[str, int]) -> tuple[int, ...] | dict[str, int]:
+        if isinstance(value, dict):
+            return check_named(value)
         check_port_range(value)
         if len(set(value)) != len(value):
             raise ValueError("expected distinct ports")
@@ -87,8 +91,19 @@ class ResourcesSpec(_Strict):
             gpu=self.gpu,
             gpu_milli=self.gpu_milli,
             gpu_models=self.gpu_model,
-            ports=self.ports,
+            ports=self.fixed_ports,
+            dynamic_ports=sum(1 for p in self.named_ports.values() if p == 0),
         )
+
+    @property
+    def named_ports(self) -> dict[str, int]:
+        return self.ports if isinstance(self.ports, dict) else {}
+
+    @property
+    def fixed_ports(self) -> tuple[int, ...]:
+        if isinstance(self.ports, dict):
+            return tuple(p for p in self.ports.values() if p)
+        return self.ports
 
 
 class SoftConstraintSpec(_Strict):

@@ -244,7 +244,9 @@ class CellView:
         free = self.free[machine]
         if (free < vec).any():
             raise PlacementError(f"task {task.id} does not fit on {self.names[machine]}")
-        ports = req.resources.ports
+        ports = task.held_ports
+        if len(task.ports) != req.resources.dynamic_ports or len(set(ports)) != len(ports):
+            raise PlacementError(f"task {task.id} needs {req.resources.dynamic_ports} dynamic ports, was given {task.ports}")
         if len(task.gpus) != req.gpu:
             raise PlacementError(f"task {task.id} needs {req.gpu} GPUs, was given {task.gpus}")
         if task.gpus and (self.gpu_idle[machine, list(task.gpus)] < req.gpu_milli).any():
@@ -269,7 +271,7 @@ class CellView:
     def place_copies(self, tasks: Sequence[PlacedTask], machine: int) -> None:
         """Put several tasks of one request (no GPUs, ports or domain rules) on ``machine`` in one update."""
         req = tasks[0].request
-        if req.job is not None or req.gpu or req.resources.ports or any(t.request is not req and t.request != req for t in tasks):
+        if req.job is not None or req.gpu or req.resources.needs_ports or any(t.request is not req and t.request != req for t in tasks):
             raise PlacementError("place_copies takes tasks of one request without GPUs or ports")
         where = self.where
         total = req.vector * len(tasks)
@@ -307,7 +309,7 @@ class CellView:
         self.used[req.priority, machine] -= req.vector
         for gpu in task.gpus:
             self.gpu_idle[machine, gpu] += req.gpu_milli
-        self.ports[machine].difference_update(req.resources.ports)
+        self.ports[machine].difference_update(task.held_ports)
         self._charge(task.user, -req.vector)
         self.removals += 1
         self._count_domains(req, machine, -1)

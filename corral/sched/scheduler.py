@@ -29,6 +29,7 @@ import numpy as np
 
 from corral.model.priority import preemptible_below
 from corral.sched.cellview import CellView
+from corral.sched.checkers.ports import pick_ports
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
 from corral.sched.plan import Placement, Plan, Preemption
@@ -269,7 +270,7 @@ class Scheduler:
         parts = self.policy.parts(req)
         batchable = (
             wanted > 1 and self.config.equivalence_classes and self.config.score_cache
-            and parts.machine_local and parts.predictable and not req.gpu and not req.resources.ports
+            and parts.machine_local and parts.predictable and not req.gpu and not req.resources.needs_ports
         )
         if not batchable:
             # The best score, ties to the lowest rank: no sort needed for one task.
@@ -345,11 +346,12 @@ class Scheduler:
     def _place(self, view, batch, machine, score, evaluated, plan, this_pass) -> None:
         name = view.names[machine]
         req = batch[0].request
-        if req.gpu or req.resources.ports or req.job is not None:
+        if req.gpu or req.resources.needs_ports or req.job is not None:
             for task in batch:
                 gpus = self.policy.select_gpus(view, machine, req)
-                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass), machine)
-                plan.placements.append(Placement(task.id, name, gpus, score, evaluated))
+                ports = pick_ports(view, machine, req)
+                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports), machine)
+                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports))
         else:
             view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass) for t in batch], machine)
             plan.placements.extend([Placement(t.id, name, (), score, evaluated) for t in batch])
