@@ -1,7 +1,8 @@
 """The agent's full-state report (``GET /v1/state``): every task it knows, and the machine's usage.
 
-Always complete, never a delta: the master may have lost any number of
-earlier replies.
+This is always the whole state; ``changes.delta_of`` cuts it to what changed since an
+earlier answer when the master asks for that (``?since=S&incarnation=I``), and only
+when the answer can be exact.
 """
 
 from __future__ import annotations

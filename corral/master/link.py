@@ -2,7 +2,9 @@
 
 The master sets the pace. Each machine belongs to one of a few shard threads
 (by a hash of its name); every ``poll_interval_s`` a shard asks each of its
-agents (``concurrency`` at a time) for its **full state** (``GET /v1/state``)
+agents (``concurrency`` at a time) for its state (``GET /v1/state``: every
+``full_every`` polls the full state, in between only what changed since the
+last answer applied, ``?since=SEQ&incarnation=INC``, docs/agent-protocol.md)
 and turns the answer into a command for the core:
 
 * only the task statuses that changed since the last poll go in an

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from corral.agent.changes import ReportSequence, delta_of
 from corral.master.commands import AgentReport, KillTask, MachineDown, MachineUp, RegisterMachine, StartTask
 from corral.master.link import attach_link
 from corral.master.server import build_master
@@ -19,10 +20,13 @@ P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 class FakeAgent:
     """Answers the agent API for one machine; remembers what it was asked."""
 
-    def __init__(self, name: str, token: str = "t-agent"):
+    def __init__(self, name: str, token: str = "t-agent", deltas: bool = True):
         self.name, self.token = name, token
         self.tasks: dict[str, dict] = {}
         self.incarnation = "i1"
+        self.deltas = deltas  # answer ?since= with what changed, as the real agent does
+        self.changes = ReportSequence()
+        self.asked: list[dict[str, str]] = []  # the query of each GET /v1/state
         self.online = True
         self.calls: list[tuple[str, str]] = []
         self.assignments: list[list[str]] = []
@@ -35,8 +39,16 @@ class FakeAgent:
         path, method = request.url.path, request.method
         self.calls.append((method, path))
         if path == "/v1/state":
-            return httpx.Response(200, json={"machine": self.name, "incarnation": self.incarnation,
-                                             "tasks": list(self.tasks.values())})
+            params = dict(request.url.params)
+            self.asked.append(params)
+            statuses = [dict(t) for t in self.tasks.values()]
+            self.changes.observe(statuses)
+            body = {"machine": self.name, "incarnation": self.incarnation, "tasks": statuses}
+            if self.deltas:
+                since = params.get("since")
+                body = delta_of(body, self.changes, int(since) if since is not None else None,
+                                params.get("incarnation"))
+            return httpx.Response(200, json=body)
         if path == "/v1/assignments":
             ids = json.loads(request.content)["task_ids"]
             self.assignments.append(ids)
@@ -59,10 +71,10 @@ class FakeAgent:
 
 
 class Rig:
-    def __init__(self, agents=("m1", "m2"), tokens=("t-agent",)):
+    def __init__(self, agents=("m1", "m2"), tokens=("t-agent",), deltas: bool = True):
         self.master = build_master("memory://", validate=True)
         self.link = attach_link(self.master, list(tokens), misses_to_down=3, shards=2)
-        self.agents = {n: FakeAgent(n) for n in agents}
+        self.agents = {n: FakeAgent(n, deltas=deltas) for n in agents}
         self.client = httpx.Client(transport=httpx.MockTransport(
             lambda req: self.agents[req.url.host].handle(req)))
         self.commands: list[object] = []
@@ -105,9 +117,9 @@ class Rig:
         return out
 
 
-@pytest.fixture
-def rig():
-    r = Rig()
+@pytest.fixture(params=[True, False], ids=["deltas", "full-state-agent"])
+def rig(request):
+    r = Rig(deltas=request.param)
     try:
         yield r
     finally:
@@ -213,15 +225,125 @@ def test_a_launch_the_agent_refuses_fails_there_and_is_tried_on_the_other_machin
     assert task.state is D and task.history[-1].via == "fail" and "2 machines" in task.history[-1].note
 
 
-def test_each_poll_brings_the_agents_usage_to_the_reservations(rig):
+def test_the_polls_that_carry_everything_bring_the_agents_usage_to_the_reservations(rig):
     from corral.master.commands import UsageReport
 
     rig.submit("web", 1)
     name, task = next((n, t) for n, t in rig.state.tasks.items() if t.state is R)
-    rig.agents[task.machine].tasks[name]["usage"] = {"cpu_milli": 250, "memory_bytes": 2**29}
-    rig.poll()
-    rig.poll()  # nothing changed in the task's state, usage still comes every poll
+    agent = rig.agents[task.machine]
+    agent.tasks[name]["usage"] = {"cpu_milli": 250, "memory_bytes": 2**29}
+    for _ in range(rig.link.full_every + 1):
+        rig.poll(task.machine)  # nothing changes in the task's state
     usage = [c for c in rig.commands if isinstance(c, UsageReport)]
-    assert len(usage) == 2 and usage[-1].usage == {name: (task.generation, 250, 2**29)}
+    # The full answers carry usage: the first poll and every full_every-th one (an agent that
+    # answers every poll in full brings it every poll).
+    full = sum("since" not in asked for asked in agent.asked) if agent.deltas else len(agent.asked)
+    assert len(usage) == full == (2 if agent.deltas else rig.link.full_every + 1)
+    assert usage[-1].usage == {name: (task.generation, 250, 2**29)}
     seen = rig.master.core.reservations.machine(rig.state, task.machine, [name])
     assert seen["usage"] == {"cpu": 250, "memory": 2**29} and seen["limit"] == {"cpu": 1000, "memory": 2**30}
+
+
+# ---- polls that carry only what changed (docs/agent-protocol.md) ---------------------------------
+
+
+@pytest.fixture
+def delta_rig():
+    r = Rig(agents=("m1",))
+    try:
+        yield r
+    finally:
+        r.client.close()
+        r.master.stop(checkpoint=False)
+
+
+def test_between_full_polls_the_link_asks_only_for_what_changed(delta_rig):
+    rig = delta_rig
+    rig.submit("web", 3)
+    agent = rig.agents["m1"]
+    rig.poll()
+    rig.poll()
+    assert "since" not in agent.asked[0]
+    assert agent.asked[1] == {"since": str(agent.changes.seq), "incarnation": "i1"}
+    name = sorted(agent.tasks)[0]
+    agent.tasks[name].update(state="finished", exit_code=0)
+    rig.reports()
+    rig.poll()
+    [report] = rig.reports()
+    assert [s["task_id"] for s in report.tasks] == [name] and rig.state.tasks[name].state is D
+    for _ in range(rig.link.full_every):
+        rig.poll()
+    assert ["since" in asked for asked in agent.asked].count(False) == 2  # the first and the 5th
+
+
+def test_a_missed_poll_or_an_answer_that_is_not_the_delta_asked_for_makes_the_next_ask_for_everything(delta_rig):
+    rig = delta_rig
+    rig.submit("web", 2)
+    agent = rig.agents["m1"]
+    rig.poll()
+    agent.online = False
+    rig.poll()
+    agent.online = True
+    rig.poll()
+    assert "since" not in agent.asked[-1]
+    # An answer for another seq than the one asked: nothing of it is taken, everything next.
+    real = agent.handle
+
+    def wrong_since(request):
+        response = real(request)
+        body = response.json()
+        if "since" in body:
+            body["since"] += 1
+        return httpx.Response(200, json=body)
+
+    agent.handle = wrong_since
+    rig.poll()
+    agent.handle = real
+    rig.poll()
+    assert "since" in agent.asked[-2] and "since" not in agent.asked[-1]
+
+
+def test_an_agent_that_restarted_between_two_polls_answers_in_full_and_the_core_hears_all_of_it(delta_rig):
+    rig = delta_rig
+    rig.submit("web", 2)
+    agent = rig.agents["m1"]
+    rig.poll()
+    rig.reports()
+    agent.incarnation, agent.changes = "i2", ReportSequence()  # a new process: its own numbering
+    agent.tasks = {t: dict(s, pid=999) for t, s in agent.tasks.items()}
+    rig.poll()
+    assert "since" in agent.asked[-1]  # asked for a delta of the old incarnation...
+    [report] = rig.reports()  # ...got everything, and the core heard every task
+    assert report.incarnation == "i2" and len(report.tasks) == 2
+
+
+def test_a_task_the_agent_forgot_is_removed_from_what_the_link_knows_and_sent_again(delta_rig):
+    rig = delta_rig
+    rig.submit("web", 1)
+    agent = rig.agents["m1"]
+    [task] = [t for t in rig.state.tasks.values() if t.state is R]
+    rig.poll()
+    rig.poll()
+    del agent.tasks[task.name]
+    rig.poll()
+    assert task.name not in rig.link._agents["m1"].known
+    rig.poll()
+    assert agent.tasks[task.name]["generation"] == task.generation
+
+
+def test_quiet_polls_send_no_assignments_until_the_master_changes_the_machine(delta_rig):
+    rig = delta_rig
+    rig.submit("web", 2)
+    agent = rig.agents["m1"]
+    rig.poll()
+    rig.poll()
+    sent = len(agent.assignments)
+    rig.poll()
+    rig.poll()
+    assert len(agent.assignments) == sent
+    from corral.master.commands import Kill
+
+    rig.master.execute(Kill("web.alice"))  # the master changes the machine; the kills are lost on the way
+    rig.poll()
+    assert len(agent.assignments) == sent + 1 and agent.assignments[-1] == []
+    assert agent.tasks == {}
