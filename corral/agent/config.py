@@ -52,7 +52,7 @@ class AgentConfig:
         if not self.master.startswith(("http://", "https://")):
             raise ConfigError(f"master: expected an http:// URL, got {self.master!r}")
         if not self.token:
-            raise ConfigError("token: an agent token is required (--token or CORRAL_AGENT_TOKEN)")
+            raise ConfigError("token: an agent token is required (CORRAL_AGENT_TOKEN, --token-file or --token)")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:

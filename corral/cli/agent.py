@@ -8,6 +8,17 @@ from pathlib import Path
 import typer
 
 
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace dropped); ValueError naming the file otherwise."""
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--token-file: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not token or len(token.split()) != 1:
+        raise ValueError(f"--token-file: expected one token in {path}")
+    return token
+
+
 def register(app: typer.Typer) -> None:
     @app.command("agent")
     def agent(
@@ -15,7 +26,10 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(..., "--name", help="this machine's name in the cell"),
         capacity: str = typer.Option("", "--capacity", help="e.g. cpu=8,memory=16Gi; detected when not given"),
         port: int = typer.Option(0, "--port", help="port for the agent's API on 127.0.0.1 (0: any free port)"),
-        token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN", help="the agent bearer token"),
+        token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN",
+                                  help="the agent bearer token; prefer CORRAL_AGENT_TOKEN or --token-file "
+                                       "(a command line is visible to every user in ps)"),
+        token_file: Path = typer.Option(None, "--token-file", help="a file holding the agent bearer token"),
         state_dir: Path = typer.Option(None, "--state-dir", help="logs and task directories; default ./corral-agent-<name>"),
         attributes: str = typer.Option("", "--attributes", help="machine labels, e.g. rack=r1,power=p2"),
         gpu_model: str = typer.Option("", "--gpu-model"),
@@ -35,6 +49,8 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
+            if token_file is not None:
+                token = read_token_file(token_file)
             config = AgentConfig(
                 name=name, master=master, token=token,
                 state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,

@@ -23,13 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.master import views
-from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, may_change, may_register,
-                                principal_of, user_of)
+from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, forbidden, may_change,
+                                may_read_secrets, may_register, may_speak_for, principal_of, user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
-from corral.master.middleware import CatchAll, FastSubmit
+from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
 from corral.master.naming import resolve_job, resolve_task
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
@@ -43,7 +43,7 @@ from corral.web.app import ui_router
 
 PREFIX = "/api/v1"
 READ = error_responses(400, 401, 404, 503)
-CHANGE = error_responses(400, 401, 403, 404, 409, 422, 503)
+CHANGE = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 async def submit(master: Master, tokens: Tokens, authorization: str, request_id: str | None,
@@ -143,6 +143,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
+    app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes
     app.add_middleware(CatchAll)  # outermost
 
     def find_task(ref: str, who: Principal) -> TaskRecord:
@@ -179,7 +180,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         with master.lock:
             record = core.job(resolve_job(job, who.user))
             fresh(state.tasks_of(record.id))
-            return views.job_detail(state, record, core.clock.now())
+            return views.job_detail(state, record, core.clock.now(), secrets=may_read_secrets(who, record.user))
 
     @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)",
              openapi_extra=_body("JobSpec"), response_model=UpdateReply, responses=CHANGE)
@@ -272,6 +273,9 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
             raise AdmissionError(400, [("stream", f"expected stdout or stderr, got {stream!r}")])
         with master.lock:
             record = find_task(task, who)
+            owner = state.jobs[record.job].user
+            if not may_read_secrets(who, owner):
+                raise forbidden(f"the logs of {record.name} are for its owner {owner} and admins")
             name, machine = record.name, record.machine or last_machine(record.history)
         link = getattr(master, "link", None)
         if not machine:
@@ -311,6 +315,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def agent_register(request: Request, who: Principal = caller) -> RegisterReply:
         may_register(who, through_agents=True)
         command = register_command(parse_json(await request.body()))
+        may_speak_for(who, command.name, "name")
         reply = await master.aexecute(command)
         link = getattr(master, "link", None)
         if link is not None:  # the agent accepts the token it registered with on its own API

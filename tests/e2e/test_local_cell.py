@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+
 import psutil
 
 from tests.e2e.conftest import alive, task_line, wait_until
@@ -66,3 +69,17 @@ def test_a_task_whose_binary_does_not_exist_fails_on_every_machine_with_the_os_e
     jobs = cell.corral("jobs")
     words = [w for line in jobs.stdout.splitlines() if line.startswith("broken") for w in line.split()]
     assert "broken" in jobs.stdout and {"dead", "failed"} & set(words), jobs.stdout  # "failed" once end states land
+
+
+def test_no_token_is_on_a_command_line_and_the_cells_secrets_are_private(cell):
+    import yaml
+
+    tokens = yaml.safe_load((cell.dir / "tokens.yaml").read_text())
+    argv = subprocess.run(["ps", "-eo", "args", "--no-headers"], capture_output=True, text=True, check=True).stdout
+    assert len(cell.info["agents"]) == 2 and "corral.cli.main agent" in argv  # the agents are there to see
+    assert "--token " not in argv
+    assert [t for t in tokens if t in argv] == []
+    for entry in (e for e in tokens.values() if e["role"] == "agent"):
+        assert entry["machine"] == entry["user"][len("agent-"):]  # each agent's token is bound to its machine
+    for name in ("tokens.yaml", "state.db"):
+        assert stat.S_IMODE((cell.dir / name).stat().st_mode) == 0o600, name
