@@ -88,14 +88,13 @@ def _table(rows: list[list[Any]], header: list[str]) -> None:
 
 
 def _load_spec(command: str, path: Path) -> dict[str, Any]:
-    import yaml
+    """The spec in ``path``, read with bounded size, depth and alias expansion (one line, exit 2)."""
+    from corral.model.specfile import SpecFileError, load_spec_file
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        _die(command, f"cannot read {path}: {e.strerror}")
-    except yaml.YAMLError as e:
-        _die(command, f"{path} is not valid YAML: {str(e).splitlines()[0]}")
+        data = load_spec_file(path)
+    except SpecFileError as e:
+        _die(command, str(e))
     if not isinstance(data, dict):
         _die(command, f"{path}: expected a mapping of job fields, got {type(data).__name__}")
     return data
