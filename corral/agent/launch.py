@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import check_port_range
 from corral.model.spec import FieldErrors, RestartSpec
@@ -118,13 +119,11 @@ class TaskLaunch(_Model):
     def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return check_port_range(value)
 
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not key or "=" in key or "\0" in key or "\0" in val:
-                raise ValueError(f"expected environment names without '=' or NUL, got {key!r}")
-        return value
+    # the same rules as the job spec's (corral.model.process): a launch the master sends passes them
+    _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
+    _args = field_validator("args")(classmethod(lambda cls, value: check_args(value)))
+    _command = field_validator("command")(classmethod(lambda cls, value: check_text(value, "command")))
+    _workdir = field_validator("workdir")(classmethod(lambda cls, value: check_text(value, "working directory")))
 
     @property
     def display_name(self) -> str:

@@ -76,6 +76,7 @@ def _document_bodies(app: FastAPI) -> None:
                                  routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             _drop_framework_422(schema)
+            _document_body_limit(schema)
             for model in (JobSpec, MachineRegistration):
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(body.pop("$defs", {}))
@@ -100,6 +101,19 @@ def _drop_framework_422(schema: dict[str, Any]) -> None:
         components.pop(name, None)
 
 
+def _document_body_limit(schema: dict[str, Any]) -> None:
+    """BodyLimit answers 413 on every route (a GET with a 2 MiB body too): say so on each."""
+    from corral.master.responses import error_responses as documented
+
+    too_large = documented(413)[413]
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            if "413" not in answers:
+                answers["413"] = {"description": too_large["description"],
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
 def _handle_errors(app: FastAPI) -> None:
     """Every refusal as an ``ErrorBody``."""
 
@@ -119,7 +133,25 @@ def _handle_errors(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         field = "path" if exc.status_code in (404, 405) else "request"
         kind = "not_found" if exc.status_code == 404 else "invalid"
-        return error_response(exc.status_code, kind, [(field, str(exc.detail))])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; expected {' or '.join(allowed)}"
+            return error_response(405, kind, [(field, message)], headers=headers)
+        return error_response(exc.status_code, kind, [(field, str(exc.detail))], headers=headers or None)
+
+
+def allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """The methods of every route whose path matches ``scope``'s (the router names only the first
+    route's in ``Allow``; a path like /jobs/{job} has three routes)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if getattr(route, "methods", None) and route.matches(scope)[0] is not Match.NONE:
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def create_app(master: Master, tokens: Tokens) -> FastAPI:
@@ -257,7 +289,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     logs_responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                             "description": "the last lines of the stream"},
-                      **READ, 502: {"model": ErrorBody, "description": "the task's agent answered an error"}}
+                      **READ, **error_responses(403),  # the logs are for the job's owner and admins
+                      502: {"model": ErrorBody, "description": "the task's agent answered an error"}}
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/logs", summary="A task's recent log, from its agent",
              response_class=PlainTextResponse, responses=logs_responses)

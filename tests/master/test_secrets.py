@@ -40,3 +40,4 @@ def test_only_the_owner_and_admins_read_a_tasks_logs(client, job, token):
                                        "message": "the logs of 0.db.alice.local are for its owner alice and admins"}]
     # the owner passes the check (this master has no agents: the log is not found, not forbidden)
     assert client.get(f"/jobs/{job}/tasks/0/logs", headers=auth("t-alice")).status_code in (404, 503)
+
