@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +44,9 @@ from corral.web.app import ui_router
 
 PREFIX = "/api/v1"
 READ = error_responses(400, 401, 404, 503)
+TASK_INDEX = PathParam(ge=0, lt=100_000, description="the task's index in its job")  # a job has <= 100,000 tasks
+STREAM = Query("stdout", json_schema_extra={"enum": ["stdout", "stderr"]})
+LABEL_ITEM = {"type": "string", "pattern": "^[^=]+=.*$"}  # key=value
 CHANGE = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
@@ -77,10 +81,16 @@ def _document_bodies(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             _drop_framework_422(schema)
             _document_body_limit(schema)
+            _errors_are_json(schema)
             for model in (JobSpec, MachineRegistration):
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(body.pop("$defs", {}))
                 components[model.__name__] = body
+            # a submission without a user is the caller's; an update's name and user are its path's
+            spec = components["JobSpec"]
+            spec["required"] = [f for f in spec.get("required", []) if f != "user"]
+            components["JobUpdate"] = {**spec, "title": "JobUpdate", "required": [
+                f for f in spec["required"] if f != "name"]}
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -112,6 +122,17 @@ def _document_body_limit(schema: dict[str, Any]) -> None:
             if "413" not in answers:
                 answers["413"] = {"description": too_large["description"],
                                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
+def _errors_are_json(schema: dict[str, Any]) -> None:
+    """A plain-text route (the logs) still answers its errors as JSON ``ErrorBody``; FastAPI
+    documents every answer of such a route as text/plain."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if status >= "400" and "text/plain" in content:
+                    answer["content"] = {"application/json": content.pop("text/plain")}
 
 
 def _handle_errors(app: FastAPI) -> None:
@@ -200,7 +221,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/jobs", summary="List jobs", response_model=JobList, responses=READ)
     async def list_jobs(who: Principal = caller, user: str | None = None,
-                        state_: str | None = Query(None, alias="state", description=", ".join(views.JOB_WORDS)),
+                        state_: str | None = Query(None, alias="state", description=", ".join(views.JOB_WORDS),
+                                                   json_schema_extra={"enum": list(views.JOB_WORDS)}),
                         limit: int = Query(1000, ge=1, le=100_000)) -> JobList:
         wanted = views.job_filter(state_)
         with master.lock:
@@ -215,7 +237,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
             return views.job_detail(state, record, core.clock.now(), secrets=may_read_secrets(who, record.user))
 
     @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)",
-             openapi_extra=_body("JobSpec"), response_model=UpdateReply, responses=CHANGE)
+             openapi_extra=_body("JobUpdate"), response_model=UpdateReply, responses=CHANGE)
     async def update(job: str, request: Request, who: Principal = changer,
                      max_unavailable: int = Query(1, ge=1)) -> UpdateReply:
         spec = mapping(parse_json(await request.body()))
@@ -258,9 +280,11 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/tasks", summary="List tasks", response_model=TaskList, responses=READ)
     async def list_tasks(who: Principal = caller, user: str | None = None,
                          state_: str | None = Query(None, alias="state", description=", ".join(
-                             views.TASK_FILTER_WORDS) + " (running: placed; dead: ended)"),
+                             views.TASK_FILTER_WORDS) + " (running: placed; dead: ended)",
+                             json_schema_extra={"enum": list(views.TASK_FILTER_WORDS)}),
                          job: str | None = None, machine: str | None = None,
-                         label: list[str] = Query(default=[], description="key=value: on a machine with this label"),
+                         label: list[str] = Query(default=[], description="key=value: on a machine with this label",
+                                                  json_schema_extra={"items": LABEL_ITEM}),
                          limit: int = Query(1000, ge=1, le=100_000)) -> TaskList:
         wanted = views.task_filter(state_)
         pairs = labels(label)
@@ -278,7 +302,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/why", summary="Why a task is pending", response_model=WhyView,
              responses=READ)
-    async def why_by_index(job: str, index: int, who: Principal = caller) -> WhyView:
+    async def why_by_index(job: str, index: int = TASK_INDEX, who: Principal = caller) -> WhyView:
         return await why(f"{job}/{index}", who)
 
     @app.get(PREFIX + "/tasks/{task:path}/why", summary="Why a task is pending", response_model=WhyView,
@@ -294,13 +318,13 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/logs", summary="A task's recent log, from its agent",
              response_class=PlainTextResponse, responses=logs_responses)
-    async def logs_by_index(job: str, index: int, who: Principal = caller, stream: str = "stdout",
+    async def logs_by_index(job: str, index: int = TASK_INDEX, who: Principal = caller, stream: str = STREAM,
                             tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
         return await task_logs(f"{job}/{index}", who, stream, tail)
 
     @app.get(PREFIX + "/tasks/{task:path}/logs", summary="A task's recent log, from its agent",
              response_class=PlainTextResponse, responses=logs_responses)
-    async def task_logs(task: str, who: Principal = caller, stream: str = "stdout",
+    async def task_logs(task: str, who: Principal = caller, stream: str = STREAM,
                         tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
         if stream not in ("stdout", "stderr"):
             raise AdmissionError(400, [("stream", f"expected stdout or stderr, got {stream!r}")])
@@ -333,8 +357,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/machines", summary="List machines; label=key=value filters", response_model=MachineList,
              responses=READ)
-    async def list_machines(who: Principal = caller, label: list[str] = Query(default=[]),
-                            state_: str | None = Query(None, alias="state", description="up or lost")) -> MachineList:
+    async def list_machines(who: Principal = caller,
+                            label: list[str] = Query(default=[], json_schema_extra={"items": LABEL_ITEM}),
+                            state_: str | None = Query(None, alias="state", description="up or lost",
+                                                       json_schema_extra={"enum": ["up", "lost"]})) -> MachineList:
         pairs = labels(label)
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
