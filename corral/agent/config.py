@@ -45,6 +45,7 @@ class AgentConfig:
     log_keep: int = 3
     register_backoff_s: float = 0.5
     register_backoff_max_s: float = 30.0
+    run_as: str = "agent"  # who tasks run as: "agent" or "per-user" (corral.agent.taskuser)
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
@@ -57,6 +58,10 @@ class AgentConfig:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:
             raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
+        if self.run_as not in ("agent", "per-user"):
+            raise ConfigError(f"run_as: expected agent or per-user, got {self.run_as!r}")
+        if self.run_as == "per-user" and os.geteuid() != 0:
+            raise ConfigError("run_as: per-user needs an agent running as root (it changes the tasks' uids)")
         if self.isolation not in (None, "cgroup-v2", "cgroup-v1", "rlimit"):
             raise ConfigError(f"isolation: expected cgroup-v2, cgroup-v1 or rlimit, got {self.isolation!r}")
         self.state_dir = Path(self.state_dir)

@@ -96,6 +96,7 @@ class TaskLaunch(_Model):
     task_id: str
     generation: int = Field(0, ge=0)
     name: str = ""
+    user: str = Field("", description="the job's user: who the task runs as under --run-as per-user")
     command: str = Field(min_length=1)
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)

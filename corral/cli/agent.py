@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         kill_grace: float = typer.Option(10.0, "--kill-grace", help="seconds between SIGTERM and SIGKILL"),
         log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
+        run_as: str = typer.Option("agent", "--run-as", help="who tasks run as: agent (this agent's user) or "
+                                                              "per-user (each job user's own unprivileged uid; root only)"),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Run the agent for this machine: register with the master, run the tasks it is given."""
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,
                 cgroup_root=cgroup_root, isolation=isolation,
                 memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace,
-                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep,
+                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep, run_as=run_as,
             )
         except (ConfigError, QuantityError, ValueError) as e:
             typer.echo(f"corral agent: {e}", err=True)
