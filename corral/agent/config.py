@@ -69,7 +69,11 @@ class AgentConfig:
         if "/" in self.cgroup_root or self.cgroup_root in (".", ".."):
             raise ConfigError(f"cgroup_root: expected one directory name, got {self.cgroup_root!r}")
         if not self.capacity:
-            self.capacity = detect_capacity(self.state_dir)
+            from corral.agent.gpus import detect_gpus
+
+            gpus = detect_gpus()  # none (no driver, no tool): 0
+            self.capacity = detect_capacity(self.state_dir, len(gpus))
+            self.gpu_model = self.gpu_model or (gpus[0].model if gpus else "")
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:
@@ -93,7 +97,12 @@ def parse_capacity(text: str) -> dict[str, int]:
     capacity, errors = parse_resource_mapping(parse_pairs(text, "capacity"), "capacity")
     if errors:
         raise ConfigError("; ".join(f"{field}: {message}" for field, message in errors))
-    detected = detect_capacity()
+    gpus = 0
+    if "gpu" not in capacity:
+        from corral.agent.gpus import detect_gpus
+
+        gpus = len(detect_gpus())
+    detected = detect_capacity(gpus=gpus)
     return {key: capacity.get(key, detected[key]) for key in CAPACITY_KEYS}
 
 
@@ -105,8 +114,9 @@ def parse_attributes(text: str) -> dict[str, str]:
     return attributes
 
 
-def detect_capacity(state_dir: Path | None = None) -> dict[str, int]:
-    """This machine's cpu (millicores, from the CPUs this process may use), memory and free disk."""
+def detect_capacity(state_dir: Path | None = None, gpus: int = 0) -> dict[str, int]:
+    """This machine's cpu (millicores, from the CPUs this process may use), memory and free disk;
+    ``gpus`` is the count corral.agent.gpus detected."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -123,5 +133,5 @@ def detect_capacity(state_dir: Path | None = None) -> dict[str, int]:
         "cpu": parse_cpu(cpus),
         "memory": parse_bytes(int(psutil.virtual_memory().total)),
         "disk": int(disk),
-        "gpu": 0,
+        "gpu": int(gpus),
     }

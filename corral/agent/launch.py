@@ -9,7 +9,7 @@ whose ``errors`` name each bad field (``resources.memory``, ``restart.backoff_s`
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -102,6 +102,8 @@ class TaskLaunch(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     resources: TaskResources = TaskResources()
+    gpus: tuple[Annotated[int, Field(ge=0, le=1023)], ...] = Field(
+        (), description="the indices of the machine's GPUs the master assigned the task")
     priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     appclass: AppClass = AppClass.BATCH
     ports: tuple[int, ...] = ()

@@ -41,6 +41,7 @@ from typing import Protocol
 
 from corral.agent import supervisor as sv
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
+from corral.agent.gpus import visible_devices
 from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
@@ -244,6 +245,7 @@ class Runner:
         for i, port in enumerate(launch.ports):
             env[f"CORRAL_PORT{i}"] = str(port)
         env.update(launch.env)
+        env.update(visible_devices(launch.gpus, launch.resources.gpu))  # after the job's: not widened
         return env
 
     def _spawn(self, ins: sv.Spawn) -> sv.Event:

@@ -192,6 +192,7 @@ def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         "command": spec.command or "",
         "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
         "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
+        "gpus": list(task.gpus),  # the scheduler's choice of the machine's GPUs
         "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
     }
