@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from corral.agent.changes import ReportSequence, delta_of
 from corral.agent.config import AgentConfig
 from corral.agent.eviction import MemoryReading, system_reading
 from corral.agent.isolation import Isolation, detect
@@ -57,6 +58,9 @@ class Agent:
             self._sender = HttpSender(config.master, config.name, config.token)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
+        self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
+        self._state_lock = threading.Lock()
+        self.polls = 0  # the master's polls answered (for /metrics)
         self.app = create_app(self)
         self._last_poll = 0.0
         self._socket: socket.socket | None = None
@@ -77,15 +81,21 @@ class Agent:
 
     def note_poll(self) -> None:
         self._last_poll = time.monotonic()
+        self.polls += 1
 
     def last_poll(self) -> float:
         return self._last_poll
 
-    def state(self) -> dict[str, Any]:
-        return full_state(
-            self.config.name, self.isolation.name, self.incarnation, self.config.capacity,
-            self.runner.statuses(), self.runner.last_reading, self.config.memory_pressure_threshold,
-        )
+    def state(self, since: int | None = None, incarnation: str | None = None) -> dict[str, Any]:
+        """The full state, or (``since`` the seq of an answer of this ``incarnation``) what changed after it."""
+        with self._state_lock:  # one answer's statuses and its seq belong together
+            statuses = self.runner.statuses()
+            self.changes.observe(statuses)
+            state = full_state(
+                self.config.name, self.isolation.name, self.incarnation, self.config.capacity,
+                statuses, self.runner.last_reading, self.config.memory_pressure_threshold,
+            )
+            return delta_of(state, self.changes, since, incarnation)
 
     def registration_body(self) -> dict[str, Any]:
         return {

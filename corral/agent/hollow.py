@@ -213,8 +213,7 @@ class HollowAgent(Agent):
 
     def note_poll(self) -> None:
         last = self.last_poll()
-        super().note_poll()
-        self.polls += 1
+        super().note_poll()  # counts it in self.polls
         if last:
             self.periods.append(self.last_poll() - last)
 

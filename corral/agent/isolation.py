@@ -53,13 +53,17 @@ class Limits:
 
 def limits_for(launch: TaskLaunch) -> Limits:
     """The limits a task gets: its memory limit, a CPU cap at its cpu limit, a CPU weight by appclass."""
-    cpu = launch.resources.cpu
+    return limits_of(launch.resources.cpu, launch.resources.memory, launch.appclass)
+
+
+def limits_of(cpu: int, memory: int, appclass: AppClass = AppClass.BATCH) -> Limits:
+    """Limits for ``cpu`` millicores and ``memory`` bytes (an alloc's parent sandbox uses these too)."""
     base = max(cpu, 10)
-    factor = LS_WEIGHT_FACTOR if launch.appclass == AppClass.LATENCY_SENSITIVE else 1
+    factor = LS_WEIGHT_FACTOR if appclass == AppClass.LATENCY_SENSITIVE else 1
     shares = min(max(base * 1024 // 1000 * factor, 2), 262_144)
     weight = min(max(base * 100 // 1000 * factor, 1), 10_000)
     quota = max(cpu * CFS_PERIOD_US // 1000, 1000) if cpu > 0 else None
-    return Limits(memory_bytes=launch.resources.memory, cpu_quota_us=quota, cpu_shares=shares, cpu_weight=weight)
+    return Limits(memory_bytes=memory, cpu_quota_us=quota, cpu_shares=shares, cpu_weight=weight)
 
 
 @dataclass
@@ -172,6 +176,11 @@ class _CgroupIsolation(Isolation):
     def _write_limits(self, box: Sandbox) -> None:
         raise NotImplementedError
 
+    def set_limits(self, box: Sandbox, limits: Limits) -> None:
+        """New limits for a live sandbox (an alloc whose reservation changed)."""
+        self._write_limits(Sandbox(box.key, limits, box.dirs))
+        box.limits = limits  # only once written: a failed write is tried again by the next launch
+
     def command(self, box: Sandbox, argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
         # A shell joins the task's cgroups and execs the task in its place (the same pid): with no
         # Python to run in the child, the agent spawns without a full fork of itself (~0.3 ms, not
@@ -266,12 +275,17 @@ class CgroupV1(_CgroupIsolation):
         lim = box.limits
         mem = box.dirs["memory"]
         if lim.memory_bytes > 0:
-            cgroups.write(mem / "memory.limit_in_bytes", lim.memory_bytes)
-            if (mem / "memory.memsw.limit_in_bytes").exists():
-                try:  # no escape into swap, where the kernel has swap accounting
-                    cgroups.write(mem / "memory.memsw.limit_in_bytes", lim.memory_bytes)
+            memsw = mem / "memory.memsw.limit_in_bytes"
+            # memsw may never be below the memory limit: raising both (set_limits), it goes first.
+            raising = memsw.exists() and (cgroups.read_int(memsw) or 0) < lim.memory_bytes
+            for path in ([memsw] if raising else []) + [mem / "memory.limit_in_bytes"] + ([] if raising else [memsw]):
+                if path is memsw and not memsw.exists():
+                    continue
+                try:
+                    cgroups.write(path, lim.memory_bytes)
                 except OSError:
-                    pass
+                    if path is not memsw:  # memsw is best effort: no escape into swap where it is kept
+                        raise
         cpu = box.dirs.get("cpu")
         if cpu is not None:
             cgroups.write(cpu / "cpu.shares", lim.cpu_shares)

@@ -17,6 +17,7 @@ from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
+from corral.model.ports import PORT_NAME, PORT_NAME_RULE
 from corral.model.resources import check_port_range
 from corral.model.spec import FieldErrors, RestartSpec
 from corral.model.validation import field_errors
@@ -40,6 +41,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+ALLOC_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,120}")
+
+
 class TaskResources(_Model):
     cpu: int = Field(0, ge=0, description="millicores")
     memory: int = Field(0, ge=0, description="bytes; 0 means no memory limit")
@@ -52,6 +56,21 @@ class TaskResources(_Model):
     _cpu = quantity_validator("cpu", parse=parse_cpu, units=True)
     _bytes = quantity_validator("memory", "disk", parse=parse_bytes, units=True)
     _gpus = quantity_validator("gpu", parse=parse_gpu_count)
+
+
+class AllocRef(_Model):
+    """The alloc a task runs in: its id (the same for every task of it on this machine) and the
+    alloc's own resources, the limits of the parent sandbox its tasks share."""
+
+    id: str
+    resources: TaskResources
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ALLOC_ID.fullmatch(value):
+            raise ValueError(f"expected lower-case letters, digits, '.', '_' or '-', got {value!r}")
+        return value
 
 
 class HealthCheck(_Model):
@@ -107,6 +126,8 @@ class TaskLaunch(_Model):
     priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     appclass: AppClass = AppClass.BATCH
     ports: tuple[int, ...] = ()
+    named_ports: dict[str, int] = Field(default_factory=dict)  # passed to the task as PORT_<NAME>
+    alloc: AllocRef | None = None  # run inside this alloc's parent sandbox (corral.agent.allocs)
     health_check: HealthCheck | None = None
     restart: RestartPolicy = RestartPolicy()
 
@@ -121,6 +142,21 @@ class TaskLaunch(_Model):
     @classmethod
     def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return check_port_range(value)
+
+    @field_validator("named_ports")
+    @classmethod
+    def _named_ports(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, port in value.items():
+            if not PORT_NAME.fullmatch(name) or not 1 <= port <= 65535:
+                raise ValueError(f"expected names of {PORT_NAME_RULE} with ports in 1..65535, got {name}={port}")
+        return value
+
+    @model_validator(mode="after")
+    def _named_are_ports(self) -> "TaskLaunch":
+        missing = sorted(set(self.named_ports.values()) - set(self.ports))
+        if missing:
+            raise ValueError(f"named ports must be among ports; {missing} are not")
+        return self
 
     # the same rules as the job spec's (corral.model.process): a launch the master sends passes them
     _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
+from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.gpus import visible_devices
 from corral.agent.health import run_check
@@ -48,6 +49,7 @@ from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
 from corral.agent.taskuser import Identity, TaskUserError, TaskUsers
 from corral.agent.usage import UsageMeter
+from corral.model.ports import env_name
 from corral.model.resources import format_bytes
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ class Runner:
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
         self.clock = clock
+        self.allocs = AllocBoxes(isolation)
         self.supervisor = sv.Supervisor(clock, kill_grace_s=kill_grace_s, validate=validate)
         self.tick_s, self.usage_interval_s = tick_s, usage_interval_s
         self.threshold, self.pressure_source = memory_pressure_threshold, pressure_source
@@ -140,6 +143,7 @@ class Runner:
         self.lock = threading.RLock()
         self.procs: dict[tuple[str, int], Proc] = {}
         self.usage: dict[str, dict[str, int]] = {}
+        self.starts = self.start_failures = 0  # processes started, and refused (for /metrics)
         self.meter = UsageMeter()
         self.last_reading: MemoryReading | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
@@ -244,16 +248,23 @@ class Runner:
         )
         for i, port in enumerate(launch.ports):
             env[f"CORRAL_PORT{i}"] = str(port)
+        for name, port in launch.named_ports.items():
+            env[env_name(name)] = str(port)
         env.update(launch.env)
         env.update(visible_devices(launch.gpus, launch.resources.gpu))  # after the job's: not widened
         return env
 
     def _spawn(self, ins: sv.Spawn) -> sv.Event:
         try:
-            return self._try_spawn(ins)
+            event = self._try_spawn(ins)
         except Exception as e:  # e.g. an unwritable state dir: the task fails, the agent goes on
             log.exception("task %s: spawn failed", ins.task_id)
-            return sv.StartFailed(ins.task_id, ins.attempt, f"the agent could not start it: {os_error_text(e)}")
+            event = sv.StartFailed(ins.task_id, ins.attempt, f"the agent could not start it: {os_error_text(e)}")
+        if isinstance(event, sv.Started):
+            self.starts += 1
+        else:
+            self.start_failures += 1
+        return event
 
     def _try_spawn(self, ins: sv.Spawn) -> sv.Event:
         launch = ins.launch
@@ -271,8 +282,10 @@ class Runner:
 
         key = f"{launch.task_id}@{launch.generation}.{ins.attempt}"
         try:
+            key = self.allocs.enter(launch.alloc, key)
             box = self.isolation.create(key, limits_for(launch))
         except OSError as e:
+            self.allocs.leave(key)
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
         workdir = launch.workdir
         env = self._env(launch)
@@ -304,6 +317,7 @@ class Runner:
             self.isolation.remove(box)
             if own_workdir is not None:
                 shutil.rmtree(own_workdir, ignore_errors=True)
+            self.allocs.leave(box.key)
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
                     own_workdir=own_workdir)
@@ -341,6 +355,7 @@ class Runner:
         # milliseconds the master need not wait for before it uses the room.
         if not self.isolation.remove(proc.box):
             log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
+        self.allocs.leave(proc.box.key)
 
     def _clean_up(self, proc: Proc, code: int) -> str:
         """Kill what the task left behind, flush its logs; say why it died if we know. (Its cgroup is
@@ -352,11 +367,11 @@ class Runner:
             pass
         self.isolation.kill(proc.box)
         detail = ""
-        if code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
-            detail = (
-                "killed by the kernel OOM killer at its memory limit of "
-                f"{format_bytes(proc.box.limits.memory_bytes)}"
-            )
+        if code == -signal.SIGKILL and self.allocs.hit_alloc_limit(proc.box):
+            parent = self.allocs.parent(proc.box.key)
+            detail = f"killed by the kernel OOM killer at its alloc's memory limit of {format_bytes(parent.limits.memory_bytes)}"
+        elif code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
+            detail = f"killed by the kernel OOM killer at its memory limit of {format_bytes(proc.box.limits.memory_bytes)}"
         for pump in proc.pumps:
             pump.join(1.0)
         if detail:

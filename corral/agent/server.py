@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.agent import supervisor as sv
 from corral.agent.launch import TASK_ID_RULE, LaunchError, parse_launch, valid_task_id
 from corral.agent.logs import STREAMS
+from corral.agent.metrics import CONTENT_TYPE, AgentMetrics
+from corral.agent.ports import port_clashes
 from corral.model.validation import error_body, field_errors
 
 if TYPE_CHECKING:
@@ -87,13 +89,23 @@ def create_app(agent: "Agent") -> FastAPI:
         return _error(500, [("agent", f"internal error: {type(exc).__name__}: {exc}")])
 
     auth = [Depends(authorized)]
+    metrics = AgentMetrics(agent)
+
+    # Prometheus' text format, for scrapers without the agent token: counts and usage, no secrets.
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.rendered(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/state", dependencies=auth)
-    async def state() -> JSONResponse:
+    async def state(since: str | None = None, incarnation: str | None = None) -> JSONResponse:
         # On the event loop and straight to JSON: the master polls this every second or two, and a
         # worker thread plus FastAPI's encoder of the nested dicts cost more than the state itself.
+        if since is not None and not (since.isdigit() and len(since) <= 18):
+            raise ApiError(400, [("since", f"expected the seq of an earlier answer (a whole number), got {since!r}")])
+        if since is not None and incarnation is None:
+            raise ApiError(400, [("incarnation", "expected the incarnation of the answer that 'since' comes from")])
         agent.note_poll()
-        return JSONResponse(agent.state())
+        return JSONResponse(agent.state(None if since is None else int(since), incarnation))
 
     @app.get("/v1/tasks/{task_id}", dependencies=auth)
     def get_task(task_id: str) -> dict[str, Any]:
@@ -111,6 +123,9 @@ def create_app(agent: "Agent") -> FastAPI:
             launch = parse_launch(body, task_id)
         except LaunchError as e:
             raise ApiError(400, e.errors) from None
+        clashes = port_clashes(launch, agent.runner.supervisor.live_tasks())
+        if clashes:
+            raise ApiError(409, [("ports", "; ".join(clashes))])
         await run_in_threadpool(agent.runner.submit, sv.Launch(launch))  # spawning blocks briefly
         return agent.runner.status(task_id) or {}
 

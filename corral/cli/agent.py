@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
+
+from corral.logfmt import LogFormat, LogLevel
 
 
 def read_token_file(path: Path) -> str:
@@ -41,15 +42,18 @@ def register(app: typer.Typer) -> None:
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
         run_as: str = typer.Option("agent", "--run-as", help="who tasks run as: agent (this agent's user) or "
                                                               "per-user (each job user's own unprivileged uid; root only)"),
-        verbose: bool = typer.Option(False, "--verbose", "-v"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
+        log_format: LogFormat = typer.Option("text", "--log-format", help="text lines or JSON lines"),
+        log_level: LogLevel = typer.Option("info", "--log-level"),
     ) -> None:
         """Run the agent for this machine: register with the master, run the tasks it is given."""
         from corral.agent.config import AgentConfig, ConfigError, parse_attributes, parse_capacity
         from corral.agent.daemon import run
         from corral.model.quantity import QuantityError, parse_bytes
 
-        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from corral.logfmt import setup as setup_logging
+
+        setup_logging(log_format, "debug" if verbose else log_level)
         try:
             if token_file is not None:
                 token = read_token_file(token_file)

@@ -9,12 +9,19 @@ is ``poll-interval`` or ``poll_interval``)::
     tokens: tokens.yaml
     quota: quota.yaml
     policy: best-fit=1,spread=0.5  # as corral sim --policy
+    queue-order: drf               # inside a priority band: drf (default) or round-robin
+    shares:                        # DRF weights (default 1) and groups (file only)
+      users: {alice: 2}
+      groups:
+        research: {weight: 2, users: [alice, carol]}
     poll-interval: 1.0
     misses-to-down: 3
     reschedule-rate: 20
     validate: false
     write-config: true
     verbose: false
+    log-format: json        # or text
+    log-level: info         # debug, info, warning, error
 
 Relative paths (``tokens``, ``quota``, a ``sqlite://REL/PATH`` store) are
 relative to the file's folder, so a cell's files can sit together. A flag
@@ -60,6 +67,30 @@ def _count(value: Any) -> int:
     return value
 
 
+def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+def _order(value: Any) -> str:
+    from corral.sched.queue import USER_ORDERS
+
+    if value not in USER_ORDERS:
+        raise ValueError(f"expected one of {', '.join(USER_ORDERS)}, got {value!r}")
+    return value
+
+
+def _shares(value: Any) -> Any:
+    from corral.sched.shares import ShareConfig, SharesError
+
+    try:
+        return ShareConfig.parse(value)
+    except SharesError as e:
+        raise ValueError(str(e).removeprefix("shares: ").removeprefix("shares.")) from None
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -76,12 +107,16 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "tokens": ("tokens", _text),
     "quota": ("quota", _text),
     "policy": ("policy", _text),
+    "queue-order": ("queue_order", _order),
+    "shares": ("shares", _shares),
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
     "reschedule-rate": ("reschedule_rate", _positive),
     "validate": ("validate", _flag),
     "write-config": ("write_config", _flag),
     "verbose": ("verbose", _flag),
+    "log-format": ("log_format", _choice("log-format", ("text", "json"))),
+    "log-level": ("log_level", _choice("log-level", ("debug", "info", "warning", "error"))),
 }
 
 

@@ -7,7 +7,8 @@ parameter is used. That imports pydantic and builds schemas on every
 take 150 ms in all. :func:`install` puts a fast path in front of typer's
 own: a ``str``, ``int``, ``float``, ``Path`` or ``list[str]`` parameter
 without a custom parser or a range whose value is in a form with exactly
-one meaning (``"100"``, ``"0.5"``, a non-empty path) is converted here, to
+one meaning (``"100"``, ``"0.5"``, a non-empty path, one of a ``Literal``'s
+strings) is converted here, to
 the very value typer would give; anything else (a range, a choice, an
 unusual number such as ``1_000``, bad input and its error message) goes
 through typer's own conversion, unchanged.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 _INT = re.compile(r"-?[0-9]{1,18}")
 _FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
@@ -35,11 +36,19 @@ def fast_value(annotation: Any, info: Any, value: Any) -> tuple[bool, Any]:
     if annotation is str:
         return (True, value) if isinstance(value, str) else (False, None)
     if annotation is int or annotation is float:
-        if info.min is not None or info.max is not None or not isinstance(value, str):
+        if info.min is not None or info.max is not None:
+            return False, None
+        if type(value) is annotation:  # a default such as 1.0: already the value typer would give
+            return True, value
+        if not isinstance(value, str):
             return False, None
         if (_INT if annotation is int else _FLOAT).fullmatch(value):
             return True, annotation(value)
         return False, None
+    if get_origin(annotation) is Literal:
+        # A choice (``-o text|json|yaml|wide``): the parser has already refused a value not listed.
+        choices = get_args(annotation)
+        return (True, value) if isinstance(value, str) and value in choices else (False, None)
     if annotation == list[str]:
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return True, list(value)

@@ -14,6 +14,7 @@ import importlib
 import sys
 
 import typer
+from typer._click.exceptions import UsageError
 
 from corral.cli import fastparams
 
@@ -24,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.sim",
     "corral.cli.master",
     "corral.cli.client",
+    "corral.cli.lists",
+    "corral.cli.events",
     "corral.cli.up",
     "corral.cli.logs",
 )
@@ -39,9 +42,38 @@ app = typer.Typer(
     name="corral",
     help="corral: a cluster manager in the line of Borg.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and errors: a usage error is one line (below), and help needs no rich.
+    rich_markup_mode=None,
 )
+
+
+def _usage_error_line(self, file=None) -> None:
+    """A bad flag or argument as the CLI's other errors are: ``corral COMMAND: ...``, one line (exit 2)."""
+    ctx = self.ctx
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else None
+    message = " ".join(self.format_message().replace("Value error, ", "").split())
+    typer.echo(f"corral {command}: {message}" if command else f"corral: {message}", err=True)
+
+
+UsageError.show = _usage_error_line  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"corral {version('corral')}")
+        except PackageNotFoundError:
+            typer.echo("corral (not installed: version unknown)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print corral's version and exit")) -> None:
+    """corral: a cluster manager in the line of Borg."""
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)

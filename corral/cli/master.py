@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from corral.cli.http import die
+from corral.cli.connect import die
+from corral.logfmt import LogFormat, LogLevel
 
 
 def _local_user() -> str:
@@ -85,6 +86,8 @@ def register(app: typer.Typer) -> None:
         quota: Path = typer.Option(None, "--quota", help="quota file (user -> band -> resources); none: unlimited"),
         policy: str = typer.Option(None, "--policy", help="the scheduler's policy, as corral sim --policy: hybrid "
                                                          "(default), best-fit, worst-fit, random, or scorer=weight,..."),
+        queue_order: str = typer.Option(None, "--queue-order", help="inside a priority band: drf (Dominant Resource "
+                                                                   "Fairness, the default) or round-robin"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the address and your admin token for the CLI"),
         validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
@@ -92,27 +95,48 @@ def register(app: typer.Typer) -> None:
         misses_to_down: int = typer.Option(3, "--misses-to-down", help="missed polls in a row that make a machine down"),
         reschedule_rate: float = typer.Option(20.0, "--reschedule-rate",
                                               help="tasks per second moved off down machines (burst as many)"),
-        verbose: bool = typer.Option(False, "--verbose", "-v"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
+        log_format: LogFormat = typer.Option("text", "--log-format", help="text lines, or JSON lines with "
+                                                                          "the command id on every line about one"),
+        log_level: LogLevel = typer.Option("info", "--log-level", help="info logs submits, placements, "
+                                                                       "preemptions, kills, machines, leadership"),
+        dns: str = typer.Option("", "--dns", help="serve names over DNS (UDP) on PORT or HOST:PORT (host "
+                                "default 127.0.0.1); empty: no DNS"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
         given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
-                     write_config=write_config, validate=validate, poll_interval=poll_interval,
-                     misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose)
+                     queue_order=queue_order, shares=None, write_config=write_config, validate=validate,
+                     poll_interval=poll_interval, misses_to_down=misses_to_down, reschedule_rate=reschedule_rate,
+                     verbose=verbose, log_format=log_format, log_level=log_level, dns=dns)
         if config is not None:
             given = _from_file(ctx, config, given)
         if given["policy"] is not None:
             check_policy(given["policy"], "--policy" if config is None or policy is not None
                          else f"{config}: policy")
+        if given["queue_order"] is not None:
+            from corral.sched.queue import USER_ORDERS
+
+            if given["queue_order"] not in USER_ORDERS:
+                die("master", f"--queue-order: expected one of {', '.join(USER_ORDERS)}, "
+                              f"got {given['queue_order']!r}")
         run_master(**given)
+
+
+def parse_dns_address(text: str) -> tuple[str, int]:
+    """``--dns``: ``PORT`` or ``HOST:PORT`` (host: 127.0.0.1); exits 2 naming the flag otherwise."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        die("master", f"--dns: expected PORT or HOST:PORT with a port in 0..65535, got {text!r}")
+    return host or "127.0.0.1", int(port)
 
 
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
-               misses_to_down: int, reschedule_rate: float, verbose: bool) -> None:
+               misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
+               log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "") -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
-    import logging
     import signal
     import threading
 
@@ -122,18 +146,21 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     from corral.master.server import MasterServer, build_master
     from corral.store import StoreError
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from corral.logfmt import setup as setup_logging
+
+    setup_logging(log_format, "debug" if verbose else log_level)
     if not re.match(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$", cell):
         die("master", f"--cell: expected lowercase letters, digits, '-' or '_', got {cell!r}")
+    dns_at = parse_dns_address(dns) if dns else None
     if tokens is None:
         base = Path(store[len("sqlite://"):]).parent if store.startswith("sqlite://") else Path("corral-master")
         tokens = base / "tokens.yaml"
     try:
         admin_token = ensure_tokens(tokens)
         token_table = Tokens.load(tokens)
-        server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy),
-                              token_table, host=host, port=port)
+        server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
+                                            queue_order=queue_order, shares=shares),
+                              token_table, host=host, port=port, dns=dns_at)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
     from corral.master.link import attach_link
@@ -158,12 +185,15 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         die("master", str(e), 1)
     link.start()
     addr = f"http://{host}:{server.port}"
-    what = f"store {store}, policy {core.scheduler.config.policy}"
+    what = f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
     if write_config and admin_token:
         path = save_config(addr, admin_token)
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
     else:
         typer.echo(f"corral master: serving {addr} ({what})", err=True)
+    server.master.announce()
+    if server.names is not None:
+        typer.echo(f"corral master: names over DNS on udp {server.names.host}:{server.names.port}", err=True)
     try:
         while not stop.wait(1.0):
             if server._thread is not None and not server._thread.is_alive():

@@ -80,10 +80,11 @@ def _progress(console: Console, total: int, what: str):
 def register(app: typer.Typer) -> None:
     sim = typer.Typer(help="Trace-driven experiments with corral's scheduler.", no_args_is_help=True)
     app.add_typer(sim, name="sim")
-    from corral.cli import sim_experiments, sim_replay
+    from corral.cli import sim_experiments, sim_fairness, sim_replay
 
     sim_replay.register(sim)
     sim_experiments.register(sim)
+    sim_fairness.register(sim)
 
     @sim.command()
     def openb(
@@ -165,9 +166,12 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
 
     from corral.sim.openb.compare import comparison_rows, run_many
     from corral.sim.openb.loader import EXTRA_WORKLOADS, PAPER_WORKLOADS
-    from corral.sim.openb.plot import plot_curves
     from corral.sim.openb.policies import CORRAL_POLICY, PAPER_POLICIES
 
+    from corral.sim.plotting import have_matplotlib
+
+    if have_matplotlib():
+        from corral.sim.openb.plot import plot_curves  # matplotlib: the [sim] extra
     policies = list(PAPER_POLICIES) + [CORRAL_POLICY]
     runs = [(w, p, s) for w in PAPER_WORKLOADS for p in policies for s in seeds]
     runs += [(w, CORRAL_POLICY, s) for w in EXTRA_WORKLOADS for s in seeds]
@@ -177,7 +181,7 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
         results = run_many(trace_dir, runs, processes, advance, results_file)
     rows = comparison_rows(trace_dir, results)
     paper = [r for r in results if r.workload in PAPER_WORKLOADS]
-    path = plot_curves(paper, figure, trace_dir)
+    path = plot_curves(paper, figure, trace_dir) if have_matplotlib() else None
     by = {(r["workload"], r["policy"]): r for r in rows}
     out = Console(width=200)
     table = Table(title=f"GPU allocation % at 130 % arrived, seeds {seeds[0]}..{seeds[-1]}: corral vs artifact "
@@ -220,13 +224,15 @@ def _compare(trace_dir, seeds, processes, figure, results_file, as_json, console
         "fgd_mean_130": sum(fgd) / len(fgd) if fgd else None,
         "fgd_artifact_mean_130": sum(fgd_art) / len(fgd_art) if fgd_art else None,
         "corral_ge_fgd_workloads": sum(c >= f for c, f in zip(corral, fgd)),
-        "figure": str(path), "runs": len(results), "seconds": round(time.perf_counter() - start, 1),
+        "figure": str(path) if path else None, "runs": len(results), "seconds": round(time.perf_counter() - start, 1),
         "seconds_per_run": round(sum(r.seconds for r in results) / len(results), 3),
         "rows": rows,
     }
     artifact = summary["fgd_artifact_mean_130"]
+    figure_note = path or "not drawn (it needs matplotlib: pip install 'corral[sim]')"
     out.print(f"fidelity: {matched}/{total} cells match; corral {summary['corral_mean_130']:.2f} vs FGD "
               f"{summary['fgd_mean_130']:.2f} (artifact {'n/a' if artifact is None else f'{artifact:.2f}'}) averaged "
-              f"over {len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; figure {path}")
+              f"over {len(corral)} workloads; corral >= FGD on {summary['corral_ge_fgd_workloads']}; "
+              f"figure {figure_note}", markup=False)
     if as_json:
         print(json.dumps(summary))

@@ -105,5 +105,7 @@ def _show(summary, result, paths, console: Console) -> None:
     console.print(table)
     for note in summary["notes"]:
         console.print(f"note: {note}", highlight=False)
-    console.print(f"wrote {paths['summary']}, {paths['utilization'].name}, {paths['pending_delay'].name} and CSVs",
+    pictures = (f"{paths['utilization'].name}, {paths['pending_delay'].name}" if "utilization" in paths
+                else "no PNGs (they need matplotlib: pip install 'corral[sim]')")
+    console.print(f"wrote {paths['summary']}, {pictures} and CSVs", markup=False,
                   highlight=False)

@@ -27,9 +27,7 @@ from typing import Any
 
 import typer
 
-
-DEMO_SPECS = ("prep.yaml", "batch.yaml", "service.yaml")
-
+from corral.logfmt import LogFormat, LogLevel
 
 def _pythonpath() -> str:
     """The directory holding the ``corral`` package this process runs, first on the children's path."""
@@ -76,12 +74,13 @@ class LocalCell:
 
     def __init__(self, directory: Path, agents: int = 2, port: int = 7100, poll_interval_s: float = 1.0,
                  misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print,
-                 policy: str | None = None):
+                 policy: str | None = None, log_format: str = "text", log_level: str = "info"):
         self.dir = directory.resolve()
         self.names = [f"m{i + 1}" for i in range(agents)]
         self.port, self.poll_interval_s, self.misses_to_down = port, poll_interval_s, misses_to_down
         self.capacity, self.kill_grace_s = capacity, kill_grace_s
         self.policy = policy  # the master's scheduling policy; None: its default
+        self.log_flags = ["--log-format", log_format, "--log-level", log_level]  # the master's and agents'
         self.echo = echo
         self.procs: dict[str, subprocess.Popen] = {}
         self.url = ""
@@ -90,7 +89,7 @@ class LocalCell:
         self.reaper = False  # set when this process is a child subreaper: all its descendants are the cell's
         self.tag = f"corral-up{os.getpid()}{secrets.token_hex(2)}"  # cgroup roots of this cell's agents: <tag>-<agent>
         self._logs: list[Any] = []
-        self._client: Any = None  # a corral.cli.http.MasterClient to the master, made on first use
+        self._client: Any = None  # a corral.client.Client (plain JSON) to the master, made on first use
         # Held while a child is started and until it is in self.procs: the reaper (when this
         # process is a subreaper) never waits for a child this process waits for itself.
         self.spawn_lock = threading.Lock()
@@ -166,7 +165,7 @@ class LocalCell:
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
-            *(["--policy", self.policy] if self.policy else [])])
+            *(["--policy", self.policy] if self.policy else []), *self.log_flags])
         deadline = time.monotonic() + timeout_s
         self.url = ""
         while not self.url:
@@ -185,7 +184,7 @@ class LocalCell:
         for i, name in enumerate(self.names):
             args = ["agent", "--master", self.url, "--name", name,
                     "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
-                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s)]
+                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags]
             if self.capacity:
                 args += ["--capacity", self.capacity]
             self._spawn(name, args, {"CORRAL_AGENT_TOKEN": self.agent_tokens[name]})
@@ -198,20 +197,24 @@ class LocalCell:
             time.sleep(0.1)
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
-        """The JSON reply of the cell's master, as its admin; raises corral.cli.http.ApiError."""
-        from corral.cli.http import MasterClient
+        """The JSON reply of the cell's master, as its admin; raises corral.client.ApiError."""
+        return self.client().http.call(method, path, **kw)
+
+    def client(self) -> Any:
+        """The cell's master as its admin: a corral.client.Client answering plain JSON."""
+        from corral.client import Client
 
         if self._client is None or self._client.addr != self.url:
             if self._client is not None:
                 self._client.close()
-            self._client = MasterClient(self.url, self.admin_token, timeout_s=10.0)
-        return self._client.call(method, path, **kw)
+            self._client = Client(self.url, self.admin_token, timeout_s=10.0, typed=False)
+        return self._client
 
     def machines_up(self) -> list[dict[str, Any]]:
-        from corral.cli.http import ApiError
+        from corral.client import ApiError
 
         try:
-            return [m for m in self.api("GET", "/machines")["machines"] if m["state"] == "up"]
+            return [m for m in self.client().machines(state="up")["machines"]]
         except (ApiError, ValueError, KeyError):
             return []
 
@@ -309,38 +312,6 @@ class LocalCell:
                             time.sleep(0.02)
 
 
-def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
-    """Submit the example jobs (``examples``, default the ones next to the package) and print how
-    they are doing."""
-    import yaml
-
-    from corral.cli.client import task_counts
-    from corral.cli.http import ApiError
-
-    examples = examples or Path(_pythonpath().split(os.pathsep)[0]) / "examples"
-    specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
-    if not specs:
-        echo(f"corral up: --demo: no example specs under {examples}")
-        return
-    for path in specs:
-        spec = yaml.safe_load(path.read_text())
-        spec.pop("owner", None)
-        spec["user"] = cell.user  # yours, so `corral why prep` finds it
-        try:
-            reply = cell.api("POST", "/jobs", json=spec)
-            echo(f"  submitted {path.name}: {reply['job']} ({reply['tasks']} tasks)")
-        except ApiError as e:  # a demo: say what happened and go on
-            echo(f"  {path.name}: {e.message}")
-    time.sleep(4.0)
-    for job in cell.api("GET", "/jobs")["jobs"]:
-        pending, running, ended = task_counts(job)
-        echo(f"  {job['job']:<16} {job['state']:<9} pending {pending}, running {running}, ended {ended}")
-        for task in cell.api("GET", f"/jobs/{job['job']}/tasks")["tasks"][:3]:
-            if task["state"] == "pending":
-                echo(f"      {task['index']}: pending: {task.get('reason', '')}")
-                break
-
-
 def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
@@ -357,6 +328,9 @@ def register(app: typer.Typer) -> None:
                                                                "service.yaml (default: the repository's examples/)"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the CLI config (address and admin token)"),
+        log_format: LogFormat = typer.Option("text", "--log-format", help="the master's and agents' logs: "
+                                                                          "text or JSON lines"),
+        log_level: LogLevel = typer.Option("info", "--log-level"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:
@@ -374,7 +348,7 @@ def register(app: typer.Typer) -> None:
 
         reaper = become_subreaper()
         cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
-                         echo=echo, policy=policy)
+                         echo=echo, policy=policy, log_format=log_format, log_level=log_level)
         if reaper:
             cell.start_reaper()
         code = 0
@@ -410,12 +384,15 @@ def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper:
         echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
     if config is not None:
         echo(f"  CLI config {config} (user {cell.user}, admin)")
-    echo("  try:       corral submit examples/prep.yaml && corral jobs && corral why prep.alice && corral logs prep.alice/0")
+    if not demo:
+        echo("  try:       corral submit examples/prep.yaml && corral jobs && corral why prep && corral logs prep/0")
     if not reaper:
         echo("  (not a child subreaper: tasks orphaned by a killed agent may outlive the cell)")
     if demo and not stop.is_set():
+        from corral.cli.updemo import demo as run_demo
+
         echo("corral up: --demo: submitting the example jobs")
-        _demo(cell, echo, examples)
+        run_demo(cell, echo, examples)
     while not stop.wait(0.5):
         master = cell.procs["master"]
         if master.poll() is not None:

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,13 +31,17 @@ from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
+from corral.master.names_api import names_router
 from corral.master.naming import resolve_job, resolve_task
+from corral.master.history_api import history_router
+from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
 from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
                                      MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
+from corral.master.shares import SharesView, shares_view
 from corral.master.usage_api import usage_router
 from corral.model.validation import field_errors
 from corral.web.app import ui_router
@@ -193,7 +197,9 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
+    app.include_router(history_router(master, auth.anyone))  # GET /events
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
+    app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes
@@ -365,7 +371,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
         with master.lock:
-            machines = [views.machine_view(state, n) for n, m in sorted(state.machines.items())
+            machines = [views.machine_view(state, n, core.reservations) for n, m in sorted(state.machines.items())
                         if all(m.attributes.get(k) == v for k, v in pairs) and (state_ is None or m.state == state_)]
         return MachineList(machines=machines, count=len(machines))
 
@@ -391,14 +397,25 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def get_machine(name: str, who: Principal = caller) -> MachineDetail:
         with master.lock:
-            return views.machine_detail(state, name, core.assignments(name))
+            return views.machine_detail(state, name, core.assignments(name), core.reservations)
 
     # ---- the cell --------------------------------------------------------------------------------
+
+    @app.get(PREFIX + "/shares", summary="Fair shares: per user and group, dominant share, weight, running, pending",
+             response_model=SharesView, responses=READ)
+    async def shares(who: Principal = caller) -> SharesView:
+        with master.lock:
+            return shares_view(state, core.scheduler)
 
     @app.get(PREFIX + "/cell", summary="The cell at a glance", response_model=CellSummary, responses=READ)
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
             return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+
+    # Prometheus' text format, for scrapers without tokens (as /healthz): counts, no secrets.
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(await run_in_threadpool(master.metrics.rendered), media_type=CONTENT_TYPE)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

@@ -137,3 +137,14 @@ class RecordingTransport:
         self.sent.extend(effects)
         if len(self.sent) > self.keep:
             del self.sent[: len(self.sent) - self.keep]
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """What an agent measured its running tasks using (each poll): ``usage`` maps a task to its
+    status's ``generation`` and ``usage`` (``cpu_milli``, ``memory_bytes``). Soft state: it feeds
+    the reservations (corral.master.usage) and emits no event."""
+
+    machine: str
+    usage: dict[str, tuple[int, int, int]]  # task -> (generation, cpu_milli, memory_bytes)
+    id: str = field(default_factory=new_command_id)

@@ -111,7 +111,7 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
                     break
             else:
                 if unchanged is None or not unchanged[view.index[p.machine]]:
-                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims])
+                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports)
         if why is not None:
             stale[p.task_id] = why
             continue
@@ -120,7 +120,7 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
             step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
             state.tasks[v.victim].reason = v.reason
         step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
-                  generation=task.generation + 1)
+                  generation=task.generation + 1, ports=tuple(p.ports))
         step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
     _explain_unplaced(state, rnd, plan, queue)
     for name, why in stale.items():
@@ -147,14 +147,15 @@ def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQu
         queue.park(park, rnd.mark)
 
 
-def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims: list[str]) -> str | None:
+def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims: list[str],
+            ports: tuple[int, ...] = ()) -> str | None:
     """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""
     view = state.view
     job = state.jobs[task.job]
     removed = [view.remove(v) for v in victims]
     at = view.index[machine]
     try:
-        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus)), at)
+        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports)), at)
     except PlacementError as e:
         return str(e)
     else:

@@ -19,6 +19,7 @@ RegisterMachine    admission                         admission.py
 AgentReport        reports (failover, re-adoption)   reports.py, failover.py
 MachineDown / Up   failover                          failover.py
 Tick               rollout, jobs, failover           rollout.py, jobs.py, failover.py
+UsageReport        reservations (soft state)         reservation_book.py, reservations.py
 =================  ================================  ==============================
 
 Scheduling is optimistic (Omega, Borg §3.4): :meth:`snapshot` and
@@ -36,7 +37,7 @@ from typing import Any, Callable
 from corral.master import admission, jobs, rollout
 from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
-                                    RegisterMachine, Submit, Tick, Update, new_command_id)
+                                    RegisterMachine, Submit, Tick, Update, UsageReport, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
@@ -46,6 +47,7 @@ from corral.master.reports import apply_report
 from corral.master.rounds import SchedulingRounds
 from corral.master.state import CellState
 from corral.master.step import Outcome, Step
+from corral.master.reservation_book import ReservationBook
 from corral.master.unschedulable import UnschedulableQueue
 from corral.model.job import TaskState
 from corral.model.spec import JobSpec
@@ -87,10 +89,11 @@ class MasterCore:
         self.state.observer = self.queue
         self.rounds = SchedulingRounds(self, retries)
         self._explainer: Scheduler | None = None
+        self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
-            MachineUp: self._machine_up,
+            MachineUp: self._machine_up, UsageReport: self.reservations.report,
         }
 
     # ---- knobs kept where tests and the service expect them --------------------------------------

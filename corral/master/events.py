@@ -53,8 +53,9 @@ class Event:
         try:
             values = {f.name: d[f.name] if f.default is MISSING else d.get(f.name, f.default)
                       for f in fields(cls)[3:] if f.metadata.get("durable", True)}
-            if "gpus" in values:
-                values["gpus"] = tuple(values["gpus"])
+            for key in ("gpus", "ports"):
+                if key in values:
+                    values[key] = tuple(values[key])
             return cls(d["seq"], d.get("cmd", ""), d.get("t", 0.0), **values)
         except KeyError as e:
             raise EventFormatError(f"event {d.get('seq')} ({cls.TYPE}) lacks field {e.args[0]!r}") from None
@@ -128,6 +129,7 @@ class TaskScheduled(Event):
     machine: str
     generation: int
     gpus: tuple[int, ...] = ()
+    ports: tuple[int, ...] = ()  # the dynamic ports picked for it
     TYPE: ClassVar[str] = "task_scheduled"
 
 

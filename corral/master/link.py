@@ -53,8 +53,9 @@ from corral.master.agent_http import AgentHttp
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
+from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask, UsageReport
 from corral.master.liveness import Liveness
+from corral.master.reservation_book import usage_of_statuses
 from corral.master.usage import recorder
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,10 @@ class _Agent:
     assigned: frozenset[str] | None = None  # the set last sent in PUT /v1/assignments
     absent: dict[str, int] = field(default_factory=dict)  # wanted task -> consecutive polls it was missing
     ended_at: dict[str, float] = field(default_factory=dict)  # task -> when it was first seen ended
+    seq: int | None = None  # the agent's change seq in the last answer applied (None: ask for everything)
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> its last status, all tasks
+    settled: tuple | None = None  # (view, version) of the machine when its assignments were last checked
+    next_expiry: float = float("inf")  # when the first ended task kept for its log stops being kept
 
 
 class LinkShards:
@@ -86,12 +91,14 @@ class LinkShards:
 
     def __init__(self, master: Any, tokens: Tokens | Iterable[str] = (), shards: int = 4,
                  poll_interval_s: float = 2.0, misses_to_down: int = 3, timeout_s: float = 2.0,
-                 full_report_every: int = 15, keep_ended_s: float = 600.0, concurrency: int = 8):
+                 full_report_every: int = 15, keep_ended_s: float = 600.0, concurrency: int = 8,
+                 full_every: int = 5):
         self.master = master
         self.shards = max(1, int(shards))
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.full_report_every = max(1, full_report_every)
+        self.full_every = max(1, full_every)  # polls that ask for the whole state, not only what changed
         self.keep_ended_s = keep_ended_s
         self.concurrency = max(1, int(concurrency))  # polls in flight at once per shard
         self.liveness = Liveness(misses_to_down)
@@ -182,10 +189,12 @@ class LinkShards:
     def _poll_logged(self, client: AgentClient, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
             return
+        started = time.monotonic()
         try:
             self.poll(client, name, address, state)
         except Exception:
-            log.exception("polling %s failed", name)
+            log.exception("polling %s failed", name, extra={"machine": name})
+        self.master.metrics.poll_seconds.labels(name).observe(time.monotonic() - started)
 
     def _machines(self, shard: int) -> list[tuple[str, str, str]]:
         with self.master.lock:
@@ -257,12 +266,22 @@ class LinkShards:
         # What the master knew before the agent answered: anything it learned later (a notification,
         # a kill) is newer than this answer. A plain read: the seq only grows.
         asked_at = self.master.core.state.seq
+        with self._lock:
+            agent = self._agents.setdefault(name, _Agent())
+        # Every ``full_every`` polls (and after anything unusual) the whole state: usage, and the
+        # safety net. In between only what changed since the last answer applied: the agent numbers
+        # its task changes (corral/agent/changes.py) and answers everything when it cannot tell.
+        ask_full = (agent.seq is None or state != "up" or agent.polls % self.full_every == 0
+                    or agent.polls % self.full_report_every == 0)
+        params = None if ask_full else {"since": str(agent.seq), "incarnation": agent.incarnation}
         try:
-            r = self._request(client, name, "GET", f"{address}/v1/state")
+            r = self._request(client, name, "GET", f"{address}/v1/state", params=params)
             data = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+            agent.seq = None
+            self.master.metrics.poll_failures.labels(name).inc()
             self._missed(name, state)
             return
         # Only a poll answer proves the master can reach the agent (the way its starts, kills and
@@ -271,34 +290,74 @@ class LinkShards:
         came_back = self.liveness.answered(name)
         tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
         incarnation = str(data.get("incarnation", ""))
-        if self._record_usage is not None:
-            self._record_usage(name, tasks)
-        with self._lock:
-            agent = self._agents.setdefault(name, _Agent())
+        delta = "since" in data
+        removed = data.get("removed")
+        if delta and (params is None or data.get("since") != agent.seq or incarnation != agent.incarnation
+                      or not isinstance(removed, list)):
+            agent.seq = None  # not the delta asked for: take nothing from it, ask for everything next
+            return
+        if delta:
+            known = dict(agent.known)
+            known.update((t["task_id"], t) for t in tasks)
+            for task in removed:
+                known.pop(task, None)
+        else:
+            known = {t["task_id"]: t for t in tasks}
+            if self._record_usage is not None:
+                self._record_usage(name, tasks)
+        everything = list(known.values())
         restarted = bool(agent.incarnation) and incarnation != agent.incarnation
         full = came_back or restarted or state != "up" or agent.polls % self.full_report_every == 0
         agent.polls += 1
         agent.incarnation = incarnation
         if restarted:
             agent.reported.clear()
+        # A delta holds every task whose news changed; the others cannot have changed.
         changed = [t for t in tasks if agent.reported.get(t["task_id"]) != _key(t)]
+        quiet = False
         try:
             if state != "up":
-                self.master.execute(MachineUp(name, tasks, incarnation))
+                self.master.execute(MachineUp(name, everything, incarnation))
                 log.info("machine %s answers again", name)
             elif full or changed:
-                self.master.execute(AgentReport(name, tasks if full else changed, incarnation))
+                self.master.execute(AgentReport(name, everything if full else changed, incarnation))
             else:
+                quiet = delta and not removed
                 with self.master.lock:
-                    machine = self.master.core.state.machines.get(name)
+                    core = self.master.core
+                    machine = core.state.machines.get(name)
                     if machine is not None:
-                        machine.last_seen = self.master.core.clock.now()
+                        machine.last_seen = core.clock.now()
+                    settled = self._settled(core.state.view, name)
         except AdmissionError as e:
             log.warning("report of %s refused: %s", name, e)
             return
-        agent.reported = {t["task_id"]: _key(t) for t in tasks}
-        self._reconcile(client, name, address, agent, tasks, resync=came_back or restarted or state != "up",
-                        asked_at=asked_at)
+        agent.known = known
+        seq = data.get("seq")
+        agent.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
+        if delta:
+            for t in tasks:
+                agent.reported[t["task_id"]] = _key(t)
+            for task in removed:
+                agent.reported.pop(task, None)
+        else:
+            agent.reported = {t["task_id"]: _key(t) for t in tasks}
+        if not delta:  # the full answers carry every task's usage: the reservations decay towards it
+            usage = usage_of_statuses(tasks)  # (reservation_book.py)
+            if usage:
+                self.master.execute(UsageReport(name, usage))
+        resync = came_back or restarted or state != "up"
+        if (quiet and not resync and not agent.absent and settled is not None and settled == agent.settled
+                and time.monotonic() < agent.next_expiry):
+            return  # nothing changed on either side since the assignments were last checked
+        self._reconcile(client, name, address, agent, everything, resync=resync, asked_at=asked_at)
+
+    @staticmethod
+    def _settled(view: Any, name: str) -> tuple | None:
+        """What says the master's tasks on ``name`` are as they were (the view bumps a machine's
+        version on every change to it); the caller holds the master's lock."""
+        at = view.index.get(name)
+        return None if at is None else (id(view), int(view.version[at]))
 
     def _missed(self, name: str, state: str) -> None:
         down_now = self.liveness.missed(name)
@@ -323,6 +382,7 @@ class LinkShards:
         reported = {t["task_id"]: t for t in tasks}
         with self.master.lock:
             view = core.state.view
+            agent.settled = self._settled(view, name)
             at = view.index.get(name)
             want = sorted(view.tasks[at]) if at is not None else []  # the running tasks placed there
             relaunch = []
@@ -354,6 +414,7 @@ class LinkShards:
         for task in list(agent.ended_at):
             if task not in reported:
                 del agent.ended_at[task]
+        agent.next_expiry = min(agent.ended_at.values(), default=float("inf")) + self.keep_ended_s
         wanted = frozenset(want) | keep | newer
         if resync or wanted != agent.assigned:
             try:

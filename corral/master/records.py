@@ -10,6 +10,7 @@ import numpy as np
 from corral.model.job import JobState, TaskState, job_end_state
 from corral.model.machine import HOST, Machine
 from corral.model.priority import Band, band_of
+from corral.model.ports import named
 from corral.model.resources import Resources
 from corral.model.spec import JobSpec, parse_job_spec
 from corral.master.lifecycle import Transition
@@ -168,19 +169,21 @@ class TaskRecord:
     # there, when (master clock); see corral.master.status
     agent: dict[str, Any] | None = None
     agent_next_try_at: float | None = None
+    ports: tuple[int, ...] = ()  # the dynamic ports picked for it while it is placed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "job": self.job, "index": self.index, "state": self.state.value,
             "machine": self.machine, "gpus": list(self.gpus), "generation": self.generation,
             "version": self.version, "history": [t.to_dict() for t in self.history],
+            **({"ports": list(self.ports)} if self.ports else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TaskRecord":
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
-                   [Transition.from_dict(t) for t in d.get("history", [])])
+                   [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())))
 
 
 def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
@@ -193,6 +196,7 @@ def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
         "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
         "gpus": list(task.gpus),  # the scheduler's choice of the machine's GPUs
-        "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports),
+        "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports + task.ports),
+        **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.model.validation import error_body
@@ -59,8 +58,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(status: int, kind: str, errors: list[tuple[str, str]],
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    """An :class:`ErrorBody` answer (built by hand: the hot path and the catch-all use it)."""
+                   headers: dict[str, str] | None = None) -> Any:
+    """An :class:`ErrorBody` answer, a JSONResponse (built by hand: the hot path and the catch-all use it)."""
+    from fastapi.responses import JSONResponse  # the models load without the web framework (corral.client)
+
     return JSONResponse(error_body(kind, errors), status_code=status, headers=headers)
 
 
@@ -123,7 +124,8 @@ class TransitionView(BaseModel):
 
     seq: int
     cmd: str
-    t: float
+    t: float = Field(description="when, in seconds since the epoch")
+    time: str = Field(description="when, RFC 3339 (UTC)")
     via: str
     from_: str | None = Field(alias="from", description="the state before; null for a new object")
     to: str
@@ -226,6 +228,11 @@ class MachineView(BaseModel):
     registered_seq: int
     free: Free | None = Field(description="what is not reserved; null while it is not in the cell view")
     tasks: int
+    limit: dict[str, int] | None = Field(None, description="cpu (millicores) and memory (bytes) its running tasks "
+                                                           "asked for")
+    reservation: dict[str, int] | None = Field(None, description="the master's reservations of them (reclamation): "
+                                                                 "from the limit towards usage peak + margin")
+    usage: dict[str, int] | None = Field(None, description="what they used, as their agent last reported")
 
 
 class MachineDetail(MachineView):
@@ -259,3 +266,28 @@ class CellSummary(BaseModel):
     tasks: dict[str, int] = Field(description="tasks per state word, and 'dead': every ended task")
     store: str
     broken: str = Field(description="why the master stopped taking commands, or ''")
+
+
+# ---- the event history ----------------------------------------------------------------------------
+
+
+class EventRecord(BaseModel):
+    """One logged event of the cell (corral.master.events), as GET /api/v1/events lists it."""
+
+    seq: int = Field(description="its place in the log; a page's cursor")
+    type: str = Field(description="machine_registered, machine_lost, job_submitted, job_updated, job_killed, "
+                                  "job_failed, task_scheduled or task_ended")
+    time: str = Field(description="when it happened, RFC 3339 (UTC)")
+    cmd: str = Field(description="the id of the command that caused it")
+    job: str | None
+    user: str | None
+    task: str | None
+    machine: str | None
+    detail: dict[str, Any] = Field(description="its other fields (via, note, generation, ...)")
+
+
+class EventPage(BaseModel):
+    events: list[EventRecord]
+    next: int = Field(description="the cursor for the next page: pass it as ?cursor=")
+    oldest: int = Field(description="the seq of the oldest event the history still holds")
+    last: int = Field(description="the seq of the newest event")

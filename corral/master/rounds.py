@@ -34,6 +34,7 @@ class RoundResult:
     unplaced: int = 0
     rounds: int = 0  # snapshot-plan-commit passes (1 + retries used); 0: skipped
     stale: list[str] = field(default_factory=list)  # placements still stale after the last retry
+    conflicts: int = 0  # placements found stale at commit, over every pass
     skipped: bool = False
     persisted: Any = None  # what ``persist`` returned for the last commit (the live master's durability)
 
@@ -90,6 +91,7 @@ class SchedulingRounds:
             result.unplaced += out.reply["unplaced"]
             result.rounds += 1
             result.stale = out.reply["stale"]
+            result.conflicts += len(out.reply["stale"])
             if not out.reply["stale"]:
                 break
             only = set(out.reply["stale"])

@@ -13,6 +13,7 @@ import uvicorn
 from corral.master.auth import Tokens
 from corral.master.quota import Quotas
 from corral.master.api import create_app
+from corral.master.dns import NameServer
 from corral.master.service import Master
 from corral.store import open_store
 
@@ -20,19 +21,23 @@ log = logging.getLogger(__name__)
 
 
 def build_master(store_url: str, cell: str = "local", quota_path: str | Path | None = None,
-                 validate: bool = False, policy: str | None = None, **args: Any) -> Master:
+                 validate: bool = False, policy: str | None = None, queue_order: str | None = None,
+                 shares: Any = None, **args: Any) -> Master:
     """Open the store, rebuild the state from it and return a master ready to ``start()``.
 
     ``policy``: the scheduler's policy (a preset or ``scorer=weight,...``, as ``corral sim
     --policy``); None: the scheduler's default. A bad one raises corral.sched.policy.PolicyError
-    before the store is opened. Other ``args`` go to ``Master.recover``.
+    before the store is opened. ``queue_order`` (drf or round-robin) and ``shares`` (a
+    corral.sched.shares.ShareConfig: weights and groups) set how users take turns. Other ``args``
+    go to ``Master.recover``.
     """
-    if policy is not None:
+    if policy is not None or queue_order is not None or shares is not None:
         if "scheduler" in args:
-            raise ValueError("build_master: give policy or scheduler, not both")
+            raise ValueError("build_master: give policy, queue_order and shares, or scheduler, not both")
         from corral.sched.scheduler import Scheduler, SchedulerConfig
 
-        args["scheduler"] = Scheduler(SchedulerConfig(policy=policy))
+        config = SchedulerConfig(**{k: v for k, v in (("policy", policy), ("queue_order", queue_order)) if v})
+        args["scheduler"] = Scheduler(config, shares=shares)
     store = open_store(store_url)
     try:
         return Master.recover(store, cell=cell, quotas=Quotas.load(quota_path), validate=validate, **args)
@@ -53,11 +58,13 @@ class _Server(uvicorn.Server):
 
 
 class MasterServer:
-    """A master and its HTTP API on ``host:port`` (port 0: any free port), served from a thread."""
+    """A master and its HTTP API on ``host:port`` (port 0: any free port), served from a thread;
+    with ``dns=(host, port)`` also its names over DNS (corral.master.dns) on that UDP address."""
 
     def __init__(self, master: Master, tokens: Tokens, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", dns: tuple[str, int] | None = None, dns_ttl_s: int = 5):
         self.master, self.tokens = master, tokens
+        self.names: NameServer | None = NameServer(master, *dns, ttl_s=dns_ttl_s) if dns is not None else None
         self.app = create_app(master, tokens)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
                                      lifespan="off", timeout_keep_alive=30, backlog=2048,
@@ -83,10 +90,14 @@ class MasterServer:
                 raise RuntimeError(f"the master's HTTP server did not start on {self.host}:{self.port}")
             time.sleep(0.01)
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        if self.names is not None:
+            self.names.start()
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
+        if self.names is not None:
+            self.names.stop()
         if self._thread is not None:
             self._thread.join(15.0)
         self.master.stop()

@@ -26,6 +26,8 @@ from typing import Any
 
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
+from corral.master.eventlog import log_events
+from corral.master.history import EventHistory
 from corral.master.usage import UsageHistory
 from corral.store.base import Store, done
 
@@ -57,6 +59,14 @@ class Master:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0
+        # This master has no election (one replica): it leads the cell from start() on.
+        self.leading = False
+        # The newest logged events, for GET /api/v1/events (refilled from the log after a restart).
+        self.history = EventHistory()
+        self.history.fill(store, core.state.seq)
+        from corral.master.metrics import MasterMetrics  # prometheus-client: not for the simulator
+
+        self.metrics = MasterMetrics(self)
         self.usage = UsageHistory()  # usage over time, fed by the link's polls (soft state)
 
     @classmethod
@@ -79,6 +89,7 @@ class Master:
         with self.lock:
             if self.broken is not None:
                 raise MasterUnavailable(f"the master's store failed: {self.broken}")
+            self.metrics.commands.labels(type(cmd).__name__).inc()
             try:
                 out = self.core.handle(cmd)
             except BaseException as e:
@@ -95,23 +106,32 @@ class Master:
         master stops accepting writes."""
         applied = getattr(e, "applied_events", None)
         if applied:
-            self.store.append([event.to_dict() for event in applied])
+            dicts = [event.to_dict() for event in applied]
+            self.store.append(dicts)
+            self.history.add(dicts)
         if self.core.corrupt:
             self.broken = e
             log.error("an event failed to apply; the master stops accepting writes until restarted")
 
-    def _persist(self, out: Outcome) -> Future:
-        """Append ``out``'s events (under the lock); effects follow once they are durable."""
+    def _persist(self, out: Outcome, from_round: bool = False) -> Future:
+        """Append ``out``'s events (under the lock); effects follow once they are durable.
+        ``from_round``: the commit of a scheduling round (its evictions are preemptions)."""
         if not out.events:
             # Nothing new, but the answer may rest on events not durable yet (a duplicate request id
             # answered with a job submitted a moment ago): answer once the log is durable up to here.
             self.core.deliver(out.effects)
             return self._last_append
-        future = self.store.append([event.to_dict() for event in out.events])
+        dicts = [event.to_dict() for event in out.events]
+        appended = time.monotonic()
+        future = self.store.append(dicts)
         self._last_append = future
+        self.history.add(dicts)
+        self.metrics.logged(dicts, from_round)
+        log_events(dicts, from_round)
         effects = out.effects
 
         def after(f: Future) -> None:
+            self.metrics.append_seconds.observe(time.monotonic() - appended)
             if f.exception() is not None:
                 self.broken = f.exception()
                 log.error("store failed; the master stops accepting writes: %s", f.exception())
@@ -151,8 +171,10 @@ class Master:
     def schedule_once(self) -> dict[str, Any]:
         """The core's one scheduling round under this service's lock; returns once its commits are
         durable."""
+        started = time.monotonic()
         try:
-            result = self.core.schedule(lock=self.lock, persist=self._persist, stopped=lambda: self.broken is not None)
+            result = self.core.schedule(lock=self.lock, persist=lambda out: self._persist(out, from_round=True),
+                                        stopped=lambda: self.broken is not None)
         except BaseException as e:
             with self.lock:
                 self._after_failure(e)
@@ -161,6 +183,7 @@ class Master:
             result.persisted.result(30.0)
         if not result.skipped:
             self.rounds += 1
+            self.metrics.round(time.monotonic() - started, result)
         return result.reply()
 
     def tick(self) -> None:
@@ -168,6 +191,7 @@ class Master:
         durable.result(30.0)
 
     def start(self) -> None:
+        self.leading = True  # run_master logs it, after the line that says where the master serves
         self._thread = threading.Thread(target=self._loop, name="corral-master-scheduler", daemon=True)
         self._thread.start()
 
@@ -191,7 +215,15 @@ class Master:
                 log.exception("scheduling round failed")
                 time.sleep(self.schedule_interval_s)
 
+    def announce(self) -> None:
+        """Log that this master leads its cell (a single master: it does from start())."""
+        log.info("leading cell %s (a single master: no election) from event %d", self.core.state.cell,
+                 self.core.state.seq)
+
     def stop(self, checkpoint: bool = True) -> None:
+        if self.leading:
+            log.info("no longer leading cell %s: stopping", self.core.state.cell)
+        self.leading = False
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -97,15 +97,14 @@ class CellState:
         self.seq = event.seq
         self._appliers[type(event)](event)
 
-    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "",
-                    machine: str | None = None) -> None:
+    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None) -> None:
         old = task.state if task.history else None
         new = next_task_state(task.name, old, via, task.history)
         task.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
                                        event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
-            task.machine, task.gpus, task.request = None, (), None
+            task.machine, task.gpus, task.request, task.ports = None, (), None, ()
         self._moved(task.job, old, new)
         task.state = new
         if new is P:
@@ -219,7 +218,8 @@ class CellState:
             try:
                 if at is None:
                     raise PlacementError(f"machine {task.machine} is not up")
-                self.view.place(PlacedTask(task.name, task.job, self.jobs[task.job].user, task.request, task.gpus), at)
+                user = self.jobs[task.job].user
+                self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports), at)
             except PlacementError as e:
                 misfits.append((task, str(e)))
         for task, why in misfits:
@@ -229,7 +229,7 @@ class CellState:
             next_task_state(task.name, R, "evict", task.history)
             task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
                                            event.t, f"no longer fits its machine: {why}", task.machine))
-            task.machine, task.gpus, task.request, task.state = None, (), None, P
+            task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
             self._moved(task.job, R, P)
             self._now_pending(task.name)
             self._job_follows(self.jobs[task.job], "evict", event)
@@ -267,9 +267,9 @@ class CellState:
         gpus = tuple(event.gpus)
         request = job.request_of(job.version)
         at = self.view.index[event.machine]
-        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus), at)
+        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports)), at)
         self._transition(task, "schedule", event, f"on {event.machine}", event.machine)
-        task.machine, task.gpus, task.request = event.machine, gpus, request
+        task.machine, task.gpus, task.request, task.ports = event.machine, gpus, request, tuple(event.ports)
         task.generation, task.version = event.generation, job.version
         task.reason, task.explanation = "", None
         task.agent, task.agent_next_try_at = None, None
@@ -332,7 +332,7 @@ class CellState:
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
-                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus),
+                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports),
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
                 task.request, task.version = job.request, job.version

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from corral.master.errors import AdmissionError
+from corral.master.history import rfc3339
 from corral.master.records import JobRecord, TaskRecord
 from corral.master.responses import (Capacity, CellSummary, EventView, ExitInfo, Free, JobDetail, JobEvents,
                                      JobSummary, LastTransition, MachineDetail, MachineView, TaskDetail, TaskView,
@@ -55,7 +56,7 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         name=task.name, job=task.job, user=job.user, index=task.index, state=task_word(task),
         detail=task_detail(task, now), restarts=int(report.get("restarts") or 0), last_exit=_last_exit(report),
         machine=task.machine, address=machine.address if machine else None,
-        ports=list(job.spec.resources.ports) if task.state is TaskState.RUNNING else [],
+        ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
         gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason)
 
 
@@ -170,17 +171,18 @@ def _ended(job: JobRecord) -> bool:
 # ---- machines and the cell ------------------------------------------------------------------------
 
 
-def machine_view(state: Any, name: str) -> MachineView:
-    """A machine: its record, what is free on it and how many tasks it holds (in the cell view)."""
-    return MachineView(**_machine_fields(state, name))
+def machine_view(state: Any, name: str, usage: Any = None) -> MachineView:
+    """A machine: its record, what is free on it and how many tasks it holds (in the cell view);
+    with ``usage`` (the core's ReservationBook) its limit, reservation and usage."""
+    return MachineView(**_machine_fields(state, name, usage))
 
 
-def machine_detail(state: Any, name: str, task_list: list[str]) -> MachineDetail:
+def machine_detail(state: Any, name: str, task_list: list[str], usage: Any = None) -> MachineDetail:
     """A machine and the tasks the master wants on it (``MasterCore.assignments``)."""
-    return MachineDetail(**_machine_fields(state, name), task_list=task_list)
+    return MachineDetail(**_machine_fields(state, name, usage), task_list=task_list)
 
 
-def _machine_fields(state: Any, name: str) -> dict[str, Any]:
+def _machine_fields(state: Any, name: str, usage: Any = None) -> dict[str, Any]:
     record = state.machines.get(name)
     if record is None:
         raise AdmissionError(404, [("machine", f"no machine {name}")], "not_found")
@@ -193,6 +195,8 @@ def _machine_fields(state: Any, name: str) -> dict[str, Any]:
         free = state.view.free[at]
         fields["free"] = Free(cpu=int(free[0]), memory=int(free[1]), disk=int(free[2]), gpu_milli=int(free[3]))
         fields["tasks"] = len(state.view.tasks[at])
+        if usage is not None:
+            fields.update(usage.machine(state, name, list(state.view.tasks[at])))
     return fields
 
 
@@ -220,12 +224,13 @@ def _last_exit(report: dict[str, Any]) -> ExitInfo | None:
 
 
 def _transition(t: Any) -> TransitionView:
-    return TransitionView(seq=t.seq, cmd=t.cmd, t=t.t, via=t.via, from_=t.old, to=t.new, note=t.note)
+    return TransitionView(seq=t.seq, cmd=t.cmd, t=t.t, time=rfc3339(t.t), via=t.via, from_=t.old, to=t.new,
+                          note=t.note)
 
 
 def _event(obj: str, kind: str, t: Any) -> EventView:
-    return EventView(object=obj, kind=kind, seq=t.seq, cmd=t.cmd, t=t.t, via=t.via, from_=t.old, to=t.new,
-                     note=t.note)
+    return EventView(object=obj, kind=kind, seq=t.seq, cmd=t.cmd, t=t.t, time=rfc3339(t.t), via=t.via, from_=t.old,
+                     to=t.new, note=t.note)
 
 
 def _unknown_word(word: str, accepted: Iterable[str]) -> AdmissionError:

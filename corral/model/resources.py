@@ -48,7 +48,9 @@ class Resources:
 
     ``gpu`` whole GPUs of which each is used at ``gpu_milli`` milli-GPU;
     ``gpu_models`` restricts the task to machines whose GPU model is one of
-    them (empty: any). ``ports`` are host ports the task needs exclusively.
+    them (empty: any). ``ports`` are host ports the task needs exclusively;
+    ``dynamic_ports`` more are chosen by the scheduler from the free ports of
+    the machine it places the task on.
     """
 
     cpu: int = 0
@@ -58,6 +60,7 @@ class Resources:
     gpu_milli: int = GPU_MILLI_WHOLE
     gpu_models: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
+    dynamic_ports: int = 0  # how many more ports the scheduler picks on the machine ("any free")
 
     def __post_init__(self) -> None:
         for name in ("cpu", "memory", "disk", "gpu"):
@@ -65,6 +68,10 @@ class Resources:
                 raise QuantityError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.gpu_milli <= GPU_MILLI_WHOLE:
             raise QuantityError(f"gpu_milli must be in 1..1000, got {self.gpu_milli}")
+
+    @property
+    def needs_ports(self) -> bool:
+        return bool(self.ports or self.dynamic_ports)
 
     @property
     def gpu_total_milli(self) -> int:
@@ -83,6 +90,7 @@ class Resources:
             parts.append(f"gpu={self.gpu}{share}")
         if self.gpu_models:
             parts.append(f"gpu_model={'|'.join(self.gpu_models)}")
-        if self.ports:
-            parts.append(f"ports={','.join(map(str, self.ports))}")
+        if self.ports or self.dynamic_ports:
+            words = [*map(str, self.ports), *(["any"] * self.dynamic_ports)]
+            parts.append(f"ports={','.join(words)}")
         return " ".join(parts)

@@ -7,7 +7,6 @@ what was expected, e.g. ``resources.memory: expected a byte quantity like
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, fiel
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
+from corral.model.ports import check_named
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
@@ -26,6 +26,7 @@ from corral.model.validation import field_errors
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")  # job and user names
 NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
+EDITOR_KEYS = frozenset({"$schema", "$id"})
 
 
 class FieldErrors(ValueError):
@@ -51,7 +52,8 @@ class ResourcesSpec(_Strict):
     gpu: int = Field(0, ge=0, le=MAX_GPUS)
     gpu_milli: int = Field(GPU_MILLI_WHOLE, ge=1, le=GPU_MILLI_WHOLE)
     gpu_model: tuple[str, ...] = ()
-    ports: tuple[int, ...] = ()
+    # A list of fixed ports, or named ports {http: 0, admin: 8081} where 0 is "any free" (model/ports.py).
+    ports: tuple[int, ...] | dict[str, int] = ()
 
     # Quantities are read by corral.model.quantity (a number of cpu is cores); pydantic adds the
     # field to the message.
@@ -68,7 +70,9 @@ class ResourcesSpec(_Strict):
 
     @field_validator("ports")
     @classmethod
-    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+    def _ports(cls, value: tuple[int, ...] | dict[str, int]) -> tuple[int, ...] | dict[str, int]:
+        if isinstance(value, dict):
+            return check_named(value)
         check_port_range(value)
         if len(set(value)) != len(value):
             raise ValueError("expected distinct ports")
@@ -88,8 +92,19 @@ class ResourcesSpec(_Strict):
             gpu=self.gpu,
             gpu_milli=self.gpu_milli,
             gpu_models=self.gpu_model,
-            ports=self.ports,
+            ports=self.fixed_ports,
+            dynamic_ports=sum(1 for p in self.named_ports.values() if p == 0),
         )
+
+    @property
+    def named_ports(self) -> dict[str, int]:
+        return self.ports if isinstance(self.ports, dict) else {}
+
+    @property
+    def fixed_ports(self) -> tuple[int, ...]:
+        if isinstance(self.ports, dict):
+            return tuple(p for p in self.ports.values() if p)
+        return self.ports
 
 
 class SoftConstraintSpec(_Strict):
@@ -191,10 +206,12 @@ class JobSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _owner_alias(cls, data: Any) -> Any:
-        # "owner" reads more naturally in some specs; it means the same as "user".
-        if isinstance(data, dict) and "owner" in data and "user" not in data:
-            data = dict(data)
-            data["user"] = data.pop("owner")
+        # "owner" reads more naturally in some specs; it means the same as "user". "$schema" and
+        # "$id" are for editors (the published schema allows them) and mean nothing here.
+        if isinstance(data, dict) and ("owner" in data and "user" not in data or EDITOR_KEYS & data.keys()):
+            data = {k: v for k, v in data.items() if k not in EDITOR_KEYS}
+            if "owner" in data and "user" not in data:
+                data["user"] = data.pop("owner")
         return data
 
     def hard_constraints(self) -> tuple[Constraint, ...]:
@@ -211,7 +228,40 @@ def parse_job_spec(data: Any) -> JobSpec:
     try:
         return JobSpec.model_validate(data)
     except ValidationError as e:
-        raise SpecError(field_errors(e, default="spec")) from None
+        raise SpecError(with_suggestions(field_errors(e, default="spec"))) from None
+
+
+# The model of the mapping a field path ends in (for "did you mean" on an unknown field).
+def _model_at(path: list[str]) -> type[BaseModel] | None:
+    if not path:
+        return JobSpec
+    head = path[0]
+    if head == "resources" and len(path) == 1:
+        return ResourcesSpec
+    if head == "restart" and len(path) == 1:
+        return RestartSpec
+    if head == "soft_constraints" and len(path) == 2:
+        return SoftConstraintSpec
+    return None
+
+
+def with_suggestions(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each "unknown field" error with the closest known field of its mapping, when one is close:
+    ``prioirty: unknown field; did you mean `priority`?``."""
+    from difflib import get_close_matches
+
+    out = []
+    for field, message in errors:
+        if message == "unknown field":
+            *parent, name = field.split(".")
+            model = _model_at(parent)
+            if model is not None:
+                known = list(model.model_fields) + (["owner"] if model is JobSpec else [])
+                close = get_close_matches(name, known, n=1, cutoff=0.6)
+                message = (f"unknown field; did you mean `{close[0]}`?" if close
+                           else f"unknown field; expected one of {', '.join(known)}")
+        out.append((field, message))
+    return out
 
 
 def load_job_spec_text(text: str) -> JobSpec:
@@ -232,4 +282,7 @@ def load_job_spec(path: str | Path) -> JobSpec:
 
 
 def job_spec_json_schema() -> str:
-    return json.dumps(JobSpec.model_json_schema(), indent=2)
+    """The published schema of a spec file (corral.model.schema)."""
+    from corral.model.schema import job_spec_schema_text
+
+    return job_spec_schema_text().rstrip("\n")

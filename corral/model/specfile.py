@@ -39,23 +39,38 @@ def load_spec_file(path: str | Path) -> Any:
 
 def load_spec_bytes(raw: bytes, source: str = "spec") -> Any:
     """As :func:`load_spec_file`, of the bytes of a file named ``source`` (in messages)."""
+    try:
+        return load_yaml_bounded(raw, source)
+    except yaml.YAMLError as e:
+        raise SpecFileError(f"{source} is not valid YAML: {' '.join(str(e).split())}") from None
+
+
+def load_yaml_bounded(raw: bytes, source: str = "spec") -> Any:
+    """The YAML document in ``raw``: SpecFileError for what this module bounds, and the parser's
+    own ``yaml.YAMLError`` (with its marks) for YAML that does not parse, for the caller to word."""
+    text = decode(raw, source)
+    check_shape(text, source)
+    data = yaml.safe_load(text)
+    check_finite(data, source)
+    return data
+
+
+def decode(raw: bytes, source: str) -> str:
+    """``raw`` as text if it is within :data:`MAX_BYTES` and UTF-8; SpecFileError otherwise."""
     if len(raw) > MAX_BYTES:
         raise SpecFileError(f"{source}: larger than {MAX_BYTES} bytes (the master accepts no larger spec)")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise SpecFileError(f"{source}: not UTF-8 text (invalid byte 0x{raw[e.start]:02x} at offset {e.start})") \
             from None
-    try:
-        check_shape(text, source)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SpecFileError(f"{source} is not valid YAML: {' '.join(str(e).split())}") from None
+
+
+def check_finite(data: Any, source: str) -> None:
     where = non_finite(data)
     if where is not None:
         path, value = where
         raise SpecFileError(f"{source}: {path or 'the document'}: expected a finite number, got {value}")
-    return data
 
 
 def check_shape(text: str, source: str) -> None:

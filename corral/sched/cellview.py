@@ -144,6 +144,12 @@ class CellView:
         # arrays this view may write in place: after copy() both views share them until written.
         self._domain_tasks: dict[tuple[str, str], int] = {}
         self._domains_owned: set[tuple[str, str]] | None = None
+        # What each user's tasks on this view hold (rows of ``user_used``, by ``user_row``): kept
+        # as tasks are placed and removed, so fair-share order never scans the running tasks.
+        self.user_row: dict[str, int] = {}
+        self.user_used = np.zeros((0, len(DIMS)), dtype=np.int64)
+        # Counts removals: a user's usage only grows between two equal counts (fair share reads it).
+        self.removals = 0
         # Ties between equal scores go to the lowest rank; the simulator may set it.
         self.rank = np.arange(count, dtype=np.int64)
         self.version = np.zeros(count, dtype=np.int64)
@@ -187,10 +193,33 @@ class CellView:
     def task_count(self) -> int:
         return len(self.where)
 
+    def usage_of(self, user: str) -> np.ndarray:
+        """What ``user``'s tasks on this view hold, per resource (zeros for a user with none)."""
+        row = self.user_row.get(user)
+        return self.user_used[row].copy() if row is not None else np.zeros(len(DIMS), dtype=np.int64)
+
+    @property
+    def total_capacity(self) -> np.ndarray:
+        """The cell's capacity per resource (the denominator of dominant shares)."""
+        total = self.__dict__.get("_total_capacity")
+        if total is None:
+            total = self._total_capacity = self.capacity.sum(axis=0)
+        return total
+
     # ---- changing ------------------------------------------------------------------------
 
     def _touch(self, machine: int) -> None:
         self.version[machine] = next(self._clock)
+
+    def _charge(self, user: str, vec: np.ndarray) -> None:
+        row = self.user_row.get(user)
+        if row is None:
+            row = self.user_row[user] = len(self.user_row)
+            if row >= len(self.user_used):
+                grown = np.zeros((max(8, 2 * len(self.user_used)), len(DIMS)), dtype=np.int64)
+                grown[: len(self.user_used)] = self.user_used
+                self.user_used = grown
+        self.user_used[row] += vec
 
     def _writable_where(self) -> None:
         """Before changing ``where``: an open snapshot still reads it as it was, so copy it first."""
@@ -215,7 +244,9 @@ class CellView:
         free = self.free[machine]
         if (free < vec).any():
             raise PlacementError(f"task {task.id} does not fit on {self.names[machine]}")
-        ports = req.resources.ports
+        ports = task.held_ports
+        if len(task.ports) != req.resources.dynamic_ports or len(set(ports)) != len(ports):
+            raise PlacementError(f"task {task.id} needs {req.resources.dynamic_ports} dynamic ports, was given {task.ports}")
         if len(task.gpus) != req.gpu:
             raise PlacementError(f"task {task.id} needs {req.gpu} GPUs, was given {task.gpus}")
         if task.gpus and (self.gpu_idle[machine, list(task.gpus)] < req.gpu_milli).any():
@@ -232,6 +263,7 @@ class CellView:
             self.ports[machine].update(ports)
         self.tasks[machine][task.id] = task
         self.where[task.id] = machine
+        self._charge(task.user, vec)
         if req.job is not None:
             self._count_domains(req, machine, +1)
         self._touch(machine)
@@ -239,7 +271,7 @@ class CellView:
     def place_copies(self, tasks: Sequence[PlacedTask], machine: int) -> None:
         """Put several tasks of one request (no GPUs, ports or domain rules) on ``machine`` in one update."""
         req = tasks[0].request
-        if req.job is not None or req.gpu or req.resources.ports or any(t.request is not req and t.request != req for t in tasks):
+        if req.job is not None or req.gpu or req.resources.needs_ports or any(t.request is not req and t.request != req for t in tasks):
             raise PlacementError("place_copies takes tasks of one request without GPUs or ports")
         where = self.where
         total = req.vector * len(tasks)
@@ -258,6 +290,12 @@ class CellView:
             where[task.id] = machine
         free -= total
         self.used[req.priority, machine] += total
+        user = tasks[0].user
+        if all(task.user == user for task in tasks):
+            self._charge(user, total)
+        else:
+            for task in tasks:
+                self._charge(task.user, req.vector)
         self.version[machine] = next(self._clock)
 
     def remove(self, task_id: str) -> PlacedTask:
@@ -271,7 +309,9 @@ class CellView:
         self.used[req.priority, machine] -= req.vector
         for gpu in task.gpus:
             self.gpu_idle[machine, gpu] += req.gpu_milli
-        self.ports[machine].difference_update(req.resources.ports)
+        self.ports[machine].difference_update(task.held_ports)
+        self._charge(task.user, -req.vector)
+        self.removals += 1
         self._count_domains(req, machine, -1)
         self._touch(machine)
         return task
@@ -304,7 +344,7 @@ class CellView:
         map before changing it."""
         other = object.__new__(CellView)
         other.__dict__.update(self.__dict__)
-        for name in ("free", "used", "gpu_idle", "version"):
+        for name in ("free", "used", "gpu_idle", "version", "user_used"):
             setattr(other, name, getattr(self, name).copy())
         other.ports = list(self.ports)
         other.tasks = list(self.tasks)
@@ -318,6 +358,7 @@ class CellView:
             self._lent = [t for t in self._lent if t[0]] + [token]
             other.where, other._token = _Overlay(self.where), token
         other._lent = []
+        other.user_row = dict(self.user_row)
         other.domain_counts = dict(self.domain_counts)
         other._domain_tasks = dict(self._domain_tasks)
         self._domains_owned, other._domains_owned = set(), set()

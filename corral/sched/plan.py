@@ -14,6 +14,7 @@ class Placement(NamedTuple):  # a tuple: cheap to make, and there is one per pla
     gpus: tuple[int, ...]
     score: float
     evaluated: int  # machines examined to choose it (relaxed randomization keeps this small)
+    ports: tuple[int, ...] = ()  # dynamic ports picked for it on the machine
 
 
 @dataclass(frozen=True, slots=True)

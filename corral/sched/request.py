@@ -90,6 +90,12 @@ class PlacedTask:
     gpus: tuple[int, ...] = field(default=())
     plan: object = None  # the scheduling pass that placed it, while that pass runs (never a victim of it)
 
+    ports: tuple[int, ...] = ()  # the dynamic ports picked for it (its fixed ones are in the request)
+
     @property
     def priority(self) -> int:
         return self.request.priority
+
+    @property
+    def held_ports(self) -> tuple[int, ...]:
+        return self.request.resources.ports + self.ports

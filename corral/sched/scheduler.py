@@ -29,13 +29,15 @@ import numpy as np
 
 from corral.model.priority import preemptible_below
 from corral.sched.cellview import CellView
+from corral.sched.checkers.ports import pick_ports
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
 from corral.sched.plan import Placement, Plan, Preemption
 from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
 from corral.sched.preempt import find_preemption, why_no_preemption
-from corral.sched.queue import UserOrder, queue_order
+from corral.sched.queue import DEFAULT_USER_ORDER, UserOrder, make_user_order, queue_order
 from corral.sched.request import PendingTask, PlacedTask, TaskRequest
+from corral.sched.shares import ShareConfig
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,11 @@ class SchedulerConfig:
     relaxed_randomization: bool = True
     sample_feasible: int = 32  # "enough" feasible machines for relaxed randomization
     scan_chunk: int = 256  # machines evaluated at a time while looking for them
-    user_quantum: int = 16  # tasks a user places per turn inside a band
+    user_quantum: int = 16  # tasks a user places per turn inside a band, at most
+    queue_order: str = DEFAULT_USER_ORDER  # which user goes next inside a band: "drf" or "round-robin"
+    # DRF: how far past the next user's dominant share one turn may take a user, as a share of the
+    # cell (0: exact progressive filling; 0.1 % keeps runs of identical tasks long in big cells)
+    fair_share_slack: float = 0.001
     preemption: bool = True
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
@@ -78,10 +84,12 @@ class _ClassState:
 
 class Scheduler:
     def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
-                 user_order: UserOrder | None = None):
+                 user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
         self.policy = policy or make_policy(self.config.policy, self.config.seed)
-        self.user_order = user_order
+        self.shares = shares or ShareConfig()
+        self.user_order = user_order or make_user_order(self.config.queue_order, self.shares,
+                                                        self.config.fair_share_slack)
         self._states: dict[object, _ClassState] = {}
         self._lineage: object = None
         self._machines = 0
@@ -118,7 +126,7 @@ class Scheduler:
         # has started: a class's per-pass state is reset when the pass first uses it, so a pass
         # costs nothing for classes it does not touch (the simulator asks about one task a time).
         this_pass = self._pass = object()
-        for run in queue_order(pending, self.config.user_quantum, self.user_order):
+        for run in queue_order(pending, self.config.user_quantum, self.user_order, view):
             self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
         self._this_pass = {}
@@ -262,7 +270,7 @@ class Scheduler:
         parts = self.policy.parts(req)
         batchable = (
             wanted > 1 and self.config.equivalence_classes and self.config.score_cache
-            and parts.machine_local and parts.predictable and not req.gpu and not req.resources.ports
+            and parts.machine_local and parts.predictable and not req.gpu and not req.resources.needs_ports
         )
         if not batchable:
             # The best score, ties to the lowest rank: no sort needed for one task.
@@ -338,11 +346,12 @@ class Scheduler:
     def _place(self, view, batch, machine, score, evaluated, plan, this_pass) -> None:
         name = view.names[machine]
         req = batch[0].request
-        if req.gpu or req.resources.ports or req.job is not None:
+        if req.gpu or req.resources.needs_ports or req.job is not None:
             for task in batch:
                 gpus = self.policy.select_gpus(view, machine, req)
-                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass), machine)
-                plan.placements.append(Placement(task.id, name, gpus, score, evaluated))
+                ports = pick_ports(view, machine, req)
+                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports), machine)
+                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports))
         else:
             view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass) for t in batch], machine)
             plan.placements.extend([Placement(t.id, name, (), score, evaluated) for t in batch])

@@ -35,6 +35,7 @@ class Metrics:
         self.running: dict[str, tuple[str, np.ndarray, str]] = {}  # task -> (user, request vector, machine)
         self.running_on: dict[str, set[str]] = defaultdict(set)
         self.delays: list[float] = []
+        self.user_delays: dict[str, list[float]] = defaultdict(list)  # the same delays, by the task's user
         self.ended = Counter()  # transitions out of running or pending, by how (evict, lost, finish, kill, ...)
         self.never_ran = 0  # tasks that died (killed, rejected, departed) while still pending
         self.placements = 0
@@ -71,9 +72,10 @@ class Metrics:
             if held is not None:
                 return
             since = self.pending_since.pop(name, None)
+            job = self.state.jobs[task.job]
             if since is not None:
                 self.delays.append(t - since)
-            job = self.state.jobs[task.job]
+                self.user_delays[job.user].append(t - since)
             self._add(name, job.user, task.request.vector, task.machine, t)
             self.placements += 1
             return
@@ -111,6 +113,11 @@ class Metrics:
         share = float((alloc * self._inverse).max())
         if share > self.user_peak[user]:
             self.user_peak[user] = share
+
+    def user_shares(self) -> dict[str, float]:
+        """Each user's dominant share of the cell now (running tasks at their requests)."""
+        inv = self._inverse
+        return {user: float((alloc * inv).max()) for user, alloc in self.user_alloc.items()}
 
     # ---- samples -----------------------------------------------------------------------------------
 

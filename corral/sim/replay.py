@@ -28,7 +28,9 @@ from corral.master.records import job_id
 from corral.master.state import InvariantError
 from corral.model.job import TaskState
 from corral.sched.policy import DEFAULT_POLICY
+from corral.sched.queue import DEFAULT_USER_ORDER
 from corral.sched.scheduler import Scheduler, SchedulerConfig
+from corral.sched.shares import ShareConfig
 from corral.sim.agents import SimulatedAgents
 from corral.sim.engine import Engine
 from corral.sim.metrics import Metrics
@@ -45,6 +47,8 @@ class ReplayConfig:
     sample_interval_s: float | None = None  # None: the run's span / DEFAULT_SAMPLES
     until: float | None = None  # stop here (simulated seconds); None: when the trace's last event is done
     validate: bool = False  # check invariants after every command and at every sample (slow; for tests)
+    queue_order: str = DEFAULT_USER_ORDER  # inside a band: drf or round-robin
+    shares: ShareConfig | None = None  # DRF's weights and groups (None: every weight 1)
 
 
 @dataclass
@@ -64,7 +68,8 @@ class Replay:
         self.engine = Engine()
         self.by_id: dict[str, TraceJob] = {job_id(j.name, j.user): j for j in trace.jobs}
         self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report)
-        scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed))
+        scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed, queue_order=config.queue_order),
+                              shares=config.shares)
         self.ids = CommandIds.seeded(config.seed)  # the commands' ids
         self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
                                cell="sim", validate=config.validate, ids=plan_ids(config.seed))

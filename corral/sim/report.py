@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from corral.sim.metrics import SAMPLE_COLUMNS
+from corral.sim.plotting import axis_top, have_matplotlib
 from corral.sim.replay import ReplayResult
 
 
@@ -25,6 +26,9 @@ def write_replay(result: ReplayResult, out: Path, stem: str) -> dict[str, Path]:
     _csv(paths["samples"], SAMPLE_COLUMNS, result.samples)
     _csv(paths["delays"], ("pending_delay_s",), [(d,) for d in result.delays])
     _csv(paths["rounds"], ("round", "wall_seconds"), list(enumerate(result.round_seconds)))
+    if not have_matplotlib():  # corral without its [sim] extra: the data, and no pictures
+        del paths["utilization"], paths["pending_delay"]
+        return paths
     plot_utilization(result.samples, paths["utilization"], result.summary)
     plot_delay_cdf(result.delays, paths["pending_delay"], result.summary)
     return paths
@@ -46,7 +50,8 @@ def _axes_time(samples: list[tuple[float, ...]]) -> tuple[np.ndarray, str]:
     return t, "seconds"
 
 
-def plot_utilization(samples: list[tuple[float, ...]], path: Path, summary: dict[str, Any]) -> None:
+def plot_utilization(samples: list[tuple[float, ...]], path: Path, summary: dict[str, Any]) -> tuple[float, float]:
+    """Draw allocation and usage over time into ``path``; return the value axis' range (percent)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,19 +62,24 @@ def plot_utilization(samples: list[tuple[float, ...]], path: Path, summary: dict
     fig, ax = plt.subplots(figsize=(9, 4.5))
     styles = (("alloc_cpu", "CPU allocated", "-"), ("alloc_memory", "memory allocated", "-"),
               ("alloc_gpu", "GPU allocated", "-"), ("usage_cpu", "CPU used", "--"), ("usage_memory", "memory used", "--"))
+    peak = 0.0
     for column, label, style in styles:
         values = table[:, SAMPLE_COLUMNS.index(column)] if len(table) else np.zeros(0)
         if len(values) and values.max() > 0:
             ax.plot(t, 100 * values, style, label=label, linewidth=1.2)
+            peak = max(peak, 100 * float(values.max()))
     ax.set_xlabel(f"simulated time ({unit})")
     ax.set_ylabel("% of the cell")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, min(105.0, axis_top(peak)))  # the data's range: 0-1 % is not drawn on a 0-100 % axis
+    if len(t):
+        ax.set_xlim(float(t.min()), float(t.max()) if t.max() > t.min() else float(t.min()) + 1)
     ax.set_title(f"{summary.get('trace')} / {summary.get('policy')}: allocation and usage over time")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return (0.0, min(105.0, axis_top(peak)))
 
 
 def plot_delay_cdf(delays: list[float], path: Path, summary: dict[str, Any]) -> None:

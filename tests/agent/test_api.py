@@ -261,3 +261,25 @@ def test_a_bug_is_a_500_of_kind_internal_in_the_same_body(make_agent, monkeypatc
     reply = httpx.get(agent.address + "/v1/tasks/t1", headers=AUTH, timeout=5)
     assert reply.status_code == 500 and reply.json()["error"] == "internal"
     assert reply.json()["errors"] == [{"field": "agent", "message": "internal error: RuntimeError: a bug in the runner"}]
+
+
+def test_a_launch_asking_for_a_port_another_live_task_holds_is_refused_until_that_task_ends(make_agent):
+    agent = make_agent()
+    with client(agent) as c:
+        assert c.put("/v1/tasks/t1", json=task("t1", ports=[31000], named_ports={"http": 31000})).status_code == 200
+        wait_until(lambda: states(c).get("t1") == "running", 5, "t1 to run")
+        refused = c.put("/v1/tasks/t2", json=task("t2", ports=[31000]))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["errors"][0]["field"] == "ports"
+        assert "t1" in refused.json()["errors"][0]["message"]
+        assert "t2" not in states(c)
+        c.delete("/v1/tasks/t1")
+        wait_until(lambda: states(c).get("t1") == "killed", 5, "t1 to be killed")
+        assert c.put("/v1/tasks/t2", json=task("t2", ports=[31000])).status_code == 200
+
+
+def test_named_ports_that_are_not_among_the_ports_are_a_400(make_agent):
+    agent = make_agent()
+    with client(agent) as c:
+        reply = c.put("/v1/tasks/t1", json=task("t1", ports=[31000], named_ports={"http": 31001}))
+        assert reply.status_code == 400, reply.text

@@ -247,3 +247,11 @@ def test_an_agent_side_failure_to_prepare_a_task_fails_the_task_not_the_agent(ma
     assert "the agent could not start it" in status["last_error"]
     runner.submit(launch("fine", "sleep", "60"))
     wait_until(lambda: state_of(runner, "fine") == "running", 5, "the agent to go on running tasks")
+
+
+def test_named_ports_reach_the_task_as_port_variables(make_runner):
+    runner = make_runner()
+    runner.submit(launch("named", "sh", "-c", "echo http=$PORT_HTTP admin=$PORT_ADMIN", ports=[31012, 31013],
+                         named_ports={"http": 31012, "admin": 31013}))
+    wait_until(lambda: state_of(runner, "named") == "finished", 5)
+    wait_until(lambda: "http=31012 admin=31013" in runner.logs("named", "stdout", 5), 2, "the output in the log")

@@ -182,8 +182,19 @@ def test_jobs_state_accepts_every_job_word_and_dead_for_any_ended_job(master, st
 
 
 def test_the_job_words_the_cli_accepts_are_the_models_and_its_aliases():
-    from corral.cli.client import JOB_STATE_WORDS
+    from corral.cli.lists import JOB_STATE_WORDS
     from corral.model.job import ENDED_JOB_STATES, JOB_STATE_ALIASES, JobState
 
     model = {s.value for s in JobState if s in ENDED_JOB_STATES or s in (JobState.PENDING, JobState.RUNNING)}
     assert set(JOB_STATE_WORDS) == model | set(JOB_STATE_ALIASES)
+
+
+def test_shares_lists_users_with_their_dominant_share_in_text_and_json(master, tmp_path):
+    assert corral("submit", write(tmp_path, "web.yaml", job()))[0] == 0
+    code, out, _ = corral("shares", "--output", "json")
+    data = json.loads(out)
+    assert code == 0 and data["order"] == "drf"
+    [alice] = [u for u in data["users"] if u["name"] == "alice"]
+    assert (alice["weight"], alice["pending"] + alice["running"]) == (1.0, 2)
+    code, out, _ = corral("shares")
+    assert code == 0 and "queue order: drf" in out and "DOMINANT SHARE" in out and "alice" in out

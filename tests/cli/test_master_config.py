@@ -92,3 +92,42 @@ def test_build_master_schedules_with_the_policy_it_is_given():
 def test_build_master_refuses_a_bad_policy():
     with pytest.raises(PolicyError):
         build_master("memory://", policy="fastest")
+
+
+def test_the_file_sets_the_queue_order_and_the_shares(tmp_path):
+    from corral.sched.shares import Group
+
+    path = write(tmp_path, yaml.safe_dump({"queue-order": "round-robin", "shares": {
+        "users": {"alice": 2}, "groups": {"research": {"weight": 3, "users": ["alice", "carol"]}}}}))
+    settings = load_cell_config(path)
+    assert settings["queue_order"] == "round-robin"
+    assert settings["shares"].weights == {"alice": 2.0}
+    assert settings["shares"].groups == {"research": Group(3.0, ("alice", "carol"))}
+    master = build_master("memory://", queue_order=settings["queue_order"], shares=settings["shares"])
+    assert master.core.scheduler.user_order.name == "round-robin"
+    assert master.core.scheduler.shares.weight("alice") == 2.0
+    assert build_master("memory://").core.scheduler.user_order.name == "drf"
+
+
+SHARES_BAD = [
+    ("an unknown queue order names the known ones", "queue-order: fifo\n",
+     "queue-order: expected one of drf, round-robin, got 'fifo'"),
+    ("a weight that is not positive names the user", "shares: {users: {alice: -1}}\n",
+     "shares: users.alice: expected a weight > 0, got -1"),
+    ("a group without users", "shares: {groups: {research: {weight: 2}}}\n",
+     "shares: groups.research.users: expected a non-empty list"),
+]
+
+
+@pytest.mark.parametrize("what,text,expected", SHARES_BAD, ids=[b[0] for b in SHARES_BAD])
+def test_bad_shares_in_the_file_are_one_line_naming_the_key(tmp_path, what, text, expected):
+    path = write(tmp_path, text)
+    result = runner.invoke(app, ["master", "--config", str(path)])
+    assert result.exit_code == 2 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_queue_order_flag_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["master", "--queue-order", "fifo", "--store", "memory://"],
+                           env={"CORRAL_CONFIG": str(tmp_path / "cli.yaml")})
+    assert result.exit_code == 2 and "--queue-order: expected one of drf, round-robin" in result.stderr

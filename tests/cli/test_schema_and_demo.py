@@ -11,7 +11,7 @@ def test_the_schema_command_prints_the_job_spec_json_schema():
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.output)
-    assert set(schema["required"]) == {"name", "user", "resources"}
+    assert set(schema["required"]) == {"name", "resources"}  # a spec without user is its submitter's
     assert "priority" in schema["properties"]
 
 

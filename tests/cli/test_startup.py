@@ -69,6 +69,9 @@ CASES = [
     ("corral jobs lists the job and loads none of them", ["jobs"], 0, "web.alice", set()),
     ("corral status shows the tasks and loads none of them", ["status", "web"], 0, "pending", set()),
     ("corral why explains and loads none of them", ["why", "web"], 0, "pending", set()),
+    ("corral tasks -o wide loads none of them", ["tasks", "-o", "wide"], 0, "RESTARTS", set()),
+    ("corral events lists the history and loads none of them", ["events", "--job", "web"], 0, "job_submitted", set()),
+    ("corral --version loads none of them", ["--version"], 0, "corral", set()),
 ]
 
 

@@ -71,6 +71,24 @@ def test_a_task_whose_binary_does_not_exist_fails_on_every_machine_with_the_os_e
     assert "broken" in jobs.stdout and {"dead", "failed"} & set(words), jobs.stdout  # "failed" once end states land
 
 
+def test_dynamic_ports_are_picked_per_task_reach_it_as_port_http_and_never_clash_on_a_machine(cell):
+    spec = cell.spec("porty", tasks=3, command="sh", args=["-c", "echo port=$PORT_HTTP; exec sleep 600"],
+                     resources={"cpu": "100m", "memory": "32Mi", "ports": {"http": 0}})
+    assert cell.corral("submit", spec).returncode == 0
+    wait_until(lambda: all(t["state"] == "running" for t in cell.tasks("porty")), 15, "3 running tasks")
+    tasks = cell.tasks("porty")
+    held: dict[str, list[int]] = {}
+    for t in tasks:
+        (port,) = t["ports"]
+        assert 31000 <= port < 32768
+        held.setdefault(t["machine"], []).append(port)
+        index = t["name"].split(".")[0]
+        wait_until(lambda: f"port={port}" in cell.corral("logs", f"porty/{index}").stdout, 10,
+                   f"task {index} to print its PORT_HTTP")
+    for machine, ports in held.items():
+        assert len(set(ports)) == len(ports), f"two tasks share a port on {machine}: {ports}"
+    assert cell.corral("kill", "porty").returncode == 0
+    wait_until(lambda: all(t["state"] == "killed" for t in cell.tasks("porty")), 15, "the job to be killed")
 def test_no_token_is_on_a_command_line_and_the_cells_secrets_are_private(cell):
     import yaml
 

@@ -39,6 +39,11 @@ def test_corral_up_demo_submits_the_examples_shows_them_and_stops_cleanly_on_ctr
         assert re.search(r"^\s+\d+: pending: \S+", out, re.M), out  # some task waits, with its reason
         jobs = cell.corral("jobs")
         assert jobs.returncode == 0 and "crunch." in jobs.stdout
+        wait_until(lambda: "corral why " in cell.out.read_text(), 10, "the demo's hints")
+        hinted = re.search(r"corral why (\S+)", cell.out.read_text()).group(1)
+        assert hinted.startswith("crunch.")  # the job the demo submitted, as its user
+        why = cell.corral("why", hinted)
+        assert why.returncode == 0 and "pending" in why.stdout, why.stderr
         for agent in cell.info["agents"]:
             cell.agent_state(agent)  # remember the task processes: none may outlive the cell
         assert cell.seen_pids

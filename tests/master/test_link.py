@@ -211,3 +211,17 @@ def test_a_launch_the_agent_refuses_fails_there_and_is_tried_on_the_other_machin
     rig.master.schedule_once()
     rig.deliver()
     assert task.state is D and task.history[-1].via == "fail" and "2 machines" in task.history[-1].note
+
+
+def test_each_poll_brings_the_agents_usage_to_the_reservations(rig):
+    from corral.master.commands import UsageReport
+
+    rig.submit("web", 1)
+    name, task = next((n, t) for n, t in rig.state.tasks.items() if t.state is R)
+    rig.agents[task.machine].tasks[name]["usage"] = {"cpu_milli": 250, "memory_bytes": 2**29}
+    rig.poll()
+    rig.poll()  # nothing changed in the task's state, usage still comes every poll
+    usage = [c for c in rig.commands if isinstance(c, UsageReport)]
+    assert len(usage) == 2 and usage[-1].usage == {name: (task.generation, 250, 2**29)}
+    seen = rig.master.core.reservations.machine(rig.state, task.machine, [name])
+    assert seen["usage"] == {"cpu": 250, "memory": 2**29} and seen["limit"] == {"cpu": 1000, "memory": 2**30}

@@ -16,10 +16,10 @@ from corral.sched.policy import POLICIES, PolicyError, make_policy
 from corral.sim.experiments.buckets import buckets
 from corral.sim.experiments.checkpoint import checkpoint
 from corral.sim.experiments.compaction import compaction
-from corral.sim.experiments.plots import plot
 from corral.sim.experiments.reclaim import reclaim
 from corral.sim.experiments.segregate import segregate
 from corral.sim.experiments.trials import Progress
+from corral.sim.plotting import MISSING, have_matplotlib
 from corral.sim.trace import Trace
 
 EXPERIMENTS: dict[str, Callable[..., dict]] = {
@@ -53,8 +53,12 @@ def run(experiment: str, trace: Trace, policies: list[str], seeds: list[int], at
     cp = checkpoint(trace, at, seeds[0], keep_overflow)
     result = EXPERIMENTS[experiment](cp, policies, seeds, workers, progress, **options)
     notes, events = result.pop("notes"), result.pop("events")
-    if plot_path is not None:
+    if plot_path is not None and have_matplotlib():
+        from corral.sim.experiments.plots import plot  # matplotlib: the [sim] extra
+
         result["plot"] = str(plot(result, plot_path))
+    elif plot_path is not None:
+        notes = [*notes, MISSING]
     seconds = time.perf_counter() - start
     result.update(notes=notes, events=events, seconds=round(seconds, 3),
                   events_per_s=round(events / seconds, 1) if seconds > 0 else None)

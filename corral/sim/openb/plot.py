@@ -38,20 +38,24 @@ def plot_curves(results: Sequence[RunResult], path: Path, trace_dir: Path | None
         except FileNotFoundError:
             expected = {}
     for ax, workload in zip(axes.flat, workloads):
+        drawn: list[float] = []
         for policy in policies:
             runs = by.get((workload, policy))
             if not runs:
                 continue
             ys = [np.mean([r.alloc[x] for r in runs if r.alloc.get(x) is not None] or [np.nan]) for x in xs]
             ax.plot(xs, ys, label=policy, lw=1.2)
+            drawn += ys
         art = expected.get((workload, "06-FGD"))
         if art:
-            ax.plot(xs, [np.mean(art[x]) if x in art else np.nan for x in xs], "k--", lw=0.8, label="FGD (artifact)")
+            ys = [np.mean(art[x]) if x in art else np.nan for x in xs]
+            ax.plot(xs, ys, "k--", lw=0.8, label="FGD (artifact)")
+            drawn += ys
         ax.set_title(workload, fontsize=9)
         ax.set_xlabel("arrived GPU request (% of capacity)", fontsize=7)
         ax.set_ylabel("GPU allocation (%)", fontsize=7)
         ax.tick_params(labelsize=7)
-        ax.set_ylim(X_FROM - 2, 100)
+        ax.set_ylim(*_value_range(drawn))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(workloads):]:
         ax.axis("off")
@@ -62,3 +66,14 @@ def plot_curves(results: Sequence[RunResult], path: Path, trace_dir: Path | None
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _value_range(values: list[float]) -> tuple[float, float]:
+    """The allocation axis from just below the lowest value drawn to just above the highest (within
+    0-100 %): the curves fill the panel whatever range they cover."""
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return 0.0, 100.0
+    low, high = min(finite), max(finite)
+    pad = max(1.0, 0.05 * (high - low))
+    return max(0.0, low - pad), min(100.0, high + pad)

@@ -1,4 +1,5 @@
-"""The CLI's one HTTP client: error lines from the master's error body, and exit codes."""
+"""corral.client's one HTTP path: error lines and field errors from the master's error body, exit codes,
+retries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from corral.cli.http import BAD_INPUT, SERVER, ApiError, MasterClient, error_message
+from corral.client.errors import BAD_INPUT, SERVER, ApiError, FieldError, error_message
+from corral.client.transport import Transport as MasterClient
 
 MESSAGES = [
     ("the message field is the line", 400,
@@ -30,8 +32,14 @@ def test_the_error_line_comes_from_the_masters_error_body(what, status, body, ex
 
 
 class _Handler(BaseHTTPRequestHandler):
+    flaky: dict[str, int] = {}  # path -> how many more 503s it answers before a 200
+
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         status = int(self.path.rsplit("/", 1)[1])
+        if self.path.startswith("/api/v1/flaky/"):
+            left = _Handler.flaky.get(self.path, 0)
+            _Handler.flaky[self.path] = left - 1
+            status = 503 if left > 0 else 200
         seen = self.headers.get("Authorization", "")
         body = (json.dumps({"ok": True, "auth": seen}) if status == 200 else
                 json.dumps({"error": "x", "message": f"refused with {status}"}) if status < 500 else "oops")
@@ -103,3 +111,19 @@ def test_bad_client_settings_are_bad_input_before_any_request(what, addr, token,
 
 def test_an_address_without_a_scheme_means_http_and_a_trailing_slash_is_dropped():
     assert MasterClient("127.0.0.1:7100/", "t").addr == "http://127.0.0.1:7100"
+
+
+def test_a_refusal_carries_its_kind_and_field_errors():
+    from corral.client.errors import from_response
+
+    e = from_response(400, {"error": "invalid", "message": "m", "errors": [{"field": "tasks", "message": ">= 1"}]})
+    assert (e.kind, e.errors, e.field("tasks"), e.code) == ("invalid", [FieldError("tasks", ">= 1")], ">= 1", BAD_INPUT)
+
+
+def test_a_503_is_tried_again_when_retries_allow_and_answers_once_the_master_does(server):
+    _Handler.flaky["/api/v1/flaky/200"] = 2
+    with MasterClient(server, "tok", backoff_s=0.01) as client:
+        with pytest.raises(ApiError) as e:
+            client.call("GET", "/flaky/200", retries=1)
+        assert e.value.status == 503
+        assert client.call("GET", "/flaky/200", retries=1)["ok"] is True

@@ -1,0 +1,18 @@
+"""corral's Python client: ``Client(addr, token)`` over the master's HTTP API.
+
+    from corral.client import Client
+
+    with Client("http://127.0.0.1:7100", token) as corral:
+        job = corral.submit({"name": "hello", "tasks": 2, "resources": {"cpu": "250m", "memory": "64Mi"},
+                             "command": "echo hello"})
+        for event in corral.watch(job=job.job):
+            print(event.time, event.type, event.task)
+
+Importing this package loads neither httpx nor pydantic; they come with the first request and the
+first typed result.
+"""
+
+from corral.client.client import Client
+from corral.client.errors import ApiError, FieldError
+
+__all__ = ["ApiError", "Client", "FieldError"]

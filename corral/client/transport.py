@@ -1,0 +1,158 @@
+"""HTTP to one master: a base URL, a bearer token, time-outs, retries; the only HTTP path of corral's
+client side (the Python client, and through it the ``corral`` command).
+
+httpx is imported on first use, so a command that fails before its request does not pay for it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+from corral.client.errors import BAD_INPUT, SERVER, START_HINT, ApiError, from_response, one_line
+
+# Answers that mean "not now" rather than "no": a request safe to repeat is tried again on them.
+_TRY_AGAIN = (502, 503, 504)
+
+
+def _import_httpx():
+    import httpx
+
+    return httpx
+
+
+class Transport:
+    """Requests to ``addr`` (``http://host:port``; a bare ``host:port`` means http) with ``token`` as
+    the bearer token. Connections are pooled for the transport's life; ``close()`` ends them."""
+
+    def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0,
+                 backoff_s: float = 0.2):
+        addr = str(addr).strip().rstrip("/")
+        self.addr = addr if "://" in addr else "http://" + addr
+        self.token, self.timeout_s, self.connect_timeout_s = str(token), timeout_s, connect_timeout_s
+        self.backoff_s = backoff_s
+        self._client: Any = None
+        check_address(self.addr)
+        if not self.token.isascii() or not self.token.isprintable():
+            raise ApiError("the token has characters an HTTP header cannot carry (expected printable ASCII)",
+                           BAD_INPUT)
+
+    def _http(self) -> Any:
+        if self._client is None:
+            httpx = _import_httpx()
+            # A plain-http master (a local cell) never does a TLS handshake on this client: its base
+            # URL is http and redirects are not followed. Not verifying there spares loading the CA
+            # bundle (13 ms of a client command's start); an https master is verified as usual.
+            plain = self.addr.startswith("http://")
+            self._client = httpx.Client(
+                base_url=self.addr, headers={"Authorization": f"Bearer {self.token}"},
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,
+                verify=not plain, follow_redirects=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> "Transport":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, json: Any = None, params: Any = None,
+                headers: dict[str, str] | None = None, retries: int = 0) -> Any:
+        """The response (an ``httpx.Response`` with a status below 400) to ``METHOD /api/v1PATH``.
+        ``retries``: how many more times to try when no answer came or the master answered 502-504
+        (only for requests safe to repeat); raises ApiError."""
+        httpx = _import_httpx()
+        client = self._http()
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = client.request(method, "/api/v1" + path, json=json, params=params, headers=headers)
+            except httpx.HTTPError as e:
+                error = self._no_answer(e, httpx)
+                continue
+            if response.status_code < 400:
+                return response
+            error = from_response(response.status_code, _json_or_none(response), response.text)
+            if response.status_code not in _TRY_AGAIN:
+                break
+        raise error
+
+    def _no_answer(self, e: Exception, httpx: Any) -> ApiError:
+        if isinstance(e, httpx.ConnectTimeout):
+            why = (f"cannot reach the master at {self.addr}: no connection within {self.connect_timeout_s:g} s; "
+                   f"{START_HINT}")
+        elif isinstance(e, httpx.TimeoutException):
+            why = f"no answer from the master at {self.addr} within {self.timeout_s:g} s"
+        else:
+            why = f"cannot reach the master at {self.addr}: {_reason(e)}; {START_HINT}"
+        error = ApiError(why, SERVER)
+        error.__cause__ = e
+        return error
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        """The reply's JSON; raises ApiError (a reply that is not JSON is a server error)."""
+        response = self.request(method, path, **kw)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(f"the master's reply to {method} {path} is not JSON: {response.text[:100]!r}",
+                           SERVER, response.status_code) from None
+
+    def text(self, method: str, path: str, **kw: Any) -> str:
+        return self.request(method, path, **kw).text
+
+    def lines(self, path: str, params: Any = None, read_timeout_s: float | None = None) -> Iterator[str]:
+        """The lines of a streamed ``GET /api/v1PATH`` answer as they come (blank keep-alive lines
+        left out); ends when the master ends the stream, or when no line came for ``read_timeout_s``
+        (None: wait as long as it takes)."""
+        httpx = _import_httpx()
+        timeout = httpx.Timeout(read_timeout_s, connect=self.connect_timeout_s)
+        try:
+            with self._http().stream("GET", "/api/v1" + path, params=params, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise from_response(response.status_code, _json_or_none(response), response.text)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield line
+        except httpx.ReadTimeout:
+            if read_timeout_s is None:
+                raise
+            return
+        except httpx.HTTPError as e:
+            raise self._no_answer(e, httpx) from e
+
+
+def _json_or_none(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def check_address(addr: str) -> None:
+    """Raise ApiError (bad input) unless ``addr`` is an http(s) URL with a host and a valid port."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(addr)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in addr
+        parts.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ApiError(f"bad master address {addr!r}: expected http://HOST:PORT (CORRAL_ADDR or the CLI config)",
+                       BAD_INPUT)
+
+
+def _reason(e: Exception) -> str:
+    text = str(e) or type(e).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return one_line(text)
