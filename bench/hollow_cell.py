@@ -138,7 +138,7 @@ class HollowCell:
     def start_master(self) -> None:
         tokens = self.dir / "tokens.yaml"
         tokens.write_text(yaml.safe_dump({ADMIN: {"user": "bench", "role": "admin"},
-                                          AGENT: {"user": "agents", "role": "agent"}}))
+                                          AGENT: {"user": "agents", "role": "agent", "machine": "*"}}))
         args = ["master", "--store", f"sqlite:///{self.dir}/state.db", "--port", "0", "--tokens", str(tokens),
                 "--no-write-config", "--poll-interval", str(self.poll_interval_s),
                 "--misses-to-down", str(self.misses_to_down)]

@@ -45,6 +45,7 @@ class AgentConfig:
     log_keep: int = 3
     register_backoff_s: float = 0.5
     register_backoff_max_s: float = 30.0
+    run_as: str = "agent"  # who tasks run as: "agent" or "per-user" (corral.agent.taskuser)
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
@@ -52,11 +53,15 @@ class AgentConfig:
         if not self.master.startswith(("http://", "https://")):
             raise ConfigError(f"master: expected an http:// URL, got {self.master!r}")
         if not self.token:
-            raise ConfigError("token: an agent token is required (--token or CORRAL_AGENT_TOKEN)")
+            raise ConfigError("token: an agent token is required (CORRAL_AGENT_TOKEN, --token-file or --token)")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:
             raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
+        if self.run_as not in ("agent", "per-user"):
+            raise ConfigError(f"run_as: expected agent or per-user, got {self.run_as!r}")
+        if self.run_as == "per-user" and os.geteuid() != 0:
+            raise ConfigError("run_as: per-user needs an agent running as root (it changes the tasks' uids)")
         if self.isolation not in (None, "cgroup-v2", "cgroup-v1", "rlimit"):
             raise ConfigError(f"isolation: expected cgroup-v2, cgroup-v1 or rlimit, got {self.isolation!r}")
         self.state_dir = Path(self.state_dir)
@@ -64,7 +69,11 @@ class AgentConfig:
         if "/" in self.cgroup_root or self.cgroup_root in (".", ".."):
             raise ConfigError(f"cgroup_root: expected one directory name, got {self.cgroup_root!r}")
         if not self.capacity:
-            self.capacity = detect_capacity(self.state_dir)
+            from corral.agent.gpus import detect_gpus
+
+            gpus = detect_gpus()  # none (no driver, no tool): 0
+            self.capacity = detect_capacity(self.state_dir, len(gpus))
+            self.gpu_model = self.gpu_model or (gpus[0].model if gpus else "")
 
 
 def parse_pairs(text: str, what: str) -> dict[str, str]:
@@ -88,7 +97,12 @@ def parse_capacity(text: str) -> dict[str, int]:
     capacity, errors = parse_resource_mapping(parse_pairs(text, "capacity"), "capacity")
     if errors:
         raise ConfigError("; ".join(f"{field}: {message}" for field, message in errors))
-    detected = detect_capacity()
+    gpus = 0
+    if "gpu" not in capacity:
+        from corral.agent.gpus import detect_gpus
+
+        gpus = len(detect_gpus())
+    detected = detect_capacity(gpus=gpus)
     return {key: capacity.get(key, detected[key]) for key in CAPACITY_KEYS}
 
 
@@ -100,8 +114,9 @@ def parse_attributes(text: str) -> dict[str, str]:
     return attributes
 
 
-def detect_capacity(state_dir: Path | None = None) -> dict[str, int]:
-    """This machine's cpu (millicores, from the CPUs this process may use), memory and free disk."""
+def detect_capacity(state_dir: Path | None = None, gpus: int = 0) -> dict[str, int]:
+    """This machine's cpu (millicores, from the CPUs this process may use), memory and free disk;
+    ``gpus`` is the count corral.agent.gpus detected."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -118,5 +133,5 @@ def detect_capacity(state_dir: Path | None = None) -> dict[str, int]:
         "cpu": parse_cpu(cpus),
         "memory": parse_bytes(int(psutil.virtual_memory().total)),
         "disk": int(disk),
-        "gpu": 0,
+        "gpu": int(gpus),
     }

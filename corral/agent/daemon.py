@@ -50,7 +50,7 @@ class Agent:
             config.state_dir, self.isolation, clock=clock, kill_grace_s=config.kill_grace_s,
             tick_s=config.tick_s, usage_interval_s=config.usage_interval_s,
             memory_pressure_threshold=config.memory_pressure_threshold, pressure_source=pressure_source,
-            log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate,
+            log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate, run_as=config.run_as,
         )
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None

@@ -7,14 +7,17 @@ it on a worker thread and feeds the result back to the supervisor.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 
 import httpx
 
 from corral.agent.launch import HealthCheck
 
 
-def run_check(check: HealthCheck, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[bool, str]:
-    """(healthy, what happened in words)."""
+def run_check(check: HealthCheck, env: dict[str, str] | None = None, cwd: str | None = None,
+              wrap: Callable[[list[str]], list[str]] | None = None) -> tuple[bool, str]:
+    """(healthy, what happened in words); ``wrap`` turns a command check's argv into the one to
+    execute (to run it as the task's user)."""
     if check.http is not None:
         try:
             response = httpx.get(check.http, timeout=check.timeout_s, follow_redirects=False)
@@ -26,7 +29,7 @@ def run_check(check: HealthCheck, env: dict[str, str] | None = None, cwd: str | 
     argv = list(check.command)
     try:
         done = subprocess.run(
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            wrap(argv) if wrap else argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, timeout=check.timeout_s, start_new_session=True,
         )
     except subprocess.TimeoutExpired:

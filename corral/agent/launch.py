@@ -9,12 +9,13 @@ whose ``errors`` name each bad field (``resources.memory``, ``restart.backoff_s`
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.ports import PORT_NAME, PORT_NAME_RULE
 from corral.model.resources import check_port_range
@@ -114,11 +115,14 @@ class TaskLaunch(_Model):
     task_id: str
     generation: int = Field(0, ge=0)
     name: str = ""
+    user: str = Field("", description="the job's user: who the task runs as under --run-as per-user")
     command: str = Field(min_length=1)
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     resources: TaskResources = TaskResources()
+    gpus: tuple[Annotated[int, Field(ge=0, le=1023)], ...] = Field(
+        (), description="the indices of the machine's GPUs the master assigned the task")
     priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     appclass: AppClass = AppClass.BATCH
     ports: tuple[int, ...] = ()
@@ -154,13 +158,11 @@ class TaskLaunch(_Model):
             raise ValueError(f"named ports must be among ports; {missing} are not")
         return self
 
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not key or "=" in key or "\0" in key or "\0" in val:
-                raise ValueError(f"expected environment names without '=' or NUL, got {key!r}")
-        return value
+    # the same rules as the job spec's (corral.model.process): a launch the master sends passes them
+    _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
+    _args = field_validator("args")(classmethod(lambda cls, value: check_args(value)))
+    _command = field_validator("command")(classmethod(lambda cls, value: check_text(value, "command")))
+    _workdir = field_validator("workdir")(classmethod(lambda cls, value: check_text(value, "working directory")))
 
     @property
     def display_name(self) -> str:

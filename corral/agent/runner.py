@@ -42,10 +42,12 @@ from typing import Protocol
 from corral.agent import supervisor as sv
 from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
+from corral.agent.gpus import visible_devices
 from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
+from corral.agent.taskuser import Identity, TaskUserError, TaskUsers
 from corral.agent.usage import UsageMeter
 from corral.model.ports import env_name
 from corral.model.resources import format_bytes
@@ -103,6 +105,8 @@ class Proc:
     sinks: list[RotatingFile]
     pumps: list[LogPump] = field(default_factory=list)
     waiter: threading.Thread | None = None
+    identity: Identity | None = None  # the uid it runs as; None: the agent's
+    own_workdir: str | None = None  # made for this attempt, removed after it
 
 
 class Runner:
@@ -122,8 +126,11 @@ class Runner:
         log_keep: int = 3,
         validate: bool = False,
         processes: ProcessBackend | None = None,
+        run_as: str = "agent",
     ):
         self.state_dir = Path(state_dir)
+        self.users = TaskUsers(run_as)  # who each task runs as (taskuser.py)
+        self.work_root = self.state_dir / "work"  # per-task working directories of tasks run as their users
         self.processes = processes  # None: real processes
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
@@ -150,6 +157,13 @@ class Runner:
 
     def start(self) -> "Runner":
         self.tasks_dir.mkdir(parents=True, exist_ok=True)
+        if self.users.run_as != "agent":
+            # the state (logs, per task) is the agent's alone; a task may only pass through to its
+            # own working directory (0711: enter, not list)
+            os.chmod(self.state_dir, 0o711)
+            os.chmod(self.tasks_dir, 0o700)
+            self.work_root.mkdir(mode=0o711, exist_ok=True)
+            os.chmod(self.work_root, 0o711)
         self.isolation.setup()
         self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
         self._ticker.start()
@@ -209,8 +223,10 @@ class Runner:
         if isinstance(ins, sv.CheckHealth):
             proc = self.procs.get((ins.task_id, ins.attempt))
             env, cwd = (proc.env, proc.workdir) if proc else (None, None)
+            identity = proc.identity if proc else None
+            wrap = None if identity is None else (lambda argv: identity.wrap(argv, self.users.setpriv))
             if not self._closed.is_set():
-                self._pool.submit(self._health, ins, env, cwd)
+                self._pool.submit(self._health, ins, env, cwd, wrap)  # a check runs as its task does
             return []
         if isinstance(ins, sv.Forget):
             self.usage.pop(ins.task_id, None)
@@ -235,6 +251,7 @@ class Runner:
         for name, port in launch.named_ports.items():
             env[env_name(name)] = str(port)
         env.update(launch.env)
+        env.update(visible_devices(launch.gpus, launch.resources.gpu))  # after the job's: not widened
         return env
 
     def _spawn(self, ins: sv.Spawn) -> sv.Event:
@@ -272,11 +289,24 @@ class Runner:
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
         workdir = launch.workdir
         env = self._env(launch)
+        own_workdir = None
         try:
-            if workdir is None:
+            identity = self.users.identity(launch.user)
+        except TaskUserError as e:
+            self.isolation.remove(box)
+            return refuse(str(e))
+        try:
+            if workdir is None and identity is not None:
+                workdir = own_workdir = str(self.work_root / key)
+                os.makedirs(workdir, mode=0o700)
+                os.chown(workdir, identity.uid, identity.gid)
+                if "HOME" not in launch.env:
+                    env["HOME"] = workdir  # not the agent's
+            elif workdir is None:
                 workdir = str(task_dir / "work")
                 os.makedirs(workdir, exist_ok=True)
-            run, preexec = self.isolation.command(box, argv)
+            command = argv if identity is None else identity.wrap(argv, self.users.setpriv)
+            run, preexec = self.isolation.command(box, command)
             if run is not argv:
                 find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
             popen = subprocess.Popen(
@@ -285,9 +315,12 @@ class Runner:
             )
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
+            if own_workdir is not None:
+                shutil.rmtree(own_workdir, ignore_errors=True)
             self.allocs.leave(box.key)
             return refuse(os_error_text(e))
-        proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks)
+        proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
+                    own_workdir=own_workdir)
         assert popen.stdout is not None and popen.stderr is not None
         for stream, pipe, sink in (("stdout", popen.stdout, sinks[0]), ("stderr", popen.stderr, sinks[1])):
             pump = LogPump(os.dup(pipe.fileno()), sink, name=f"corral-log-{launch.task_id}-{stream}")
@@ -345,11 +378,14 @@ class Runner:
             proc.sinks[1].write(f"corral-agent: {detail}\n".encode())
         for sink in proc.sinks:
             sink.close()
+        if proc.own_workdir is not None:
+            shutil.rmtree(proc.own_workdir, ignore_errors=True)
         return detail
 
-    def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None) -> None:
+    def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None,
+                wrap: Callable[[list[str]], list[str]] | None = None) -> None:
         try:
-            ok, detail = run_check(ins.check, env, cwd)
+            ok, detail = run_check(ins.check, env, cwd, wrap)
         except Exception as e:  # a bug in a check must not kill the pool thread silently
             ok, detail = False, f"health check error: {e!r}"
         if not self._closed.is_set():

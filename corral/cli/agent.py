@@ -9,6 +9,17 @@ import typer
 from corral.logfmt import LogFormat, LogLevel
 
 
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace dropped); ValueError naming the file otherwise."""
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--token-file: cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    if not token or len(token.split()) != 1:
+        raise ValueError(f"--token-file: expected one token in {path}")
+    return token
+
+
 def register(app: typer.Typer) -> None:
     @app.command("agent")
     def agent(
@@ -16,7 +27,10 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(..., "--name", help="this machine's name in the cell"),
         capacity: str = typer.Option("", "--capacity", help="e.g. cpu=8,memory=16Gi; detected when not given"),
         port: int = typer.Option(0, "--port", help="port for the agent's API on 127.0.0.1 (0: any free port)"),
-        token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN", help="the agent bearer token"),
+        token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN",
+                                  help="the agent bearer token; prefer CORRAL_AGENT_TOKEN or --token-file "
+                                       "(a command line is visible to every user in ps)"),
+        token_file: Path = typer.Option(None, "--token-file", help="a file holding the agent bearer token"),
         state_dir: Path = typer.Option(None, "--state-dir", help="logs and task directories; default ./corral-agent-<name>"),
         attributes: str = typer.Option("", "--attributes", help="machine labels, e.g. rack=r1,power=p2"),
         gpu_model: str = typer.Option("", "--gpu-model"),
@@ -26,6 +40,8 @@ def register(app: typer.Typer) -> None:
         kill_grace: float = typer.Option(10.0, "--kill-grace", help="seconds between SIGTERM and SIGKILL"),
         log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
+        run_as: str = typer.Option("agent", "--run-as", help="who tasks run as: agent (this agent's user) or "
+                                                              "per-user (each job user's own unprivileged uid; root only)"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
         log_format: LogFormat = typer.Option("text", "--log-format", help="text lines or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
@@ -39,6 +55,8 @@ def register(app: typer.Typer) -> None:
 
         setup_logging(log_format, "debug" if verbose else log_level)
         try:
+            if token_file is not None:
+                token = read_token_file(token_file)
             config = AgentConfig(
                 name=name, master=master, token=token,
                 state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,
@@ -46,7 +64,7 @@ def register(app: typer.Typer) -> None:
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,
                 cgroup_root=cgroup_root, isolation=isolation,
                 memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace,
-                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep,
+                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep, run_as=run_as,
             )
         except (ConfigError, QuantityError, ValueError) as e:
             typer.echo(f"corral agent: {e}", err=True)

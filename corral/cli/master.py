@@ -19,17 +19,20 @@ def _local_user() -> str:
 
 
 def ensure_tokens(path: Path) -> str:
-    """Create ``path`` with an admin token for the local user (and an agent token) if it does not
-    exist; return the local user's admin token if the file has one."""
+    """Create ``path`` (mode 0600) with an admin token for the local user (and an agent token any
+    agent may use: ``machine: "*"``) if it does not exist; return the local user's admin token if
+    the file has one."""
     import yaml
+
+    from corral.model.private import write_private
 
     user = _local_user()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {secrets.token_urlsafe(24): {"user": user, "role": "admin"},
-                secrets.token_urlsafe(24): {"user": "agents", "role": "agent"}}
-        path.write_text(yaml.safe_dump(data))
-        path.chmod(0o600)
+                # not bound to a machine: `corral master` does not know its agents' names
+                secrets.token_urlsafe(24): {"user": "agents", "role": "agent", "machine": "*"}}
+        write_private(path, yaml.safe_dump(data))
     data = yaml.safe_load(path.read_text()) or {}
     for token, entry in data.items() if isinstance(data, dict) else ():
         if isinstance(entry, dict) and entry.get("user") == user and entry.get("role") == "admin":

@@ -39,9 +39,12 @@ def _pythonpath() -> str:
 
 
 def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, dict[str, str]]:
-    """The tokens file of a local cell: an admin token for ``user`` and one agent token per agent
-    (created when missing, kept when present). Returns (admin token, agent -> token)."""
+    """The tokens file of a local cell (mode 0600): an admin token for ``user`` and one agent token
+    per agent, bound to its machine (created when missing, kept when present). Returns (admin
+    token, agent -> token)."""
     import yaml
+
+    from corral.model.private import write_private
 
     data: dict[str, Any] = {}
     if path.exists():
@@ -58,13 +61,11 @@ def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, d
         token = by_user.get((f"agent-{name}", "agent"))
         if token is None:
             token = secrets.token_urlsafe(24)
-            data[token] = {"user": f"agent-{name}", "role": "agent"}
+        # each agent's token is bound to its machine (a file of an older corral gains the binding)
+        data[token] = {"user": f"agent-{name}", "role": "agent", "machine": name}
         tokens[name] = str(token)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(data))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    write_private(path, yaml.safe_dump(data))
     return str(admin), tokens
 
 
@@ -96,12 +97,16 @@ class LocalCell:
 
     # ---- starting ------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], secrets_env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``corral ARGS`` as child ``name``; ``secrets_env`` (a token) goes into its
+        environment, never its argv: ``ps`` shows every user a process's argv, while
+        /proc/PID/environ is readable by its own user only."""
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         log = open(self.dir / "logs" / f"{name}.log", "ab")
         self._logs.append(log)
         env = {**os.environ, "PYTHONPATH": _pythonpath(), "PYTHONUNBUFFERED": "1"}
         env.pop("CORRAL_AGENT_TOKEN", None)
+        env.update(secrets_env or {})
         with self.spawn_lock:
             proc = subprocess.Popen([sys.executable, "-m", "corral.cli.main", *args], stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
@@ -177,12 +182,12 @@ class LocalCell:
 
     def _start_agents(self, deadline: float) -> None:
         for i, name in enumerate(self.names):
-            args = ["agent", "--master", self.url, "--name", name, "--token", self.agent_tokens[name],
+            args = ["agent", "--master", self.url, "--name", name,
                     "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
                     "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags]
             if self.capacity:
                 args += ["--capacity", self.capacity]
-            self._spawn(name, args)
+            self._spawn(name, args, {"CORRAL_AGENT_TOKEN": self.agent_tokens[name]})
         while len(self.machines_up()) < len(self.names):
             for name, proc in self.procs.items():
                 if proc.poll() is not None:

@@ -10,15 +10,22 @@ from corral.client.errors import BAD_INPUT, ApiError, FieldError, one_line
 
 def read_spec(path: Path) -> dict[str, Any]:
     """The mapping in ``path``; ApiError (bad input) saying what is wrong: a file that cannot be read,
+    is too large, not UTF-8, nests or expands too far or holds NaN/infinity (corral.model.specfile),
     YAML that does not parse (with its line and column, 1-based), or something other than a mapping."""
     import yaml
 
+    from corral.model.specfile import MAX_BYTES, SpecFileError, load_yaml_bounded
+
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # a larger file is refused unread
     except OSError as e:
         raise ApiError(f"cannot read {path}: {e.strerror or e}", BAD_INPUT, kind="invalid") from None
     try:
-        data = yaml.safe_load(text)
+        # bounded size, UTF-8, depth and alias expansion checked before anything is built; no NaN
+        data = load_yaml_bounded(raw, str(path))
+    except SpecFileError as e:
+        raise ApiError(str(e), BAD_INPUT, kind="invalid") from None
     except yaml.YAMLError as e:
         raise yaml_error(path, e) from None
     if not isinstance(data, dict):

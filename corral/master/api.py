@@ -17,19 +17,20 @@ from functools import partial
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.master import views
-from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, may_change, may_register,
-                                principal_of, user_of)
+from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, forbidden, may_change,
+                                may_read_secrets, may_register, may_speak_for, principal_of, user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
-from corral.master.middleware import CatchAll, FastSubmit
+from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
 from corral.master.names_api import names_router
 from corral.master.naming import resolve_job, resolve_task
 from corral.master.history_api import history_router
@@ -47,7 +48,10 @@ from corral.web.app import ui_router
 
 PREFIX = "/api/v1"
 READ = error_responses(400, 401, 404, 503)
-CHANGE = error_responses(400, 401, 403, 404, 409, 422, 503)
+TASK_INDEX = PathParam(ge=0, lt=100_000, description="the task's index in its job")  # a job has <= 100,000 tasks
+STREAM = Query("stdout", json_schema_extra={"enum": ["stdout", "stderr"]})
+LABEL_ITEM = {"type": "string", "pattern": "^[^=]+=.*$"}  # key=value
+CHANGE = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
 async def submit(master: Master, tokens: Tokens, authorization: str, request_id: str | None,
@@ -80,10 +84,17 @@ def _document_bodies(app: FastAPI) -> None:
                                  routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             _drop_framework_422(schema)
+            _document_body_limit(schema)
+            _errors_are_json(schema)
             for model in (JobSpec, MachineRegistration):
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(body.pop("$defs", {}))
                 components[model.__name__] = body
+            # a submission without a user is the caller's; an update's name and user are its path's
+            spec = components["JobSpec"]
+            spec["required"] = [f for f in spec.get("required", []) if f != "user"]
+            components["JobUpdate"] = {**spec, "title": "JobUpdate", "required": [
+                f for f in spec["required"] if f != "name"]}
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -102,6 +113,30 @@ def _drop_framework_422(schema: dict[str, Any]) -> None:
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+
+
+def _document_body_limit(schema: dict[str, Any]) -> None:
+    """BodyLimit answers 413 on every route (a GET with a 2 MiB body too): say so on each."""
+    from corral.master.responses import error_responses as documented
+
+    too_large = documented(413)[413]
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            answers = operation.setdefault("responses", {})
+            if "413" not in answers:
+                answers["413"] = {"description": too_large["description"],
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
+def _errors_are_json(schema: dict[str, Any]) -> None:
+    """A plain-text route (the logs) still answers its errors as JSON ``ErrorBody``; FastAPI
+    documents every answer of such a route as text/plain."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if status >= "400" and "text/plain" in content:
+                    answer["content"] = {"application/json": content.pop("text/plain")}
 
 
 def _handle_errors(app: FastAPI) -> None:
@@ -123,7 +158,25 @@ def _handle_errors(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         field = "path" if exc.status_code in (404, 405) else "request"
         kind = "not_found" if exc.status_code == 404 else "invalid"
-        return error_response(exc.status_code, kind, [(field, str(exc.detail))])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; expected {' or '.join(allowed)}"
+            return error_response(405, kind, [(field, message)], headers=headers)
+        return error_response(exc.status_code, kind, [(field, str(exc.detail))], headers=headers or None)
+
+
+def allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """The methods of every route whose path matches ``scope``'s (the router names only the first
+    route's in ``Allow``; a path like /jobs/{job} has three routes)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if getattr(route, "methods", None) and route.matches(scope)[0] is not Match.NONE:
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 def create_app(master: Master, tokens: Tokens) -> FastAPI:
@@ -149,6 +202,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
+    app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes
     app.add_middleware(CatchAll)  # outermost
 
     def find_task(ref: str, who: Principal) -> TaskRecord:
@@ -173,7 +227,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/jobs", summary="List jobs", response_model=JobList, responses=READ)
     async def list_jobs(who: Principal = caller, user: str | None = None,
-                        state_: str | None = Query(None, alias="state", description=", ".join(views.JOB_WORDS)),
+                        state_: str | None = Query(None, alias="state", description=", ".join(views.JOB_WORDS),
+                                                   json_schema_extra={"enum": list(views.JOB_WORDS)}),
                         limit: int = Query(1000, ge=1, le=100_000)) -> JobList:
         wanted = views.job_filter(state_)
         with master.lock:
@@ -185,10 +240,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         with master.lock:
             record = core.job(resolve_job(job, who.user))
             fresh(state.tasks_of(record.id))
-            return views.job_detail(state, record, core.clock.now())
+            return views.job_detail(state, record, core.clock.now(), secrets=may_read_secrets(who, record.user))
 
     @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)",
-             openapi_extra=_body("JobSpec"), response_model=UpdateReply, responses=CHANGE)
+             openapi_extra=_body("JobUpdate"), response_model=UpdateReply, responses=CHANGE)
     async def update(job: str, request: Request, who: Principal = changer,
                      max_unavailable: int = Query(1, ge=1)) -> UpdateReply:
         spec = mapping(parse_json(await request.body()))
@@ -231,9 +286,11 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/tasks", summary="List tasks", response_model=TaskList, responses=READ)
     async def list_tasks(who: Principal = caller, user: str | None = None,
                          state_: str | None = Query(None, alias="state", description=", ".join(
-                             views.TASK_FILTER_WORDS) + " (running: placed; dead: ended)"),
+                             views.TASK_FILTER_WORDS) + " (running: placed; dead: ended)",
+                             json_schema_extra={"enum": list(views.TASK_FILTER_WORDS)}),
                          job: str | None = None, machine: str | None = None,
-                         label: list[str] = Query(default=[], description="key=value: on a machine with this label"),
+                         label: list[str] = Query(default=[], description="key=value: on a machine with this label",
+                                                  json_schema_extra={"items": LABEL_ITEM}),
                          limit: int = Query(1000, ge=1, le=100_000)) -> TaskList:
         wanted = views.task_filter(state_)
         pairs = labels(label)
@@ -251,7 +308,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/why", summary="Why a task is pending", response_model=WhyView,
              responses=READ)
-    async def why_by_index(job: str, index: int, who: Principal = caller) -> WhyView:
+    async def why_by_index(job: str, index: int = TASK_INDEX, who: Principal = caller) -> WhyView:
         return await why(f"{job}/{index}", who)
 
     @app.get(PREFIX + "/tasks/{task:path}/why", summary="Why a task is pending", response_model=WhyView,
@@ -262,22 +319,26 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     logs_responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                             "description": "the last lines of the stream"},
-                      **READ, 502: {"model": ErrorBody, "description": "the task's agent answered an error"}}
+                      **READ, **error_responses(403),  # the logs are for the job's owner and admins
+                      502: {"model": ErrorBody, "description": "the task's agent answered an error"}}
 
     @app.get(PREFIX + "/jobs/{job}/tasks/{index}/logs", summary="A task's recent log, from its agent",
              response_class=PlainTextResponse, responses=logs_responses)
-    async def logs_by_index(job: str, index: int, who: Principal = caller, stream: str = "stdout",
+    async def logs_by_index(job: str, index: int = TASK_INDEX, who: Principal = caller, stream: str = STREAM,
                             tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
         return await task_logs(f"{job}/{index}", who, stream, tail)
 
     @app.get(PREFIX + "/tasks/{task:path}/logs", summary="A task's recent log, from its agent",
              response_class=PlainTextResponse, responses=logs_responses)
-    async def task_logs(task: str, who: Principal = caller, stream: str = "stdout",
+    async def task_logs(task: str, who: Principal = caller, stream: str = STREAM,
                         tail: int = Query(100, ge=1, le=10_000)) -> PlainTextResponse:
         if stream not in ("stdout", "stderr"):
             raise AdmissionError(400, [("stream", f"expected stdout or stderr, got {stream!r}")])
         with master.lock:
             record = find_task(task, who)
+            owner = state.jobs[record.job].user
+            if not may_read_secrets(who, owner):
+                raise forbidden(f"the logs of {record.name} are for its owner {owner} and admins")
             name, machine = record.name, record.machine or last_machine(record.history)
         link = getattr(master, "link", None)
         if not machine:
@@ -302,8 +363,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get(PREFIX + "/machines", summary="List machines; label=key=value filters", response_model=MachineList,
              responses=READ)
-    async def list_machines(who: Principal = caller, label: list[str] = Query(default=[]),
-                            state_: str | None = Query(None, alias="state", description="up or lost")) -> MachineList:
+    async def list_machines(who: Principal = caller,
+                            label: list[str] = Query(default=[], json_schema_extra={"items": LABEL_ITEM}),
+                            state_: str | None = Query(None, alias="state", description="up or lost",
+                                                       json_schema_extra={"enum": ["up", "lost"]})) -> MachineList:
         pairs = labels(label)
         if state_ is not None and state_ not in ("up", "lost"):
             raise AdmissionError(400, [("state", f"expected up or lost, got {state_!r}")])
@@ -317,6 +380,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def agent_register(request: Request, who: Principal = caller) -> RegisterReply:
         may_register(who, through_agents=True)
         command = register_command(parse_json(await request.body()))
+        may_speak_for(who, command.name, "name")
         reply = await master.aexecute(command)
         link = getattr(master, "link", None)
         if link is not None:  # the agent accepts the token it registered with on its own API

@@ -2,14 +2,22 @@
 
 Anyone with a token may read; a user changes only their own jobs; an admin
 changes anything and may register machines; an agent token only registers its
-machine. Refusals are :class:`AdmissionError` with field ``authorization``:
+machine and reports on it. Refusals are :class:`AdmissionError` with field ``authorization``:
 401 (``unauthorized``) for no or an unknown token, 403 (``forbidden``) otherwise.
 
 Tokens file (YAML)::
 
     s3cr3t-alice: {user: alice, role: user}
     s3cr3t-ops: {user: ops, role: admin}
-    s3cr3t-agents: {user: agents, role: agent}
+    s3cr3t-m1: {user: agent-m1, role: agent, machine: m1}
+    s3cr3t-fleet: {user: agents, role: agent, machine: "*"}
+
+An agent token is bound to one machine name (``machine:``): it registers,
+notifies and is polled for that machine only, so a stolen or shared agent
+token cannot impersonate another machine. ``machine: "*"`` is the explicit
+opt-out (a token any agent may use, e.g. while bootstrapping a fleet); an
+agent entry with neither is refused when the file is read, so an old file
+fails loudly rather than keeping its unbound tokens working.
 """
 
 from __future__ import annotations
@@ -25,16 +33,24 @@ from corral.master.errors import AdmissionError
 from corral.master.configfiles import ConfigFileError, read_yaml
 
 ROLES = ("user", "admin", "agent")
+ANY_MACHINE = "*"
 
 
 @dataclass(frozen=True)
 class Principal:
     user: str
     role: str  # user | admin | agent
+    machine: str | None = None  # an agent's machine name, "*" for any; None for users and admins
 
     @property
     def admin(self) -> bool:
         return self.role == "admin"
+
+    def speaks_for(self, machine: str) -> bool:
+        """May this caller act as the agent of ``machine``? An admin may; an agent only for its own."""
+        if self.admin:
+            return True
+        return self.role == "agent" and self.machine in (ANY_MACHINE, machine)
 
 
 class Tokens:
@@ -53,7 +69,15 @@ class Tokens:
             if role not in ROLES:
                 raise ConfigFileError(f"{source}: entry {i + 1} ({entry['user']}): role must be one of "
                                       f"{', '.join(ROLES)}, got {role!r}")
-            table[str(token)] = Principal(entry["user"], role)
+            machine = entry.get("machine")
+            if role == "agent" and not (isinstance(machine, str) and machine):
+                raise ConfigFileError(f"{source}: entry {i + 1} ({entry['user']}): an agent token needs "
+                                      f"machine: NAME (the one machine it may act for), or machine: \"*\" "
+                                      f"for a token any agent may use")
+            if role != "agent" and machine is not None:
+                raise ConfigFileError(f"{source}: entry {i + 1} ({entry['user']}): only an agent token has "
+                                      f"a machine, got role {role}")
+            table[str(token)] = Principal(entry["user"], role, machine if role == "agent" else None)
         return cls(table)
 
     @classmethod
@@ -125,6 +149,19 @@ def may_register(who: Principal, through_agents: bool) -> None:
         raise forbidden("registering a machine needs an agent (or admin) token")
     if not through_agents and not who.admin:
         raise forbidden("registering a machine through the API needs an admin token")
+
+
+def may_speak_for(who: Principal, machine: str, field: str) -> None:
+    """An agent acts only for the machine its token is bound to: 403 naming ``field`` (where the
+    request carries the machine's name) otherwise."""
+    if not who.speaks_for(machine):
+        raise AdmissionError(403, [(field, f"the token of {who.user} is bound to machine {who.machine}, "
+                                           f"not {machine}")], "forbidden")
+
+
+def may_read_secrets(who: Principal, owner: str) -> bool:
+    """A job's env values and its tasks' logs: for its owner and admins only."""
+    return who.admin or (who.role == "user" and who.user == owner)
 
 
 class Authenticator:

@@ -104,10 +104,13 @@ class LinkShards:
         self.keep_ended_s = keep_ended_s
         self.concurrency = max(1, int(concurrency))  # polls in flight at once per shard
         self.liveness = Liveness(misses_to_down)
+        # token -> the machine it is bound to ("*": any); a machine's agent is only ever sent a token
+        # bound to it, so a token never reaches an address registered for another machine
         if isinstance(tokens, Tokens):
-            self.agent_tokens = [t for t, who in tokens.table.items() if who.role == "agent"]
+            self._bound = {t: who.machine or "*" for t, who in tokens.table.items() if who.role == "agent"}
         else:
-            self.agent_tokens = list(tokens)
+            self._bound = {t: "*" for t in tokens}
+        self.agent_tokens = list(self._bound)
         self._token_of: dict[str, str] = {}  # machine -> the token its agent accepts
         self._agents: dict[str, _Agent] = {}
         self._queues = [queue.Queue() for _ in range(self.shards)]
@@ -200,8 +203,13 @@ class LinkShards:
             machines = [(m.name, m.address, m.state) for m in self.master.core.state.machines.values() if m.address]
         return [m for m in machines if self.shard_of(m[0]) == shard]
 
+    def tokens_for(self, machine: str) -> list[str]:
+        """The agent tokens that may be sent to ``machine``'s agent: those bound to it, then ``*``."""
+        return sorted((t for t, m in self._bound.items() if m in (machine, "*")), key=lambda t: self._bound[t] == "*")
+
     def _headers(self, machine: str, token: str | None = None) -> dict[str, str]:
-        token = token or self._token_of.get(machine) or (self.agent_tokens[0] if self.agent_tokens else "")
+        if token is None:
+            token = self._token_of.get(machine) or next(iter(self.tokens_for(machine)), "")
         return {"Authorization": f"Bearer {token}"}
 
     def _request(self, client: AgentClient, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
@@ -209,7 +217,7 @@ class LinkShards:
         response = client.request(method, url, headers=self._headers(machine), **kw)
         if response.status_code != 401:
             return response
-        for token in self.agent_tokens:
+        for token in self.tokens_for(machine):
             if token == self._token_of.get(machine):
                 continue
             retry = client.request(method, url, headers=self._headers(machine, token), **kw)

@@ -1,4 +1,5 @@
-"""The master API's ASGI layers around the FastAPI app: the catch-all for bugs and the submit fast path."""
+"""The master API's ASGI layers around the FastAPI app: the catch-all for bugs, the bound on request
+bodies and the submit fast path."""
 
 from __future__ import annotations
 
@@ -44,6 +45,60 @@ class CatchAll:
             response = error_response(500, "internal", [("master", f"internal error ({type(exc).__name__}); "
                                                                    "see the master's log")])
             await response(scope, receive, send)
+
+
+MAX_BODY = 1 << 20  # a job spec or a machine's registration is a few KiB; 1 MiB leaves ample room
+
+
+class BodyTooLarge(AdmissionError):
+    """A request body over the limit: 413 naming it."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, [("body", f"expected at most {limit} bytes (the master's limit on a request body)")],
+                         "invalid")
+
+
+class BodyLimit:
+    """Every request's body is at most ``limit`` bytes: a larger ``Content-Length`` is answered 413
+    before a byte is read; a body without one (chunked) is counted as it arrives and refused once
+    past the limit, so no route ever buffers more than ``limit`` bytes of one request."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    return await self._refuse(scope, receive, send)
+        size, started = 0, False
+
+        async def counting_receive() -> dict:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                raise BodyTooLarge(self.limit)  # the API's handler answers it; else the except below
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        error = BodyTooLarge(self.limit)
+        await error_response(error.status, error.kind, error.errors, headers={"Connection": "close"})(
+            scope, receive, send)
 
 
 class FastSubmit:

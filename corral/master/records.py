@@ -191,9 +191,11 @@ def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
     spec = job.spec
     r: Resources = spec.resources.to_resources()
     return {
-        "task_id": task.name, "generation": task.generation, "name": task.name, "command": spec.command or "",
+        "task_id": task.name, "generation": task.generation, "name": task.name, "user": job.user,
+        "command": spec.command or "",
         "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
         "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},
+        "gpus": list(task.gpus),  # the scheduler's choice of the machine's GPUs
         "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports + task.ports),
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),

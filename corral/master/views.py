@@ -114,10 +114,21 @@ def job_summary(state: Any, job: JobRecord) -> JobSummary:
     return JobSummary(**_job_fields(state, job))
 
 
-def job_detail(state: Any, job: JobRecord, now: float) -> JobDetail:
-    """A job with its spec and its tasks."""
+HIDDEN_ENV = "(hidden: only the job's owner and admins see env values)"
+
+
+def redacted_spec(spec: dict[str, Any], secrets: bool) -> dict[str, Any]:
+    """``spec`` as a caller sees it: with ``secrets`` as it is, else with the env values hidden
+    (the names stay: they say what the job is configured by, the values may be passwords)."""
+    if secrets or not isinstance(spec.get("env"), dict):
+        return spec
+    return {**spec, "env": {key: HIDDEN_ENV for key in spec["env"]}}
+
+
+def job_detail(state: Any, job: JobRecord, now: float, secrets: bool = True) -> JobDetail:
+    """A job with its spec and its tasks; ``secrets=False`` hides the spec's env values."""
     tasks = job_tasks(state, job)
-    return JobDetail(**_job_fields(state, job, tasks), spec=job.spec_dict,
+    return JobDetail(**_job_fields(state, job, tasks), spec=redacted_spec(job.spec_dict, secrets),
                      task_list=[task_view(state, t, now) for t in tasks])
 
 

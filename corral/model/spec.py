@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.ports import check_named
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import Resources, check_port_range
 from corral.model.validation import field_errors
@@ -117,10 +118,10 @@ class RestartSpec(_Strict):
     count (and the backoff) afresh, as Kubernetes does: a service that crashes once a week is
     not given up on."""
 
-    max_failures: int = Field(5, ge=0, le=1_000_000)
-    backoff_s: float = Field(1.0, ge=0, le=86400)
-    backoff_max_s: float = Field(60.0, ge=0, le=86400)
-    reset_after_s: float = Field(600.0, gt=0, le=10 * 86400)
+    max_failures: int = Field(5, ge=0, le=1_000_000, strict=True)
+    backoff_s: float = Field(1.0, ge=0, le=86400, strict=True)
+    backoff_max_s: float = Field(60.0, ge=0, le=86400, strict=True)
+    reset_after_s: float = Field(600.0, gt=0, le=10 * 86400, strict=True)
 
     def delay(self, failures: int) -> float:
         """Seconds to wait before the restart that follows the ``failures``-th failure (1-based)."""
@@ -133,15 +134,17 @@ class RestartSpec(_Strict):
 class JobSpec(_Strict):
     """One job: ``tasks`` identical tasks with ``resources`` each."""
 
-    name: str
-    user: str
-    priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY)
+    # the pattern is documented in the schema; the validator below checks it, in corral's words
+    name: str = Field(json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64})
+    user: str = Field(json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64})
+    # strict: a string "5" or a boolean true is a mistake to name, not a number to guess
+    priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY, strict=True)
     appclass: AppClass = AppClass.BATCH
-    tasks: int = Field(1, ge=1, le=100_000)
+    tasks: int = Field(1, ge=1, le=100_000, strict=True)
     resources: ResourcesSpec
     constraints: tuple[str, ...] = ()
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
-    max_per_domain: dict[str, int] = Field(default_factory=dict)
+    max_per_domain: dict[str, Annotated[int, Strict()]] = Field(default_factory=dict)
     spread: str | None = None
     after: str | None = Field(None, description="start only after this job (same user) finished")
     command: str | None = None
@@ -149,6 +152,12 @@ class JobSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     restart: RestartSpec | None = Field(None, description="the agent's restart policy; default: the agent's")
+
+    # what the agent will run: the agent's own rules (corral.model.process), checked at admission
+    _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
+    _args = field_validator("args")(classmethod(lambda cls, value: check_args(value)))
+    _command = field_validator("command")(classmethod(lambda cls, value: check_text(value, "command")))
+    _workdir = field_validator("workdir")(classmethod(lambda cls, value: check_text(value, "working directory")))
 
     @field_validator("name", "user")
     @classmethod

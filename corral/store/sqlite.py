@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from corral.store.base import Event, StoreError
+from corral.model.private import touch_private
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,13 @@ class SqliteStore:
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path != ":memory:":
+                # the log holds every job's spec, env values included; SQLite gives its -wal and
+                # -shm files the mode of the database file
+                touch_private(self.path)
             self._conn = _connect(self.path)
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open SQLite store {self.path}: {e}") from None
         self._read = _connect(self.path)
         self._read_lock = threading.Lock()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+
 import psutil
 
 from tests.e2e.conftest import alive, task_line, wait_until
@@ -86,3 +89,15 @@ def test_dynamic_ports_are_picked_per_task_reach_it_as_port_http_and_never_clash
         assert len(set(ports)) == len(ports), f"two tasks share a port on {machine}: {ports}"
     assert cell.corral("kill", "porty").returncode == 0
     wait_until(lambda: all(t["state"] == "killed" for t in cell.tasks("porty")), 15, "the job to be killed")
+def test_no_token_is_on_a_command_line_and_the_cells_secrets_are_private(cell):
+    import yaml
+
+    tokens = yaml.safe_load((cell.dir / "tokens.yaml").read_text())
+    argv = subprocess.run(["ps", "-eo", "args", "--no-headers"], capture_output=True, text=True, check=True).stdout
+    assert len(cell.info["agents"]) == 2 and "corral.cli.main agent" in argv  # the agents are there to see
+    assert "--token " not in argv
+    assert [t for t in tokens if t in argv] == []
+    for entry in (e for e in tokens.values() if e["role"] == "agent"):
+        assert entry["machine"] == entry["user"][len("agent-"):]  # each agent's token is bound to its machine
+    for name in ("tokens.yaml", "state.db"):
+        assert stat.S_IMODE((cell.dir / name).stat().st_mode) == 0o600, name

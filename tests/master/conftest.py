@@ -13,7 +13,9 @@ TOKENS = {
     "t-alice": {"user": "alice", "role": "user"},
     "t-bob": {"user": "bob", "role": "user"},
     "t-ops": {"user": "ops", "role": "admin"},
-    "t-agent": {"user": "agents", "role": "agent"},
+    "t-agent": {"user": "agents", "role": "agent", "machine": "*"},
+    "t-m1": {"user": "agent-m1", "role": "agent", "machine": "m1"},
+    "t-m2": {"user": "agent-m2", "role": "agent", "machine": "m2"},
 }
 
 

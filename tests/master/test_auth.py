@@ -12,8 +12,8 @@ from corral.master.errors import AdmissionError
 from corral.master.responses import error_response
 
 TOKENS = Tokens.parse({"t-alice": {"user": "alice"}, "t-ops": {"user": "ops", "role": "admin"},
-                       "t-agent": {"user": "agents", "role": "agent"}})
-ALICE, OPS, AGENT = Principal("alice", "user"), Principal("ops", "admin"), Principal("agents", "agent")
+                       "t-agent": {"user": "agents", "role": "agent", "machine": "*"}})
+ALICE, OPS, AGENT = Principal("alice", "user"), Principal("ops", "admin"), Principal("agents", "agent", "*")
 
 HEADERS = [
     ("a user's token names the user", "Bearer t-alice", ALICE),

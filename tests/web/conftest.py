@@ -14,7 +14,7 @@ TOKENS = {
     "t-alice": {"user": "alice", "role": "user"},
     "t-bob": {"user": "bob", "role": "user"},
     "t-ops": {"user": "ops", "role": "admin"},
-    "t-agent": {"user": "agents", "role": "agent"},
+    "t-agent": {"user": "agents", "role": "agent", "machine": "*"},
 }
 EVIL = '<script>alert("x")</script>'
 
