@@ -73,6 +73,8 @@ class Agent:
 
     @property
     def address(self) -> str:
+        if self.config.advertise:
+            return self.config.advertise.rstrip("/")
         return f"http://{self.config.host}:{self.port}"
 
     def note_poll(self) -> None:

@@ -11,10 +11,14 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("agent")
     def agent(
-        master: str = typer.Option(..., "--master", help="the master's URL, e.g. http://127.0.0.1:7100"),
+        master: str = typer.Option(..., "--master", help="the master's URL, e.g. http://127.0.0.1:7100 (several, "
+                                                         "comma-separated, for a replicated master)"),
         name: str = typer.Option(..., "--name", help="this machine's name in the cell"),
         capacity: str = typer.Option("", "--capacity", help="e.g. cpu=8,memory=16Gi; detected when not given"),
         port: int = typer.Option(0, "--port", help="port for the agent's API on 127.0.0.1 (0: any free port)"),
+        listen: str = typer.Option(None, "--listen", help="HOST:PORT for the agent's API (instead of --port)"),
+        advertise: str = typer.Option("", "--advertise", help="the URL the masters use for this agent; "
+                                                              "default http://HOST:PORT as served"),
         token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN", help="the agent bearer token"),
         state_dir: Path = typer.Option(None, "--state-dir", help="logs and task directories; default ./corral-agent-<name>"),
         attributes: str = typer.Option("", "--attributes", help="machine labels, e.g. rack=r1,power=p2"),
@@ -34,9 +38,14 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        host = "127.0.0.1"
         try:
+            if listen is not None:
+                from corral.cli.cellconfig import split_listen
+
+                host, port = split_listen(listen)
             config = AgentConfig(
-                name=name, master=master, token=token,
+                name=name, master=master, token=token, host=host, advertise=advertise,
                 state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,
                 capacity=parse_capacity(capacity) if capacity else {},
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,

@@ -22,6 +22,7 @@ stderr, ``corral COMMAND: ...``, and the exit code.
 
 from __future__ import annotations
 
+import time
 from typing import Any, NoReturn
 
 BAD_INPUT, SERVER = 2, 1
@@ -73,15 +74,24 @@ def error_message(status: int, body: Any, text: str = "") -> str:
 
 
 class MasterClient:
-    """Requests to one master: ``addr`` (``http://host:port``; a bare ``host:port`` means http) and
-    ``token`` (sent as a bearer token). Connections are pooled for the client's life; ``close()``."""
+    """Requests to a cell's masters: ``addr`` (``http://host:port``; a bare ``host:port`` means
+    http; several, comma-separated, for a replicated master) and ``token`` (sent as a bearer
+    token). Connections are pooled for the client's life; ``close()``.
 
-    def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0):
-        addr = str(addr).strip().rstrip("/")
-        self.addr = addr if "://" in addr else "http://" + addr
+    With several masters: a follower's 307 is followed to the leader it names (with the same
+    headers, so a submit keeps its request id), and a master that does not answer or has no
+    leader yet (503) is left for the next one, for at most ``failover_s``."""
+
+    def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0,
+                 failover_s: float = 15.0):
+        self.addrs = [a if "://" in a else "http://" + a for a in
+                      (part.strip().rstrip("/") for part in str(addr).split(",")) if a]
+        self.addr = self.addrs[0] if self.addrs else str(addr)
         self.token, self.timeout_s, self.connect_timeout_s = str(token), timeout_s, connect_timeout_s
+        self.failover_s = failover_s
         self._client: Any = None
-        _check_address(self.addr)
+        for one in self.addrs or [self.addr]:
+            _check_address(one)
         if not self.token.isascii() or not self.token.isprintable():
             raise ApiError("the token has characters an HTTP header cannot carry (expected printable ASCII)",
                            BAD_INPUT)
@@ -92,9 +102,9 @@ class MasterClient:
             # A plain-http master (a local cell) never does a TLS handshake on this client: its base
             # URL is http and redirects are not followed. Not verifying there spares loading the CA
             # bundle (13 ms of a client command's start); an https master is verified as usual.
-            plain = self.addr.startswith("http://")
+            plain = all(a.startswith("http://") for a in self.addrs)
             self._client = httpx.Client(
-                base_url=self.addr, headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {self.token}"},
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,
                 verify=not plain, follow_redirects=False)
         return self._client
@@ -118,10 +128,19 @@ class MasterClient:
         httpx = _import_httpx()
         client = self._http()
         last: Exception | None = None
-        for _ in range(retries + 1):
+        tries = retries + 1
+        deadline = time.monotonic() + self.failover_s
+        while True:
             try:
-                response = client.request(method, "/api/v1" + path, json=json, params=params, headers=headers)
-                break
+                response = client.request(method, self.addr + "/api/v1" + path, json=json, params=params,
+                                          headers=headers)
+                if response.status_code == 307 and response.headers.get("location"):
+                    self.addr = _origin(response.headers["location"])  # a follower names the leader
+                    if time.monotonic() < deadline:
+                        continue
+                if not (response.status_code == 503 and len(self.addrs) > 1 and time.monotonic() < deadline):
+                    break
+                why = error_message(503, _json_or_none(response), response.text)
             except httpx.ConnectTimeout as e:
                 last = e
                 why = (f"cannot reach the master at {self.addr}: no connection within {self.connect_timeout_s:g} s; "
@@ -132,16 +151,21 @@ class MasterClient:
             except httpx.HTTPError as e:
                 last = e
                 why = f"cannot reach the master at {self.addr}: {_reason(e)}; {START_HINT}"
-        else:
-            raise ApiError(why, SERVER) from last
+            tries -= 1
+            if len(self.addrs) > 1 and (retries > 0 or method == "GET") and time.monotonic() < deadline:
+                self._next_master()  # another master may lead by now
+                time.sleep(0.05)
+                continue
+            if tries <= 0:
+                raise ApiError(why, SERVER) from last
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            raise ApiError(error_message(response.status_code, body, response.text),
+            raise ApiError(error_message(response.status_code, _json_or_none(response), response.text),
                            BAD_INPUT if response.status_code < 500 else SERVER, response.status_code)
         return response
+
+    def _next_master(self) -> None:
+        at = self.addrs.index(self.addr) if self.addr in self.addrs else -1
+        self.addr = self.addrs[(at + 1) % len(self.addrs)]
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         """The reply's JSON; raises ApiError (a reply that is not JSON is a server error)."""
@@ -154,6 +178,20 @@ class MasterClient:
 
     def text(self, method: str, path: str, **kw: Any) -> str:
         return self.request(method, path, **kw).text
+
+
+def _json_or_none(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _check_address(addr: str) -> None:

@@ -73,9 +73,14 @@ def register(app: typer.Typer) -> None:
                                                           "cell, listen, store, tokens, quota, policy, ...); "
                                                           "flags override it"),
         store: str = typer.Option("sqlite://corral-master/state.db", "--store",
-                                  help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), or memory:// (tests)"),
+                                  help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), etcd://HOST:PORT,... "
+                                       "(replicated: one of several masters, one elected leader), "
+                                       "or memory:// (tests)"),
         port: int = typer.Option(7100, "--port", help="port on --host (0: any free port)"),
         host: str = typer.Option("127.0.0.1", "--host"),
+        listen: str = typer.Option(None, "--listen", help="HOST:PORT to serve on (instead of --host and --port)"),
+        advertise: str = typer.Option(None, "--advertise", help="the URL agents, clients and the other masters use "
+                                                                "for this one; default http://HOST:PORT as served"),
         cell: str = typer.Option("local", "--cell", help="the cell's name, the last part of task names"),
         tokens: Path = typer.Option(None, "--tokens", help="tokens file; default: tokens.yaml next to the store, "
                                                            "created with an admin token for you"),
@@ -92,7 +97,16 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
-        given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
+        if listen is not None:
+            from corral.cli.cellconfig import split_listen
+
+            try:
+                host, port = split_listen(listen)
+            except ValueError as e:
+                die("master", f"--listen: {e}")
+        if advertise is not None and not advertise.startswith(("http://", "https://")):
+            die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
+        given = dict(store=store, port=port, host=host, advertise=advertise, cell=cell, tokens=tokens, quota=quota, policy=policy,
                      write_config=write_config, validate=validate, poll_interval=poll_interval,
                      misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose)
         if config is not None:
@@ -105,7 +119,7 @@ def register(app: typer.Typer) -> None:
 
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
-               misses_to_down: int, reschedule_rate: float, verbose: bool) -> None:
+               misses_to_down: int, reschedule_rate: float, verbose: bool, advertise: str | None = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -149,13 +163,25 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    replicated = store.startswith("etcd://")
     try:
-        server.start()
+        server.start(start_master=not replicated)
     except RuntimeError as e:
         die("master", str(e), 1)
-    link.start()
-    addr = f"http://{host}:{server.port}"
-    what = f"store {store}, policy {core.scheduler.config.policy}"
+    addr = advertise.rstrip("/") if advertise else f"http://{host}:{server.port}"
+    deposed: list[str] = []
+    if replicated:
+        from corral.master.replica import Replica
+
+        def on_deposed(why: str) -> None:
+            deposed.append(why)
+            stop.set()
+        replica = Replica(server.master, server.master.store, addr, on_promote=link.start, on_deposed=on_deposed)
+        replica.start()
+    else:
+        link.start()
+    what = f"store {store}, policy {core.scheduler.config.policy}" + (", a replica: follower until elected"
+                                                                        if replicated else "")
     if write_config and admin_token:
         path = save_config(addr, admin_token)
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
@@ -167,5 +193,10 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                 typer.echo("corral master: the HTTP server stopped", err=True)
                 break
     finally:
+        if replicated:
+            replica.stop()
         link.stop()
-        server.stop()
+        server.stop(checkpoint=not replicated or replica.leading)
+    if deposed:
+        typer.echo(f"corral master: stopped: {deposed[0]}; start it again to follow the new leader", err=True)
+        raise typer.Exit(3)

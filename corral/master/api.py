@@ -29,12 +29,13 @@ from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
+from corral.master.gate import FollowerGate
 from corral.master.middleware import CatchAll, FastSubmit
 from corral.master.naming import resolve_job, resolve_task
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
 from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
-                                     MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
+                                     MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
 from corral.model.validation import field_errors
@@ -139,6 +140,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
+    app.add_middleware(FollowerGate, master=master)  # a follower sends writes to the leader
     app.add_middleware(CatchAll)  # outermost
 
     def find_task(ref: str, who: Principal) -> TaskRecord:
@@ -331,6 +333,11 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
             return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+
+    @app.get(PREFIX + "/master", summary="This master among the cell's masters: role, pid, applied seq",
+             response_model=MasterRole, responses=READ)
+    async def this_master(request: Request, who: Principal = caller) -> MasterRole:
+        return MasterRole(**{"url": str(request.base_url).rstrip("/"), **master.role_info()})
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:

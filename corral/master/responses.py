@@ -259,3 +259,13 @@ class CellSummary(BaseModel):
     tasks: dict[str, int] = Field(description="tasks per state word, and 'dead': every ended task")
     store: str
     broken: str = Field(description="why the master stopped taking commands, or ''")
+
+
+class MasterRole(BaseModel):
+    """One master among the cell's masters (``corral masters``)."""
+
+    url: str = Field(description="the URL this master is reached at")
+    role: str = Field(description="leader, follower, promoting (taking over) or deposed")
+    pid: int = Field(description="the master's process id")
+    applied: int = Field(description="the seq of the last event of the log it has applied")
+    leader: str | None = Field(None, description="the leader's URL, as far as this master knows")

@@ -1,4 +1,4 @@
-"""Serving the master: uvicorn on 127.0.0.1 (in a thread for tests, in the foreground for the CLI)."""
+"""Serving the master: uvicorn on its host (127.0.0.1 by default), in a thread for tests and the CLI."""
 
 from __future__ import annotations
 
@@ -72,8 +72,11 @@ class MasterServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> "MasterServer":
-        self.master.start()
+    def start(self, timeout_s: float = 10.0, start_master: bool = True) -> "MasterServer":
+        """Serve; ``start_master``: start the master's scheduler too (a replica starts it once it
+        leads)."""
+        if start_master:
+            self.master.start()
         self._thread = threading.Thread(target=self.server.run, name="corral-master-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
@@ -85,11 +88,11 @@ class MasterServer:
         self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
 
-    def stop(self) -> None:
+    def stop(self, checkpoint: bool = True) -> None:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(15.0)
-        self.master.stop()
+        self.master.stop(checkpoint=checkpoint)
 
     def __enter__(self) -> "MasterServer":
         return self.start()

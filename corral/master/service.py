@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -56,6 +57,9 @@ class Master:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0
+        # Who this master is among the cell's masters (GET /api/v1/master); a replica replaces it.
+        self.role_info: Any = lambda: {"role": "leader", "pid": os.getpid(), "applied": self.core.state.seq}
+        self.replica: Any = None  # corral.master.replica.Replica when this is one of several masters
 
     @classmethod
     def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":

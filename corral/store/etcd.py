@@ -87,6 +87,7 @@ class EtcdStore:
         self.client = self.call(self._connect(host, port), timeout_s=retry_s + timeout_s)
         self.fence_key: bytes | None = None
         self.fence_revision = 0
+        self.require_fence = False  # a replicated master's store: nothing is written before it leads
         self._failed: StoreError | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -149,9 +150,23 @@ class EtcdStore:
 
     # ---- writing -------------------------------------------------------------------------------
 
-    def append(self, events: list[Event]) -> Future:
+    def _check_writable(self) -> None:
         if self._closed:
             raise StoreError("the store is closed")
+        if self.require_fence and self.fence_key is None:
+            raise StoreError("this master is a follower: it writes nothing to the log")
+
+    def resume_from(self, seq: int) -> None:
+        """A new leader appends after ``seq``, which must be the log's head."""
+        head = self.head()
+        if head != seq:
+            raise StoreError(f"the log's head is {head}, not {seq}: the state is not caught up")
+        with self._lock:
+            self._last = self._durable = seq
+            self._failed = None
+
+    def append(self, events: list[Event]) -> Future:
+        self._check_writable()
         body = json.dumps(events, separators=(",", ":")).encode()
         future: Future = Future()
         with self._lock:
@@ -167,8 +182,7 @@ class EtcdStore:
         return future
 
     def write_checkpoint(self, seq: int, state: dict[str, Any]) -> Future:
-        if self._closed:
-            raise StoreError("the store is closed")
+        self._check_writable()
         future: Future = Future()
         self._queue.put(("checkpoint", (seq, state), future))
         return future
