@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.master",
     "corral.cli.client",
     "corral.cli.up",
+    "corral.cli.masters",
     "corral.cli.logs",
 )
 

@@ -209,6 +209,11 @@ class LocalCell:
         except (ApiError, ValueError, KeyError):
             return []
 
+    def supervise(self) -> str | None:
+        """Why the cell cannot go on (its master exited), or None."""
+        master = self.procs["master"]
+        return None if master.poll() is None else f"the master exited with {master.returncode}"
+
     def write_state(self) -> None:
         """``DIR/cell.json``: where everything is (for people and tests)."""
         machines = {m["name"]: m["address"] for m in self.machines_up()}
@@ -303,44 +308,16 @@ class LocalCell:
                             time.sleep(0.02)
 
 
-def _demo(cell: LocalCell, echo, examples: Path | None = None) -> None:
-    """Submit the example jobs (``examples``, default the ones next to the package) and print how
-    they are doing."""
-    import yaml
-
-    from corral.cli.client import task_counts
-    from corral.cli.http import ApiError
-
-    examples = examples or Path(_pythonpath().split(os.pathsep)[0]) / "examples"
-    specs = [examples / n for n in DEMO_SPECS if (examples / n).exists()]
-    if not specs:
-        echo(f"corral up: --demo: no example specs under {examples}")
-        return
-    for path in specs:
-        spec = yaml.safe_load(path.read_text())
-        spec.pop("owner", None)
-        spec["user"] = cell.user  # yours, so `corral why prep` finds it
-        try:
-            reply = cell.api("POST", "/jobs", json=spec)
-            echo(f"  submitted {path.name}: {reply['job']} ({reply['tasks']} tasks)")
-        except ApiError as e:  # a demo: say what happened and go on
-            echo(f"  {path.name}: {e.message}")
-    time.sleep(4.0)
-    for job in cell.api("GET", "/jobs")["jobs"]:
-        pending, running, ended = task_counts(job)
-        echo(f"  {job['job']:<16} {job['state']:<9} pending {pending}, running {running}, ended {ended}")
-        for task in cell.api("GET", f"/jobs/{job['job']}/tasks")["tasks"][:3]:
-            if task["state"] == "pending":
-                echo(f"      {task['index']}: pending: {task.get('reason', '')}")
-                break
-
-
 def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(
         agents: int = typer.Option(2, "--agents", min=1, max=64, help="how many agents (machines) to start"),
         directory: Path = typer.Option(Path(".corral"), "--dir", help="the cell's store, tokens, logs and agent state"),
-        port: int = typer.Option(7100, "--port", help="the master's port on 127.0.0.1 (0: any free port)"),
+        port: int = typer.Option(7100, "--port", help="the master's port on 127.0.0.1 (0: any free port); with "
+                                                     "--replicas, the first master's (the others follow it)"),
+        replicas: int = typer.Option(1, "--replicas", min=1, max=7,
+                                     help="masters on a local 3-member etcd cluster, one elected leader (needs "
+                                          "etcd: apt-get install etcd-server); 1: one master on SQLite"),
         capacity: str = typer.Option("", "--capacity", help="each agent's capacity, e.g. cpu=4,memory=8Gi "
                                                             "(default: this machine's)"),
         poll_interval: float = typer.Option(1.0, "--poll-interval", help="seconds between the master's polls"),
@@ -366,9 +343,11 @@ def register(app: typer.Typer) -> None:
             signal.signal(sig, lambda *_: stop.set())
         from corral.cli.reaper import become_subreaper
 
+        from corral.cli.up_serve import make_cell, serve
+
         reaper = become_subreaper()
-        cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
-                         echo=echo, policy=policy)
+        cell = make_cell(replicas, directory, agents=agents, port=port, poll_interval_s=poll_interval,
+                         capacity=capacity, echo=echo, policy=policy)
         if reaper:
             cell.start_reaper()
         code = 0
@@ -379,8 +358,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"corral up: {e}", err=True)
                 code = 1
             if not code:
-                _serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
-                code = 1 if cell.procs["master"].poll() is not None else 0
+                code = serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
         finally:
             if not code:
                 echo("corral up: stopping the cell")
@@ -389,28 +367,3 @@ def register(app: typer.Typer) -> None:
                 echo("corral up: stopped")
         if code:
             raise typer.Exit(code)
-
-
-def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: bool, stop: threading.Event,
-           echo, examples: Path | None = None) -> None:
-    from corral.cli.config import write_config as save_config
-
-    config = save_config(cell.url, cell.admin_token) if write_config else None
-    echo(f"corral up: a local cell of {agents} machines (stop with Ctrl-C)")
-    echo(f"  master     {cell.url}   log {cell.dir / 'logs' / 'master.log'}")
-    echo(f"  store      sqlite:///{cell.dir / 'state.db'}   tokens {cell.dir / 'tokens.yaml'}")
-    for m in sorted(cell.machines_up(), key=lambda m: m["name"]):
-        echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
-    if config is not None:
-        echo(f"  CLI config {config} (user {cell.user}, admin)")
-    echo("  try:       corral submit examples/prep.yaml && corral jobs && corral why prep.alice && corral logs prep.alice/0")
-    if not reaper:
-        echo("  (not a child subreaper: tasks orphaned by a killed agent may outlive the cell)")
-    if demo and not stop.is_set():
-        echo("corral up: --demo: submitting the example jobs")
-        _demo(cell, echo, examples)
-    while not stop.wait(0.5):
-        master = cell.procs["master"]
-        if master.poll() is not None:
-            typer.echo(f"corral up: the master exited with {master.returncode}; stopping the cell", err=True)
-            break

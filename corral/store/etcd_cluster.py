@@ -9,6 +9,7 @@ every member it started; a member can be killed and started again alone
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -45,8 +46,13 @@ class EtcdCluster:
         self.directory = Path(directory)
         self.host = host
         self.names = [f"etcd{i}" for i in range(members)]
-        self.client_ports = {n: free_port(host) for n in self.names}
-        self.peer_ports = {n: free_port(host) for n in self.names}
+        known = self.directory / "cluster.json"  # a cluster started here before comes back on its ports
+        if known.exists():
+            ports = json.loads(known.read_text())
+            self.client_ports, self.peer_ports = ports["client"], ports["peer"]
+        else:
+            self.client_ports = {n: free_port(host) for n in self.names}
+            self.peer_ports = {n: free_port(host) for n in self.names}
         self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
         self.procs: dict[str, subprocess.Popen] = {}
         self._started_once: set[str] = set()
@@ -74,6 +80,8 @@ class EtcdCluster:
 
     def start(self, timeout_s: float = 20.0) -> "EtcdCluster":
         self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "cluster.json").write_text(json.dumps({"client": self.client_ports,
+                                                                 "peer": self.peer_ports}))
         try:
             for name in self.names:
                 self.start_member(name, wait=False)
