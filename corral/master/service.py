@@ -27,7 +27,7 @@ from typing import Any
 
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
-from corral.store.base import Store, done
+from corral.store.base import Store, StoreError, done
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class Master:
         with self.lock:
             if self.broken is not None:
                 raise MasterUnavailable(f"the master's store failed: {self.broken}")
+            if self.replica is not None and not self.replica.leading:  # its core only follows the log
+                raise MasterUnavailable(f"this master is a {self.replica.role}, not the leader")
             try:
                 out = self.core.handle(cmd)
             except BaseException as e:
@@ -130,13 +132,20 @@ class Master:
     def execute(self, cmd: Any, timeout_s: float = 30.0) -> dict[str, Any]:
         """Apply ``cmd`` and wait until it is durable (threads)."""
         reply, durable = self.submit_command(cmd)
-        durable.result(timeout_s)
+        try:
+            durable.result(timeout_s)
+        except StoreError as e:
+            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
         return reply
 
     async def aexecute(self, cmd: Any) -> dict[str, Any]:
-        """Apply ``cmd`` and wait until it is durable (asyncio)."""
+        """Apply ``cmd`` and wait until it is durable (asyncio). A store that failed to make it
+        durable (etcd without a quorum, a deposed leader) is MasterUnavailable (HTTP 503)."""
         reply, durable = self.submit_command(cmd)
-        await asyncio.wrap_future(durable)
+        try:
+            await asyncio.wrap_future(durable)
+        except StoreError as e:
+            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
         return reply
 
     def _maybe_checkpoint(self) -> None:
