@@ -20,7 +20,8 @@ def open_store(url: str) -> Store:
             raise StoreError("expected sqlite:///path/to/file.db")
         return SqliteStore(path)
     if url.startswith("etcd://"):
-        from corral.store.etcd import EtcdStore, parse_endpoints
+        from corral.store.etcd import EtcdStore
+        from corral.store.etcd_endpoints import parse_endpoints
 
         endpoints, prefix = parse_endpoints(url[len("etcd://"):])
         try:

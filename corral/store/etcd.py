@@ -36,6 +36,7 @@ from concurrent.futures import Future
 from typing import Any, Iterator
 
 from corral.store.base import Event, StoreCompacted, StoreError
+from corral.store.etcd_endpoints import grpc_target
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -43,30 +44,6 @@ _STOP = object()
 
 def _pad(n: int) -> bytes:
     return b"%020d" % n
-
-
-def parse_endpoints(text: str) -> tuple[list[str], str]:
-    """``host:port,host:port[/prefix]`` → (endpoints, prefix ending in ``/``)."""
-    hosts, _, prefix = text.partition("/")
-    endpoints = [h.strip() for h in hosts.split(",") if h.strip()]
-    for endpoint in endpoints:
-        host, _, port = endpoint.rpartition(":")
-        if not host or not port.isdigit():
-            raise StoreError(f"expected etcd endpoints like etcd://127.0.0.1:2379,127.0.0.1:22379, got {endpoint!r}")
-    if not endpoints:
-        raise StoreError("expected etcd://host:port[,host:port...][/prefix]")
-    prefix = "/" + (prefix.strip("/") or "corral") + "/"
-    return endpoints, prefix
-
-
-def _grpc_target(endpoints: list[str]) -> tuple[str, int]:
-    """aetcd dials ``f"{host}:{port}"``; several IPv4 members become one gRPC ``ipv4:`` target
-    (gRPC's own list of addresses, balanced round robin, skipping dead members)."""
-    if len(endpoints) == 1:
-        host, _, port = endpoints[0].rpartition(":")
-        return host, int(port)
-    first, _, port = endpoints[-1].rpartition(":")
-    return "ipv4:" + ",".join(endpoints[:-1] + [first]), int(port)
 
 
 class EtcdStore:
@@ -83,7 +60,7 @@ class EtcdStore:
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self.loop.run_forever, name="corral-etcd", daemon=True)
         self._loop_thread.start()
-        host, port = _grpc_target(endpoints)
+        host, port = grpc_target(endpoints)
         self.client = self.call(self._connect(host, port), timeout_s=retry_s + timeout_s)
         self.fence_key: bytes | None = None
         self.fence_revision = 0

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from corral.store import StoreError, open_store
-from corral.store.etcd import parse_endpoints
+from corral.store.etcd_endpoints import parse_endpoints
 from corral.store.sqlite import SqliteStore
 
 
