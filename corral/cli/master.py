@@ -193,10 +193,15 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                 typer.echo("corral master: the HTTP server stopped", err=True)
                 break
     finally:
-        if replicated:
-            replica.stop()
         link.stop()
-        server.stop(checkpoint=not replicated or replica.leading)
+        if replicated:
+            if replica.leading and server.master.broken is None:
+                try:  # while it still leads: a checkpoint is fenced like every write
+                    server.master.checkpoint().result(30.0)
+                except Exception as e:
+                    typer.echo(f"corral master: final checkpoint failed: {e}", err=True)
+            replica.stop()  # resigns: a follower takes over at once, not after the lease
+        server.stop(checkpoint=not replicated)
     if deposed:
         typer.echo(f"corral master: stopped: {deposed[0]}; start it again to follow the new leader", err=True)
         raise typer.Exit(3)

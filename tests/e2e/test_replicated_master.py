@@ -99,5 +99,11 @@ def test_followers_redirect_writes_serve_stale_reads_only_when_asked_and_a_kille
         again = client.call("POST", "/jobs", json=job("j0"), headers={"X-Request-Id": next(iter(acknowledged))},
                             retries=2)
         assert again["duplicate"] is True and len(jobs) == 6  # a retry after failover makes no second job
+
+        stopped = next(m for m in cell if m.url == new_leader)
+        stopped.stop()  # SIGTERM: a final (fenced) checkpoint, then it resigns
+        assert stopped.proc.returncode == 0 and "failed" not in stopped.log.read_text()
+        assert wait_leader(cell) not in (leader, new_leader)
+        assert len({j["job"] for j in client.call("GET", "/jobs")["jobs"]}) == 6
     finally:
         client.close()
