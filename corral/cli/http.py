@@ -138,6 +138,8 @@ class MasterClient:
                     self.addr = _origin(response.headers["location"])  # a follower names the leader
                     if time.monotonic() < deadline:
                         continue
+                    raise ApiError(f"the masters kept redirecting for {self.failover_s:g} s (no leader answered)",
+                                   SERVER, 307)
                 if not (response.status_code == 503 and len(self.addrs) > 1 and time.monotonic() < deadline):
                     break
                 why = error_message(503, _json_or_none(response), response.text)

@@ -103,3 +103,46 @@ def test_bad_client_settings_are_bad_input_before_any_request(what, addr, token,
 
 def test_an_address_without_a_scheme_means_http_and_a_trailing_slash_is_dropped():
     assert MasterClient("127.0.0.1:7100/", "t").addr == "http://127.0.0.1:7100"
+
+
+def test_a_client_of_several_masters_follows_a_followers_redirect_with_the_same_headers():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from corral.cli.http import MasterClient
+
+    seen = []
+
+    class Leader(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen.append((self.headers["Authorization"], self.headers["X-Request-Id"]))
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"job": "a.u"}')
+
+        def log_message(self, *args):
+            pass
+
+    leader = HTTPServer(("127.0.0.1", 0), Leader)
+
+    class Follower(Leader):
+        def do_POST(self):  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{leader.server_port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    follower = HTTPServer(("127.0.0.1", 0), Follower)
+    for server in (leader, follower):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        addrs = f"http://127.0.0.1:{follower.server_port},http://127.0.0.1:{leader.server_port}"
+        with MasterClient(addrs, "tok") as client:
+            assert client.call("POST", "/jobs", json={}, headers={"X-Request-Id": "r1"}) == {"job": "a.u"}
+            assert client.addr.endswith(f":{leader.server_port}")  # and it stays with the leader
+        assert seen == [("Bearer tok", "r1")]
+    finally:
+        leader.shutdown()
+        follower.shutdown()
