@@ -11,6 +11,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -33,6 +34,7 @@ class AgentConfig:
     port: int = 0  # 0: any free port
     host: str = "127.0.0.1"  # where the agent's API listens (--listen)
     advertise: str = ""  # the URL the masters use for it (--advertise); default http://host:port
+    tls: Any = None  # corral.tls.TlsFiles: serve HTTPS to the master only, present this machine's certificate
     capacity: dict[str, int] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     gpu_model: str = ""

@@ -52,11 +52,11 @@ def news_key(status: dict[str, Any]) -> tuple:
 class HttpSender:
     """Posts one notification body to the master with the agent's token; says OK, RETRY or DROP."""
 
-    def __init__(self, master: str, machine: str, token: str, timeout_s: float = 2.0):
+    def __init__(self, master: str, machine: str, token: str, timeout_s: float = 2.0, verify: Any = True):
         self.masters = Masters(master)  # one or several, comma-separated
         self.path = NOTIFY_PATH.format(machine=machine)
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(1.0, timeout_s)))
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(1.0, timeout_s)), verify=verify)
         self.last_error = ""
 
     def __call__(self, body: dict[str, Any]) -> str:

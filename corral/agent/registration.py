@@ -34,8 +34,10 @@ class Registrar:
         backoff_max_s: float = 30.0,
         seed: str = "",
         timeout_s: float = 5.0,
+        verify: Any = True,
     ):
         self.masters = Masters(master)  # one or several, comma-separated: registering finds the leader
+        self.verify = verify  # TLS: the cell's context (verifies the master, presents this machine's certificate)
         self.token, self.body, self.last_poll = token, body, last_poll
         self.backoff_s, self.backoff_max_s, self.timeout_s = backoff_s, backoff_max_s, timeout_s
         self.random = random.Random(seed)  # jitter, reproducible per agent name
@@ -56,7 +58,7 @@ class Registrar:
     def register_once(self) -> bool:
         self.attempts += 1
         try:
-            with httpx.Client(timeout=self.timeout_s) as client:
+            with httpx.Client(timeout=self.timeout_s, verify=self.verify) as client:
                 response = self.masters.post(client, REGISTER_PATH, json=self.body(),
                                              headers={"Authorization": f"Bearer {self.token}"})
         except httpx.HTTPError as e:

@@ -30,6 +30,10 @@ def register(app: typer.Typer) -> None:
         log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="this machine's certificate from the cell's CA "
+                                                              "(its common name is --name); with --tls-key, --tls-ca"),
+        tls_key: Path = typer.Option(None, "--tls-key"),
+        tls_ca: Path = typer.Option(None, "--tls-ca", help="the cell's CA certificate"),
     ) -> None:
         """Run the agent for this machine: register with the master, run the tasks it is given."""
         from corral.agent.config import AgentConfig, ConfigError, parse_attributes, parse_capacity
@@ -38,6 +42,9 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from corral.cli.master import tls_files
+
+        tls = tls_files("agent", tls_cert, tls_key, tls_ca)
         host = "127.0.0.1"
         try:
             if listen is not None:
@@ -45,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
                 host, port = split_listen(listen)
             config = AgentConfig(
-                name=name, master=master, token=token, host=host, advertise=advertise,
+                name=name, master=master, token=token, host=host, advertise=advertise, tls=tls,
                 state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,
                 capacity=parse_capacity(capacity) if capacity else {},
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,

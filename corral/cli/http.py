@@ -83,12 +83,12 @@ class MasterClient:
     leader yet (503) is left for the next one, for at most ``failover_s``."""
 
     def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0,
-                 failover_s: float = 15.0):
+                 failover_s: float = 15.0, ca: str | None = None):
         self.addrs = [a if "://" in a else "http://" + a for a in
                       (part.strip().rstrip("/") for part in str(addr).split(",")) if a]
         self.addr = self.addrs[0] if self.addrs else str(addr)
         self.token, self.timeout_s, self.connect_timeout_s = str(token), timeout_s, connect_timeout_s
-        self.failover_s = failover_s
+        self.failover_s, self.ca = failover_s, ca  # ca: the cell's CA certificate (verify https masters)
         self._client: Any = None
         for one in self.addrs or [self.addr]:
             _check_address(one)
@@ -103,10 +103,15 @@ class MasterClient:
             # URL is http and redirects are not followed. Not verifying there spares loading the CA
             # bundle (13 ms of a client command's start); an https master is verified as usual.
             plain = all(a.startswith("http://") for a in self.addrs)
+            verify: Any = not plain
+            if self.ca and not plain:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=self.ca)
             self._client = httpx.Client(
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,
-                verify=not plain, follow_redirects=False)
+                verify=verify, follow_redirects=False)
         return self._client
 
     def close(self) -> None:
@@ -229,11 +234,11 @@ def die(command: str, message: str, code: int = BAD_INPUT) -> NoReturn:
 def client_for(command: str) -> MasterClient:
     """The client the CLI config names (``CORRAL_ADDR``/``CORRAL_TOKEN`` or the config file); a
     missing address or token is one line and exit 2."""
-    from corral.cli.config import ClientConfigError, client_settings
+    from corral.cli.config import ClientConfigError, client_ca, client_settings
 
     try:
         addr, token = client_settings()
-        return MasterClient(addr, token)
+        return MasterClient(addr, token, ca=client_ca())
     except ClientConfigError as e:
         die(command, str(e))
     except ApiError as e:

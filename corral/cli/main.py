@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.client",
     "corral.cli.up",
     "corral.cli.masters",
+    "corral.cli.ca",
     "corral.cli.logs",
 )
 

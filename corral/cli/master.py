@@ -6,6 +6,7 @@ import getpass
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,6 +35,21 @@ def ensure_tokens(path: Path) -> str:
         if isinstance(entry, dict) and entry.get("user") == user and entry.get("role") == "admin":
             return str(token)
     return ""
+
+
+def tls_files(command: str, cert: Path | None, key: Path | None, ca: Path | None) -> Any:
+    """A corral.tls.TlsFiles for --tls-cert/--tls-key/--tls-ca (all three, or none: None)."""
+    given = [p for p in (cert, key, ca) if p is not None]
+    if not given:
+        return None
+    if len(given) != 3:
+        die(command, "--tls-cert, --tls-key and --tls-ca go together (make them with `corral ca init DIR`)")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if not path.is_file():
+            die(command, f"{flag}: no file {path}")
+    from corral.tls import TlsFiles
+
+    return TlsFiles(cert, key, ca)
 
 
 def check_policy(spec: str, where: str = "--policy", command: str = "master") -> str:
@@ -95,8 +111,14 @@ def register(app: typer.Typer) -> None:
         reschedule_rate: float = typer.Option(20.0, "--reschedule-rate",
                                               help="tasks per second moved off down machines (burst as many)"),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="serve HTTPS with this certificate (from the cell's "
+                                                              "CA: corral ca init); with --tls-key and --tls-ca"),
+        tls_key: Path = typer.Option(None, "--tls-key"),
+        tls_ca: Path = typer.Option(None, "--tls-ca", help="the cell's CA certificate: agents must present one "
+                                                          "of its certificates naming their machine"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
+        tls = tls_files("master", tls_cert, tls_key, tls_ca)
         if listen is not None:
             from corral.cli.cellconfig import split_listen
 
@@ -106,7 +128,7 @@ def register(app: typer.Typer) -> None:
                 die("master", f"--listen: {e}")
         if advertise is not None and not advertise.startswith(("http://", "https://")):
             die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
-        given = dict(store=store, port=port, host=host, advertise=advertise, cell=cell, tokens=tokens, quota=quota, policy=policy,
+        given = dict(store=store, port=port, host=host, advertise=advertise, tls=tls, cell=cell, tokens=tokens, quota=quota, policy=policy,
                      write_config=write_config, validate=validate, poll_interval=poll_interval,
                      misses_to_down=misses_to_down, reschedule_rate=reschedule_rate, verbose=verbose)
         if config is not None:
@@ -119,7 +141,8 @@ def register(app: typer.Typer) -> None:
 
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
-               misses_to_down: int, reschedule_rate: float, verbose: bool, advertise: str | None = None) -> None:
+               misses_to_down: int, reschedule_rate: float, verbose: bool, advertise: str | None = None,
+               tls: Any = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -144,13 +167,15 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         admin_token = ensure_tokens(tokens)
         token_table = Tokens.load(tokens)
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy),
-                              token_table, host=host, port=port)
+                              token_table, host=host, port=port, tls=tls)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
     from corral.master.link import attach_link
     from corral.master.liveness import RescheduleLimiter
 
     link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
+    if tls is not None:
+        link.verify = tls.client_context()
     core = server.master.core
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
     # The master holds many long-lived objects: freeze what recovery built and collect the young
@@ -168,7 +193,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         server.start(start_master=not replicated)
     except RuntimeError as e:
         die("master", str(e), 1)
-    addr = advertise.rstrip("/") if advertise else f"http://{host}:{server.port}"
+    addr = advertise.rstrip("/") if advertise else server.url
     deposed: list[str] = []
     if replicated:
         from corral.master.replica import Replica

@@ -7,14 +7,14 @@ import json
 import typer
 
 
-def list_masters(addrs: list[str], token: str) -> list[dict]:
+def list_masters(addrs: list[str], token: str, ca: str | None = None) -> list[dict]:
     """One row per address: ``GET /api/v1/master`` of that master alone (no redirect followed);
     a master that does not answer is ``unreachable`` with the reason."""
     from corral.cli.http import ApiError, MasterClient
 
     rows = []
     for addr in addrs:
-        with MasterClient(addr, token, timeout_s=3.0, connect_timeout_s=1.0) as client:
+        with MasterClient(addr, token, timeout_s=3.0, connect_timeout_s=1.0, ca=ca) as client:
             try:
                 rows.append({**client.call("GET", "/master"), "url": client.addr})
             except ApiError as e:
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
     @app.command("masters")
     def masters(output: str = typer.Option("text", "--output", "-o", help="text or json")) -> None:
         """List the cell's masters: URL, role (leader or follower), pid, applied log position."""
-        from corral.cli.config import ClientConfigError, client_settings
+        from corral.cli.config import ClientConfigError, client_ca, client_settings
         from corral.cli.http import die
 
         if output not in ("text", "json"):
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             addr, token = client_settings()
         except ClientConfigError as e:
             die("masters", str(e))
-        rows = list_masters([a for a in addr.split(",") if a.strip()], token)
+        rows = list_masters([a for a in addr.split(",") if a.strip()], token, client_ca())
         if output == "json":
             typer.echo(json.dumps({"masters": rows}, indent=2))
             return

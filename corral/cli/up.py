@@ -74,12 +74,13 @@ class LocalCell:
 
     def __init__(self, directory: Path, agents: int = 2, port: int = 7100, poll_interval_s: float = 1.0,
                  misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print,
-                 policy: str | None = None):
+                 policy: str | None = None, tls: bool = False):
         self.dir = directory.resolve()
         self.names = [f"m{i + 1}" for i in range(agents)]
         self.port, self.poll_interval_s, self.misses_to_down = port, poll_interval_s, misses_to_down
         self.capacity, self.kill_grace_s = capacity, kill_grace_s
         self.policy = policy  # the master's scheduling policy; None: its default
+        self.tls = tls  # HTTPS everywhere with certificates from the cell's CA in DIR/ca
         self.echo = echo
         self.procs: dict[str, subprocess.Popen] = {}
         self.url = ""
@@ -108,6 +109,24 @@ class LocalCell:
                                     start_new_session=True)
             self.procs[name] = proc
         return proc
+
+    @property
+    def ca(self) -> str | None:
+        return str(self.dir / "ca" / "ca.pem") if self.tls else None
+
+    def tls_args(self, name: str) -> list[str]:
+        """``--tls-*`` for the master or agent ``name`` (its certificate issued on first use)."""
+        if not self.tls:
+            return []
+        from corral.tls import init_ca, issue
+
+        ca = self.dir / "ca"
+        if not (ca / "ca.pem").exists():
+            init_ca(ca)
+        if not (ca / f"{name}.pem").exists():
+            issue(ca, name, ["127.0.0.1"])
+        return ["--tls-cert", str(ca / f"{name}.pem"), "--tls-key", str(ca / f"{name}-key.pem"),
+                "--tls-ca", str(ca / "ca.pem")]
 
     def own_pids(self) -> set[int]:
         """The children this process waits for itself: its master's and agents' Popen objects not
@@ -160,7 +179,7 @@ class LocalCell:
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
-            *(["--policy", self.policy] if self.policy else [])])
+            *(["--policy", self.policy] if self.policy else []), *self.tls_args("master")])
         deadline = time.monotonic() + timeout_s
         self.url = ""
         while not self.url:
@@ -169,7 +188,7 @@ class LocalCell:
                                    + log_path.read_bytes()[offset:].decode(errors="replace")[-1500:])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the master did not start within {timeout_s:.0f}s; see {log_path}")
-            found = re.findall(rb"serving (http://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
+            found = re.findall(rb"serving (https?://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
             if found:
                 self.url = found[-1].decode()
             time.sleep(0.05)
@@ -179,7 +198,8 @@ class LocalCell:
         for i, name in enumerate(self.names):
             args = ["agent", "--master", self.url, "--name", name, "--token", self.agent_tokens[name],
                     "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
-                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s)]
+                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s),
+                    *self.tls_args(name)]
             if self.capacity:
                 args += ["--capacity", self.capacity]
             self._spawn(name, args)
@@ -198,7 +218,7 @@ class LocalCell:
         if self._client is None or self._client.addr != self.url:
             if self._client is not None:
                 self._client.close()
-            self._client = MasterClient(self.url, self.admin_token, timeout_s=10.0)
+            self._client = MasterClient(self.url, self.admin_token, timeout_s=10.0, ca=self.ca)
         return self._client.call(method, path, **kw)
 
     def machines_up(self) -> list[dict[str, Any]]:
@@ -328,6 +348,8 @@ def register(app: typer.Typer) -> None:
                                                                "service.yaml (default: the repository's examples/)"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the CLI config (address and admin token)"),
+        tls: bool = typer.Option(False, "--tls", help="HTTPS between everything, certificates from a cell CA made "
+                                                      "in DIR/ca; agents present certificates naming their machine"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:
@@ -347,7 +369,7 @@ def register(app: typer.Typer) -> None:
 
         reaper = become_subreaper()
         cell = make_cell(replicas, directory, agents=agents, port=port, poll_interval_s=poll_interval,
-                         capacity=capacity, echo=echo, policy=policy)
+                         capacity=capacity, echo=echo, policy=policy, tls=tls)
         if reaper:
             cell.start_reaper()
         code = 0

@@ -59,7 +59,8 @@ class ReplicatedCell(LocalCell):
         proc = self._spawn(name, [
             "master", "--store", self.store_url, "--port", str(port), "--tokens", str(self.dir / "tokens.yaml"),
             "--no-write-config", "--poll-interval", str(self.poll_interval_s),
-            "--misses-to-down", str(self.misses_to_down), *(["--policy", self.policy] if self.policy else [])])
+            "--misses-to-down", str(self.misses_to_down), *(["--policy", self.policy] if self.policy else []),
+            *self.tls_args(name)])
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
@@ -67,7 +68,7 @@ class ReplicatedCell(LocalCell):
                                    + log_path.read_bytes()[offset:].decode(errors="replace")[-1500:])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start within {timeout_s:.0f}s; see {log_path}")
-            found = re.findall(rb"serving (http://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
+            found = re.findall(rb"serving (https?://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
             if found:
                 self.urls[name] = found[-1].decode()
                 return self.urls[name]
@@ -92,7 +93,7 @@ class ReplicatedCell(LocalCell):
     def masters_now(self) -> list[dict[str, Any]]:
         from corral.cli.masters import list_masters
 
-        rows = list_masters([self.urls[n] for n in self.masters], self.admin_token)
+        rows = list_masters([self.urls[n] for n in self.masters], self.admin_token, self.ca)
         for name, row in zip(self.masters, rows):
             row["name"] = name
         return rows

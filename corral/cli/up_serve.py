@@ -66,7 +66,7 @@ def serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: 
     code (1: the cell could not go on)."""
     from corral.cli.config import write_config as save_config
 
-    config = save_config(cell.url, cell.admin_token) if write_config else None
+    config = save_config(cell.url, cell.admin_token, cell.ca) if write_config else None
     echo(f"corral up: a local cell of {agents} machines (stop with Ctrl-C)")
     if isinstance(cell, ReplicatedCell):
         for row in cell.masters_now():

@@ -23,8 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.master import views
-from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, may_change, may_register,
-                                principal_of, user_of)
+from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, check_machine_certificate,
+                                may_change, may_register, principal_of, user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
@@ -309,6 +309,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def agent_register(request: Request, who: Principal = caller) -> RegisterReply:
         may_register(who, through_agents=True)
         command = register_command(parse_json(await request.body()))
+        check_machine_certificate(master, request.scope, command.name, who.role)
         reply = await master.aexecute(command)
         link = getattr(master, "link", None)
         if link is not None:  # the agent accepts the token it registered with on its own API

@@ -54,6 +54,7 @@ from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
+from corral.tls import check_peer
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class LinkShards:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
         self.rounds = 0
+        self.verify: Any = True  # TLS: the cell's client context, and agents must name their machine
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -155,7 +157,7 @@ class LinkShards:
     def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
         limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2)
         with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
-                          limits=limits) as client:
+                          limits=limits, verify=self.verify) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
                 if not drain(q, next_poll, lambda batch: deliver_batch(
@@ -193,6 +195,8 @@ class LinkShards:
     def _request(self, client: httpx.Client, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
         """One call to ``machine``'s agent; on 401 try the other agent tokens and keep the one that works."""
         response = client.request(method, url, headers=self._headers(machine), **kw)
+        if self.verify is not True:
+            check_peer(response, machine)
         if response.status_code != 401:
             return response
         for token in self.agent_tokens:
@@ -367,7 +371,7 @@ class LinkShards:
         if not address:
             return 404, f"machine {machine} has no agent address"
         own = client is None
-        client = client or httpx.Client(timeout=self.timeout_s + 3.0)
+        client = client or httpx.Client(timeout=self.timeout_s + 3.0, verify=self.verify)
         try:
             r = self._request(client, machine, "GET", f"{address}/v1/tasks/{task}/logs",
                               params={"stream": stream, "tail": str(tail)})

@@ -56,10 +56,14 @@ class MasterServer:
     """A master and its HTTP API on ``host:port`` (port 0: any free port), served from a thread."""
 
     def __init__(self, master: Master, tokens: Tokens, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning"):
-        self.master, self.tokens = master, tokens
+                 log_level: str = "warning", tls: Any = None):
+        """``tls``: a corral.tls.TlsFiles: serve HTTPS, and agents must present their machine's
+        client certificate (anyone else may present none: users authenticate with tokens)."""
+        self.master, self.tokens, self.tls = master, tokens, tls
+        master.agent_certificates = tls is not None
         self.app = create_app(master, tokens)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
+                                     **(tls.server_config(require_client_cert=False) if tls else {}),
                                      lifespan="off", timeout_keep_alive=30, backlog=2048,
                                      # Bound to 127.0.0.1, never behind a proxy: no per-request proxy
                                      # header rewriting; no Server header.
@@ -70,7 +74,7 @@ class MasterServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0, start_master: bool = True) -> "MasterServer":
         """Serve; ``start_master``: start the master's scheduler too (a replica starts it once it
