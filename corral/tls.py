@@ -173,9 +173,11 @@ def check_peer(response: Any, machine: str) -> None:
     ``machine`` (the master accepts an agent's reports for its own machine only)."""
     import httpx
 
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    named = common_name(ssl_object.getpeercert()) if ssl_object is not None else None
+    peer = response.extensions.get("peer_cert")  # corral.master.agent_http puts it there
+    if peer is None and response.extensions.get("network_stream") is not None:  # an httpx.Client's answer
+        ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
+        peer = ssl_object.getpeercert() if ssl_object is not None else None
+    named = common_name(peer)
     if named != machine:
         raise httpx.RequestError(f"the agent at {response.request.url} presents a certificate for {named!r}, "
                                  f"not machine {machine!r}", request=response.request)

@@ -75,6 +75,7 @@ def serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: 
     else:
         echo(f"  master     {cell.url}   log {cell.dir / 'logs' / 'master.log'}")
         echo(f"  store      sqlite:///{cell.dir / 'state.db'}   tokens {cell.dir / 'tokens.yaml'}")
+    echo(f"  web UI     {cell.url.split(',')[0]}/ui   (sign in with a token of {cell.dir / 'tokens.yaml'})")
     for m in sorted(cell.machines_up(), key=lambda m: m["name"]):
         echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
     if config is not None:

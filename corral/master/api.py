@@ -38,7 +38,9 @@ from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvent
                                      MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
+from corral.master.usage_api import usage_router
 from corral.model.validation import field_errors
+from corral.web.app import ui_router
 
 PREFIX = "/api/v1"
 READ = error_responses(400, 401, 404, 503)
@@ -139,6 +141,8 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     caller, changer = Depends(auth.anyone), Depends(auth.user)  # any known token; a user's or an admin's
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
+    app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
+    app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(FollowerGate, master=master)  # a follower sends writes to the leader
     app.add_middleware(CatchAll)  # outermost

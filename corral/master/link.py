@@ -49,16 +49,19 @@ from typing import Any
 
 import httpx
 
+from corral.master.agent_http import AgentHttp
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask
 from corral.master.liveness import Liveness
+from corral.master.usage import recorder
 from corral.tls import check_peer
 
 log = logging.getLogger(__name__)
 
 ENDED = ("finished", "failed", "killed")
+AgentClient = AgentHttp | httpx.Client  # what the link calls agents with (tests hand it a mock httpx.Client)
 
 
 def _key(status: dict[str, Any]) -> tuple:
@@ -104,7 +107,8 @@ class LinkShards:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
         self.rounds = 0
-        self.verify: Any = True  # TLS: the cell's client context, and agents must name their machine
+        self._record_usage = recorder(master)  # every poll answer feeds the usage history
+        self.verify: Any = True  # TLS: the cell's client context; agents' certificates must name their machine
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -155,9 +159,8 @@ class LinkShards:
                 pool.shutdown(wait=True)
 
     def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
-        limits = httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency * 2)
-        with httpx.Client(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
-                          limits=limits, verify=self.verify) as client:
+        # One kept connection per agent (agent_http.py): a poll costs the master a third of httpx's.
+        with AgentHttp(timeout_s=self.timeout_s, ssl_context=None if self.verify is True else self.verify) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
                 if not drain(q, next_poll, lambda batch: deliver_batch(
@@ -175,7 +178,7 @@ class LinkShards:
                 if shard == 0:
                     self.rounds += 1
 
-    def _poll_logged(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+    def _poll_logged(self, client: AgentClient, name: str, address: str, state: str) -> None:
         if self._stop.is_set():
             return
         try:
@@ -192,7 +195,7 @@ class LinkShards:
         token = token or self._token_of.get(machine) or (self.agent_tokens[0] if self.agent_tokens else "")
         return {"Authorization": f"Bearer {token}"}
 
-    def _request(self, client: httpx.Client, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
+    def _request(self, client: AgentClient, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
         """One call to ``machine``'s agent; on 401 try the other agent tokens and keep the one that works."""
         response = client.request(method, url, headers=self._headers(machine), **kw)
         if self.verify is not True:
@@ -209,7 +212,7 @@ class LinkShards:
                 return retry
         return response
 
-    def _deliver(self, client: httpx.Client, effect: Effect) -> None:
+    def _deliver(self, client: AgentClient, effect: Effect) -> None:
         if not effect.address:
             return
         try:
@@ -245,7 +248,7 @@ class LinkShards:
         except AdmissionError as e:
             log.warning("report of the refused %s: %s", effect.task, e)
 
-    def poll(self, client: httpx.Client, name: str, address: str, state: str) -> None:
+    def poll(self, client: AgentClient, name: str, address: str, state: str) -> None:
         """Poll one agent and tell the core what changed (public for tests)."""
         # What the master knew before the agent answered: anything it learned later (a notification,
         # a kill) is newer than this answer. A plain read: the seq only grows.
@@ -264,6 +267,8 @@ class LinkShards:
         came_back = self.liveness.answered(name)
         tasks = [t for t in data["tasks"] if isinstance(t, dict) and isinstance(t.get("task_id"), str)]
         incarnation = str(data.get("incarnation", ""))
+        if self._record_usage is not None:
+            self._record_usage(name, tasks)
         with self._lock:
             agent = self._agents.setdefault(name, _Agent())
         restarted = bool(agent.incarnation) and incarnation != agent.incarnation
@@ -301,7 +306,7 @@ class LinkShards:
             except AdmissionError as e:
                 log.warning("declaring %s down refused: %s", name, e)
 
-    def _reconcile(self, client: httpx.Client, name: str, address: str, agent: _Agent,
+    def _reconcile(self, client: AgentClient, name: str, address: str, agent: _Agent,
                    tasks: list[dict[str, Any]], resync: bool, asked_at: int | None = None) -> None:
         """Send the assignments if they changed (or after an outage); send again tasks the agent lost.
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
+from corral.master.usage import UsageHistory
 from corral.store.base import Store, StoreError, done
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Master:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rounds = 0
+        self.usage = UsageHistory()  # usage over time, fed by the link's polls (soft state)
         # Who this master is among the cell's masters (GET /api/v1/master); a replica replaces it.
         self.role_info: Any = lambda: {"role": "leader", "pid": os.getpid(), "applied": self.core.state.seq}
         self.replica: Any = None  # corral.master.replica.Replica when this is one of several masters
