@@ -250,6 +250,7 @@ def measure(args: argparse.Namespace, kind: str) -> dict:
         workdir = Path(tmp)
         etcd = None
         if kind == "etcd":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's corral
             from corral.store.etcd_cluster import EtcdCluster
 
             etcd = EtcdCluster(workdir / "etcd").start()
