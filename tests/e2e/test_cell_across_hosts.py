@@ -3,6 +3,7 @@ where it is told and is reached at the URL it advertises; nothing assumes 127.0.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -16,11 +17,29 @@ from tests.master.procs import child_env
 ADMIN, AGENT = "t-admin", "t-agent"
 
 
+def _port_held_on_localhost(host: str, held: list[socket.socket]) -> int:
+    """A port free on ``host`` whose 127.0.0.1 twin this test holds bound (not listening): on a
+    shared machine another process could otherwise serve 127.0.0.1 at that port and fail the
+    check that the master and agent serve only their own hosts."""
+    for _ in range(50):
+        port = free_port(host)
+        twin = socket.socket()
+        try:
+            twin.bind(("127.0.0.1", port))
+        except OSError:
+            twin.close()
+            continue
+        held.append(twin)
+        return port
+    raise RuntimeError(f"no port free on both {host} and 127.0.0.1")
+
+
 def test_a_master_and_an_agent_on_two_loopback_hosts_run_a_task_at_their_advertised_urls(tmp_path):
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({ADMIN: {"user": "ops", "role": "admin"},
                                       AGENT: {"user": "agents", "role": "agent"}}))
-    master_port, agent_port = free_port("127.0.0.2"), free_port("127.0.0.3")
+    held: list[socket.socket] = []
+    master_port, agent_port = _port_held_on_localhost("127.0.0.2", held), _port_held_on_localhost("127.0.0.3", held)
     master_url, agent_url = f"http://127.0.0.2:{master_port}", f"http://127.0.0.3:{agent_port}"
     env = child_env(CORRAL_CONFIG=str(tmp_path / "config.yaml"))
     procs = []
@@ -57,6 +76,8 @@ def test_a_master_and_an_agent_on_two_loopback_hosts_run_a_task_at_their_adverti
                 except httpx.ConnectError:
                     pass
     finally:
+        for twin in held:
+            twin.close()
         for p in reversed(procs):
             p.terminate()
             try:
