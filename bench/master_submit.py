@@ -9,8 +9,13 @@ machine), or httpx with ``--client httpx``. A submission counts when the master 
 loop runs beside the submissions.
 
     python bench/master_submit.py --json
+    python bench/master_submit.py --store etcd --json
 
 prints, on its last line, ``{"submissions_per_s", "p50_ms", "p99_ms", "store": "sqlite", ...}``.
+With ``--store etcd`` the master's store is a local 3-member etcd cluster (the
+replicated master's store; the master is its elected leader) and the same run
+measures SQLite beside it: ``submissions_per_s`` is etcd's, ``sqlite_submissions_per_s``
+and ``etcd_vs_sqlite`` compare them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import yaml
 TOKEN = "bench-token"
 
 
-def start_master(workdir: Path) -> tuple[subprocess.Popen, str]:
+def start_master(workdir: Path, store: str | None = None) -> tuple[subprocess.Popen, str]:
     tokens = workdir / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "bench", "role": "admin"}}))
     log = open(workdir / "master.log", "w")
@@ -42,20 +47,29 @@ def start_master(workdir: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "CORRAL_CONFIG": str(workdir / "config.yaml"),
            "PYTHONPATH": repo + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "corral.cli.main", "master", "--store", f"sqlite:///{workdir}/state.db",
+        [sys.executable, "-m", "corral.cli.main", "master", "--store", store or f"sqlite:///{workdir}/state.db",
          "--port", "0", "--tokens", str(tokens), "--no-write-config"],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = re.findall(r"serving (http://127\.0\.0\.1:\d+)", (workdir / "master.log").read_text())
-        if found:
+        if found and _leads(found[-1]):
             return proc, found[-1]
         if proc.poll() is not None:
             break
         time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"the master did not start:\n{(workdir / 'master.log').read_text()}")
+
+
+def _leads(url: str) -> bool:
+    """The master answers as the leader (a replicated one is elected first)."""
+    try:
+        r = httpx.get(url + "/api/v1/master", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
+        return r.status_code == 200 and r.json()["role"] == "leader"
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
 
 
 def cpu_seconds(pid: int) -> float:
@@ -214,31 +228,54 @@ def main() -> None:
     parser.add_argument("--client", choices=sorted(CLIENTS), default="raw",
                         help="load generator: raw HTTP/1.1 keep-alive streams (lean, the default) or httpx")
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser.add_argument("--store", choices=("sqlite", "etcd"), default="sqlite",
+                        help="the master's store; etcd: a local 3-member cluster, measured beside SQLite")
     parser.add_argument("--ceiling", action="store_true",
                         help="also measure the same clients against a no-op ASGI app on uvicorn (this machine's ceiling)")
     args = parser.parse_args()
     ceiling = measure_ceiling(args) if args.ceiling else None
 
+    result = measure(args, "sqlite" if args.store == "sqlite" else "etcd")
+    if args.store == "etcd":
+        sqlite = measure(args, "sqlite")
+        result["sqlite_submissions_per_s"] = sqlite["submissions_per_s"]
+        result["etcd_vs_sqlite"] = round(result["submissions_per_s"] / max(sqlite["submissions_per_s"], 1e-9), 3)
+    if ceiling is not None:
+        result["noop_ceiling_per_s"] = ceiling
+    print(json.dumps(result))
+
+
+def measure(args: argparse.Namespace, kind: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as tmp:
         workdir = Path(tmp)
-        proc, url = start_master(workdir)
+        etcd = None
+        if kind == "etcd":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's corral
+            from corral.store.etcd_cluster import EtcdCluster
+
+            etcd = EtcdCluster(workdir / "etcd").start()
         try:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            for m in range(args.machines):
-                httpx.post(url + "/api/v1/machines", headers=headers, timeout=10,
-                           json={"name": f"m{m}", "capacity": {"cpu": "64", "memory": "256Gi"},
-                                 "attributes": {"rack": f"r{m % 4}"}}).raise_for_status()
-            cpu_before = cpu_seconds(proc.pid)
-            results, elapsed = run_clients(url, args)
-            server_cpu = cpu_seconds(proc.pid) - cpu_before
-            cell = httpx.get(url + "/api/v1/cell", headers=headers, timeout=10).json()
-        finally:
-            proc.send_signal(signal.SIGTERM)
+            proc, url = start_master(workdir, etcd.url + "/bench" if etcd else None)
             try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+                headers = {"Authorization": f"Bearer {TOKEN}"}
+                for m in range(args.machines):
+                    httpx.post(url + "/api/v1/machines", headers=headers, timeout=10,
+                               json={"name": f"m{m}", "capacity": {"cpu": "64", "memory": "256Gi"},
+                                     "attributes": {"rack": f"r{m % 4}"}}).raise_for_status()
+                cpu_before = cpu_seconds(proc.pid)
+                results, elapsed = run_clients(url, args)
+                server_cpu = cpu_seconds(proc.pid) - cpu_before
+                cell = httpx.get(url + "/api/v1/cell", headers=headers, timeout=10).json()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        finally:
+            if etcd is not None:
+                etcd.stop()
         latencies = sorted(x for r in results for x in r[0])
         errors = sum(r[1] for r in results)
         acked = len(latencies)
@@ -246,7 +283,7 @@ def main() -> None:
             "submissions_per_s": round(acked / elapsed, 1),
             "p50_ms": round(1000 * latencies[len(latencies) // 2], 2) if latencies else None,
             "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2) if latencies else None,
-            "store": "sqlite",
+            "store": kind,
             "acknowledged": acked,
             "errors": errors,
             "clients": args.clients * args.concurrency,
@@ -259,11 +296,10 @@ def main() -> None:
             "server_cpu_ms_per_submission": round(1000 * server_cpu / max(acked, 1), 3),
             "load_average_1m": os.getloadavg()[0],
         }
-        if ceiling is not None:
-            result["noop_ceiling_per_s"] = ceiling
         if not args.json:
-            print(f"{acked} durable submissions in {elapsed:.2f}s over HTTP ({args.clients}x{args.concurrency} clients)")
-        print(json.dumps(result))
+            print(f"{kind}: {acked} durable submissions in {elapsed:.2f}s over HTTP "
+                  f"({args.clients}x{args.concurrency} clients)")
+        return result
 
 
 if __name__ == "__main__":

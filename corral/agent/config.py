@@ -11,6 +11,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -31,7 +32,9 @@ class AgentConfig:
     token: str
     state_dir: Path
     port: int = 0  # 0: any free port
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the agent's API listens (--listen)
+    advertise: str = ""  # the URL the masters use for it (--advertise); default http://host:port
+    tls: Any = None  # corral.tls.TlsFiles: serve HTTPS to the master only, present this machine's certificate
     capacity: dict[str, int] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     gpu_model: str = ""
@@ -50,8 +53,11 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
             raise ConfigError(f"name: expected 1-63 letters, digits, '.', '_' or '-', got {self.name!r}")
-        if not self.master.startswith(("http://", "https://")):
-            raise ConfigError(f"master: expected an http:// URL, got {self.master!r}")
+        masters = [m.strip() for m in self.master.split(",") if m.strip()]
+        if not masters or not all(m.startswith(("http://", "https://")) for m in masters):
+            raise ConfigError(f"master: expected an http:// URL (or several, comma-separated), got {self.master!r}")
+        if self.advertise and not self.advertise.startswith(("http://", "https://")):
+            raise ConfigError(f"advertise: expected a URL like http://10.0.0.5:7200, got {self.advertise!r}")
         if not self.token:
             raise ConfigError("token: an agent token is required (CORRAL_AGENT_TOKEN, --token-file or --token)")
         if not 0 <= self.port <= 65535:

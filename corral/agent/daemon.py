@@ -55,7 +55,8 @@ class Agent:
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None
         if notify:
-            self._sender = HttpSender(config.master, config.name, config.token)
+            self._sender = HttpSender(config.master, config.name, config.token,
+                                      verify=config.tls.client_context() if config.tls else True)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
         self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
@@ -77,7 +78,9 @@ class Agent:
 
     @property
     def address(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        if self.config.advertise:
+            return self.config.advertise.rstrip("/")
+        return f"{'https' if self.config.tls else 'http'}://{self.config.host}:{self.port}"
 
     def note_poll(self) -> None:
         self._last_poll = time.monotonic()
@@ -121,7 +124,8 @@ class Agent:
             sock.bind((self.config.host, self.config.port))
             sock.listen(128)
             self._socket = sock
-            config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+            tls = self.config.tls.server_config(require_client_cert=True) if self.config.tls else {}
+            config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False, **tls)
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                             name="corral-agent-http", daemon=True)
@@ -137,7 +141,7 @@ class Agent:
         self.registrar = Registrar(
             self.config.master, self.config.token, self.registration_body, self.last_poll,
             backoff_s=self.config.register_backoff_s, backoff_max_s=self.config.register_backoff_max_s,
-            seed=self.config.name,
+            seed=self.config.name, verify=self.config.tls.client_context() if self.config.tls else True,
         )
         self.registrar.start()
         log.info("agent %s serving on %s with %s", self.config.name, self.address, self.isolation.describe())

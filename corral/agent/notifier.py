@@ -31,6 +31,8 @@ from typing import Any
 
 import httpx
 
+from corral.agent.masters import Masters
+
 log = logging.getLogger(__name__)
 
 NOTIFY_PATH = "/api/v1/agents/{machine}/notify"
@@ -50,15 +52,16 @@ def news_key(status: dict[str, Any]) -> tuple:
 class HttpSender:
     """Posts one notification body to the master with the agent's token; says OK, RETRY or DROP."""
 
-    def __init__(self, master: str, machine: str, token: str, timeout_s: float = 2.0):
-        self.url = master.rstrip("/") + NOTIFY_PATH.format(machine=machine)
+    def __init__(self, master: str, machine: str, token: str, timeout_s: float = 2.0, verify: Any = True):
+        self.masters = Masters(master)  # one or several, comma-separated
+        self.path = NOTIFY_PATH.format(machine=machine)
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(1.0, timeout_s)))
+        self.client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(1.0, timeout_s)), verify=verify)
         self.last_error = ""
 
     def __call__(self, body: dict[str, Any]) -> str:
         try:
-            r = self.client.post(self.url, json=body, headers=self.headers)
+            r = self.masters.post(self.client, self.path, json=body, headers=self.headers)
         except httpx.HTTPError as e:
             self.last_error = f"{type(e).__name__}: {e}"
             return RETRY

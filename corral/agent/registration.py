@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from corral.agent.masters import Masters
+
 log = logging.getLogger(__name__)
 
 REGISTER_PATH = "/api/v1/agents/register"
@@ -32,8 +34,10 @@ class Registrar:
         backoff_max_s: float = 30.0,
         seed: str = "",
         timeout_s: float = 5.0,
+        verify: Any = True,
     ):
-        self.url = master.rstrip("/") + REGISTER_PATH
+        self.masters = Masters(master)  # one or several, comma-separated: registering finds the leader
+        self.verify = verify  # TLS: the cell's context (verifies the master, presents this machine's certificate)
         self.token, self.body, self.last_poll = token, body, last_poll
         self.backoff_s, self.backoff_max_s, self.timeout_s = backoff_s, backoff_max_s, timeout_s
         self.random = random.Random(seed)  # jitter, reproducible per agent name
@@ -54,10 +58,9 @@ class Registrar:
     def register_once(self) -> bool:
         self.attempts += 1
         try:
-            response = httpx.post(
-                self.url, json=self.body(), timeout=self.timeout_s,
-                headers={"Authorization": f"Bearer {self.token}"},
-            )
+            with httpx.Client(timeout=self.timeout_s, verify=self.verify) as client:
+                response = self.masters.post(client, REGISTER_PATH, json=self.body(),
+                                             headers={"Authorization": f"Bearer {self.token}"})
         except httpx.HTTPError as e:
             self.last_error = f"{type(e).__name__}: {e}"
             return False
@@ -71,7 +74,7 @@ class Registrar:
             pass
         self.registered_at = time.monotonic()
         self.last_error = ""
-        log.info("registered with %s (poll every %.1fs)", self.url, self.poll_interval_s)
+        log.info("registered with %s (poll every %.1fs)", self.masters.current, self.poll_interval_s)
         return True
 
     def stale_after_s(self) -> float:
@@ -85,7 +88,7 @@ class Registrar:
             except Exception as e:  # never let the registration thread die
                 ok, self.last_error = False, repr(e)
             if not ok:
-                log.warning("cannot register with %s (%s); retrying in %.1fs", self.url, self.last_error, delay)
+                log.warning("cannot register with %s (%s); retrying in %.1fs", self.masters.current, self.last_error, delay)
                 if self._stop.wait(delay * (0.5 + self.random.random())):
                     return
                 delay = min(delay * 2, self.backoff_max_s)

@@ -23,10 +23,14 @@ def read_token_file(path: Path) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("agent")
     def agent(
-        master: str = typer.Option(..., "--master", help="the master's URL, e.g. http://127.0.0.1:7100"),
+        master: str = typer.Option(..., "--master", help="the master's URL, e.g. http://127.0.0.1:7100 (several, "
+                                                         "comma-separated, for a replicated master)"),
         name: str = typer.Option(..., "--name", help="this machine's name in the cell"),
         capacity: str = typer.Option("", "--capacity", help="e.g. cpu=8,memory=16Gi; detected when not given"),
         port: int = typer.Option(0, "--port", help="port for the agent's API on 127.0.0.1 (0: any free port)"),
+        listen: str = typer.Option(None, "--listen", help="HOST:PORT for the agent's API (instead of --port)"),
+        advertise: str = typer.Option("", "--advertise", help="the URL the masters use for this agent; "
+                                                              "default http://HOST:PORT as served"),
         token: str = typer.Option("", "--token", envvar="CORRAL_AGENT_TOKEN",
                                   help="the agent bearer token; prefer CORRAL_AGENT_TOKEN or --token-file "
                                        "(a command line is visible to every user in ps)"),
@@ -45,6 +49,10 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
         log_format: LogFormat = typer.Option("text", "--log-format", help="text lines or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="this machine's certificate from the cell's CA "
+                                                              "(its common name is --name); with --tls-key, --tls-ca"),
+        tls_key: Path = typer.Option(None, "--tls-key"),
+        tls_ca: Path = typer.Option(None, "--tls-ca", help="the cell's CA certificate"),
     ) -> None:
         """Run the agent for this machine: register with the master, run the tasks it is given."""
         from corral.agent.config import AgentConfig, ConfigError, parse_attributes, parse_capacity
@@ -54,11 +62,19 @@ def register(app: typer.Typer) -> None:
         from corral.logfmt import setup as setup_logging
 
         setup_logging(log_format, "debug" if verbose else log_level)
+        from corral.cli.master import tls_files
+
+        tls = tls_files("agent", tls_cert, tls_key, tls_ca)
+        host = "127.0.0.1"
         try:
             if token_file is not None:
                 token = read_token_file(token_file)
+            if listen is not None:
+                from corral.cli.cellconfig import split_listen
+
+                host, port = split_listen(listen)
             config = AgentConfig(
-                name=name, master=master, token=token,
+                name=name, master=master, token=token, host=host, advertise=advertise, tls=tls,
                 state_dir=state_dir or Path(f"corral-agent-{name}"), port=port,
                 capacity=parse_capacity(capacity) if capacity else {},
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,

@@ -103,6 +103,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "listen": ("listen", _text),
     "host": ("host", _text),
     "port": ("port", _port),
+    "advertise": ("advertise", _text),
     "store": ("store", _text),
     "tokens": ("tokens", _text),
     "quota": ("quota", _text),

@@ -48,11 +48,13 @@ def read_config() -> dict[str, Any]:
     return data
 
 
-def write_config(addr: str, token: str) -> Path:
+def write_config(addr: str, token: str, ca: str | None = None) -> Path:
+    """``addr``: one master's URL or several, comma-separated; ``ca``: the cell's CA certificate
+    (an https master is verified against it)."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"addr": addr, "token": token}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"addr": addr, "token": token, **({"ca": ca} if ca else {})}, indent=2) + "\n")
     os.chmod(tmp, 0o600)
     tmp.replace(path)
     return path
@@ -75,3 +77,10 @@ def client_settings() -> tuple[str, str]:
     if "://" not in addr:  # "127.0.0.1:7100" means the master's HTTP address
         addr = "http://" + addr
     return addr, str(token)
+
+
+def client_ca() -> str | None:
+    """The cell's CA certificate the CLI verifies an https master against: ``CORRAL_CA``, else the
+    config file's ``ca``; None: the system's CAs."""
+    ca = os.environ.get("CORRAL_CA") or read_config().get("ca")
+    return str(ca) if ca else None

@@ -29,12 +29,12 @@ def die(command: str, message: str, code: int = BAD_INPUT) -> NoReturn:
 
 def client_for(command: str) -> Any:
     """The CLI's client; a missing address or token is one line and exit 2."""
-    from corral.cli.config import ClientConfigError, client_settings
+    from corral.cli.config import ClientConfigError, client_ca, client_settings
     from corral.client import Client
 
     try:
         addr, token = client_settings()
-        return Client(addr, token, typed=False)
+        return Client(addr, token, typed=False, ca=client_ca())
     except ClientConfigError as e:
         die(command, str(e))
     except ApiError as e:

@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.lists",
     "corral.cli.events",
     "corral.cli.up",
+    "corral.cli.masters",
+    "corral.cli.ca",
     "corral.cli.logs",
 )
 

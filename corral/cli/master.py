@@ -6,6 +6,7 @@ import getpass
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -38,6 +39,21 @@ def ensure_tokens(path: Path) -> str:
         if isinstance(entry, dict) and entry.get("user") == user and entry.get("role") == "admin":
             return str(token)
     return ""
+
+
+def tls_files(command: str, cert: Path | None, key: Path | None, ca: Path | None) -> Any:
+    """A corral.tls.TlsFiles for --tls-cert/--tls-key/--tls-ca (all three, or none: None)."""
+    given = [p for p in (cert, key, ca) if p is not None]
+    if not given:
+        return None
+    if len(given) != 3:
+        die(command, "--tls-cert, --tls-key and --tls-ca go together (make them with `corral ca init DIR`)")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if not path.is_file():
+            die(command, f"{flag}: no file {path}")
+    from corral.tls import TlsFiles
+
+    return TlsFiles(cert, key, ca)
 
 
 def check_policy(spec: str, where: str = "--policy", command: str = "master") -> str:
@@ -77,9 +93,14 @@ def register(app: typer.Typer) -> None:
                                                           "cell, listen, store, tokens, quota, policy, ...); "
                                                           "flags override it"),
         store: str = typer.Option("sqlite://corral-master/state.db", "--store",
-                                  help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), or memory:// (tests)"),
+                                  help="sqlite:///ABS/PATH or sqlite://REL/PATH (durable), etcd://HOST:PORT,... "
+                                       "(replicated: one of several masters, one elected leader), "
+                                       "or memory:// (tests)"),
         port: int = typer.Option(7100, "--port", help="port on --host (0: any free port)"),
         host: str = typer.Option("127.0.0.1", "--host"),
+        listen: str = typer.Option(None, "--listen", help="HOST:PORT to serve on (instead of --host and --port)"),
+        advertise: str = typer.Option(None, "--advertise", help="the URL agents, clients and the other masters use "
+                                                                "for this one; default http://HOST:PORT as served"),
         cell: str = typer.Option("local", "--cell", help="the cell's name, the last part of task names"),
         tokens: Path = typer.Option(None, "--tokens", help="tokens file; default: tokens.yaml next to the store, "
                                                            "created with an admin token for you"),
@@ -102,12 +123,28 @@ def register(app: typer.Typer) -> None:
                                                                        "preemptions, kills, machines, leadership"),
         dns: str = typer.Option("", "--dns", help="serve names over DNS (UDP) on PORT or HOST:PORT (host "
                                 "default 127.0.0.1); empty: no DNS"),
+        tls_cert: Path = typer.Option(None, "--tls-cert", help="serve HTTPS with this certificate (from the cell's "
+                                                              "CA: corral ca init); with --tls-key and --tls-ca"),
+        tls_key: Path = typer.Option(None, "--tls-key"),
+        tls_ca: Path = typer.Option(None, "--tls-ca", help="the cell's CA certificate: agents must present one "
+                                                          "of its certificates naming their machine"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
-        given = dict(store=store, port=port, host=host, cell=cell, tokens=tokens, quota=quota, policy=policy,
-                     queue_order=queue_order, shares=None, write_config=write_config, validate=validate,
-                     poll_interval=poll_interval, misses_to_down=misses_to_down, reschedule_rate=reschedule_rate,
-                     verbose=verbose, log_format=log_format, log_level=log_level, dns=dns)
+        tls = tls_files("master", tls_cert, tls_key, tls_ca)
+        if listen is not None:
+            from corral.cli.cellconfig import split_listen
+
+            try:
+                host, port = split_listen(listen)
+            except ValueError as e:
+                die("master", f"--listen: {e}")
+        if advertise is not None and not advertise.startswith(("http://", "https://")):
+            die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
+        given = dict(store=store, port=port, host=host, advertise=advertise, tls=tls, cell=cell, tokens=tokens,
+                     quota=quota, policy=policy, queue_order=queue_order, shares=None, write_config=write_config,
+                     validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
+                     reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
+                     dns=dns)
         if config is not None:
             given = _from_file(ctx, config, given)
         if given["policy"] is not None:
@@ -133,7 +170,8 @@ def parse_dns_address(text: str) -> tuple[str, int]:
 def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None, quota: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
-               log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "") -> None:
+               log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
+               advertise: str | None = None, tls: Any = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -160,13 +198,15 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         token_table = Tokens.load(tokens)
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
                                             queue_order=queue_order, shares=shares),
-                              token_table, host=host, port=port, dns=dns_at)
+                              token_table, host=host, port=port, dns=dns_at, tls=tls)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
     from corral.master.link import attach_link
     from corral.master.liveness import RescheduleLimiter
 
     link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
+    if tls is not None:
+        link.verify = tls.client_context()
     core = server.master.core
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
     # The master holds many long-lived objects: freeze what recovery built and collect the young
@@ -179,13 +219,25 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    replicated = store.startswith("etcd://")
     try:
-        server.start()
+        server.start(start_master=not replicated)
     except RuntimeError as e:
         die("master", str(e), 1)
-    link.start()
-    addr = f"http://{host}:{server.port}"
-    what = f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
+    addr = advertise.rstrip("/") if advertise else server.url
+    deposed: list[str] = []
+    if replicated:
+        from corral.master.replica import Replica
+
+        def on_deposed(why: str) -> None:
+            deposed.append(why)
+            stop.set()
+        replica = Replica(server.master, server.master.store, addr, on_promote=link.start, on_deposed=on_deposed)
+        replica.start()
+    else:
+        link.start()
+    what = (f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
+            + (", a replica: follower until elected" if replicated else ""))
     if write_config and admin_token:
         path = save_config(addr, admin_token)
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)
@@ -201,4 +253,14 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                 break
     finally:
         link.stop()
-        server.stop()
+        if replicated:
+            if replica.leading and server.master.broken is None:
+                try:  # while it still leads: a checkpoint is fenced like every write
+                    server.master.checkpoint().result(30.0)
+                except Exception as e:
+                    typer.echo(f"corral master: final checkpoint failed: {e}", err=True)
+            replica.stop()  # resigns: a follower takes over at once, not after the lease
+        server.stop(checkpoint=not replicated)
+    if deposed:
+        typer.echo(f"corral master: stopped: {deposed[0]}; start it again to follow the new leader", err=True)
+        raise typer.Exit(3)

@@ -74,13 +74,15 @@ class LocalCell:
 
     def __init__(self, directory: Path, agents: int = 2, port: int = 7100, poll_interval_s: float = 1.0,
                  misses_to_down: int = 3, capacity: str = "", kill_grace_s: float = 3.0, echo=print,
-                 policy: str | None = None, log_format: str = "text", log_level: str = "info"):
+                 policy: str | None = None, log_format: str = "text", log_level: str = "info",
+                 tls: bool = False):
         self.dir = directory.resolve()
         self.names = [f"m{i + 1}" for i in range(agents)]
         self.port, self.poll_interval_s, self.misses_to_down = port, poll_interval_s, misses_to_down
         self.capacity, self.kill_grace_s = capacity, kill_grace_s
         self.policy = policy  # the master's scheduling policy; None: its default
         self.log_flags = ["--log-format", log_format, "--log-level", log_level]  # the master's and agents'
+        self.tls = tls  # HTTPS everywhere with certificates from the cell's CA in DIR/ca
         self.echo = echo
         self.procs: dict[str, subprocess.Popen] = {}
         self.url = ""
@@ -113,6 +115,24 @@ class LocalCell:
                                     start_new_session=True)
             self.procs[name] = proc
         return proc
+
+    @property
+    def ca(self) -> str | None:
+        return str(self.dir / "ca" / "ca.pem") if self.tls else None
+
+    def tls_args(self, name: str) -> list[str]:
+        """``--tls-*`` for the master or agent ``name`` (its certificate issued on first use)."""
+        if not self.tls:
+            return []
+        from corral.tls import init_ca, issue
+
+        ca = self.dir / "ca"
+        if not (ca / "ca.pem").exists():
+            init_ca(ca)
+        if not (ca / f"{name}.pem").exists():
+            issue(ca, name, ["127.0.0.1"])
+        return ["--tls-cert", str(ca / f"{name}.pem"), "--tls-key", str(ca / f"{name}-key.pem"),
+                "--tls-ca", str(ca / "ca.pem")]
 
     def own_pids(self) -> set[int]:
         """The children this process waits for itself: its master's and agents' Popen objects not
@@ -165,7 +185,7 @@ class LocalCell:
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
-            *(["--policy", self.policy] if self.policy else []), *self.log_flags])
+            *(["--policy", self.policy] if self.policy else []), *self.log_flags, *self.tls_args("master")])
         deadline = time.monotonic() + timeout_s
         self.url = ""
         while not self.url:
@@ -174,7 +194,7 @@ class LocalCell:
                                    + log_path.read_bytes()[offset:].decode(errors="replace")[-1500:])
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the master did not start within {timeout_s:.0f}s; see {log_path}")
-            found = re.findall(rb"serving (http://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
+            found = re.findall(rb"serving (https?://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
             if found:
                 self.url = found[-1].decode()
             time.sleep(0.05)
@@ -184,7 +204,8 @@ class LocalCell:
         for i, name in enumerate(self.names):
             args = ["agent", "--master", self.url, "--name", name,
                     "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
-                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags]
+                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags,
+                    *self.tls_args(name)]
             if self.capacity:
                 args += ["--capacity", self.capacity]
             self._spawn(name, args, {"CORRAL_AGENT_TOKEN": self.agent_tokens[name]})
@@ -207,7 +228,7 @@ class LocalCell:
         if self._client is None or self._client.addr != self.url:
             if self._client is not None:
                 self._client.close()
-            self._client = Client(self.url, self.admin_token, timeout_s=10.0, typed=False)
+            self._client = Client(self.url, self.admin_token, timeout_s=10.0, typed=False, ca=self.ca)
         return self._client
 
     def machines_up(self) -> list[dict[str, Any]]:
@@ -217,6 +238,11 @@ class LocalCell:
             return [m for m in self.client().machines(state="up")["machines"]]
         except (ApiError, ValueError, KeyError):
             return []
+
+    def supervise(self) -> str | None:
+        """Why the cell cannot go on (its master exited), or None."""
+        master = self.procs["master"]
+        return None if master.poll() is None else f"the master exited with {master.returncode}"
 
     def write_state(self) -> None:
         """``DIR/cell.json``: where everything is (for people and tests)."""
@@ -317,7 +343,11 @@ def register(app: typer.Typer) -> None:
     def up(
         agents: int = typer.Option(2, "--agents", min=1, max=64, help="how many agents (machines) to start"),
         directory: Path = typer.Option(Path(".corral"), "--dir", help="the cell's store, tokens, logs and agent state"),
-        port: int = typer.Option(7100, "--port", help="the master's port on 127.0.0.1 (0: any free port)"),
+        port: int = typer.Option(7100, "--port", help="the master's port on 127.0.0.1 (0: any free port); with "
+                                                     "--replicas, the first master's (the others follow it)"),
+        replicas: int = typer.Option(1, "--replicas", min=1, max=7,
+                                     help="masters on a local 3-member etcd cluster, one elected leader (needs "
+                                          "etcd: apt-get install etcd-server); 1: one master on SQLite"),
         capacity: str = typer.Option("", "--capacity", help="each agent's capacity, e.g. cpu=4,memory=8Gi "
                                                             "(default: this machine's)"),
         poll_interval: float = typer.Option(1.0, "--poll-interval", help="seconds between the master's polls"),
@@ -331,6 +361,8 @@ def register(app: typer.Typer) -> None:
         log_format: LogFormat = typer.Option("text", "--log-format", help="the master's and agents' logs: "
                                                                           "text or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
+        tls: bool = typer.Option(False, "--tls", help="HTTPS between everything, certificates from a cell CA made "
+                                                      "in DIR/ca; agents present certificates naming their machine"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:
@@ -346,9 +378,12 @@ def register(app: typer.Typer) -> None:
             signal.signal(sig, lambda *_: stop.set())
         from corral.cli.reaper import become_subreaper
 
+        from corral.cli.up_serve import make_cell, serve
+
         reaper = become_subreaper()
-        cell = LocalCell(directory, agents=agents, port=port, poll_interval_s=poll_interval, capacity=capacity,
-                         echo=echo, policy=policy, log_format=log_format, log_level=log_level)
+        cell = make_cell(replicas, directory, agents=agents, port=port, poll_interval_s=poll_interval,
+                         capacity=capacity, echo=echo, policy=policy, log_format=log_format, log_level=log_level,
+                         tls=tls)
         if reaper:
             cell.start_reaper()
         code = 0
@@ -359,8 +394,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"corral up: {e}", err=True)
                 code = 1
             if not code:
-                _serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
-                code = 1 if cell.procs["master"].poll() is not None else 0
+                code = serve(cell, agents, write_config, demo, reaper, stop, echo, examples)
         finally:
             if not code:
                 echo("corral up: stopping the cell")
@@ -369,32 +403,3 @@ def register(app: typer.Typer) -> None:
                 echo("corral up: stopped")
         if code:
             raise typer.Exit(code)
-
-
-def _serve(cell: LocalCell, agents: int, write_config: bool, demo: bool, reaper: bool, stop: threading.Event,
-           echo, examples: Path | None = None) -> None:
-    from corral.cli.config import write_config as save_config
-
-    config = save_config(cell.url, cell.admin_token) if write_config else None
-    echo(f"corral up: a local cell of {agents} machines (stop with Ctrl-C)")
-    echo(f"  master     {cell.url}   log {cell.dir / 'logs' / 'master.log'}")
-    echo(f"  store      sqlite:///{cell.dir / 'state.db'}   tokens {cell.dir / 'tokens.yaml'}")
-    echo(f"  web UI     {cell.url}/ui   (sign in with a token of {cell.dir / 'tokens.yaml'})")
-    for m in sorted(cell.machines_up(), key=lambda m: m["name"]):
-        echo(f"  agent {m['name']:<4} {m['address']}   log {cell.dir / 'logs' / (m['name'] + '.log')}")
-    if config is not None:
-        echo(f"  CLI config {config} (user {cell.user}, admin)")
-    if not demo:
-        echo("  try:       corral submit examples/prep.yaml && corral jobs && corral why prep && corral logs prep/0")
-    if not reaper:
-        echo("  (not a child subreaper: tasks orphaned by a killed agent may outlive the cell)")
-    if demo and not stop.is_set():
-        from corral.cli.updemo import demo as run_demo
-
-        echo("corral up: --demo: submitting the example jobs")
-        run_demo(cell, echo, examples)
-    while not stop.wait(0.5):
-        master = cell.procs["master"]
-        if master.poll() is not None:
-            typer.echo(f"corral up: the master exited with {master.returncode}; stopping the cell", err=True)
-            break

@@ -28,8 +28,10 @@ ENDED_WORDS = ("succeeded", "failed", "killed")
 
 class Client:
     def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0,
-                 retries: int = 2, typed: bool = True):
-        self.http = Transport(addr, token, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
+                 retries: int = 2, typed: bool = True, ca: str | None = None, failover_s: float = 15.0):
+        # addr: one master's URL, or several comma-separated (a replicated master; see Transport)
+        self.http = Transport(addr, token, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
+                              ca=ca, failover_s=failover_s)
         self.addr, self.retries, self.typed = self.http.addr, retries, typed
 
     def close(self) -> None:

@@ -1,5 +1,9 @@
-"""HTTP to one master: a base URL, a bearer token, time-outs, retries; the only HTTP path of corral's
-client side (the Python client, and through it the ``corral`` command).
+"""HTTP to a cell's masters: their URLs, a bearer token, time-outs, retries; the only HTTP path of
+corral's client side (the Python client, and through it the ``corral`` command).
+
+A replicated master is several URLs, comma-separated: a follower's 307 is followed to the leader it
+names (with the same headers, so a submit keeps its request id), and a master that does not answer
+or has no leader yet (503) is left for the next one, for at most ``failover_s``.
 
 httpx is imported on first use, so a command that fails before its request does not pay for it.
 """
@@ -22,17 +26,21 @@ def _import_httpx():
 
 
 class Transport:
-    """Requests to ``addr`` (``http://host:port``; a bare ``host:port`` means http) with ``token`` as
-    the bearer token. Connections are pooled for the transport's life; ``close()`` ends them."""
+    """Requests to ``addr`` (``http://host:port``; a bare ``host:port`` means http; several,
+    comma-separated, for a replicated master) with ``token`` as the bearer token; ``ca``: the cell's
+    CA certificate an https master is verified against (None: the system's CAs). Connections are
+    pooled for the transport's life; ``close()`` ends them."""
 
     def __init__(self, addr: str, token: str, timeout_s: float = 30.0, connect_timeout_s: float = 5.0,
-                 backoff_s: float = 0.2):
-        addr = str(addr).strip().rstrip("/")
-        self.addr = addr if "://" in addr else "http://" + addr
+                 backoff_s: float = 0.2, failover_s: float = 15.0, ca: str | None = None):
+        self.addrs = [a if "://" in a else "http://" + a for a in
+                      (part.strip().rstrip("/") for part in str(addr).split(",")) if a]
+        self.addr = self.addrs[0] if self.addrs else str(addr).strip()
         self.token, self.timeout_s, self.connect_timeout_s = str(token), timeout_s, connect_timeout_s
-        self.backoff_s = backoff_s
+        self.backoff_s, self.failover_s, self.ca = backoff_s, failover_s, ca
         self._client: Any = None
-        check_address(self.addr)
+        for one in self.addrs or [self.addr]:
+            check_address(one)
         if not self.token.isascii() or not self.token.isprintable():
             raise ApiError("the token has characters an HTTP header cannot carry (expected printable ASCII)",
                            BAD_INPUT)
@@ -40,14 +48,20 @@ class Transport:
     def _http(self) -> Any:
         if self._client is None:
             httpx = _import_httpx()
-            # A plain-http master (a local cell) never does a TLS handshake on this client: its base
-            # URL is http and redirects are not followed. Not verifying there spares loading the CA
-            # bundle (13 ms of a client command's start); an https master is verified as usual.
-            plain = self.addr.startswith("http://")
+            # A plain-http master (a local cell) never does a TLS handshake on this client: its URLs
+            # are http and redirects are followed only to the leader a follower names. Not verifying
+            # there spares loading the CA bundle (13 ms of a client command's start); an https master
+            # is verified as usual, against the cell's CA when one is given.
+            plain = all(a.startswith("http://") for a in self.addrs)
+            verify: Any = not plain
+            if self.ca and not plain:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=self.ca)
             self._client = httpx.Client(
-                base_url=self.addr, headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {self.token}"},
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,
-                verify=not plain, follow_redirects=False)
+                verify=verify, follow_redirects=False)
         return self._client
 
     def close(self) -> None:
@@ -65,23 +79,42 @@ class Transport:
                 headers: dict[str, str] | None = None, retries: int = 0) -> Any:
         """The response (an ``httpx.Response`` with a status below 400) to ``METHOD /api/v1PATH``.
         ``retries``: how many more times to try when no answer came or the master answered 502-504
-        (only for requests safe to repeat); raises ApiError."""
+        (only for requests safe to repeat); with several masters such a request (or any GET) goes
+        on to the next master until ``failover_s`` has passed. Raises ApiError."""
         httpx = _import_httpx()
         client = self._http()
-        for attempt in range(retries + 1):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        deadline = time.monotonic() + self.failover_s
+        attempt = 0
+        while True:
             try:
-                response = client.request(method, "/api/v1" + path, json=json, params=params, headers=headers)
+                response = client.request(method, self.addr + "/api/v1" + path, json=json, params=params,
+                                          headers=headers)
             except httpx.HTTPError as e:
                 error = self._no_answer(e, httpx)
+            else:
+                if response.status_code == 307 and response.headers.get("location"):
+                    self.addr = _origin(response.headers["location"])  # a follower names the leader
+                    if time.monotonic() < deadline:
+                        continue
+                    raise ApiError(f"the masters kept redirecting for {self.failover_s:g} s (no leader answered)",
+                                   SERVER, 307)
+                if response.status_code < 400:
+                    return response
+                error = from_response(response.status_code, _json_or_none(response), response.text)
+                if response.status_code not in _TRY_AGAIN:
+                    raise error
+            if len(self.addrs) > 1 and (retries > 0 or method == "GET") and time.monotonic() < deadline:
+                self._next_master()  # another master may lead by now
+                time.sleep(0.05)
                 continue
-            if response.status_code < 400:
-                return response
-            error = from_response(response.status_code, _json_or_none(response), response.text)
-            if response.status_code not in _TRY_AGAIN:
-                break
-        raise error
+            attempt += 1
+            if attempt > retries:
+                raise error
+            time.sleep(self.backoff_s * 2 ** (attempt - 1))
+
+    def _next_master(self) -> None:
+        at = self.addrs.index(self.addr) if self.addr in self.addrs else -1
+        self.addr = self.addrs[(at + 1) % len(self.addrs)]
 
     def _no_answer(self, e: Exception, httpx: Any) -> ApiError:
         if isinstance(e, httpx.ConnectTimeout):
@@ -114,13 +147,20 @@ class Transport:
         httpx = _import_httpx()
         timeout = httpx.Timeout(read_timeout_s, connect=self.connect_timeout_s)
         try:
-            with self._http().stream("GET", "/api/v1" + path, params=params, timeout=timeout) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise from_response(response.status_code, _json_or_none(response), response.text)
-                for line in response.iter_lines():
-                    if line.strip():
-                        yield line
+            for _ in range(8):  # a follower's 307 names the leader; a few hops at most
+                with self._http().stream("GET", self.addr + "/api/v1" + path, params=params,
+                                         timeout=timeout) as response:
+                    if response.status_code == 307 and response.headers.get("location"):
+                        self.addr = _origin(response.headers["location"])
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        raise from_response(response.status_code, _json_or_none(response), response.text)
+                    for line in response.iter_lines():
+                        if line.strip():
+                            yield line
+                    return
+            raise ApiError(f"the masters kept redirecting {path} (no leader answered)", SERVER, 307)
         except httpx.ReadTimeout:
             if read_timeout_s is None:
                 raise
@@ -134,6 +174,13 @@ def _json_or_none(response: Any) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def check_address(addr: str) -> None:

@@ -38,12 +38,15 @@ class _Stale(Exception):
 
 
 class Reply:
-    """An agent's answer: what the link reads of an httpx.Response."""
+    """An agent's answer: what the link reads of an httpx.Response (``extensions["peer_cert"]``:
+    the agent's TLS certificate, None over plain http; corral.tls.check_peer reads it)."""
 
-    __slots__ = ("status_code", "headers", "content")
+    __slots__ = ("status_code", "headers", "content", "url", "extensions")
 
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes):
+    def __init__(self, status_code: int, headers: dict[str, str], content: bytes, url: str = "",
+                 extensions: dict[str, Any] | None = None):
         self.status_code, self.headers, self.content = status_code, headers, content
+        self.url, self.extensions = url, extensions or {}
 
     @property
     def text(self) -> str:
@@ -135,11 +138,13 @@ class AgentHttp:
         except BaseException:
             sock.close()
             raise
+        # TLS: the agent's certificate, for the link to check that it names the machine polled.
+        peer = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
         if keep:
             self._checkin(key, sock)
         else:
             sock.close()
-        return Reply(status, answer.headers, b"".join(answer.body))
+        return Reply(status, answer.headers, b"".join(answer.body), url, {"peer_cert": peer})
 
     def close(self) -> None:
         with self._lock:

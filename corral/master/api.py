@@ -24,12 +24,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.master import views
-from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, forbidden, may_change,
-                                may_read_secrets, may_register, may_speak_for, principal_of, user_of)
+from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, check_machine_certificate,
+                                forbidden, may_change, may_read_secrets, may_register, may_speak_for, principal_of,
+                                user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
+from corral.master.gate import FollowerGate
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
 from corral.master.names_api import names_router
 from corral.master.naming import resolve_job, resolve_task
@@ -38,7 +40,7 @@ from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
 from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
-                                     MachineDetail, MachineList, RegisterReply, TaskDetail, TaskList, UpdateReply,
+                                     MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
 from corral.master.shares import SharesView, shares_view
@@ -203,6 +205,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes
+    app.add_middleware(FollowerGate, master=master)  # a follower sends writes to the leader
     app.add_middleware(CatchAll)  # outermost
 
     def find_task(ref: str, who: Principal) -> TaskRecord:
@@ -381,6 +384,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
         may_register(who, through_agents=True)
         command = register_command(parse_json(await request.body()))
         may_speak_for(who, command.name, "name")
+        check_machine_certificate(master, request.scope, command.name, who.role)
         reply = await master.aexecute(command)
         link = getattr(master, "link", None)
         if link is not None:  # the agent accepts the token it registered with on its own API
@@ -411,6 +415,11 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
             return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+
+    @app.get(PREFIX + "/master", summary="This master among the cell's masters: role, pid, applied seq",
+             response_model=MasterRole, responses=READ)
+    async def this_master(request: Request, who: Principal = caller) -> MasterRole:
+        return MasterRole(**{"url": str(request.base_url).rstrip("/"), **master.role_info()})
 
     # Prometheus' text format, for scrapers without tokens (as /healthz): counts, no secrets.
     @app.get("/metrics", include_in_schema=False)

@@ -181,3 +181,17 @@ class Authenticator:
     def user(self, request: Request,
              _credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
         return user_of(self.tokens, request.headers.get("authorization", ""))
+
+
+def check_machine_certificate(master: Any, scope: dict, machine: str, role: str) -> None:
+    """With TLS (``master.agent_certificates``), an agent speaks for the machine its client
+    certificate names and no other; raises AdmissionError 403 otherwise."""
+    if not getattr(master, "agent_certificates", False) or role != "agent":
+        return
+    from corral.tls import peer_name
+
+    named = peer_name(scope)
+    if named != machine:
+        why = (f"the agent's client certificate names machine {named!r}, not {machine!r}" if named
+               else "an agent must present its machine's client certificate")
+        raise AdmissionError(403, [("certificate", why)], "forbidden")

@@ -5,7 +5,8 @@ log order with what it is about: its job, the job's user, its task and its
 machine. A query filters by any of them and by type and time, and pages with
 a cursor: the ``seq`` of the last event a page held (events are in ``seq``
 order, so the next page is the events after it). A restarted master fills
-the history again from the end of its log (:meth:`EventHistory.fill`).
+the history again from the end of its log (:meth:`EventHistory.fill`): what
+the log still holds, that is the events after the checkpoint compaction kept.
 
 The views (:func:`event_view`) carry times in RFC 3339 (UTC, milliseconds).
 Not thread-safe on its own: the master adds and reads under its lock.
@@ -84,8 +85,15 @@ class EventHistory:
             del self._events[:-self.keep]
 
     def fill(self, store: Any, last_seq: int) -> None:
-        """The newest ``keep`` events of ``store``'s log, up to ``last_seq``."""
-        self.add(e for e in store.read_since(max(0, last_seq - self.keep)) if e["seq"] <= last_seq)
+        """The newest ``keep`` events of ``store``'s log, up to ``last_seq``; a store that compacts
+        (corral.store.base) has deleted those its checkpoint covers: what is left of them."""
+        from corral.store.base import StoreCompacted
+
+        try:
+            events = store.read_since(max(0, last_seq - self.keep))
+        except StoreCompacted as e:
+            events = store.read_since(e.through)
+        self.add(e for e in events if e["seq"] <= last_seq)
 
     @property
     def last_seq(self) -> int:

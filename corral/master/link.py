@@ -59,6 +59,7 @@ from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, M
 from corral.master.liveness import Liveness
 from corral.master.reservation_book import usage_of_statuses
 from corral.master.usage import recorder
+from corral.tls import check_peer
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class LinkShards:
         self._lock = threading.Lock()  # guards _agents and _token_of between shards and the API
         self.rounds = 0
         self._record_usage = recorder(master)  # every poll answer feeds the usage history
+        self.verify: Any = True  # TLS: the cell's client context; agents' certificates must name their machine
 
     # ---- wiring --------------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class LinkShards:
 
     def _shard_loop(self, shard: int, q: queue.Queue, pool: ThreadPoolExecutor | None) -> None:
         # One kept connection per agent (agent_http.py): a poll costs the master a third of httpx's.
-        with AgentHttp(timeout_s=self.timeout_s) as client:
+        with AgentHttp(timeout_s=self.timeout_s, ssl_context=None if self.verify is True else self.verify) as client:
             next_poll = time.monotonic()
             while not self._stop.is_set():
                 if not drain(q, next_poll, lambda batch: deliver_batch(
@@ -215,6 +217,8 @@ class LinkShards:
     def _request(self, client: AgentClient, machine: str, method: str, url: str, **kw: Any) -> httpx.Response:
         """One call to ``machine``'s agent; on 401 try the other agent tokens and keep the one that works."""
         response = client.request(method, url, headers=self._headers(machine), **kw)
+        if self.verify is not True:
+            check_peer(response, machine)
         if response.status_code != 401:
             return response
         for token in self.tokens_for(machine):
@@ -443,7 +447,7 @@ class LinkShards:
         if not address:
             return 404, f"machine {machine} has no agent address"
         own = client is None
-        client = client or httpx.Client(timeout=self.timeout_s + 3.0)
+        client = client or httpx.Client(timeout=self.timeout_s + 3.0, verify=self.verify)
         try:
             r = self._request(client, machine, "GET", f"{address}/v1/tasks/{task}/logs",
                               params={"stream": stream, "tail": str(tail)})

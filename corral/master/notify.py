@@ -32,7 +32,7 @@ from typing import Any, Callable
 from fastapi import APIRouter, Request, Security
 
 from corral.master.commands import AgentReport
-from corral.master.auth import bearer, may_speak_for
+from corral.master.auth import bearer, check_machine_certificate, may_speak_for
 from corral.master.errors import AdmissionError
 from corral.master.inputs import parse_json
 from corral.master.responses import NotifyReply, error_responses
@@ -128,6 +128,7 @@ def notify_router(master: Any, principal_of: Callable[[str], Any]) -> APIRouter:
             raise AdmissionError(403, [("authorization", "notifying task changes needs an agent (or admin) token")],
                                  "forbidden")
         may_speak_for(who, machine, "machine")
+        check_machine_certificate(master, request.scope, machine, who.role)
         incarnation, seq, tasks = parse_notification(await _bounded_body(request))
         link = getattr(master, "link", None)
         with master.lock:  # the checks and the command see the same state

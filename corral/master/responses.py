@@ -291,3 +291,13 @@ class EventPage(BaseModel):
     next: int = Field(description="the cursor for the next page: pass it as ?cursor=")
     oldest: int = Field(description="the seq of the oldest event the history still holds")
     last: int = Field(description="the seq of the newest event")
+
+
+class MasterRole(BaseModel):
+    """One master among the cell's masters (``corral masters``)."""
+
+    url: str = Field(description="the URL this master is reached at")
+    role: str = Field(description="leader, follower, promoting (taking over) or deposed")
+    pid: int = Field(description="the master's process id")
+    applied: int = Field(description="the seq of the last event of the log it has applied")
+    leader: str | None = Field(None, description="the leader's URL, as far as this master knows")

@@ -1,4 +1,4 @@
-"""Serving the master: uvicorn on 127.0.0.1 (in a thread for tests, in the foreground for the CLI)."""
+"""Serving the master: uvicorn on its host (127.0.0.1 by default), in a thread for tests and the CLI."""
 
 from __future__ import annotations
 
@@ -62,11 +62,16 @@ class MasterServer:
     with ``dns=(host, port)`` also its names over DNS (corral.master.dns) on that UDP address."""
 
     def __init__(self, master: Master, tokens: Tokens, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning", dns: tuple[str, int] | None = None, dns_ttl_s: int = 5):
-        self.master, self.tokens = master, tokens
+                 log_level: str = "warning", dns: tuple[str, int] | None = None, dns_ttl_s: int = 5,
+                 tls: Any = None):
+        """``tls``: a corral.tls.TlsFiles: serve HTTPS, and agents must present their machine's
+        client certificate (anyone else may present none: users authenticate with tokens)."""
+        self.master, self.tokens, self.tls = master, tokens, tls
+        master.agent_certificates = tls is not None
         self.names: NameServer | None = NameServer(master, *dns, ttl_s=dns_ttl_s) if dns is not None else None
         self.app = create_app(master, tokens)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level=log_level, access_log=False,
+                                     **(tls.server_config(require_client_cert=False) if tls else {}),
                                      lifespan="off", timeout_keep_alive=30, backlog=2048,
                                      # Bound to 127.0.0.1, never behind a proxy: no per-request proxy
                                      # header rewriting; no Server header.
@@ -77,10 +82,13 @@ class MasterServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 10.0) -> "MasterServer":
-        self.master.start()
+    def start(self, timeout_s: float = 10.0, start_master: bool = True) -> "MasterServer":
+        """Serve; ``start_master``: start the master's scheduler too (a replica starts it once it
+        leads)."""
+        if start_master:
+            self.master.start()
         self._thread = threading.Thread(target=self.server.run, name="corral-master-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
@@ -94,13 +102,13 @@ class MasterServer:
             self.names.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, checkpoint: bool = True) -> None:
         self.server.should_exit = True
         if self.names is not None:
             self.names.stop()
         if self._thread is not None:
             self._thread.join(15.0)
-        self.master.stop()
+        self.master.stop(checkpoint=checkpoint)
 
     def __enter__(self) -> "MasterServer":
         return self.start()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -29,7 +30,7 @@ from corral.master.core import MasterCore, Outcome
 from corral.master.eventlog import log_events
 from corral.master.history import EventHistory
 from corral.master.usage import UsageHistory
-from corral.store.base import Store, done
+from corral.store.base import Store, StoreError, done
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class Master:
 
         self.metrics = MasterMetrics(self)
         self.usage = UsageHistory()  # usage over time, fed by the link's polls (soft state)
+        # Who this master is among the cell's masters (GET /api/v1/master); a replica replaces it.
+        self.role_info: Any = lambda: {"role": "leader", "pid": os.getpid(), "applied": self.core.state.seq}
+        self.replica: Any = None  # corral.master.replica.Replica when this is one of several masters
 
     @classmethod
     def recover(cls, store: Store, cell: str = "local", **core_args: Any) -> "Master":
@@ -89,6 +93,8 @@ class Master:
         with self.lock:
             if self.broken is not None:
                 raise MasterUnavailable(f"the master's store failed: {self.broken}")
+            if self.replica is not None and not self.replica.leading:  # its core only follows the log
+                raise MasterUnavailable(f"this master is a {self.replica.role}, not the leader")
             self.metrics.commands.labels(type(cmd).__name__).inc()
             try:
                 out = self.core.handle(cmd)
@@ -148,13 +154,20 @@ class Master:
     def execute(self, cmd: Any, timeout_s: float = 30.0) -> dict[str, Any]:
         """Apply ``cmd`` and wait until it is durable (threads)."""
         reply, durable = self.submit_command(cmd)
-        durable.result(timeout_s)
+        try:
+            durable.result(timeout_s)
+        except StoreError as e:
+            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
         return reply
 
     async def aexecute(self, cmd: Any) -> dict[str, Any]:
-        """Apply ``cmd`` and wait until it is durable (asyncio)."""
+        """Apply ``cmd`` and wait until it is durable (asyncio). A store that failed to make it
+        durable (etcd without a quorum, a deposed leader) is MasterUnavailable (HTTP 503)."""
         reply, durable = self.submit_command(cmd)
-        await asyncio.wrap_future(durable)
+        try:
+            await asyncio.wrap_future(durable)
+        except StoreError as e:
+            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
         return reply
 
     def _maybe_checkpoint(self) -> None:

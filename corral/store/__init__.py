@@ -1,13 +1,15 @@
-"""Write-ahead log + checkpoints: ``open_store("sqlite:///path")`` or ``open_store("memory://")``."""
+"""Write-ahead log + checkpoints: ``open_store("sqlite:///path")``, ``open_store("etcd://h:p,h:p")`` or
+``open_store("memory://")``."""
 
 from __future__ import annotations
 
-from corral.store.base import Store, StoreError
+from corral.store.base import Store, StoreCompacted, StoreError
 from corral.store.memory import MemoryStore
 
 
 def open_store(url: str) -> Store:
-    """Open a store from its URL: ``sqlite:///abs/path.db``, ``sqlite://rel/path.db`` or ``memory://``."""
+    """Open a store from its URL: ``sqlite:///abs/path.db``, ``sqlite://rel/path.db``,
+    ``etcd://host:port[,host:port...][/prefix]`` or ``memory://``."""
     if url.startswith("memory:"):
         return MemoryStore()
     if url.startswith("sqlite://"):
@@ -17,7 +19,17 @@ def open_store(url: str) -> Store:
         if not path:
             raise StoreError("expected sqlite:///path/to/file.db")
         return SqliteStore(path)
-    raise StoreError(f"expected a store URL like sqlite:///path/to/state.db or memory://, got {url!r}")
+    if url.startswith("etcd://"):
+        from corral.store.etcd import EtcdStore
+        from corral.store.etcd_endpoints import parse_endpoints
+
+        endpoints, prefix = parse_endpoints(url[len("etcd://"):])
+        try:
+            return EtcdStore(endpoints, prefix)
+        except ImportError:
+            raise StoreError("the etcd store needs the aetcd package: pip install 'corral[etcd]'") from None
+    raise StoreError("expected a store URL like sqlite:///path/to/state.db, etcd://127.0.0.1:2379 or memory://, "
+                     f"got {url!r}")
 
 
-__all__ = ["MemoryStore", "Store", "StoreError", "open_store"]
+__all__ = ["MemoryStore", "Store", "StoreCompacted", "StoreError", "open_store"]

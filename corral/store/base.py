@@ -1,6 +1,6 @@
 """The store interface: a write-ahead log of events plus checkpoints.
 
-Four operations, small enough for SQLite, memory and (later) etcd:
+Four operations, small enough for SQLite, memory and etcd:
 
 * ``append(events)`` — add events (dicts that carry their own ``seq``, strictly
   increasing) to the log. Returns a :class:`concurrent.futures.Future` that is
@@ -13,6 +13,12 @@ Four operations, small enough for SQLite, memory and (later) etcd:
 * ``write_checkpoint(seq, state)`` — a snapshot of the state after event
   ``seq``; durable no earlier than the events up to ``seq``.
 * ``latest_checkpoint()`` — ``(seq, state)`` of the newest checkpoint, or None.
+
+Compaction: a store that compacts deletes, together with writing a checkpoint,
+the events the checkpoint makes unnecessary (those up to its ``seq``), so the
+log holds at most one checkpoint's worth of events. ``read_since(seq)`` for a
+``seq`` before what was compacted raises :class:`StoreCompacted`: the reader
+must start again from ``latest_checkpoint()``; a gap is never returned.
 
 Events and checkpoint states are JSON-serialisable dicts.
 """
@@ -27,6 +33,15 @@ Event = dict[str, Any]
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked (closed, corrupt, not writable)."""
+
+
+class StoreCompacted(StoreError):
+    """The events asked for were deleted by compaction: start from the latest checkpoint."""
+
+    def __init__(self, seq: int, through: int):
+        super().__init__(f"events up to {through} were compacted (asked for those after {seq}); "
+                         "start from the latest checkpoint")
+        self.seq, self.through = seq, through
 
 
 class Store(Protocol):

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterator
 
-from corral.store.base import Event, StoreError
+from corral.store.base import Event, StoreCompacted, StoreError
 from corral.model.private import touch_private
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS compacted (id INTEGER PRIMARY KEY CHECK (id = 0), through INTEGER NOT NULL);
 """
 _STOP = object()
 
@@ -41,7 +42,7 @@ def _connect(path: str) -> sqlite3.Connection:
 class SqliteStore:
     kind = "sqlite"
 
-    def __init__(self, path: str | Path, max_group: int = 4096, keep_checkpoints: int = 3):
+    def __init__(self, path: str | Path, max_group: int = 4096, keep_checkpoints: int = 1, compact: bool = True):
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -57,6 +58,9 @@ class SqliteStore:
         self._read_lock = threading.Lock()
         self.max_group = max_group
         self.keep_checkpoints = keep_checkpoints
+        # Compaction deletes the events up to the oldest checkpoint kept: every kept checkpoint
+        # still rebuilds the state with the log after it.
+        self.compact = compact
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self.groups = 0  # transactions committed (for the benchmark and tests)
@@ -117,9 +121,14 @@ class SqliteStore:
             def write(seq=seq, state=state) -> None:
                 body = json.dumps(state, separators=(",", ":"))
                 self._conn.execute("INSERT OR REPLACE INTO checkpoints (seq, body) VALUES (?, ?)", (seq, body))
-                self._conn.execute(  # keep the newest few; the log itself is kept whole (job histories)
+                self._conn.execute(  # keep the newest few
                     "DELETE FROM checkpoints WHERE seq < "
                     "(SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1 OFFSET ?)", (self.keep_checkpoints - 1,))
+                if self.compact:
+                    (through,) = self._conn.execute("SELECT MIN(seq) FROM checkpoints").fetchone()
+                    self._conn.execute("DELETE FROM events WHERE seq <= ?", (through,))
+                    self._conn.execute("INSERT INTO compacted (id, through) VALUES (0, ?) ON CONFLICT (id) "
+                                       "DO UPDATE SET through = MAX(through, excluded.through)", (through,))
             if self._transaction(write, [future]):
                 future.set_result(seq)
 
@@ -143,6 +152,13 @@ class SqliteStore:
     # ---- reading ---------------------------------------------------------------------------
 
     def read_since(self, seq: int, chunk: int = 10_000) -> Iterator[Event]:
+        with self._read_lock:
+            row = self._read.execute("SELECT through FROM compacted").fetchone()
+        if row is not None and seq < row[0]:
+            raise StoreCompacted(seq, row[0])
+        return self._read_chunks(seq, chunk)
+
+    def _read_chunks(self, seq: int, chunk: int) -> Iterator[Event]:
         last = seq
         while True:  # in chunks: a long log is never all in memory at once
             with self._read_lock:

@@ -127,3 +127,114 @@ def test_a_503_is_tried_again_when_retries_allow_and_answers_once_the_master_doe
             client.call("GET", "/flaky/200", retries=1)
         assert e.value.status == 503
         assert client.call("GET", "/flaky/200", retries=1)["ok"] is True
+
+
+def test_a_transport_of_several_masters_follows_a_followers_redirect_with_the_same_headers():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+
+    class Leader(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            seen.append((self.headers["Authorization"], self.headers["X-Request-Id"]))
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"job": "a.u"}')
+
+        def log_message(self, *args):
+            pass
+
+    leader = HTTPServer(("127.0.0.1", 0), Leader)
+
+    class Follower(Leader):
+        def do_POST(self):  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{leader.server_port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    follower = HTTPServer(("127.0.0.1", 0), Follower)
+    for server in (leader, follower):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        addrs = f"http://127.0.0.1:{follower.server_port},http://127.0.0.1:{leader.server_port}"
+        with MasterClient(addrs, "tok") as client:
+            assert client.call("POST", "/jobs", json={}, headers={"X-Request-Id": "r1"}) == {"job": "a.u"}
+            assert client.addr.endswith(f":{leader.server_port}")  # and it stays with the leader
+        assert seen == [("Bearer tok", "r1")]
+    finally:
+        leader.shutdown()
+        follower.shutdown()
+
+
+def _one_master(status: int, seen: list, body: bytes = b'{"job": "a.u"}'):
+    """A stand-in master on 127.0.0.1 answering every POST/GET with ``status``; ``seen`` gets
+    (port, method, X-Request-Id) per request."""
+    class Master(BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append((self.server.server_port, self.command, self.headers.get("X-Request-Id")))
+            if self.headers.get("Content-Length"):
+                self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Master)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_submit_goes_on_to_the_next_master_with_the_same_request_id_when_one_has_no_leader():
+    from corral.client import Client
+
+    seen: list = []
+    no_leader = _one_master(503, seen, b'{"error": "no_leader", "message": "no leader elected yet"}')
+    leader = _one_master(201, seen)
+    try:
+        addrs = f"http://127.0.0.1:{no_leader.server_port},http://127.0.0.1:{leader.server_port}"
+        with Client(addrs, "tok", typed=False, failover_s=5.0) as client:
+            assert client.submit({"name": "a"}, request_id="r7") == {"job": "a.u"}
+        assert seen == [(no_leader.server_port, "POST", "r7"), (leader.server_port, "POST", "r7")]
+    finally:
+        no_leader.shutdown()
+        leader.shutdown()
+
+
+def test_a_read_skips_a_master_that_does_not_answer_and_a_lone_post_is_not_repeated():
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    seen: list = []
+    alive = _one_master(200, seen, b'{"ok": true}')
+    try:
+        with MasterClient(f"127.0.0.1:{dead},127.0.0.1:{alive.server_port}", "tok", failover_s=5.0) as client:
+            assert client.call("GET", "/jobs") == {"ok": True}
+            assert client.addr == f"http://127.0.0.1:{alive.server_port}"
+        with MasterClient(f"127.0.0.1:{dead},127.0.0.1:{alive.server_port}", "tok", failover_s=5.0) as client:
+            with pytest.raises(ApiError) as e:  # no retries: a POST that may have landed is not sent again
+                client.call("POST", "/jobs/x/kill")
+            assert e.value.code == SERVER and "cannot reach the master" in e.value.message
+        assert seen == [(alive.server_port, "GET", None)]
+    finally:
+        alive.shutdown()
+
+
+def test_several_addresses_are_each_checked():
+    with pytest.raises(ApiError) as e:
+        MasterClient("127.0.0.1:7100, nohost:x", "t")
+    assert e.value.code == BAD_INPUT and "nohost:x" in e.value.message
+    assert MasterClient("127.0.0.1:7100, 127.0.0.1:7101/", "t").addrs == ["http://127.0.0.1:7100",
+                                                                          "http://127.0.0.1:7101"]

@@ -76,7 +76,8 @@ class Cell:
         self.info = json.loads((self.dir / "cell.json").read_text())
         config = yaml.safe_load((self.tmp / "config.yaml").read_text())
         self.url, self.token = config["addr"], config["token"]
-        assert self.url == self.info["master"]["url"]
+        masters = self.info["masters"].values() if "masters" in self.info else [self.info["master"]]
+        assert self.url == ",".join(m["url"] for m in masters)  # a replicated cell has several
         tokens = yaml.safe_load((self.dir / "tokens.yaml").read_text())
         self.agent_tokens = {e["user"][len("agent-"):]: t for t, e in tokens.items() if e["role"] == "agent"}
         return self

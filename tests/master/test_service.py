@@ -135,3 +135,18 @@ def test_a_duplicate_request_is_answered_only_once_the_first_is_durable():
     assert reply["duplicate"] and not durable.done()
     store.release()
     assert durable.result(5)
+
+
+def test_a_recovered_master_fills_its_event_history_with_what_compaction_left_of_the_log(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")  # compacts: a checkpoint deletes the events it covers
+    master = Master(MasterCore(), store, checkpoint_every=5)
+    master.execute(RegisterMachine("m1", {"cpu": "8", "memory": "8Gi"}))
+    for i in range(12):
+        master.execute(Submit(spec(f"j{i}")))
+    last = master.core.state.seq
+    through = store.latest_checkpoint()[0]
+    assert 0 < through < last
+    master.stop(checkpoint=False)
+    again = Master.recover(SqliteStore(tmp_path / "s.db"))
+    assert (again.history.first_seq, again.history.last_seq) == (through + 1, last)
+    again.stop()
