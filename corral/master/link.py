@@ -52,6 +52,7 @@ from typing import Any
 import httpx
 
 from corral.master.agent_http import AgentHttp
+from corral.master.assignments import AgentMemory, news_key as _key, plan_assignments, settled_mark
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError
@@ -63,30 +64,7 @@ from corral.tls import check_peer
 
 log = logging.getLogger(__name__)
 
-ENDED = ("finished", "failed", "killed")
 AgentClient = AgentHttp | httpx.Client  # what the link calls agents with (tests hand it a mock httpx.Client)
-
-
-def _key(status: dict[str, Any]) -> tuple:
-    """What about a task status is news for the master (not usage, which changes every poll)."""
-    return (status.get("generation"), status.get("state"), status.get("exit_code"), status.get("last_error"),
-            status.get("failures"), status.get("pid"))
-
-
-@dataclass
-class _Agent:
-    """What a shard remembers about one agent between polls (soft state)."""
-
-    polls: int = 0
-    incarnation: str = ""
-    reported: dict[str, tuple] = field(default_factory=dict)  # task -> _key of its last status sent
-    assigned: frozenset[str] | None = None  # the set last sent in PUT /v1/assignments
-    absent: dict[str, int] = field(default_factory=dict)  # wanted task -> consecutive polls it was missing
-    ended_at: dict[str, float] = field(default_factory=dict)  # task -> when it was first seen ended
-    seq: int | None = None  # the agent's change seq in the last answer applied (None: ask for everything)
-    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> its last status, all tasks
-    settled: tuple | None = None  # (view, version) of the machine when its assignments were last checked
-    next_expiry: float = float("inf")  # when the first ended task kept for its log stops being kept
 
 
 class LinkShards:
@@ -113,7 +91,7 @@ class LinkShards:
             self._bound = {t: "*" for t in tokens}
         self.agent_tokens = list(self._bound)
         self._token_of: dict[str, str] = {}  # machine -> the token its agent accepts
-        self._agents: dict[str, _Agent] = {}
+        self._agents: dict[str, AgentMemory] = {}
         self._queues = [queue.Queue() for _ in range(self.shards)]
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -273,7 +251,7 @@ class LinkShards:
         # a kill) is newer than this answer. A plain read: the seq only grows.
         asked_at = self.master.core.state.seq
         with self._lock:
-            agent = self._agents.setdefault(name, _Agent())
+            agent = self._agents.setdefault(name, AgentMemory())
         # Every ``full_every`` polls (and after anything unusual) the whole state: usage, and the
         # safety net. In between only what changed since the last answer applied: the agent numbers
         # its task changes (corral/agent/changes.py) and answers everything when it cannot tell.
@@ -334,7 +312,7 @@ class LinkShards:
                     machine = core.state.machines.get(name)
                     if machine is not None:
                         machine.last_seen = core.clock.now()
-                    settled = self._settled(core.state.view, name)
+                    settled = settled_mark(core.state.view, name)
         except AdmissionError as e:
             log.warning("report of %s refused: %s", name, e)
             return
@@ -358,13 +336,6 @@ class LinkShards:
             return  # nothing changed on either side since the assignments were last checked
         self._reconcile(client, name, address, agent, everything, resync=resync, asked_at=asked_at)
 
-    @staticmethod
-    def _settled(view: Any, name: str) -> tuple | None:
-        """What says the master's tasks on ``name`` are as they were (the view bumps a machine's
-        version on every change to it); the caller holds the master's lock."""
-        at = view.index.get(name)
-        return None if at is None else (id(view), int(view.version[at]))
-
     def _missed(self, name: str, state: str) -> None:
         down_now = self.liveness.missed(name)
         if state == "up" and (down_now or self.liveness.is_down(name)):
@@ -375,53 +346,11 @@ class LinkShards:
             except AdmissionError as e:
                 log.warning("declaring %s down refused: %s", name, e)
 
-    def _reconcile(self, client: AgentClient, name: str, address: str, agent: _Agent,
+    def _reconcile(self, client: AgentClient, name: str, address: str, agent: AgentMemory,
                    tasks: list[dict[str, Any]], resync: bool, asked_at: int | None = None) -> None:
-        """Send the assignments if they changed (or after an outage); send again tasks the agent lost.
-
-        A task the agent reported live that the master no longer wants there, and learned something of
-        after ``asked_at`` (its seq when the poll was sent), stays listed until the next poll: the
-        answer predates what the master knows (it ended meanwhile, and the agent keeps its log), and
-        the next poll tells a stray copy from an ended one."""
-        core = self.master.core
-        now = time.monotonic()
-        reported = {t["task_id"]: t for t in tasks}
-        with self.master.lock:
-            view = core.state.view
-            agent.settled = self._settled(view, name)
-            at = view.index.get(name)
-            want = sorted(view.tasks[at]) if at is not None else []  # the running tasks placed there
-            relaunch = []
-            for task in want:
-                if task in reported:
-                    agent.absent.pop(task, None)
-                    continue
-                agent.absent[task] = agent.absent.get(task, 0) + 1
-                if agent.absent[task] >= 2:
-                    relaunch.append(StartTask(task, name, address, core.launch(task)))
-                    agent.absent[task] = 0
-            newer = set()
-            if asked_at is not None:
-                for task, status in reported.items():
-                    record = core.state.tasks.get(task)
-                    if (status.get("state") not in ENDED and task not in want and record is not None
-                            and record.history and record.history[-1].seq > asked_at):
-                        newer.add(task)
-        for task in list(agent.absent):
-            if task not in want:
-                del agent.absent[task]
-        # Ended copies stay on the agent a while (their logs), unless the master wants the task there.
-        keep = set()
-        for task, status in reported.items():
-            if status.get("state") in ENDED and task not in want:
-                first = agent.ended_at.setdefault(task, now)
-                if now - first < self.keep_ended_s:
-                    keep.add(task)
-        for task in list(agent.ended_at):
-            if task not in reported:
-                del agent.ended_at[task]
-        agent.next_expiry = min(agent.ended_at.values(), default=float("inf")) + self.keep_ended_s
-        wanted = frozenset(want) | keep | newer
+        """Send the assignments if they changed (or after an outage); send again tasks the agent
+        lost (assignments.plan_assignments says which)."""
+        wanted, relaunch = plan_assignments(self.master, agent, name, address, tasks, asked_at, self.keep_ended_s)
         if resync or wanted != agent.assigned:
             try:
                 r = self._request(client, name, "PUT", f"{address}/v1/assignments", json={"task_ids": sorted(wanted)})

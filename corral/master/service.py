@@ -44,7 +44,7 @@ class MasterUnavailable(RuntimeError):
 
 class Master:
     def __init__(self, core: MasterCore, store: Store, schedule_interval_s: float = 0.25,
-                 tick_interval_s: float = 1.0, checkpoint_every: int = 50_000, min_round_gap_s: float = 0.02):
+                 tick_interval_s: float = 1.0, checkpoint_every: int = 50_000, min_round_gap_s: float = 0.005):
         self.core, self.store = core, store
         self.lock = threading.RLock()
         self.schedule_interval_s = schedule_interval_s
