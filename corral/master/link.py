@@ -44,6 +44,7 @@ import queue
 import threading
 import time
 import zlib
+from urllib.parse import quote
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -258,8 +259,12 @@ class LinkShards:
         ask_full = (agent.seq is None or state != "up" or agent.polls % self.full_every == 0
                     or agent.polls % self.full_report_every == 0)
         params = None if ask_full else {"since": str(agent.seq), "incarnation": agent.incarnation}
+        url = f"{address}/v1/state"
+        if params is not None:  # written out: urlencode costs more than the rest of a quiet poll
+            incarnation = agent.incarnation if agent.incarnation.isalnum() else quote(agent.incarnation, safe="")
+            url += f"?since={agent.seq}&incarnation={incarnation}"
         try:
-            r = self._request(client, name, "GET", f"{address}/v1/state", params=params)
+            r = self._request(client, name, "GET", url)
             data = r.json() if r.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             data = None

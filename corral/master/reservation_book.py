@@ -46,6 +46,7 @@ class ReservationBook:
         self.estimator = Reservations(policy)
         self.usage: dict[str, np.ndarray] = {}
         self._placed: dict[str, tuple[str, int]] = {}  # task -> (machine, generation) it was booked at
+        self._on: dict[str, set[str]] = {}  # machine -> the tasks booked there (a report looks at its own)
 
     def report(self, step: Step, cmd: UsageReport) -> None:
         state = step.state
@@ -60,14 +61,16 @@ class ReservationBook:
                 continue
             if self._placed.get(name) != (cmd.machine, generation):
                 limit = task.request.vector[[CPU, MEMORY]]
+                self.forget(name)  # booked elsewhere or at another generation before
                 self.estimator.start(name, limit, now)
                 self._placed[name] = (cmd.machine, generation)
+                self._on.setdefault(cmd.machine, set()).add(name)
             used = np.array([max(0, int(cpu)), max(0, int(memory))], dtype=np.int64)
             self.estimator.observe(name, used, now)
             self.usage[name] = used
             counted += 1
         # Forget tasks booked here that no longer run here.
-        for name in [n for n, (m, g) in self._placed.items() if m == cmd.machine]:
+        for name in list(self._on.get(cmd.machine, ())):
             task = state.tasks.get(name)
             if task is None or task.state is not TaskState.RUNNING or (task.machine, task.generation) != self._placed[name]:
                 self.forget(name)
@@ -76,7 +79,13 @@ class ReservationBook:
     def forget(self, name: str) -> None:
         self.estimator.stop(name)
         self.usage.pop(name, None)
-        self._placed.pop(name, None)
+        placed = self._placed.pop(name, None)
+        if placed is not None:
+            booked = self._on.get(placed[0])
+            if booked is not None:
+                booked.discard(name)
+                if not booked:
+                    del self._on[placed[0]]
 
     def reservation_of(self, task: Any) -> np.ndarray:
         """The task's reservation (cpu, memory): its limit until a usage report of this placement."""
