@@ -393,7 +393,7 @@ def test_the_link_knows_the_incarnation_of_the_last_poll_answer_only(rig):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from tests.master.test_api_fuzz import check, json_values  # noqa: E402
+from tests.master.test_api_properties import check, json_values  # noqa: E402
 
 near_statuses = st.fixed_dictionaries(
     {"task_id": st.sampled_from([TASK, "0.other.alice.local", ""]) | json_values,
