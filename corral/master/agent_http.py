@@ -107,7 +107,10 @@ class AgentHttp:
 
     def request(self, method: str, url: str, headers: dict[str, str] | None = None, json: Any = None,
                 params: dict[str, str] | None = None) -> Reply:
-        key, target, host = _split(url)
+        path, mark, query = url.partition("?")  # the cache holds addresses and paths, not every query
+        key, target, host = _split(path)
+        if mark:
+            target += "?" + query
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
         body = b"" if json is None else jsonlib.dumps(json).encode()
