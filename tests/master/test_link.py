@@ -111,6 +111,10 @@ class Rig:
         self.master.schedule_once()
         self.deliver()
 
+    def close(self) -> None:
+        self.client.close()
+        self.master.stop(checkpoint=False)
+
     def reports(self) -> list[object]:
         out = [c for c in self.commands if isinstance(c, (AgentReport, MachineUp, MachineDown))]
         self.commands.clear()
@@ -123,8 +127,7 @@ def rig(request):
     try:
         yield r
     finally:
-        r.client.close()
-        r.master.stop(checkpoint=False)
+        r.close()
 
 
 def test_start_effects_become_puts_with_the_launch_and_kill_effects_deletes(rig):
@@ -204,8 +207,7 @@ def test_an_agent_that_refuses_a_token_is_tried_with_the_other_agent_tokens():
         assert r.master.core.state.machines["m1"].state == "up" and r.reports()
         assert r.link._token_of["m1"] == "t-agent"
     finally:
-        r.client.close()
-        r.master.stop(checkpoint=False)
+        r.close()
 
 
 def test_effects_are_routed_to_the_shard_of_their_machine(rig):
@@ -253,8 +255,7 @@ def delta_rig():
     try:
         yield r
     finally:
-        r.client.close()
-        r.master.stop(checkpoint=False)
+        r.close()
 
 
 def test_between_full_polls_the_link_asks_only_for_what_changed(delta_rig):

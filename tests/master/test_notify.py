@@ -320,8 +320,7 @@ def rig():
     try:
         yield r
     finally:
-        r.client.close()
-        r.master.stop(checkpoint=False)
+        r.close()
 
 
 def test_a_task_that_ended_while_a_poll_was_answered_keeps_its_log_on_the_agent(rig):
