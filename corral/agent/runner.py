@@ -343,34 +343,36 @@ class Runner:
 
     def _wait(self, proc: Proc) -> None:
         code = proc.popen.wait()
-        detail = ""
+        detail, oom = "", False
         try:
-            detail = self._clean_up(proc, code)
+            detail, oom = self._clean_up(proc, code)
         except Exception:  # never lose the exit: the supervisor must hear of it
             log.exception("task %s: cleaning up after exit failed", proc.task_id)
         with self.lock:
             self.procs.pop((proc.task_id, proc.attempt), None)
-            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail, oom=oom))
         # After the exit is told: waiting for the killed members to leave the cgroup takes a few
         # milliseconds the master need not wait for before it uses the room.
         if not self.isolation.remove(proc.box):
             log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
         self.allocs.leave(proc.box.key)
 
-    def _clean_up(self, proc: Proc, code: int) -> str:
-        """Kill what the task left behind, flush its logs; say why it died if we know. (Its cgroup is
-        removed once the exit is told.)"""
+    def _clean_up(self, proc: Proc, code: int) -> tuple[str, bool]:
+        """Kill what the task left behind, flush its logs; say why it died if we know, and whether
+        the kernel's OOM killer ended it. (Its cgroup is removed once the exit is told.)"""
         # The task is its main process: whatever it left behind goes with it.
         try:
             os.killpg(proc.popen.pid, signal.SIGKILL)
         except OSError:
             pass
         self.isolation.kill(proc.box)
-        detail = ""
+        detail, oom = "", False
         if code == -signal.SIGKILL and self.allocs.hit_alloc_limit(proc.box):
+            oom = True
             parent = self.allocs.parent(proc.box.key)
             detail = f"killed by the kernel OOM killer at its alloc's memory limit of {format_bytes(parent.limits.memory_bytes)}"
         elif code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
+            oom = True
             detail = f"killed by the kernel OOM killer at its memory limit of {format_bytes(proc.box.limits.memory_bytes)}"
         for pump in proc.pumps:
             pump.join(1.0)
@@ -380,7 +382,7 @@ class Runner:
             sink.close()
         if proc.own_workdir is not None:
             shutil.rmtree(proc.own_workdir, ignore_errors=True)
-        return detail
+        return detail, oom
 
     def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None,
                 wrap: Callable[[list[str]], list[str]] | None = None) -> None:
@@ -466,6 +468,8 @@ class Runner:
                              if rec.restart_at is not None else None),
             "last_error": rec.last_error,
             "healthy": rec.healthy,
+            "oom_kills": rec.oom_kills,
+            "memory_limit": rec.launch.resources.memory,
             "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},
             "started_at": rec.started_at,
         }

@@ -101,6 +101,7 @@ class Exited(Event):
     attempt: int
     code: int
     detail: str = ""  # e.g. "killed by the kernel OOM killer at its 64Mi memory limit"
+    oom: bool = False  # the kernel's OOM killer ended it (its cgroup's oom_kill counter went up)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class TaskRecord:
     health_failures: int = 0
     next_health_at: float | None = None
     health_in_flight: bool = False
+    oom_kills: int = 0  # attempts the kernel's OOM killer ended, never reset
     story: deque = field(default_factory=lambda: deque(maxlen=50))
 
     @property
@@ -326,7 +328,7 @@ class Supervisor:
         rec.healthy = None
         rec.health_failures, rec.health_in_flight = 0, False
         check = rec.launch.health_check
-        rec.next_health_at = now + check.interval_s if check else None
+        rec.next_health_at = now + check.first_delay_s if check else None
         if rec.stop is not None:  # a kill arrived while it was starting
             rec.stop.deadline = now + self.kill_grace_s
             return [Signal(rec.task_id, rec.attempt, "TERM" if self.kill_grace_s > 0 else "KILL")]
@@ -344,6 +346,8 @@ class Supervisor:
         if rec is None or rec.state != RUNNING:
             return []
         rec.exit_code = ev.code
+        if ev.oom:
+            rec.oom_kills += 1
         what = describe_exit(ev.code) + (f" ({ev.detail})" if ev.detail else "")
         if rec.stop is None:
             if ev.code != 0:

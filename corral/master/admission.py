@@ -36,7 +36,7 @@ from corral.model.quantity import parse_capacity_mapping
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 
 # Spec fields a running task can take without a restart.
-IN_PLACE_FIELDS = {"priority", "tasks"}
+IN_PLACE_FIELDS = {"priority", "tasks", "update"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 

@@ -48,6 +48,14 @@ class Update:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """Roll a job back to its spec before its last update (corral.master.rollout)."""
+
+    job: str  # job id <job>.<user>
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
 class RegisterMachine:
     name: str
     capacity: dict[str, Any]

@@ -15,6 +15,7 @@ command            room                              module
 Submit             admission, then jobs              admission.py, jobs.py
 Kill               jobs                              jobs.py
 Update             admission, then rollout           admission.py, rollout.py
+Rollback           rollout                           rollout.py
 RegisterMachine    admission                         admission.py
 AgentReport        reports (failover, re-adoption)   reports.py, failover.py
 MachineDown / Up   failover                          failover.py
@@ -37,7 +38,7 @@ from typing import Any, Callable
 from corral.master import admission, jobs, rollout
 from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
-                                    RegisterMachine, Submit, Tick, Update, UsageReport, new_command_id)
+                                    RegisterMachine, Rollback, Submit, Tick, Update, UsageReport, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
@@ -94,6 +95,7 @@ class MasterCore:
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
             MachineUp: self._machine_up, UsageReport: self.reservations.report,
+            Rollback: lambda step, cmd: rollout.rollback(step, cmd.job),
         }
 
     # ---- knobs kept where tests and the service expect them --------------------------------------

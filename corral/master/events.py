@@ -106,6 +106,7 @@ class JobUpdated(Event):
     restart: bool
     max_unavailable: int = 1
     parsed: Any = _transient()
+    rollback: str = ""  # why, when the update rolls back to the spec before (corral.master.rollout)
     TYPE: ClassVar[str] = "job_updated"
 
 

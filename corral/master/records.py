@@ -101,6 +101,8 @@ class JobRecord:
     max_unavailable: int = 1
     history: list[Transition] = field(default_factory=list)
     old_specs: dict[int, dict[str, Any]] = field(default_factory=dict)  # versions some task may still run
+    previous_spec: dict[str, Any] | None = None  # the spec before the last update (what a rollback returns to)
+    rollback: str = ""  # why the last update was a rollback ("" if it was not)
     request: TaskRequest | None = None
     _requests: dict[int, TaskRequest] = field(default_factory=dict, repr=False)
 
@@ -136,6 +138,8 @@ class JobRecord:
             "request_id": self.request_id, "max_unavailable": self.max_unavailable,
             "history": [t.to_dict() for t in self.history],
             "old_specs": {str(v): s for v, s in sorted(self.old_specs.items())},
+            **({"previous_spec": self.previous_spec} if self.previous_spec is not None else {}),
+            **({"rollback": self.rollback} if self.rollback else {}),
         }
 
     @classmethod
@@ -147,7 +151,8 @@ class JobRecord:
             state = JobState(d["state"])
         return cls(d["id"], parse_job_spec(d["spec"]), d["spec"], state, d["version"],
                    d["submitted_seq"], d["submitted_at"], d.get("request_id"), d.get("max_unavailable", 1),
-                   history, {int(v): s for v, s in d.get("old_specs", {}).items()})
+                   history, {int(v): s for v, s in d.get("old_specs", {}).items()},
+                   d.get("previous_spec"), d.get("rollback", ""))
 
 
 @dataclass
@@ -170,6 +175,8 @@ class TaskRecord:
     agent: dict[str, Any] | None = None
     agent_next_try_at: float | None = None
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it while it is placed
+    # soft state: OOM kills its agents counted, (machine, generation) -> (count, memory limit); health.py
+    oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,4 +206,5 @@ def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports + task.ports),
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
+        **({"health_check": spec.health_check.model_dump(mode="json")} if spec.health_check is not None else {}),
     }

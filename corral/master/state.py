@@ -317,6 +317,7 @@ class CellState:
             job.old_specs[old_version] = old_spec
         job.spec, job.spec_dict, job.version = spec, event.spec, old_version + 1
         job.max_unavailable = event.max_unavailable
+        job.previous_spec, job.rollback = old_spec, event.rollback
         job.request = None
         job.__post_init__()
         self._charge(job, +1)
@@ -336,6 +337,10 @@ class CellState:
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
                 task.request, task.version = job.request, job.version
+            elif event.restart and task.state is R and job.old_specs.get(task.version) == event.spec:
+                # It runs this very spec already (a rollback to it): it keeps running, on the new version.
+                self._transition(task, "update", event)
+                task.version = job.version
         old_count = parse_job_spec(old_spec).tasks
         for index in range(old_count, spec.tasks):  # scaled up
             self._new_task(job, index, event)

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
+from corral.model.health import HealthCheckSpec, UpdateSpec
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.ports import check_named
@@ -152,6 +153,9 @@ class JobSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     restart: RestartSpec | None = Field(None, description="the agent's restart policy; default: the agent's")
+    health_check: HealthCheckSpec | None = Field(None, description="how the agent checks a task's health "
+                                                                   "(corral.model.health); default: none")
+    update: UpdateSpec | None = Field(None, description="how a rolling update treats failing new tasks")
 
     # what the agent will run: the agent's own rules (corral.model.process), checked at admission
     _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
@@ -240,6 +244,10 @@ def _model_at(path: list[str]) -> type[BaseModel] | None:
         return ResourcesSpec
     if head == "restart" and len(path) == 1:
         return RestartSpec
+    if head == "health_check" and len(path) == 1:
+        return HealthCheckSpec
+    if head == "update" and len(path) == 1:
+        return UpdateSpec
     if head == "soft_constraints" and len(path) == 2:
         return SoftConstraintSpec
     return None
