@@ -85,6 +85,7 @@ class MasterCore:
         self.ids = ids or new_command_id
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
         self.failover = Failover(self.clock, lost_after_s=lost_after_s)
+        self.failover.watch_failed_over(self.state)
         self.queue = UnschedulableQueue(self.clock)
         self.queue.reset(self.state.pending)
         self.state.observer = self.queue
@@ -203,6 +204,7 @@ class MasterCore:
         rollout.roll_all(step)
         jobs.reject_dependents(step)
         self.failover.lose_silent(step)
+        self.failover.fail_stranded(step)
 
     def _fits(self, task: Any, machine: str) -> bool:
         return try_fit(self.state, task, machine, (), []) is None
