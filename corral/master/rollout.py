@@ -94,14 +94,16 @@ def roll(step: Step, job: JobRecord) -> None:
         return  # paused
     budget = job.max_unavailable - sum(1 for t in tasks if t.state is not TaskState.DEAD
                                        and not health.available(job, t))
-    for task in sorted((t for t in tasks if t.state is TaskState.RUNNING and t.version != job.version),
-                       key=lambda t: t.index):
-        if budget <= 0:
+    # An old task that is down already (unhealthy, not yet healthy) goes first and costs nothing.
+    old = sorted(((health.available(job, t), t.index, t) for t in tasks
+                  if t.state is TaskState.RUNNING and t.version != job.version), key=lambda x: x[:2])
+    for up, _, task in old:
+        if up and budget <= 0:
             break
         note = f"rolling update to version {job.version}"
         step.kill(task.name, task.machine, note)
         step.emit(TaskEnded, task=task.name, via="restart", note=note, machine=task.machine)
-        budget -= 1
+        budget -= 1 if up else 0
 
 
 def roll_all(step: Step) -> None:
@@ -149,13 +151,13 @@ def rollout_view(state: Any, job: JobRecord) -> dict[str, Any] | None:
     if job.state.ended:
         return None
     tasks = [t for t in state.tasks_of(job.id) if t.state is not TaskState.DEAD]
+    updated = sum(1 for t in tasks if t.version == job.version and health.available(job, t))
     if job.id not in state.rolling:
         if not job.rollback:
             return None
-        return {"version": job.version, "tasks": len(tasks), "updated": len(tasks), "state": "rolled back",
+        return {"version": job.version, "tasks": len(tasks), "updated": updated, "state": "rolled back",
                 "reason": job.rollback, "failed": []}
     failed = failed_tasks(job, tasks)
-    updated = sum(1 for t in tasks if t.version == job.version and health.available(job, t))
     if failed:
         task, why = failed[0]
         what, reason = "paused", (f"task {task.index} of version {job.version} failed: {why}; waiting for an "
