@@ -338,8 +338,7 @@ class CellState:
                 self._transition(task, "update", event)
                 task.request, task.version = job.request, job.version
             elif event.restart and task.state is R and job.old_specs.get(task.version) == event.spec:
-                # It runs this very spec already (a rollback to it): it keeps running, on the new version.
-                self._transition(task, "update", event)
+                self._transition(task, "update", event)  # it runs this very spec already (a rollback to it)
                 task.version = job.version
         old_count = parse_job_spec(old_spec).tasks
         for index in range(old_count, spec.tasks):  # scaled up

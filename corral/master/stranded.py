@@ -42,9 +42,14 @@ def why_not(machine: Any, request: TaskRequest) -> str | None:
 def nowhere_left(state: Any, request: TaskRequest, tried: list[str]) -> str | None:
     """None while some machine of the cell not in ``tried`` could run ``request``; else the reason,
     naming the others and why each cannot (at most 5)."""
-    others = [(m.name, why_not(m, request)) for m in state.machines.values() if m.name not in tried]
-    if any(why is None for _, why in others):
-        return None
+    others = []
+    for machine in state.machines.values():
+        if machine.name in tried:
+            continue
+        why = why_not(machine, request)
+        if why is None:
+            return None  # usually the first machine looked at: a cell rarely has nowhere left
+        others.append((machine.name, why))
     if not others:
         return "no machine it has not failed on can run it (the cell has no other machine)"
     shown = "; ".join(f"{name}: {why}" for name, why in others[:5]) + ("; ..." if len(others) > 5 else "")
