@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
+from corral.agent import survivors
 from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.gpus import visible_devices
@@ -165,6 +166,7 @@ class Runner:
             self.work_root.mkdir(mode=0o711, exist_ok=True)
             os.chmod(self.work_root, 0o711)
         self.isolation.setup()
+        survivors.adopt_all(self)  # tasks a killed agent left running here (survivors.py)
         self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
         self._ticker.start()
         return self
@@ -328,6 +330,7 @@ class Runner:
             pump.start()
             proc.pumps.append(pump)
         self.procs[(launch.task_id, ins.attempt)] = proc
+        survivors.record(task_dir, launch, ins.attempt, popen.pid, self.clock(), box, workdir, own_workdir, identity)
         proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
         proc.waiter.start()
         return sv.Started(launch.task_id, ins.attempt, popen.pid)
@@ -342,7 +345,7 @@ class Runner:
             self.isolation.kill(proc.box)
 
     def _wait(self, proc: Proc) -> None:
-        code = proc.popen.wait()
+        code = proc.popen.wait()  # None: a survivor's, whose status is unknown
         detail = ""
         try:
             detail = self._clean_up(proc, code)
@@ -380,6 +383,7 @@ class Runner:
             sink.close()
         if proc.own_workdir is not None:
             shutil.rmtree(proc.own_workdir, ignore_errors=True)
+        survivors.forget(self.tasks_dir / proc.task_id, proc.attempt)
         return detail
 
     def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None,
