@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
-from corral.agent import survivors
+from corral.agent import survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.gpus import visible_devices
@@ -311,10 +311,17 @@ class Runner:
             run, preexec = self.isolation.command(box, command)
             if run is not argv:
                 find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
-            popen = subprocess.Popen(
-                run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec,
-            )
+            pipes = [taskpipes.open_pipe(task_dir, s) for s in ("stdout", "stderr")]  # they outlive the agent
+            try:
+                popen = subprocess.Popen(
+                    run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=pipes[0][1], stderr=pipes[1][1],
+                    pass_fds=(pipes[0][2], pipes[1][2]), start_new_session=True, close_fds=True, preexec_fn=preexec)
+            except BaseException:
+                for fd in (fd for p in pipes for fd in p):
+                    os.close(fd)
+                raise
+            for fd in (fd for p in pipes for fd in p[1:]):
+                os.close(fd)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
             if own_workdir is not None:
@@ -323,10 +330,8 @@ class Runner:
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
                     own_workdir=own_workdir)
-        assert popen.stdout is not None and popen.stderr is not None
-        for stream, pipe, sink in (("stdout", popen.stdout, sinks[0]), ("stderr", popen.stderr, sinks[1])):
-            pump = LogPump(os.dup(pipe.fileno()), sink, name=f"corral-log-{launch.task_id}-{stream}")
-            pipe.close()
+        for stream, (read, _, _), sink in zip(("stdout", "stderr"), pipes, sinks):
+            pump = LogPump(read, sink, name=f"corral-log-{launch.task_id}-{stream}")
             pump.start()
             proc.pumps.append(pump)
         self.procs[(launch.task_id, ins.attempt)] = proc

@@ -9,7 +9,8 @@ gone only ever names an attempt the agent died before cleaning up after.
 
 On start, :func:`find` reads the records. A process is the recorded one only if its pid is alive,
 not a zombie, started at the recorded time (a pid the kernel reused for something else has another
-start time) and, under control groups, is a member of the recorded cgroup. Such a *survivor* is
+start time) and, under control groups, is a member of the recorded cgroup (the recorded process
+outside it, caught before it joined, is killed rather than adopted unsandboxed). A *survivor* is
 re-adopted (``Adopt``): the supervisor runs it on as ``running`` under the same pid and attempt,
 and the master decides, from the agent's first full report, whether it still wants it there
 (it keeps it: no restart) or not (it was moved elsewhere or is no longer wanted: the master
@@ -19,7 +20,8 @@ and :func:`sweep` kills the members of every cgroup under the agent's root that 
 
 A survivor is not the agent's child: its end is seen through a pidfd (:class:`AdoptedProcess`),
 and its exit status is unknown (``Exited.code`` None), which counts as a failure (restarted per its
-policy) rather than a success that may not have been one. Its output pipes ended with the old agent.
+policy) rather than a success that may not have been one. Its output goes on: its stdout and
+stderr are named pipes the new agent opens again (taskpipes.py).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corral.agent import taskpipes
 from corral.agent.isolation import Isolation, Sandbox, limits_for, limits_of
 from corral.agent.launch import TaskLaunch
+from corral.agent.logs import LogPump, RotatingFile, stream_path
 from corral.agent.taskuser import Identity
 
 log = logging.getLogger(__name__)
@@ -112,6 +116,13 @@ def _survivor(body: dict[str, Any], isolation: Isolation) -> Survivor | None:
     if recorded is None or start_time(pid) != recorded:
         return None  # gone, a zombie, or the pid now belongs to another process
     if box.dirs and pid not in isolation.members(box):
+        # The recorded process (its start time says so) outside its cgroup: killed in the moment
+        # between its spawn and its joining the cgroup, or moved out. Not adopted unsandboxed.
+        log.warning("task %s: its process %d is not in its cgroup %s; killing it", launch.task_id, pid, box.key)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
         return None
     return survivor
 
@@ -210,6 +221,15 @@ def adopt_all(runner: Any) -> list[Survivor]:
             env["HOME"] = s.own_workdir
         proc = Proc(task_id, s.attempt, AdoptedProcess(s.pid), s.box, s.workdir, env, [], identity=s.identity,
                     own_workdir=s.own_workdir)
+        task_dir = runner.tasks_dir / task_id
+        for stream in ("stdout", "stderr"):  # what it wrote while no agent read waits in its pipes
+            read = taskpipes.reopen(task_dir, stream)
+            sink = RotatingFile(stream_path(task_dir, stream), runner.log_max_bytes, runner.log_keep)
+            proc.sinks.append(sink)
+            if read is not None:
+                proc.pumps.append(LogPump(read, sink, name=f"corral-log-{task_id}-{stream}"))
+        for pump in proc.pumps:
+            pump.start()
         runner.procs[(task_id, s.attempt)] = proc
         runner.submit(Adopt(s.launch, s.attempt, s.pid, s.started_at))
         proc.waiter = threading.Thread(target=runner._wait, args=(proc,), name=f"corral-wait-{task_id}", daemon=True)

@@ -64,10 +64,19 @@ def adopted(new, pids) -> None:
     assert not (new.tasks_dir / "a" / survivors.RECORD).exists()
 
 
+def running(runner, isolation, task_id: str) -> int:
+    """The pid of ``task_id`` once it runs in its sandbox (it joins its cgroup just after it starts)."""
+    wait_until(lambda: runner.status(task_id)["state"] == "running", 5, "running")
+    proc = next(p for p in runner.procs.values() if p.task_id == task_id)
+    if proc.box.dirs:
+        wait_until(lambda: proc.popen.pid in isolation.members(proc.box), 5, "the task in its cgroup")
+    return proc.popen.pid
+
+
 def test_a_record_whose_pid_now_belongs_to_another_process_is_not_adopted(make_runner, isolation):
     runner = make_runner()
     runner.submit(launch("t"))
-    wait_until(lambda: runner.status("t")["state"] == "running", 5, "running")
+    running(runner, isolation, "t")
     path = runner.tasks_dir / "t" / survivors.RECORD
     body = json.loads(path.read_text())
     assert body["pid"] == runner.status("t")["pid"] and body["start_time"] == survivors.start_time(body["pid"])
@@ -83,7 +92,7 @@ def test_a_live_pid_outside_its_recorded_cgroup_is_not_adopted(make_runner, isol
         pytest.skip("no cgroups to be a member of")
     runner = make_runner()
     runner.submit(launch("t"))
-    wait_until(lambda: runner.status("t")["state"] == "running", 5, "running")
+    running(runner, isolation, "t")
     path = runner.tasks_dir / "t" / survivors.RECORD
     body = json.loads(path.read_text())
     stranger = subprocess.Popen(["sleep", "600"])

@@ -196,3 +196,24 @@ def test_a_restarted_agent_kills_its_copies_of_the_tasks_the_master_moved_while_
     assert set(rig.placed("move").values()) == {"m2"} and len(rig.placed("move")) == 2 * N
     wait_until(lambda: len(rig.sleeps()) == 2 * N, 5, "exactly one process per task")
     assert not m1.running()
+
+
+@pytest.mark.slow
+def test_a_task_that_writes_on_while_its_agent_is_dead_keeps_running_and_loses_no_output(rig_factory):
+    rig = rig_factory(["m1"], misses_to_down=200)
+    agent = rig.agents["m1"]
+    count = 'i=0; while :; do echo "line $i"; i=$((i+1)); sleep 0.02; done'
+    r = rig.api("POST", "/jobs", json={"name": "chatty", "command": "sh", "args": ["-c", count],
+                                       "resources": {"cpu": "100m", "memory": "32Mi"}})
+    assert r.status_code == 201, r.text
+    (task, pid), = wait_until(lambda: agent.running() or None, 20, "the task to run").items()
+    log = agent.state_dir / "tasks" / task / "stdout.log"
+    wait_until(lambda: log.exists() and log.read_text().count("\n") > 5, 10, "some output")
+    agent.kill9()
+    time.sleep(1.0)  # about 50 lines written while nobody reads: they wait in the pipe
+    assert alive(pid), "the task died with its agent (a write to a closed pipe?)"
+    agent.start()
+    assert wait_until(lambda: agent.running() or None, 10, "the task adopted") == {task: pid}
+    written = wait_until(lambda: (lambda n: n > 120 and n)(log.read_text().count("\n")), 15, "the output to go on")
+    lines = log.read_text().splitlines()[:written]
+    assert lines == [f"line {i}" for i in range(len(lines))], "a line was lost or garbled"
