@@ -12,8 +12,8 @@ call. Other threads only ever talk to the supervisor through ``submit``:
 * the HTTP API: ``Launch``, ``Kill``, ``Assign``.
 
 Each task runs as its own session (process group) inside its own sandbox
-(see ``isolation.py``), with stdout/stderr piped into rotating log files
-under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
+(see ``isolation.py``), with stdout/stderr piped (FIFOs that outlive the agent:
+``taskpipes.py``) into rotating log files under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
 it left behind in its group or cgroup is killed and the cgroup removed.
 Nothing a task does (a missing binary, a bad workdir, a crash) raises out of
 here: it becomes ``StartFailed`` / ``Exited`` with the error in words.
@@ -311,17 +311,8 @@ class Runner:
             run, preexec = self.isolation.command(box, command)
             if run is not argv:
                 find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
-            pipes = [taskpipes.open_pipe(task_dir, s) for s in ("stdout", "stderr")]  # they outlive the agent
-            try:
-                popen = subprocess.Popen(
-                    run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=pipes[0][1], stderr=pipes[1][1],
-                    pass_fds=(pipes[0][2], pipes[1][2]), start_new_session=True, close_fds=True, preexec_fn=preexec)
-            except BaseException:
-                for fd in (fd for p in pipes for fd in p):
-                    os.close(fd)
-                raise
-            for fd in (fd for p in pipes for fd in p[1:]):
-                os.close(fd)
+            popen, reads = taskpipes.spawn(run, task_dir, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                           start_new_session=True, close_fds=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
             if own_workdir is not None:
@@ -330,7 +321,7 @@ class Runner:
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
                     own_workdir=own_workdir)
-        for stream, (read, _, _), sink in zip(("stdout", "stderr"), pipes, sinks):
+        for stream, read, sink in zip(("stdout", "stderr"), reads, sinks):
             pump = LogPump(read, sink, name=f"corral-log-{launch.task_id}-{stream}")
             pump.start()
             proc.pumps.append(pump)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 PIPE_BYTES = 2**20  # what a task may write while no agent reads (F_SETPIPE_SZ; the kernel may cap it)
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -42,6 +44,25 @@ def open_pipe(task_dir: Path, stream: str) -> tuple[int, int, int]:
     except OSError:  # over /proc/sys/fs/pipe-max-size for an unprivileged agent: the default 64 KiB
         pass
     return read, write, keep
+
+
+def spawn(argv: list[str], task_dir: Path, **popen_args: Any) -> tuple[subprocess.Popen, list[int]]:
+    """``subprocess.Popen(argv, **popen_args)`` writing stdout and stderr into fresh FIFOs; the
+    popen and the agent's read ends (stdout's, stderr's) for the pumps. Raises what Popen raises,
+    with every descriptor closed."""
+    pipes: list[tuple[int, int, int]] = []
+    try:
+        for stream in ("stdout", "stderr"):
+            pipes.append(open_pipe(task_dir, stream))
+        popen = subprocess.Popen(argv, stdout=pipes[0][1], stderr=pipes[1][1], pass_fds=(pipes[0][2], pipes[1][2]),
+                                 **popen_args)
+    except BaseException:
+        for fd in (fd for p in pipes for fd in p):
+            os.close(fd)
+        raise
+    for fd in (fd for p in pipes for fd in p[1:]):  # the task's ends are the task's alone now
+        os.close(fd)
+    return popen, [p[0] for p in pipes]
 
 
 def reopen(task_dir: Path, stream: str) -> int | None:

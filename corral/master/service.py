@@ -29,6 +29,7 @@ from typing import Any
 
 from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
 from corral.master.core import MasterCore, Outcome
+from corral.master.errors import MasterUnavailable
 from corral.master.eventlog import log_events
 from corral.master.history import EventHistory
 from corral.master.store_health import StoreHealth
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 
 _WAKING = (Submit, Update, RegisterMachine, Kill)
-
-
-class MasterUnavailable(RuntimeError):
-    """The master cannot accept writes (its store failed)."""
 
 
 def not_durable(error: BaseException) -> MasterUnavailable:
