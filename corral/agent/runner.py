@@ -12,8 +12,8 @@ call. Other threads only ever talk to the supervisor through ``submit``:
 * the HTTP API: ``Launch``, ``Kill``, ``Assign``.
 
 Each task runs as its own session (process group) inside its own sandbox
-(see ``isolation.py``), with stdout/stderr piped into rotating log files
-under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
+(see ``isolation.py``), with stdout/stderr piped (FIFOs that outlive the agent:
+``taskpipes.py``) into rotating log files under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
 it left behind in its group or cgroup is killed and the cgroup removed.
 Nothing a task does (a missing binary, a bad workdir, a crash) raises out of
 here: it becomes ``StartFailed`` / ``Exited`` with the error in words.
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
+from corral.agent import survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.gpus import visible_devices
@@ -165,6 +166,7 @@ class Runner:
             self.work_root.mkdir(mode=0o711, exist_ok=True)
             os.chmod(self.work_root, 0o711)
         self.isolation.setup()
+        survivors.adopt_all(self)  # tasks a killed agent left running here (survivors.py)
         self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
         self._ticker.start()
         return self
@@ -309,10 +311,8 @@ class Runner:
             run, preexec = self.isolation.command(box, command)
             if run is not argv:
                 find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
-            popen = subprocess.Popen(
-                run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec,
-            )
+            popen, reads = taskpipes.spawn(run, task_dir, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                           start_new_session=True, close_fds=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
             if own_workdir is not None:
@@ -321,13 +321,12 @@ class Runner:
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
                     own_workdir=own_workdir)
-        assert popen.stdout is not None and popen.stderr is not None
-        for stream, pipe, sink in (("stdout", popen.stdout, sinks[0]), ("stderr", popen.stderr, sinks[1])):
-            pump = LogPump(os.dup(pipe.fileno()), sink, name=f"corral-log-{launch.task_id}-{stream}")
-            pipe.close()
+        for stream, read, sink in zip(("stdout", "stderr"), reads, sinks):
+            pump = LogPump(read, sink, name=f"corral-log-{launch.task_id}-{stream}")
             pump.start()
             proc.pumps.append(pump)
         self.procs[(launch.task_id, ins.attempt)] = proc
+        survivors.record(task_dir, launch, ins.attempt, popen.pid, self.clock(), box, workdir, own_workdir, identity)
         proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
         proc.waiter.start()
         return sv.Started(launch.task_id, ins.attempt, popen.pid)
@@ -342,7 +341,7 @@ class Runner:
             self.isolation.kill(proc.box)
 
     def _wait(self, proc: Proc) -> None:
-        code = proc.popen.wait()
+        code = proc.popen.wait()  # None: a survivor's, whose status is unknown
         detail, oom = "", False
         try:
             detail, oom = self._clean_up(proc, code)
@@ -382,6 +381,7 @@ class Runner:
             sink.close()
         if proc.own_workdir is not None:
             shutil.rmtree(proc.own_workdir, ignore_errors=True)
+        survivors.forget(self.tasks_dir / proc.task_id, proc.attempt)
         return detail, oom
 
     def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None,

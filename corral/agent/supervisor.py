@@ -95,11 +95,12 @@ class StartFailed(Event):
 
 @dataclass(frozen=True)
 class Exited(Event):
-    """The task's main process ended: ``code`` >= 0 is an exit status, < 0 a signal number."""
+    """The task's main process ended: ``code`` >= 0 is an exit status, < 0 a signal number, None
+    unknown (a process adopted after an agent restart: counted as a failure)."""
 
     task_id: str
     attempt: int
-    code: int
+    code: int | None
     detail: str = ""  # e.g. "killed by the kernel OOM killer at its 64Mi memory limit"
     oom: bool = False  # the kernel's OOM killer ended it (its cgroup's oom_kill counter went up)
 
@@ -219,7 +220,9 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def describe_exit(code: int) -> str:
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "ended with an unknown status (it ran on from before the agent restarted)"
     if code >= 0:
         return f"exited with code {code}"
     import signal as _signal
@@ -290,6 +293,11 @@ class Supervisor:
             rec.stop.reason, rec.stop.why, rec.stop.replacement = STOP_KILL, ev.reason, None
             return []
         return self._stop(rec, now, ev, STOP_KILL, ev.reason)
+
+    def _on_adopt(self, ev: Event, now: float) -> list[Instruction]:
+        from corral.agent.adoption import adopt  # a process found again after an agent restart
+
+        return adopt(self, ev, now)
 
     def _on_evict(self, ev: Evict, now: float) -> list[Instruction]:
         rec = self.tasks.get(ev.task_id)

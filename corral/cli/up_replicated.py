@@ -88,7 +88,7 @@ class ReplicatedCell(LocalCell):
         for name, proc in self.etcd.procs.items():
             if proc.poll() is not None:
                 return f"etcd member {name} exited with {proc.returncode}; see {self.etcd.directory}/{name}.log"
-        return None
+        return super().supervise(only=self.names)  # the agents, with backoff
 
     def masters_now(self) -> list[dict[str, Any]]:
         from corral.cli.masters import list_masters
@@ -99,7 +99,8 @@ class ReplicatedCell(LocalCell):
         return rows
 
     def write_state(self) -> None:
-        machines = {m["name"]: m["address"] for m in self.machines_up()}
+        self.addresses.update((m["name"], m["address"]) for m in self.machines_up() if m["name"] in self.names)
+        machines = self.addresses
         state = {"masters": {n: {"url": self.urls[n], "pid": self.procs[n].pid,
                                  "log": str(self.dir / "logs" / f"{n}.log")} for n in self.masters},
                  "etcd": {"endpoints": self.etcd.endpoints, "data": str(self.etcd.directory)},

@@ -426,7 +426,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/cell", summary="The cell at a glance", response_model=CellSummary, responses=READ)
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
-            return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+            return views.cell_summary(state, master.store.kind, master.unavailable() or "")
 
     @app.get(PREFIX + "/master", summary="This master among the cell's masters: role, pid, applied seq",
              response_model=MasterRole, responses=READ)
@@ -440,6 +440,6 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
-        return {"ok": master.broken is None}
+        return {"ok": master.unavailable() is None}
 
     return app
