@@ -206,7 +206,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
 
     link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
     if tls is not None:
-        link.verify = tls.client_context()
+        link.verify = tls.client_context("agent")
     core = server.master.core
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
     # The master holds many long-lived objects: freeze what recovery built and collect the young

@@ -60,7 +60,7 @@ class ReplicatedCell(LocalCell):
             "master", "--store", self.store_url, "--port", str(port), "--tokens", str(self.dir / "tokens.yaml"),
             "--no-write-config", "--poll-interval", str(self.poll_interval_s),
             "--misses-to-down", str(self.misses_to_down), *(["--policy", self.policy] if self.policy else []),
-            *self.log_flags, *self.tls_args(name)])
+            *self.log_flags, *self.tls_args(name, "master")])
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
