@@ -71,6 +71,9 @@ def test_a_tls_cell_runs_tasks_and_binds_each_agent_certificate_to_its_machine(t
         with Transport(cell.url, cell.admin_token, timeout_s=5.0, failover_s=1.0) as plain:
             with pytest.raises(ApiError, match="certificate"):  # the CLI verifies the master
                 plain.call("GET", "/jobs")
+        with Transport(agent_url, cell.admin_token, timeout_s=5.0, failover_s=1.0, ca=str(ca / "ca.pem")) as cli:
+            with pytest.raises(ApiError, match="not a master's"):  # ... and that it is a master
+                cli.call("GET", "/jobs")
     finally:
         cell.stop()
 
