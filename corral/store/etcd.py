@@ -51,11 +51,12 @@ class EtcdStore:
 
     def __init__(self, endpoints: list[str], prefix: str = "/corral/", timeout_s: float = 1.0,
                  retry_s: float = 5.0, max_bytes: int = 1 << 20, compact: bool = True,
-                 group_wait_s: float = 0.002):
+                 group_wait_s: float = 0.002, tls: Any = None):
         import aetcd  # the client is an optional dependency of the HA mode
 
         self._aetcd = aetcd
         self.endpoints, self.prefix = endpoints, prefix.encode()
+        self.tls = tls  # a corral.tls.TlsFiles: etcd over TLS, this certificate presented (etcd_tls.py)
         self.timeout_s, self.retry_s = timeout_s, retry_s
         self.max_bytes, self.compact = max_bytes, compact
         self.group_wait_s = group_wait_s
@@ -64,14 +65,24 @@ class EtcdStore:
         self._loop_thread.start()
         host, port = grpc_target(endpoints)
         self.client = self.call(self._connect(host, port), timeout_s=retry_s + timeout_s)
-        self.appender = Appender(f"{host}:{port}", self.prefix, timeout_s, retry_s)  # the write path
+        creds, options = None, []
+        if tls is not None:
+            from corral.store.etcd_tls import credentials, name_override
+
+            creds, options = credentials(tls), name_override(endpoints)
+        self.appender = Appender(f"{host}:{port}", self.prefix, timeout_s, retry_s, creds, options)  # writes
         self.fence_key: bytes | None = None
         self.fence_revision = 0
         self.require_fence = False  # a replicated master's store: nothing is written before it leads
         self._failed: StoreError | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self._last = self.head()  # the newest seq appended (queued), for the order check
+        try:
+            self._last = self.head()  # the newest seq appended (queued), for the order check
+        except BaseException:  # etcd unreachable (or refusing this certificate): leave nothing running
+            self.appender.close()
+            self._stop_loop()
+            raise
         self._durable = self._last  # the newest seq etcd committed, what the next txn compares
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.groups = 0
@@ -79,8 +90,14 @@ class EtcdStore:
         self._writer.start()
 
     async def _connect(self, host: str, port: int):  # type: ignore[no-untyped-def]
-        client = self._aetcd.Client(host=host, port=port, timeout=self.timeout_s,
-                                    options={"grpc.lb_policy_name": "round_robin"})
+        options = {"grpc.lb_policy_name": "round_robin"}
+        if self.tls is not None:
+            from corral.store.etcd_tls import name_override, tls_client
+
+            options.update(name_override(self.endpoints))
+            client = tls_client(self._aetcd, self.tls, host=host, port=port, timeout=self.timeout_s, options=options)
+        else:
+            client = self._aetcd.Client(host=host, port=port, timeout=self.timeout_s, options=options)
         await client.connect()
         return client
 
@@ -348,6 +365,9 @@ class EtcdStore:
         self._queue.put(_STOP)
         self._writer.join(30.0)
         self.appender.close()
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         try:
             self.call(self.client.close(), timeout_s=5.0)
         except Exception:  # closing a channel to a dead cluster: nothing left to save

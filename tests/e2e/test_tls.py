@@ -132,6 +132,15 @@ def test_a_replicated_tls_cell_fails_over_and_keeps_its_task(tmp_path):
         cell.start(60)
         rows = cell.masters_now()
         assert all(r["url"].startswith("https://") for r in rows)
+        # etcd speaks TLS to the masters and to its peers, and wants a certificate of the cell's CA
+        from corral.store import StoreError
+        from corral.store.etcd import EtcdStore
+
+        assert cell.etcd.scheme == "https" and all(cell.etcd.healthy(n) for n in cell.etcd.names)
+        args = cell.etcd._args("etcd0")
+        assert "--client-cert-auth" in args and "--peer-client-cert-auth" in args
+        with pytest.raises(StoreError, match="unreachable"):
+            EtcdStore(cell.etcd.endpoints, "/corral/", retry_s=0.5)
         assert sorted(r["role"] for r in rows) == ["follower", "follower", "leader"]
         cell.api("POST", "/jobs", json={"name": "x", "command": "sh", "args": ["-c", "exec sleep 60"],
                                         "resources": {"cpu": "100m", "memory": "16Mi"}})
