@@ -48,12 +48,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class EtcdCluster:
     def __init__(self, directory: str | Path, members: int = 3, host: str = "127.0.0.1",
-                 heartbeat_ms: int = 50, election_ms: int = 500, ca: str | Path | None = None):
+                 heartbeat_ms: int = 50, election_ms: int = 500, ca: str | Path | None = None,
+                 also_listen: tuple[str, ...] = ()):
         self.binary = etcd_binary()
         self.directory = Path(directory)
         self.host = host
         self.ca = Path(ca) if ca is not None else None
         self.scheme = "https" if ca is not None else "http"
+        self.also_listen = also_listen  # more addresses clients reach the members on (same ports)
         self.names = [f"etcd{i}" for i in range(members)]
         known = self.directory / "cluster.json"  # a cluster started here before comes back on its ports
         if known.exists():
@@ -98,9 +100,10 @@ class EtcdCluster:
         http = self.scheme
         peers = ",".join(f"{n}={http}://{self.host}:{self.peer_ports[n]}" for n in self.names)
         client = f"{http}://{self.host}:{self.client_ports[name]}"
+        listen = ",".join([client, *(f"{http}://{h}:{self.client_ports[name]}" for h in self.also_listen)])
         peer = f"{http}://{self.host}:{self.peer_ports[name]}"
         return [self.binary, "--name", name, "--data-dir", str(self.directory / name),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-client-urls", listen, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", peers, "--initial-cluster-token", f"corral-{self.directory.name}",
                 "--initial-cluster-state", "existing" if name in self._started_once else "new",
