@@ -249,6 +249,7 @@ def main() -> None:
     if args.store == "etcd":
         sqlite = measure(args, "sqlite")
         result["sqlite_submissions_per_s"] = sqlite["submissions_per_s"]
+        result["sqlite_server_cpu_ms_per_submission"] = sqlite["server_cpu_ms_per_submission"]
         result["etcd_vs_sqlite"] = round(result["submissions_per_s"] / max(sqlite["submissions_per_s"], 1e-9), 3)
     if ceiling is not None:
         result["noop_ceiling_per_s"] = ceiling
