@@ -362,7 +362,8 @@ def register(app: typer.Typer) -> None:
                                                                           "text or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
         tls: bool = typer.Option(False, "--tls", help="HTTPS between everything, certificates from a cell CA made "
-                                                      "in DIR/ca; agents present certificates naming their machine"),
+                                                      "in DIR/ca; agents present certificates naming their machine; "
+                                                      "with --replicas, etcd over TLS with client certificates"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:
