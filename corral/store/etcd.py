@@ -13,7 +13,7 @@ A writer thread takes everything queued (group commit, as in SQLite) and puts
 the events of all those appends as one key (at most ``max_bytes``) in one
 transaction (etcd_append.py), resolving their futures only once etcd has
 committed it. While fewer appends are queued than the previous group held, it
-waits up to ``group_wait_s`` (2 ms) for their writers to come back: one
+waits up to ``group_wait_s`` (5 ms) for their writers to come back: one
 transaction for them all instead of two (etcd's cost is per transaction).
 Every transaction compares ``head`` with the last seq this store
 wrote, so no other writer's events slip in between, and, once ``fence`` is set,
@@ -51,7 +51,7 @@ class EtcdStore:
 
     def __init__(self, endpoints: list[str], prefix: str = "/corral/", timeout_s: float = 1.0,
                  retry_s: float = 5.0, max_bytes: int = 1 << 20, compact: bool = True,
-                 group_wait_s: float = 0.002, tls: Any = None):
+                 group_wait_s: float = 0.005, tls: Any = None):
         import aetcd  # the client is an optional dependency of the HA mode
 
         self._aetcd = aetcd
