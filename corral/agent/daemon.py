@@ -56,7 +56,7 @@ class Agent:
         self.notifier: Notifier | None = None
         if notify:
             self._sender = HttpSender(config.master, config.name, config.token,
-                                      verify=config.tls.client_context() if config.tls else True)
+                                      verify=config.tls.client_context("master") if config.tls else True)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
         self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
@@ -141,7 +141,7 @@ class Agent:
         self.registrar = Registrar(
             self.config.master, self.config.token, self.registration_body, self.last_poll,
             backoff_s=self.config.register_backoff_s, backoff_max_s=self.config.register_backoff_max_s,
-            seed=self.config.name, verify=self.config.tls.client_context() if self.config.tls else True,
+            seed=self.config.name, verify=self.config.tls.client_context("master") if self.config.tls else True,
         )
         self.registrar.start()
         log.info("agent %s serving on %s with %s", self.config.name, self.address, self.isolation.describe())

@@ -1,6 +1,8 @@
 """The agent's HTTP API (docs/agent-protocol.md) as a FastAPI app.
 
-Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise).
+Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise) and,
+with TLS, a master's client certificate (its role ``master``: 403 otherwise;
+corral.tls_roles).
 Errors have the master API's body, ``{"error": kind, "message": "<field>:
 <what was expected>; ...", "errors": [{"field", "message"}]}``, and its
 statuses: 400 (``invalid``) for input that does not validate, 401
@@ -65,12 +67,20 @@ async def _json_body(request: Request) -> Any:
 def create_app(agent: "Agent") -> FastAPI:
     app = FastAPI(title=f"corral agent {agent.config.name}", version="1")
     token = agent.config.token.encode()
+    masters_only = agent.config.tls is not None
 
     def authorized(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
             raise ApiError(401, [("authorization", "expected 'Bearer <agent token>'")])
+        if masters_only:  # any certificate of the cell gets through the handshake; only a master's here
+            from corral.tls import peer_role
+
+            role = peer_role(request.scope)
+            if role != "master":
+                raise ApiError(403, [("certificate", f"expected a master's client certificate, got "
+                                                     f"{'one for a ' + repr(role) if role else 'one without a role'}")])
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

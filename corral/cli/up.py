@@ -96,8 +96,8 @@ class LocalCell:
     def ca(self) -> str | None:
         return str(self.dir / "ca" / "ca.pem") if self.tls else None
 
-    def tls_args(self, name: str) -> list[str]:
-        """``--tls-*`` for the master or agent ``name`` (its certificate issued on first use)."""
+    def tls_args(self, name: str, role: str = "agent") -> list[str]:
+        """``--tls-*`` for the master or agent ``name`` (its certificate, in ``role``, issued on first use)."""
         if not self.tls:
             return []
         from corral.tls import init_ca, issue
@@ -106,7 +106,7 @@ class LocalCell:
         if not (ca / "ca.pem").exists():
             init_ca(ca)
         if not (ca / f"{name}.pem").exists():
-            issue(ca, name, ["127.0.0.1"])
+            issue(ca, name, ["127.0.0.1"], role=role)
         return ["--tls-cert", str(ca / f"{name}.pem"), "--tls-key", str(ca / f"{name}-key.pem"),
                 "--tls-ca", str(ca / "ca.pem")]
 
@@ -161,7 +161,7 @@ class LocalCell:
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
-            *(["--policy", self.policy] if self.policy else []), *self.log_flags, *self.tls_args("master")])
+            *(["--policy", self.policy] if self.policy else []), *self.log_flags, *self.tls_args("master", "master")])
         deadline = time.monotonic() + timeout_s
         url = ""
         while not url:
@@ -359,7 +359,8 @@ def register(app: typer.Typer) -> None:
                                                                           "text or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
         tls: bool = typer.Option(False, "--tls", help="HTTPS between everything, certificates from a cell CA made "
-                                                      "in DIR/ca; agents present certificates naming their machine"),
+                                                      "in DIR/ca; agents present certificates naming their machine; "
+                                                      "with --replicas, etcd over TLS with client certificates"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:
