@@ -249,7 +249,9 @@ class MasterCore:
     # ---- scheduling ----------------------------------------------------------------------------
 
     def snapshot(self, only: set[str] | None = None) -> Round:
-        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``)."""
+        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``); the
+        cell view is given the reservations that changed first (reclamation)."""
+        self.reservations.sync(self.state)
         return snapshot(self.state, self.queue, self.failover, only)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
@@ -269,8 +271,8 @@ class MasterCore:
 
     def time_may_change_plan(self) -> bool:
         """Could a round find something new with the state unchanged? (Lost tasks wait their turn
-        in time; the unschedulable queue flushes by time.)"""
-        return bool(len(self.failover.reschedule)) or self.queue.flush_due()
+        in time; the unschedulable queue flushes by time; reservations the view was not given yet.)"""
+        return bool(len(self.failover.reschedule)) or self.queue.flush_due() or self.reservations.changed
 
     def schedule(self, scheduler: Scheduler | None = None, lock=None,
                  persist: Callable[[Outcome], Any] | None = None, stopped: Callable[[], bool] = lambda: False):
