@@ -44,6 +44,12 @@ def task_word(task: dict[str, Any]) -> str:
     return str(task.get("word") or task.get("state") or "")
 
 
+def placed_on(task: dict[str, Any]) -> str:
+    """A task's machine as a table shows it: ``m1 (reclaimed)`` when it runs in reclaimed room."""
+    machine = str(task.get("machine") or "")
+    return f"{machine} (reclaimed)" if machine and task.get("reclaimed") else machine
+
+
 def task_note(task: dict[str, Any]) -> str:
     """A task's one line beyond its word: the master's ``detail`` when present, else what it can
     be made of (restarts, last exit), else its pending reason or last transition's note."""
@@ -121,7 +127,7 @@ def register(app: typer.Typer) -> None:
         if data.get("reason"):
             typer.echo(f"  {data['state']}: {data['reason']}")
         wide = output == "wide"
-        rows = [[t["index"], task_word(t), t.get("machine") or "", ",".join(map(str, t.get("ports") or ()))]
+        rows = [[t["index"], task_word(t), placed_on(t), ",".join(map(str, t.get("ports") or ()))]
                 + ([t.get("restarts", 0), t.get("generation", ""), ",".join(map(str, t.get("gpus") or ()))]
                    if wide else []) + [task_note(t)] for t in data["task_list"]]
         table(rows, ["TASK", "STATE", "MACHINE", "PORTS"] + (["RESTARTS", "GEN", "GPUS"] if wide else [])

@@ -115,6 +115,9 @@ class TaskView(BaseModel):
     generation: int
     version: int
     reason: str | None = Field(None, description="why it waits (pending) or the note of its last transition")
+    reclaimed: bool = Field(False, description="placed in room reclaimed from other tasks' reservations: "
+                            "non-production work that would not have fit against limits; throttled (CPU) or "
+                            "evicted (memory) when that room shrinks")
 
 
 class TransitionView(BaseModel):
@@ -198,6 +201,7 @@ class WhyView(BaseModel):
     detail: str
     summary: str = Field(description="one sentence on why it waits, or what it does")
     explanation: Explanation | None
+    reclaimed: bool = Field(False, description="it runs in reclaimed room (see TaskView.reclaimed)")
 
 
 # ---- machines and the cell ------------------------------------------------------------------------

@@ -57,7 +57,8 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         detail=task_detail(task, now), restarts=int(report.get("restarts") or 0), last_exit=_last_exit(report),
         machine=task.machine, address=machine.address if machine else None,
         ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
-        gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason)
+        gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason,
+        reclaimed=task.reclaimed)
 
 
 def task_detail_view(state: Any, task: TaskRecord, now: float) -> TaskDetail:
@@ -73,10 +74,11 @@ def why_view(task: TaskRecord, now: float) -> WhyView:
     else:
         last = task.history[-1] if task.history else None
         summary = (f"the task is {task.state.value}" + (f" on {task.machine}" if task.machine else "")
+                   + (" in reclaimed room (other tasks' unused reservations)" if task.reclaimed else "")
                    + (f" ({last.via}: {last.note})" if last and last.note else ""))
         explanation = None
     return WhyView(task=task.name, state=task.state.value, word=task_word(task), detail=task_detail(task, now),
-                   summary=summary, explanation=explanation)
+                   summary=summary, explanation=explanation, reclaimed=task.reclaimed)
 
 
 def task_counts(tasks: Iterable[TaskRecord]) -> dict[str, int]:

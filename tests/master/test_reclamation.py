@@ -185,3 +185,20 @@ def test_a_rebuilt_master_keeps_the_reclaimed_mark_and_does_not_evict_on_its_lim
     b1 = state.tasks[h.task("batch", 1).name]
     out = core.handle(UsageReport("m1", {web.name: (web.generation, 500, GiB), b1.name: (b1.generation, 100, GiB)}))
     assert not out.events  # every reservation starts at its limit again: nothing rose, nothing evicted
+
+
+def test_the_api_views_and_the_cli_tables_show_the_reclaimed_mark():
+    from corral.cli.client import placed_on
+    from corral.master.views import task_view, why_view
+
+    h, web = quiet_web()
+    h.submit("batch", tasks=2, cpu="1", memory="2Gi", priority=2)
+    h.schedule()
+    b0, b1 = h.task("batch", 0), h.task("batch", 1)
+    now = h.clock.now()
+    assert [task_view(h.state, t, now).reclaimed for t in (web, b0, b1)] == [False, False, True]
+    why = why_view(b1, now)
+    assert why.reclaimed and "in reclaimed room" in why.summary
+    assert "reclaimed" not in why_view(b0, now).summary
+    shown = task_view(h.state, b1, now).model_dump()
+    assert placed_on(shown) == "m1 (reclaimed)" and placed_on(task_view(h.state, b0, now).model_dump()) == "m1"
