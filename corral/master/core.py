@@ -260,6 +260,9 @@ class MasterCore:
         # The plan is made: the snapshot is not read again, so the live view may change its task
         # map in place (no copy of it while the snapshot is open; see CellView.release).
         rnd.view.release()
+        # Reservations that rose since the snapshot reach the view first: a machine they changed is
+        # no longer as the plan saw it, so its placements in reclaimed room are checked again.
+        self.reservations.sync(self.state)
 
         def work(step: Step) -> None:
             stale = commit(step, rnd, plan, self.queue)

@@ -202,3 +202,16 @@ def test_the_api_views_and_the_cli_tables_show_the_reclaimed_mark():
     assert "reclaimed" not in why_view(b0, now).summary
     shown = task_view(h.state, b1, now).model_dump()
     assert placed_on(shown) == "m1 (reclaimed)" and placed_on(task_view(h.state, b0, now).model_dump()) == "m1"
+
+
+def test_a_reservation_that_rose_between_snapshot_and_commit_makes_the_reclaimed_placement_stale():
+    h, web = quiet_web()
+    h.submit("batch", tasks=2, cpu="1", memory="2Gi", priority=2)
+    rnd = h.core.snapshot()
+    plan = h.core.scheduler.schedule(rnd.view, rnd.pending)
+    assert [p.reclaimed for p in plan.placements] == [False, True]
+    report(h, (web, 500, 5.5))  # the live master's link reports while the round plans: 6 GiB reserved
+    out = h.commit(rnd, plan)
+    b0, b1 = h.task("batch", 0), h.task("batch", 1)
+    assert out.reply["stale"] == [b1.name] and b1.state is TaskState.PENDING
+    assert b0.state is TaskState.RUNNING and not b0.reclaimed
