@@ -56,9 +56,7 @@ class SchedulerConfig:
     # cell (0: exact progressive filling; 0.1 % keeps runs of identical tasks long in big cells)
     fair_share_slack: float = 0.001
     preemption: bool = True
-    # Reclamation (Borg §5.5): non-production work may be placed against reservations, production
-    # always against limits (checkers/reclaim.py); off: everything against limits.
-    reclamation: bool = True
+    reclamation: bool = True  # non-production work also against reservations (checkers/reclaim.py)
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
 
@@ -91,10 +89,8 @@ class Scheduler:
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
         policy = policy or make_policy(self.config.policy, self.config.seed)
-        checkers = with_reclamation(policy.checkers, self.config.reclamation)
-        if any(a is not b for a, b in zip(checkers, policy.checkers)):
-            policy = replace(policy, checkers=checkers, _parts={})  # a copy: the one handed in is left as it is
-        self.policy = policy
+        checkers = with_reclamation(policy.checkers, self.config.reclamation)  # a copy if it changes
+        self.policy = policy if checkers == policy.checkers else replace(policy, checkers=checkers, _parts={})
         self.shares = shares or ShareConfig()
         self.user_order = user_order or make_user_order(self.config.queue_order, self.shares,
                                                         self.config.fair_share_slack)
