@@ -215,3 +215,21 @@ def test_a_reservation_that_rose_between_snapshot_and_commit_makes_the_reclaimed
     b0, b1 = h.task("batch", 0), h.task("batch", 1)
     assert out.reply["stale"] == [b1.name] and b1.state is TaskState.PENDING
     assert b0.state is TaskState.RUNNING and not b0.reclaimed
+
+
+def test_parked_batch_work_is_placed_once_reservations_decay_and_leave_room():
+    h = Harness()
+    h.machine("m1", cpu="4", memory="8Gi")
+    h.submit("web", cpu="3", memory="6Gi", priority=9)
+    h.schedule()
+    web = h.task("web")
+    h.submit("batch", tasks=2, cpu="1", memory="2Gi", priority=2)
+    h.schedule()
+    b1 = h.task("batch", 1)
+    assert b1.state is TaskState.PENDING and "insufficient" in b1.reason  # parked: limits are full
+    for _ in range(301):  # web stays quiet: its reservation decays, nothing in the state changes
+        h.run(UsageReport("m1", {web.name: (web.generation, 500, GiB)}))
+        h.clock.advance(1.0)
+    assert h.core.time_may_change_plan()  # reservations the view has not been given yet
+    h.schedule()
+    assert b1.state is TaskState.RUNNING and b1.reclaimed
