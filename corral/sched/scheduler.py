@@ -351,7 +351,7 @@ class Scheduler:
         name = view.names[machine]
         req = batch[0].request
         # Copies beyond what fits against limits go in reclaimed room (the checkers said they fit there).
-        within = len(batch) if not self.config.reclamation or against_limits(req.priority) \
+        within = len(batch) if not view.reserving_below_limit or against_limits(req.priority) \
             else fits_against_limits(view.free[machine], req.vector)
         if req.gpu or req.resources.needs_ports or req.job is not None:
             for n, task in enumerate(batch):
