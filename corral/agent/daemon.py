@@ -25,6 +25,7 @@ from corral.agent.config import AgentConfig
 from corral.agent.eviction import MemoryReading, system_reading
 from corral.agent.isolation import Isolation, detect
 from corral.agent.notifier import HttpSender, Notifier
+from corral.agent.reclaimed import ReclaimedCpu
 from corral.agent.registration import Registrar
 from corral.agent.runner import Runner
 from corral.agent.server import create_app
@@ -59,6 +60,9 @@ class Agent:
                                       verify=config.tls.client_context("master") if config.tls else True)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
+        # The CPU of tasks placed in reclaimed room, as the master allows it (PUT /v1/reclaimed).
+        self.reclaimed = ReclaimedCpu(self.runner)
+        self.runner.tick_hooks.append(self.reclaimed.apply)
         self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
         self._state_lock = threading.Lock()
         self.polls = 0  # the master's polls answered (for /metrics)

@@ -49,6 +49,7 @@ from corral.agent.config import AgentConfig, parse_capacity
 from corral.agent.daemon import Agent
 from corral.agent.eviction import MemoryReading
 from corral.agent.isolation import Isolation
+from corral.agent.reclaimed import ReclaimedCpu
 from corral.agent.registration import Registrar
 from corral.agent.runner import Runner
 
@@ -204,6 +205,7 @@ class HollowAgent(Agent):
             validate=validate, processes=self.processes,
         )
         self.processes.attach(self.runner.submit)
+        self.reclaimed = ReclaimedCpu(self.runner)  # hollow sandboxes have no quota to lower
         if self.notifier is not None:  # the same pushes of task changes as the real agent's
             self.runner.on_status = self.notifier.offer
         self.killed = False

@@ -153,6 +153,8 @@ class Runner:
         # Sees the statuses of the tasks each submit touched, under the lock; must not block
         # (the agent's Notifier.offer, which tells the master of task changes between polls).
         self.on_status: Callable[[list[dict]], None] | None = None
+        # Called once a usage interval, after the usage sample (reclaimed.py keeps CPU quotas there).
+        self.tick_hooks: list[Callable[[], object]] = []
 
     # ------------------------------------------------------------ life cycle
 
@@ -404,6 +406,8 @@ class Runner:
                     next_usage = time.monotonic() + self.usage_interval_s
                     self.sample_usage()
                     self.check_pressure()
+                    for hook in self.tick_hooks:
+                        hook()
             except Exception:  # keep ticking: a bad tick must not stop supervision
                 log.exception("agent tick failed")
 

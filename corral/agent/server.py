@@ -158,6 +158,20 @@ def create_app(agent: "Agent") -> FastAPI:
         await run_in_threadpool(agent.runner.submit, sv.Assign(frozenset(ids)))
         return {"killing": sorted(before - set(ids)), "tasks": agent.runner.statuses()}
 
+    @app.put("/v1/reclaimed", dependencies=auth)
+    async def put_reclaimed(request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("cpu_milli"), dict):
+            raise ApiError(400, [("cpu_milli", "expected {\"cpu_milli\": {task id: millicores, ...}}")])
+        allowed = body["cpu_milli"]
+        for task_id, cpu in allowed.items():
+            if not valid_task_id(task_id):
+                raise ApiError(400, [(f"cpu_milli.{task_id}", f"expected a task id ({TASK_ID_RULE})")])
+            if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu <= 100_000_000:
+                raise ApiError(400, [(f"cpu_milli.{task_id}", f"expected millicores in 0..100000000, got {cpu!r}")])
+        quotas = await run_in_threadpool(agent.reclaimed.set, allowed)
+        return {"cpu_quota_us": quotas}
+
     @app.get("/v1/tasks/{task_id}/logs", dependencies=auth, response_class=PlainTextResponse)
     def logs(task_id: str, stream: str = "stdout", tail: str = "100") -> PlainTextResponse:
         _check_task_id(task_id)

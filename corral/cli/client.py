@@ -44,6 +44,12 @@ def task_word(task: dict[str, Any]) -> str:
     return str(task.get("word") or task.get("state") or "")
 
 
+def placed_on(task: dict[str, Any]) -> str:
+    """A task's machine as a table shows it: ``m1 (reclaimed)`` when it runs in reclaimed room."""
+    machine = str(task.get("machine") or "")
+    return f"{machine} (reclaimed)" if machine and task.get("reclaimed") else machine
+
+
 def task_note(task: dict[str, Any]) -> str:
     """A task's one line beyond its word: the master's ``detail`` when present, else what it can
     be made of (restarts, last exit), else its pending reason or last transition's note."""
@@ -170,7 +176,7 @@ def register(app: typer.Typer) -> None:
         if data.get("rollout"):
             typer.echo(f"  {rollout_line(data['rollout'])}")
         wide = output == "wide"
-        rows = [[t["index"], task_word(t) + (f" ({t['health']})" if t.get("health") else ""), t.get("machine") or "",
+        rows = [[t["index"], task_word(t) + (f" ({t['health']})" if t.get("health") else ""), placed_on(t),
                  ",".join(map(str, t.get("ports") or ()))]
                 + ([t.get("restarts", 0), t.get("generation", ""), ",".join(map(str, t.get("gpus") or ()))]
                    if wide else []) + [task_note(t)] for t in data["task_list"]]

@@ -125,7 +125,18 @@ class KillTask:
     reason: str = ""
 
 
-Effect = StartTask | KillTask
+@dataclass(frozen=True)
+class ReclaimedCpu:
+    """The CPU each task placed in reclaimed room on ``machine`` may use now (millicores; a task not
+    listed is held only by its own limit): ``PUT /v1/reclaimed`` (docs/agent-protocol.md)."""
+
+    machine: str
+    address: str
+    cpu: dict[str, int]
+    task: str = ""  # not about one task (effects are logged by task)
+
+
+Effect = StartTask | KillTask | ReclaimedCpu
 
 
 class AgentTransport(Protocol):

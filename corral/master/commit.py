@@ -111,7 +111,8 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
                     break
             else:
                 if unchanged is None or not unchanged[view.index[p.machine]]:
-                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports)
+                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports,
+                                  p.reclaimed)
         if why is not None:
             stale[p.task_id] = why
             continue
@@ -120,7 +121,7 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
             step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
             state.tasks[v.victim].reason = v.reason
         step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
-                  generation=task.generation + 1, ports=tuple(p.ports))
+                  generation=task.generation + 1, ports=tuple(p.ports), reclaimed=p.reclaimed)
         step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
     _explain_unplaced(state, rnd, plan, queue)
     for name, why in stale.items():
@@ -148,14 +149,18 @@ def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQu
 
 
 def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims: list[str],
-            ports: tuple[int, ...] = ()) -> str | None:
-    """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""
+            ports: tuple[int, ...] = (), reclaimed: bool = False) -> str | None:
+    """Would ``task`` fit on ``machine`` now, once ``victims`` are gone (``reclaimed``: in the room
+    reservations leave, else against limits)? The view is left as it was."""
     view = state.view
     job = state.jobs[task.job]
     removed = [view.remove(v) for v in victims]
     at = view.index[machine]
     try:
-        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports)), at)
+        if reclaimed and (view.reclaim_room(at) < job.request.vector).any():
+            return f"task {task.name} no longer fits in the room reservations leave on {machine}"
+        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports),
+                              reclaimed=reclaimed), at)
     except PlacementError as e:
         return str(e)
     else:

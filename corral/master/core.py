@@ -253,7 +253,9 @@ class MasterCore:
     # ---- scheduling ----------------------------------------------------------------------------
 
     def snapshot(self, only: set[str] | None = None) -> Round:
-        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``)."""
+        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``); the
+        cell view is given the reservations that changed first (reclamation)."""
+        self.reservations.sync(self.state)
         return snapshot(self.state, self.queue, self.failover, only)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
@@ -262,6 +264,9 @@ class MasterCore:
         # The plan is made: the snapshot is not read again, so the live view may change its task
         # map in place (no copy of it while the snapshot is open; see CellView.release).
         rnd.view.release()
+        # Reservations that rose since the snapshot reach the view first: a machine they changed is
+        # no longer as the plan saw it, so its placements in reclaimed room are checked again.
+        self.reservations.sync(self.state)
 
         def work(step: Step) -> None:
             stale = commit(step, rnd, plan, self.queue)
@@ -273,8 +278,8 @@ class MasterCore:
 
     def time_may_change_plan(self) -> bool:
         """Could a round find something new with the state unchanged? (Lost tasks wait their turn
-        in time; the unschedulable queue flushes by time.)"""
-        return bool(len(self.failover.reschedule)) or self.queue.flush_due()
+        in time; the unschedulable queue flushes by time; reservations the view was not given yet.)"""
+        return bool(len(self.failover.reschedule)) or self.queue.flush_due() or self.reservations.changed
 
     def schedule(self, scheduler: Scheduler | None = None, lock=None,
                  persist: Callable[[Outcome], Any] | None = None, stopped: Callable[[], bool] = lambda: False):

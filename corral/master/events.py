@@ -131,6 +131,7 @@ class TaskScheduled(Event):
     generation: int
     gpus: tuple[int, ...] = ()
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it
+    reclaimed: bool = False  # non-production work placed in room only reservations leave (Borg §5.5)
     TYPE: ClassVar[str] = "task_scheduled"
 
 

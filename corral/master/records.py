@@ -177,6 +177,7 @@ class TaskRecord:
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it while it is placed
     # soft state: OOM kills its agents counted, (machine, generation) -> (count, memory limit); health.py
     oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    reclaimed: bool = False  # placed in reclaimed room (its TaskScheduled said so) while it is placed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,13 +185,15 @@ class TaskRecord:
             "machine": self.machine, "gpus": list(self.gpus), "generation": self.generation,
             "version": self.version, "history": [t.to_dict() for t in self.history],
             **({"ports": list(self.ports)} if self.ports else {}),
+            **({"reclaimed": True} if self.reclaimed else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TaskRecord":
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
-                   [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())))
+                   [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
+                   reclaimed=bool(d.get("reclaimed", False)))
 
 
 def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:

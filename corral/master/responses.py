@@ -170,6 +170,9 @@ class TaskView(BaseModel):
     health: str | None = Field(None, description="healthy, unhealthy or 'not yet healthy' for a running task "
                                                  "whose spec has a health_check; null otherwise")
     oom_kills: int = Field(0, description="how often the kernel's OOM killer ended it (its agents' counts)")
+    reclaimed: bool = Field(False, description="placed in room reclaimed from other tasks' reservations: "
+                            "non-production work that would not have fit against limits; throttled (CPU) or "
+                            "evicted (memory) when that room shrinks")
 
 
 class TransitionView(BaseModel):
@@ -265,6 +268,7 @@ class WhyView(BaseModel):
     detail: str
     summary: str = Field(description="one sentence on why it waits, or what it does")
     explanation: Explanation | None
+    reclaimed: bool = Field(False, description="it runs in reclaimed room (see TaskView.reclaimed)")
 
 
 # ---- machines and the cell ------------------------------------------------------------------------

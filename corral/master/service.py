@@ -27,7 +27,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
+from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update, UsageReport
 from corral.master.core import MasterCore, Outcome
 from corral.master.errors import MasterUnavailable
 from corral.master.eventlog import log_events
@@ -111,7 +111,7 @@ class Master:
                 self._after_failure(e)
                 raise
             durable = self._persist(out)
-        if isinstance(cmd, _WAKING) or (isinstance(cmd, AgentReport) and out.events):
+        if isinstance(cmd, _WAKING) or (isinstance(cmd, (AgentReport, UsageReport)) and out.events):
             self._wake.set()  # something may fit now: the next round need not wait for its interval
         return out.reply, durable
 

@@ -104,7 +104,7 @@ class CellState:
                                        event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
-            task.machine, task.gpus, task.request, task.ports = None, (), None, ()
+            task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
         task.state = new
         if new is P:
@@ -219,7 +219,8 @@ class CellState:
                 if at is None:
                     raise PlacementError(f"machine {task.machine} is not up")
                 user = self.jobs[task.job].user
-                self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports), at)
+                self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports,
+                                           reclaimed=task.reclaimed), at)
             except PlacementError as e:
                 misfits.append((task, str(e)))
         for task, why in misfits:
@@ -230,6 +231,7 @@ class CellState:
             task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
                                            event.t, f"no longer fits its machine: {why}", task.machine))
             task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
+            task.reclaimed = False
             self._moved(task.job, R, P)
             self._now_pending(task.name)
             self._job_follows(self.jobs[task.job], "evict", event)
@@ -267,9 +269,11 @@ class CellState:
         gpus = tuple(event.gpus)
         request = job.request_of(job.version)
         at = self.view.index[event.machine]
-        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports)), at)
+        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports),
+                                   reclaimed=event.reclaimed), at)
         self._transition(task, "schedule", event, f"on {event.machine}", event.machine)
         task.machine, task.gpus, task.request, task.ports = event.machine, gpus, request, tuple(event.ports)
+        task.reclaimed = event.reclaimed
         task.generation, task.version = event.generation, job.version
         task.reason, task.explanation = "", None
         task.agent, task.agent_next_try_at = None, None
@@ -333,7 +337,8 @@ class CellState:
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
-                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports),
+                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports,
+                                           reclaimed=placed.reclaimed, reserved=placed.reserved),
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
                 task.request, task.version = job.request, job.version

@@ -60,7 +60,7 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         machine=task.machine, address=machine.address if machine else None,
         ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
         gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason,
-        health=health(job, task), oom_kills=oom_count(task))
+        health=health(job, task), oom_kills=oom_count(task), reclaimed=task.reclaimed)
 
 
 def task_detail_view(state: Any, task: TaskRecord, now: float) -> TaskDetail:
@@ -76,13 +76,14 @@ def why_view(task: TaskRecord, now: float) -> WhyView:
     else:
         last = task.history[-1] if task.history else None
         summary = (f"the task is {task.state.value}" + (f" on {task.machine}" if task.machine else "")
+                   + (" in reclaimed room (other tasks' unused reservations)" if task.reclaimed else "")
                    + (f" ({last.via}: {last.note})" if last and last.note else ""))
         explanation = None
     oom = oom_line(task)
     if oom:
         summary = f"{summary.rstrip('.')}; {oom}"
     return WhyView(task=task.name, state=task.state.value, word=task_word(task), detail=task_detail(task, now),
-                   summary=summary, explanation=explanation)
+                   summary=summary, explanation=explanation, reclaimed=task.reclaimed)
 
 
 def task_counts(tasks: Iterable[TaskRecord]) -> dict[str, int]:

@@ -91,10 +91,19 @@ class PlacedTask:
     plan: object = None  # the scheduling pass that placed it, while that pass runs (never a victim of it)
 
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it (its fixed ones are in the request)
+    # Reclamation (Borg §5.5): placed in room that only reservations leave (it would not have fit
+    # against limits), and its reservation over DIMS (None: its limit, until the master says less).
+    reclaimed: bool = False
+    reserved: np.ndarray | None = None
 
     @property
     def priority(self) -> int:
         return self.request.priority
+
+    @property
+    def reservation(self) -> np.ndarray:
+        """What the master reserves for it over DIMS: its reservation, or its limit before one is known."""
+        return self.request.vector if self.reserved is None else self.reserved
 
     @property
     def held_ports(self) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -30,6 +30,7 @@ import numpy as np
 from corral.model.priority import preemptible_below
 from corral.sched.cellview import CellView
 from corral.sched.checkers.ports import pick_ports
+from corral.sched.checkers.reclaim import against_limits, fits_against_limits, with_reclamation
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
 from corral.sched.plan import Placement, Plan, Preemption
@@ -55,6 +56,7 @@ class SchedulerConfig:
     # cell (0: exact progressive filling; 0.1 % keeps runs of identical tasks long in big cells)
     fair_share_slack: float = 0.001
     preemption: bool = True
+    reclamation: bool = True  # non-production work also against reservations (checkers/reclaim.py)
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
 
@@ -86,7 +88,9 @@ class Scheduler:
     def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
-        self.policy = policy or make_policy(self.config.policy, self.config.seed)
+        policy = policy or make_policy(self.config.policy, self.config.seed)
+        checkers = with_reclamation(policy.checkers, self.config.reclamation)  # a copy if it changes
+        self.policy = policy if checkers == policy.checkers else replace(policy, checkers=checkers, _parts={})
         self.shares = shares or ShareConfig()
         self.user_order = user_order or make_user_order(self.config.queue_order, self.shares,
                                                         self.config.fair_share_slack)
@@ -346,15 +350,22 @@ class Scheduler:
     def _place(self, view, batch, machine, score, evaluated, plan, this_pass) -> None:
         name = view.names[machine]
         req = batch[0].request
+        # Copies beyond what fits against limits go in reclaimed room (the checkers said they fit there).
+        within = len(batch) if not view.reserving_below_limit or against_limits(req.priority) \
+            else fits_against_limits(view.free[machine], req.vector)
         if req.gpu or req.resources.needs_ports or req.job is not None:
-            for task in batch:
+            for n, task in enumerate(batch):
                 gpus = self.policy.select_gpus(view, machine, req)
                 ports = pick_ports(view, machine, req)
-                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports), machine)
-                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports))
+                reclaimed = n >= within
+                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports, reclaimed), machine)
+                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports, reclaimed))
         else:
-            view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass) for t in batch], machine)
-            plan.placements.extend([Placement(t.id, name, (), score, evaluated) for t in batch])
+            for part, reclaimed in ((batch[:within], False), (batch[within:], True)):
+                if part:
+                    view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass, (), reclaimed)
+                                       for t in part], machine)
+                    plan.placements.extend([Placement(t.id, name, (), score, evaluated, (), reclaimed) for t in part])
 
     # ---- when nothing fits ---------------------------------------------------------------------
 
