@@ -32,6 +32,7 @@ from corral.sched.cellview import CellView
 from corral.sched.checkers.ports import pick_ports
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
+from corral.sched.gang import GangPlacement, GangReservations, group_gangs
 from corral.sched.plan import Placement, Plan, Preemption
 from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
 from corral.sched.preempt import find_preemption, why_no_preemption
@@ -57,6 +58,9 @@ class SchedulerConfig:
     preemption: bool = True
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
+    # Gangs (gang.py): after this many passes a gang failed to place, machines are reserved for it
+    # (backfill with a reservation; None: never, and a big gang may wait behind a stream of small jobs)
+    gang_reserve_after: int | None = 3
 
 
 class _ClassState:
@@ -82,7 +86,7 @@ class _ClassState:
         self.explanation: Explanation | None = None
 
 
-class Scheduler:
+class Scheduler(GangPlacement):
     def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
@@ -98,6 +102,8 @@ class Scheduler:
         self._cycle: np.ndarray | None = None
         self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
         self.stats = {"evaluations": 0, "cache_hits": 0}
+        self._gangs = GangReservations(self.config.gang_reserve_after)
+        self._evicted: list | None = None  # victims evicted while a gang is placed (put back if it fails)
 
     # ---- the pass ----------------------------------------------------------------------------
 
@@ -126,8 +132,14 @@ class Scheduler:
         # has started: a class's per-pass state is reset when the pass first uses it, so a pass
         # costs nothing for classes it does not touch (the simulator asks about one task a time).
         this_pass = self._pass = object()
+        gangs = group_gangs(pending) if any(task.gang for task in pending) else {}
+        self._gangs.begin(view, self.policy, gangs)
+        done: set[str] = set()
         for run in queue_order(pending, self.config.user_quantum, self.user_order, view):
-            self._schedule_run(view, run, plan, this_pass)
+            if gangs:
+                self._schedule_with_gangs(view, run, plan, this_pass, gangs, done)
+            else:
+                self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
         self._this_pass = {}
         if len(self._states) > self.config.cached_classes:
@@ -183,7 +195,9 @@ class Scheduler:
             if found is None:
                 state.exhausted = True
                 if not self._try_preemption(view, state, task, plan, this_pass):
-                    plan.unplaced[task.id] = self._explain(view, state)
+                    plan.unplaced[task.id] = explanation = self._explain(view, state)
+                    if self._gangs.restricts(state.req) and not explanation.held:
+                        explanation.held = self._gangs.note(view, state.req)
                 i += 1
                 continue
             idx, scores, evaluated = found
@@ -219,6 +233,9 @@ class Scheduler:
         if len(at) and not self.policy.parts(state.req).machine_local:
             feasible, extra = self.policy.evaluate_other(EvalContext(view, state.req, idx[at]))
             at, scores = at[feasible], scores[feasible] + extra[feasible]
+        if len(at) and self._gangs.restricts(state.req):  # machines held for a waiting gang (gang.py)
+            allowed = self._gangs.allowed(view, state.req, idx[at])
+            at, scores = at[allowed], scores[allowed]
         return at, scores
 
     def _candidates(self, view: CellView, state: _ClassState):
@@ -271,6 +288,7 @@ class Scheduler:
         batchable = (
             wanted > 1 and self.config.equivalence_classes and self.config.score_cache
             and parts.machine_local and parts.predictable and not req.gpu and not req.resources.needs_ports
+            and not self._gangs.restricts(req)
         )
         if not batchable:
             # The best score, ties to the lowest rank: no sort needed for one task.
@@ -366,9 +384,14 @@ class Scheduler:
             state.no_preemption = True
             return False
         machine, victims, score = found
+        if self._gangs.restricts(task.request) and self._gangs.held(task.request, np.array([machine]))[0]:
+            state.no_preemption = True  # not on a machine held for a waiting gang (gang.py)
+            return False
         name = view.names[machine]
         for victim in victims:
-            view.remove(victim.id)
+            removed = view.remove(victim.id)
+            if self._evicted is not None:
+                self._evicted.append((removed, machine))
             plan.preemptions.append(Preemption(
                 victim.id, name, task.id,
                 f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
