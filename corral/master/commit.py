@@ -20,7 +20,7 @@ import numpy as np
 
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
-from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting
+from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting, rest_of_gangs
 from corral.master.jobs import waiting_reason
 from corral.master.records import launch_body
 from corral.master.step import Step
@@ -147,10 +147,15 @@ def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unch
 
 def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
     task = state.tasks[p.task_id]
-    for v in victims_of.get(p.task_id, []):
+    victims = [v for v in victims_of.get(p.task_id, []) if state.tasks[v.victim].state is R]  # not yet evicted
+    for v in victims:
         step.kill(v.victim, p.machine, v.reason)
         step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
         state.tasks[v.victim].reason = v.reason
+    for name, machine, why in rest_of_gangs(state, [v.victim for v in victims]):
+        step.kill(name, machine, why)
+        step.emit(TaskEnded, task=name, via="evict", note=why, machine=machine)
+        state.tasks[name].reason = why
     step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
               generation=task.generation + 1, ports=tuple(p.ports))
     step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from corral.model.job import TaskState
 from corral.sched.cellview import PlacementError
 from corral.sched.plan import Placement, Plan
 from corral.sched.request import PlacedTask
@@ -63,6 +64,24 @@ def gang_staleness(state: Any, group: list[Placement], victims_of: dict[str, lis
         return {}
     failed = _fit_together(state, group, victims_of)
     return _all_stale(group, *failed) if failed else {}
+
+
+def rest_of_gangs(state: Any, victims: list[str]) -> list[tuple[str, str, str]]:
+    """The tasks to evict with preemption ``victims`` (already ended) so that no gang is left running
+    short: ``(task, machine, why)`` for every running task of a gang job that now has fewer than its
+    gang running. A gang is preempted whole, as it is placed whole."""
+    out = []
+    for job_id in dict.fromkeys(state.tasks[v].job for v in victims):
+        job = state.jobs.get(job_id)
+        if job is None or job.spec.gang_size <= 1:
+            continue
+        live = state.job_live.get(job_id)
+        if not live or not 0 < live[1] < job.spec.gang_size:
+            continue
+        lost = ", ".join(v for v in victims if state.tasks[v].job == job_id)
+        why = f"preempted with its gang ({lost} was preempted; fewer than {job.spec.gang_size} would be left)"
+        out += [(t.name, t.machine, why) for t in state.tasks_of(job_id) if t.state is TaskState.RUNNING]
+    return out
 
 
 def _all_stale(group: list[Placement], task: str, why: str) -> dict[str, str]:
