@@ -198,3 +198,21 @@ def test_no_round_leaves_a_gang_partly_placed(steps):
             _check(h)
             h.commit(rnd, plan)
         _check(h)
+
+
+# ---- over HTTP -----------------------------------------------------------------------------------------
+
+
+def test_the_api_refuses_a_bad_min_tasks_by_field_and_why_speaks_of_the_gang(client):
+    from tests.master.test_api import AGENT_BODY, ALICE, OPS, wait_for, web
+
+    bad = client.post("/jobs", json=web(tasks=2, min_tasks=3), headers=ALICE)
+    assert bad.status_code in (400, 422)
+    assert [e["field"] for e in bad.json()["errors"]] == ["min_tasks"]
+    client.post("/machines", json=AGENT_BODY, headers=OPS).raise_for_status()
+    client.post("/jobs", json=web(tasks=3, gang=True, resources={"cpu": "4", "memory": "1Gi"}),
+                headers=ALICE).raise_for_status()
+    why = wait_for(lambda: client.get("/jobs/web/tasks/0/why", headers=ALICE).json(),
+                   lambda w: w["explanation"] is not None)
+    assert why["summary"].startswith("gang of 3: 1 machine has room for 2 tasks, 3 needed."), why["summary"]
+    assert why["explanation"]["gang"].startswith("gang of 3")
