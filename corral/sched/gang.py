@@ -105,11 +105,22 @@ class GangReservations:
         self.active = False
         self.jobs: list[str] = []  # the reserving gangs of this pass (owner codes index it)
         self.max_priority = -1
+        self.evictions: list | None = None  # (victim, machine) while a gang is placed: put back if it falls short
+
+    def evicted(self, victim, machine: int) -> None:
+        """The scheduler evicted ``victim`` from ``machine`` (kept only while a gang is being placed)."""
+        if self.evictions is not None:
+            self.evictions.append((victim, machine))
 
     # ---- the pass ---------------------------------------------------------------------------------
 
-    def begin(self, view: CellView, policy, gangs: dict[str, list[PendingTask]]) -> None:
-        """Start a pass over ``view`` with the pending ``gangs`` (job -> its pending tasks)."""
+    def begin(self, view: CellView, policy, pending: Sequence[PendingTask]) -> dict[str, list[PendingTask]]:
+        """Start a pass over ``view`` with ``pending``; the pending tasks of each gang job ({}: none)."""
+        gangs = group_gangs(pending) if any(task.gang for task in pending) else {}
+        self._begin(view, policy, gangs)
+        return gangs
+
+    def _begin(self, view: CellView, policy, gangs: dict[str, list[PendingTask]]) -> None:
         self.passes += 1
         self.active, self.jobs, self.max_priority, self.current = False, [], -1, -2
         for job, tasks in gangs.items():
@@ -184,6 +195,18 @@ class GangReservations:
         priority or above)."""
         return (self.priority[idx] >= req.priority) & (self.owner[idx] != self.current) & (self.owner[idx] >= 0)
 
+    def holds(self, req: TaskRequest, machine: int) -> bool:
+        """Is ``machine`` reserved against ``req`` (no preemption for it there)?"""
+        return self.restricts(req) and bool(self.held(req, np.array([machine]))[0])
+
+    def keep_off_held(self, view: CellView, req: TaskRequest, idx: np.ndarray, at: np.ndarray, scores: np.ndarray):
+        """``(at, scores)`` (positions in ``idx`` of feasible machines, their scores) less the machines
+        a task of ``req`` may not take (``allowed``)."""
+        if not len(at) or not self.restricts(req):
+            return at, scores
+        allowed = self.allowed(view, req, idx[at])
+        return at[allowed], scores[allowed]
+
     def allowed(self, view: CellView, req: TaskRequest, idx: np.ndarray) -> np.ndarray:
         """Which of machines ``idx`` a task of ``req`` may go to: unreserved against it, or with the
         reserved room left after it (backfill)."""
@@ -198,6 +221,8 @@ class GangReservations:
 
     def note(self, view: CellView, req: TaskRequest) -> str:
         """What a restricted task's pending reason adds: which machines are held, for which gang."""
+        if not self.restricts(req):
+            return ""
         held = self.held(req, np.arange(len(view)))
         if not held.any():
             return ""
@@ -209,10 +234,11 @@ class GangReservations:
 
 class GangPlacement:
     """The scheduler's gang steps (a mixin of :class:`corral.sched.scheduler.Scheduler`, whose
-    ``_schedule_run``, ``_state``, ``_gangs``, ``_evicted``, ``policy`` and ``config`` they use)."""
+    ``_schedule_run``, ``_state``, ``_gangs``, ``policy`` and ``config`` they use)."""
 
-    def _schedule_with_gangs(self, view, run, plan, this_pass, gangs, done) -> None:
-        """A run that may hold tasks of gangs: each gang is placed whole where its first task comes."""
+    def _schedule_with_gangs(self, view, run, plan, this_pass, gangs) -> None:
+        """A run that may hold tasks of gangs: each gang is placed whole where its first task comes
+        (its entry in ``gangs`` is emptied then)."""
         alone: list[PendingTask] = []
         for task in run:
             if not task.gang:
@@ -221,9 +247,10 @@ class GangPlacement:
             if alone:
                 self._schedule_run(view, alone, plan, this_pass)
                 alone = []
-            if task.job not in done:
-                done.add(task.job)
-                self._schedule_gang(view, gangs[task.job], plan, this_pass)
+            tasks = gangs[task.job]
+            if tasks:
+                gangs[task.job] = []
+                self._schedule_gang(view, tasks, plan, this_pass)
         if alone:
             self._schedule_run(view, alone, plan, this_pass)
 
@@ -232,14 +259,14 @@ class GangPlacement:
         short is rolled back (its placements and evictions undone on the view and in the plan)."""
         job, need = tasks[0].job, tasks[0].gang
         placements, preemptions = len(plan.placements), len(plan.preemptions)
-        self._evicted = evicted = []
+        self._gangs.evictions = evicted = []
         self._gangs.placing(job)
         try:
             for run in _runs(tasks):
                 self._schedule_run(view, run, plan, this_pass)
         finally:
             self._gangs.placing(None)
-            self._evicted = None
+            self._gangs.evictions = None
         if len(plan.placements) - placements >= need:
             self._gangs.placed(job)
             return

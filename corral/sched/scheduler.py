@@ -32,7 +32,7 @@ from corral.sched.cellview import CellView
 from corral.sched.checkers.ports import pick_ports
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
-from corral.sched.gang import GangPlacement, GangReservations, group_gangs
+from corral.sched.gang import GangPlacement, GangReservations
 from corral.sched.plan import Placement, Plan, Preemption
 from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
 from corral.sched.preempt import find_preemption, why_no_preemption
@@ -58,9 +58,7 @@ class SchedulerConfig:
     preemption: bool = True
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
-    # Gangs (gang.py): after this many passes a gang failed to place, machines are reserved for it
-    # (backfill with a reservation; None: never, and a big gang may wait behind a stream of small jobs)
-    gang_reserve_after: int | None = 3
+    gang_reserve_after: int | None = 3  # passes a gang fails before machines are reserved for it (gang.py; None: never)
 
 
 class _ClassState:
@@ -103,7 +101,6 @@ class Scheduler(GangPlacement):
         self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
         self.stats = {"evaluations": 0, "cache_hits": 0}
         self._gangs = GangReservations(self.config.gang_reserve_after)
-        self._evicted: list | None = None  # victims evicted while a gang is placed (put back if it fails)
 
     # ---- the pass ----------------------------------------------------------------------------
 
@@ -132,12 +129,10 @@ class Scheduler(GangPlacement):
         # has started: a class's per-pass state is reset when the pass first uses it, so a pass
         # costs nothing for classes it does not touch (the simulator asks about one task a time).
         this_pass = self._pass = object()
-        gangs = group_gangs(pending) if any(task.gang for task in pending) else {}
-        self._gangs.begin(view, self.policy, gangs)
-        done: set[str] = set()
+        gangs = self._gangs.begin(view, self.policy, pending)  # job -> its pending tasks, of each gang
         for run in queue_order(pending, self.config.user_quantum, self.user_order, view):
             if gangs:
-                self._schedule_with_gangs(view, run, plan, this_pass, gangs, done)
+                self._schedule_with_gangs(view, run, plan, this_pass, gangs)
             else:
                 self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
@@ -195,9 +190,7 @@ class Scheduler(GangPlacement):
             if found is None:
                 state.exhausted = True
                 if not self._try_preemption(view, state, task, plan, this_pass):
-                    plan.unplaced[task.id] = explanation = self._explain(view, state)
-                    if self._gangs.restricts(state.req) and not explanation.held:
-                        explanation.held = self._gangs.note(view, state.req)
+                    plan.unplaced[task.id] = self._explain(view, state)
                 i += 1
                 continue
             idx, scores, evaluated = found
@@ -233,10 +226,7 @@ class Scheduler(GangPlacement):
         if len(at) and not self.policy.parts(state.req).machine_local:
             feasible, extra = self.policy.evaluate_other(EvalContext(view, state.req, idx[at]))
             at, scores = at[feasible], scores[feasible] + extra[feasible]
-        if len(at) and self._gangs.restricts(state.req):  # machines held for a waiting gang (gang.py)
-            allowed = self._gangs.allowed(view, state.req, idx[at])
-            at, scores = at[allowed], scores[allowed]
-        return at, scores
+        return self._gangs.keep_off_held(view, state.req, idx, at, scores)
 
     def _candidates(self, view: CellView, state: _ClassState):
         """Feasible machines to choose from and their scores, ``(idx, scores, evaluated)``, or None."""
@@ -384,14 +374,12 @@ class Scheduler(GangPlacement):
             state.no_preemption = True
             return False
         machine, victims, score = found
-        if self._gangs.restricts(task.request) and self._gangs.held(task.request, np.array([machine]))[0]:
+        if self._gangs.holds(task.request, machine):
             state.no_preemption = True  # not on a machine held for a waiting gang (gang.py)
             return False
         name = view.names[machine]
         for victim in victims:
-            removed = view.remove(victim.id)
-            if self._evicted is not None:
-                self._evicted.append((removed, machine))
+            self._gangs.evicted(view.remove(victim.id), machine)
             plan.preemptions.append(Preemption(
                 victim.id, name, task.id,
                 f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
@@ -409,4 +397,5 @@ class Scheduler(GangPlacement):
         if state.explanation is None:
             state.explanation = explain(self.policy, EvalContext(view, state.req, np.arange(len(view))))
             state.explanation.preemption = why_no_preemption(state.req, self.config.preemption)
+            state.explanation.held = self._gangs.note(view, state.req)  # machines held for a gang, if any
         return state.explanation
