@@ -258,6 +258,8 @@ class Explanation(_Open):
     filtered: dict[str, int]
     exhausted: dict[str, int]
     preemption: str
+    gang: str | None = Field(None, description="for a gang's task: why the gang cannot be placed together")
+    held: str | None = Field(None, description="machines a waiting gang holds that this task may not take")
     summary: str
 
 

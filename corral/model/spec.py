@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.health import HealthCheckSpec, UpdateSpec
@@ -142,6 +142,11 @@ class JobSpec(_Strict):
     priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY, strict=True)
     appclass: AppClass = AppClass.BATCH
     tasks: int = Field(1, ge=1, le=100_000, strict=True)
+    # Gangs: the tasks placed all together or not at all (gang: true), or at least min_tasks of them
+    # together, the rest one by one once the gang runs (corral/sched/gang.py).
+    gang: bool = Field(False, strict=True, description="place all the job's tasks together or none of them")
+    min_tasks: int | None = Field(None, ge=1, le=100_000, strict=True, description=(
+        "place at least this many of the job's tasks together (a gang), the rest one by one once it runs"))
     resources: ResourcesSpec
     constraints: tuple[str, ...] = ()
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
@@ -169,6 +174,25 @@ class JobSpec(_Strict):
         if not NAME.match(value):
             raise ValueError(f"expected {NAME_RULE}")
         return value
+
+    @field_validator("min_tasks")
+    @classmethod
+    def _min_tasks(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None:
+            return value
+        if info.data.get("gang"):
+            raise ValueError("expected gang: true (all tasks together) or min_tasks, not both (got both)")
+        tasks = info.data.get("tasks")
+        if isinstance(tasks, int) and value > tasks:
+            raise ValueError(f"expected at most tasks ({tasks}), got {value}")
+        return value
+
+    @property
+    def gang_size(self) -> int:
+        """How many of the job's tasks must run together: all with ``gang``, ``min_tasks``, or 0 (no gang)."""
+        if self.gang:
+            return self.tasks
+        return self.min_tasks or 0
 
     @field_validator("constraints")
     @classmethod

@@ -77,6 +77,9 @@ class PendingTask:
     request: TaskRequest
     index: int = 0
     submitted: float = 0.0  # submission order inside a user's queue
+    # How many of its job's pending tasks this pass must place together, or none of them (a gang,
+    # corral/sched/gang.py); 0: the task is placed on its own.
+    gang: int = 0
 
 
 @dataclass(slots=True)

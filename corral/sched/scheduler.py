@@ -33,6 +33,7 @@ from corral.sched.checkers.ports import pick_ports
 from corral.sched.checkers.reclaim import against_limits, fits_against_limits, with_reclamation
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
+from corral.sched.gang import GangPlacement, GangReservations
 from corral.sched.plan import Placement, Plan, Preemption
 from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
 from corral.sched.preempt import find_preemption, why_no_preemption
@@ -59,6 +60,7 @@ class SchedulerConfig:
     reclamation: bool = True  # non-production work also against reservations (checkers/reclaim.py)
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
+    gang_reserve_after: int | None = 3  # passes a gang fails before machines are reserved for it (gang.py; None: never)
 
 
 class _ClassState:
@@ -84,7 +86,7 @@ class _ClassState:
         self.explanation: Explanation | None = None
 
 
-class Scheduler:
+class Scheduler(GangPlacement):
     def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
@@ -102,6 +104,7 @@ class Scheduler:
         self._cycle: np.ndarray | None = None
         self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
         self.stats = {"evaluations": 0, "cache_hits": 0}
+        self._gangs = GangReservations(self.config.gang_reserve_after)
 
     # ---- the pass ----------------------------------------------------------------------------
 
@@ -130,8 +133,12 @@ class Scheduler:
         # has started: a class's per-pass state is reset when the pass first uses it, so a pass
         # costs nothing for classes it does not touch (the simulator asks about one task a time).
         this_pass = self._pass = object()
+        gangs = self._gangs.begin(view, self.policy, pending)  # job -> its pending tasks, of each gang
         for run in queue_order(pending, self.config.user_quantum, self.user_order, view):
-            self._schedule_run(view, run, plan, this_pass)
+            if gangs:
+                self._schedule_with_gangs(view, run, plan, this_pass, gangs)
+            else:
+                self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
         self._this_pass = {}
         if len(self._states) > self.config.cached_classes:
@@ -223,7 +230,7 @@ class Scheduler:
         if len(at) and not self.policy.parts(state.req).machine_local:
             feasible, extra = self.policy.evaluate_other(EvalContext(view, state.req, idx[at]))
             at, scores = at[feasible], scores[feasible] + extra[feasible]
-        return at, scores
+        return self._gangs.keep_off_held(view, state.req, idx, at, scores)
 
     def _candidates(self, view: CellView, state: _ClassState):
         """Feasible machines to choose from and their scores, ``(idx, scores, evaluated)``, or None."""
@@ -275,6 +282,7 @@ class Scheduler:
         batchable = (
             wanted > 1 and self.config.equivalence_classes and self.config.score_cache
             and parts.machine_local and parts.predictable and not req.gpu and not req.resources.needs_ports
+            and not self._gangs.restricts(req)
         )
         if not batchable:
             # The best score, ties to the lowest rank: no sort needed for one task.
@@ -377,9 +385,12 @@ class Scheduler:
             state.no_preemption = True
             return False
         machine, victims, score = found
+        if self._gangs.holds(task.request, machine):
+            state.no_preemption = True  # not on a machine held for a waiting gang (gang.py)
+            return False
         name = view.names[machine]
         for victim in victims:
-            view.remove(victim.id)
+            self._gangs.evicted(view.remove(victim.id), machine)
             plan.preemptions.append(Preemption(
                 victim.id, name, task.id,
                 f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
@@ -397,4 +408,5 @@ class Scheduler:
         if state.explanation is None:
             state.explanation = explain(self.policy, EvalContext(view, state.req, np.arange(len(view))))
             state.explanation.preemption = why_no_preemption(state.req, self.config.preemption)
+            state.explanation.held = self._gangs.note(view, state.req)  # machines held for a gang, if any
         return state.explanation

@@ -23,6 +23,7 @@ from corral.sim.traces.common import existing
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
 _NUM = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number")
 _STR = (lambda v: isinstance(v, str), "a string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
 
 
 def _maybe(check: tuple) -> tuple:
@@ -37,7 +38,7 @@ JOB_FIELDS = {
     "name": _STR, "user": _STR, "arrival": _NUM, "cpu": _INT, "memory": _INT, "tasks": _INT,
     "duration": _maybe(_NUM), "departure": _maybe(_NUM), "gpu": _INT, "gpu_milli": _INT, "gpu_models": _STRINGS,
     "priority": _INT, "appclass": _STR, "cpu_usage": _maybe(_INT), "memory_usage": _maybe(_INT),
-    "max_per_machine": _maybe(_INT),
+    "max_per_machine": _maybe(_INT), "gang": _BOOL, "min_tasks": _maybe(_INT),
 }
 
 
