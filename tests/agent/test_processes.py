@@ -197,9 +197,9 @@ def test_while_pressure_lasts_evictions_climb_one_priority_at_a_time(make_runner
 
 def test_processes_a_task_left_behind_are_killed_when_its_main_process_exits(make_runner):
     runner = make_runner()
-    runner.submit(launch("parent", "sh", "-c", "sleep 60 & echo $! > child.pid; sleep 0.2; exit 0"))
+    runner.submit(launch("parent", "sh", "-c", "sleep 60 & echo $!; sleep 0.2; exit 0"))
     wait_until(lambda: state_of(runner, "parent") == "finished", 5)
-    child = int((runner.tasks_dir / "parent" / "work" / "child.pid").read_text())
+    child = int(runner.logs("parent", "stdout", 5).split()[0])  # not its working directory: removed after
     wait_until(lambda: not pid_alive(child), 5, "the orphaned child to be killed")
 
 
