@@ -148,3 +148,20 @@ def test_a_state_dir_under_a_private_parent_puts_the_working_directories_where_a
     finally:
         runner.close()
     assert not work_root.exists()  # made for this agent, removed with it
+
+
+def test_the_agents_settings_name_a_bad_run_as_or_task_user(tmp_path):
+    from corral.agent.config import AgentConfig, ConfigError
+
+    base = dict(name="m1", master="http://127.0.0.1:1", token="t", state_dir=tmp_path, capacity={"cpu": 1000})
+    assert AgentConfig(**base).run_as == "auto"  # the default: never root when the agent is
+    with pytest.raises(ConfigError, match="run_as: expected one of auto, agent, per-user, shared, got 'root'"):
+        AgentConfig(**base, run_as="root")
+    with pytest.raises(ConfigError, match="task_user: expected a system account name"):
+        AgentConfig(**base, task_user="Not A Name")
+
+
+@root_only
+def test_the_startup_line_says_who_tasks_run_as():
+    assert "their job user's unprivileged uid" in TaskUsers().describe()
+    assert "tasks run as root" in TaskUsers("agent").describe()
