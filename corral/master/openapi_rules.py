@@ -3,7 +3,7 @@
 FastAPI and pydantic describe types; admission checks more: a job's name pattern, a failure
 domain's words, a constraint's grammar, the characters a process may be given, quantities and
 their bounds, what a machine's registration and an agent's notification must hold, the forms of
-a job's and a task's name in a path. ``tighten(document)`` writes each rule the API enforces into
+a job's and a task's name in a path, an event query's filters. ``tighten(document)`` writes each rule the API enforces into
 the document, so that anything the document calls valid is accepted (2xx, or 404/409 for what
 does not exist or conflicts) and anything it calls invalid is refused with a 4xx. Where the API
 is more lenient than a rule can say (``cpu: 1e-9`` reads as 0 millicores, a quantity string
@@ -141,6 +141,30 @@ def notification() -> dict[str, Any]:
 
 
 PATH_PATTERNS = {"job": JOB_REF, "task": TASK_REF, "name": MACHINE_NAME, "machine": MACHINE_NAME}
+# history_api: an RFC 3339 time (a subset: days 1-28, so every one exists) or seconds since the epoch
+_TIME = (r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+         r"(\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?")
+SINCE = rf"^([0-9]{{1,12}}(\.[0-9]{{1,6}})?|{_TIME})$"
+
+
+def _event_types() -> str:
+    from corral.master.events import EVENT_TYPES
+
+    one = "|".join(sorted(EVENT_TYPES))
+    return rf"^({one})(,({one}))*$"
+
+
+def _query_patterns(path: str) -> dict[str, str]:
+    if path.endswith("/events"):
+        return {"job": JOB_REF, "since": SINCE, "type": _event_types()}
+    return {}
+
+
+def _set_pattern(schema: dict[str, Any], pattern: str) -> None:
+    """``pattern`` on ``schema``'s string form (itself, or its string branch of an anyOf)."""
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if branch.get("type") == "string":
+            branch["pattern"] = pattern
 
 
 def tighten(document: dict[str, Any]) -> dict[str, Any]:
@@ -154,10 +178,12 @@ def tighten(document: dict[str, Any]) -> dict[str, Any]:
                                "required": [f for f in spec["required"] if f != "name"]}
     for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
+            in_query = _query_patterns(path)
             for parameter in operation.get("parameters", []):
-                pattern = PATH_PATTERNS.get(parameter["name"])
-                if parameter.get("in") == "path" and pattern and parameter["schema"].get("type") == "string":
-                    parameter["schema"]["pattern"] = pattern
+                where = parameter.get("in")
+                pattern = PATH_PATTERNS.get(parameter["name"]) if where == "path" else in_query.get(parameter["name"])
+                if pattern and where in ("path", "query"):
+                    _set_pattern(parameter["schema"], pattern)
             if path.endswith("/notify"):
                 operation["requestBody"]["content"]["application/json"]["schema"] = notification()
     return document

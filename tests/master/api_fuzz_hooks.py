@@ -6,6 +6,10 @@ cannot state (corral/master/openapi_rules.py names them), taught to the positive
 * named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
 * ``PUT /jobs/{job}``: the body's name and user are the path's (or left out).
 
+And one of the run's own: ``watch=true`` (``/events``, ``/names/{job}``) holds the answer open
+for up to an hour, which a fuzzer reads as a timeout, so any case asks ``watch=false`` (the same
+operation answering at once); a case whose ``watch`` is not a boolean keeps it.
+
 Loaded through ``SCHEMATHESIS_HOOKS=tests.master.api_fuzz_hooks``.
 """
 
@@ -55,4 +59,6 @@ def map_case(context: Any, case: Any) -> Any:
     key = (operation.method.upper(), operation.path)
     if key in JOB_BODIES and _positive(case) and isinstance(case.body, dict):
         case.body = taught(key[0], key[1], case.body, case.path_parameters or {})
+    if isinstance(case.query, dict) and case.query.get("watch") in (True, "true"):
+        case.query = {**case.query, "watch": False}
     return case

@@ -68,3 +68,13 @@ def test_what_the_document_refuses_admission_refuses_too(pattern, text, admissio
     assert not re.match(pattern, text)
     with pytest.raises((ValueError, AdmissionError)):
         admission(text)
+
+
+@FAST
+@given(st.from_regex(rules.SINCE, fullmatch=True), st.from_regex(rules._event_types(), fullmatch=True))
+def test_an_event_querys_since_and_types_the_document_allows_are_read(since, types):
+    from corral.master.history import parse_time
+    from corral.master.history_api import _types
+
+    parse_time(since)
+    assert _types(types)
