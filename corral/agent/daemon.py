@@ -45,13 +45,16 @@ class Agent:
         notify: bool = True,
     ):
         self.config = config
-        self.isolation = isolation if isolation is not None else detect(config.cgroup_root, config.isolation)
+        gpus = int(config.capacity.get("gpu", 0))
+        self.isolation = isolation if isolation is not None else detect(config.cgroup_root, config.isolation,
+                                                                        devices=gpus > 0)
         self.incarnation = time.time_ns() // 1000
         self.runner = Runner(
             config.state_dir, self.isolation, clock=clock, kill_grace_s=config.kill_grace_s,
             tick_s=config.tick_s, usage_interval_s=config.usage_interval_s,
             memory_pressure_threshold=config.memory_pressure_threshold, pressure_source=pressure_source,
             log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate, run_as=config.run_as,
+            task_user=config.task_user, gpus=gpus,
         )
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None
@@ -149,6 +152,7 @@ class Agent:
         )
         self.registrar.start()
         log.info("agent %s serving on %s with %s", self.config.name, self.address, self.isolation.describe())
+        log.info("agent %s: %s", self.config.name, self.runner.users.describe())
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -202,7 +202,7 @@ class HollowAgent(Agent):
             config.state_dir, self.isolation, clock=clock, kill_grace_s=config.kill_grace_s, tick_s=config.tick_s,
             usage_interval_s=config.usage_interval_s, memory_pressure_threshold=config.memory_pressure_threshold,
             pressure_source=lambda: NO_PRESSURE, log_max_bytes=config.log_max_bytes, log_keep=config.log_keep,
-            validate=validate, processes=self.processes,
+            validate=validate, processes=self.processes, run_as="agent",  # fake processes: nobody to run as
         )
         self.processes.attach(self.runner.submit)
         self.reclaimed = ReclaimedCpu(self.runner)  # hollow sandboxes have no quota to lower

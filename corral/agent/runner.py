@@ -31,11 +31,12 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -43,12 +44,12 @@ from corral.agent import supervisor as sv
 from corral.agent import survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
-from corral.agent.gpus import visible_devices
+from corral.agent.gpus import gpu_fence, visible_devices
 from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
-from corral.agent.taskuser import Identity, TaskUserError, TaskUsers
+from corral.agent.taskuser import TASK_USER, Identity, TaskUserError, TaskUsers, passable
 from corral.agent.usage import UsageMeter
 from corral.model.ports import env_name
 from corral.model.resources import format_bytes
@@ -127,12 +128,16 @@ class Runner:
         log_keep: int = 3,
         validate: bool = False,
         processes: ProcessBackend | None = None,
-        run_as: str = "agent",
+        run_as: str = "auto",
+        task_user: str = TASK_USER,
+        gpus: int = 0,
     ):
         self.state_dir = Path(state_dir)
-        self.users = TaskUsers(run_as)  # who each task runs as (taskuser.py)
+        self.users = TaskUsers(run_as, task_user)  # who each task runs as (taskuser.py); never root by default
         self.work_root = self.state_dir / "work"  # per-task working directories of tasks run as their users
+        self._own_work_root = False  # made in the temp dir (start()): removed by close()
         self.processes = processes  # None: real processes
+        self.gpus = gpus  # this machine's GPU count: each task's devices are fenced to its own
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
         self.clock = clock
@@ -165,8 +170,13 @@ class Runner:
             # own working directory (0711: enter, not list)
             os.chmod(self.state_dir, 0o711)
             os.chmod(self.tasks_dir, 0o700)
-            self.work_root.mkdir(mode=0o711, exist_ok=True)
-            os.chmod(self.work_root, 0o711)
+            if passable(self.state_dir):
+                self.work_root.mkdir(mode=0o711, exist_ok=True)
+                os.chmod(self.work_root, 0o711)
+            else:  # a parent the task's uid cannot pass (a 0700 home): its HOME would be unreachable
+                self.work_root = Path(tempfile.mkdtemp(prefix="corral-work-"))
+                self._own_work_root = True
+                os.chmod(self.work_root, 0o711)
         self.isolation.setup()
         survivors.adopt_all(self)  # tasks a killed agent left running here (survivors.py)
         self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
@@ -189,6 +199,8 @@ class Runner:
             if proc.waiter is not None:
                 proc.waiter.join(timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._own_work_root:
+            shutil.rmtree(self.work_root, ignore_errors=True)
         try:
             self.isolation.teardown()
         except OSError as e:
@@ -287,7 +299,10 @@ class Runner:
         key = f"{launch.task_id}@{launch.generation}.{ins.attempt}"
         try:
             key = self.allocs.enter(launch.alloc, key)
-            box = self.isolation.create(key, limits_for(launch))
+            limits = limits_for(launch)
+            if self.gpus:  # only its GPUs' device nodes open (devices.py), where the isolation can fence
+                limits = replace(limits, devices=gpu_fence(launch.gpus, launch.resources.gpu, self.gpus))
+            box = self.isolation.create(key, limits)
         except OSError as e:
             self.allocs.leave(key)
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")

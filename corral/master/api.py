@@ -29,7 +29,7 @@ from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer
                                 user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
-from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
+from corral.master.inputs import labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
 from corral.master.gate import FollowerGate
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
@@ -83,7 +83,7 @@ def _document_bodies(app: FastAPI) -> None:
     """Add the JobSpec and MachineRegistration schemas to the OpenAPI description."""
     from fastapi.openapi.utils import get_openapi
 
-    from corral.model.spec import JobSpec
+    from corral.master.openapi_rules import tighten
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -93,16 +93,9 @@ def _document_bodies(app: FastAPI) -> None:
             _drop_framework_422(schema)
             _document_body_limit(schema)
             _errors_are_json(schema)
-            for model in (JobSpec, MachineRegistration):
-                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(body.pop("$defs", {}))
-                components[model.__name__] = body
-            # a submission without a user is the caller's; an update's name and user are its path's
-            spec = components["JobSpec"]
-            spec["required"] = [f for f in spec.get("required", []) if f != "user"]
-            components["JobUpdate"] = {**spec, "title": "JobUpdate", "required": [
-                f for f in spec["required"] if f != "name"]}
-            app.openapi_schema = schema
+            # JobSpec, JobUpdate, MachineRegistration, the notification and the path names, with
+            # every rule admission enforces that JSON Schema can state (openapi_rules.py)
+            app.openapi_schema = tighten(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
