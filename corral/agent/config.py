@@ -49,6 +49,8 @@ class AgentConfig:
     register_backoff_s: float = 0.5
     register_backoff_max_s: float = 30.0
     run_as: str = "agent"  # who tasks run as: "agent" or "per-user" (corral.agent.taskuser)
+    colocation: bool = True  # throttle batch tasks while latency-sensitive ones need the CPU (colocation.py)
+    colocation_interval_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
@@ -64,6 +66,8 @@ class AgentConfig:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:
             raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
+        if not 0.01 <= self.colocation_interval_s <= 60:
+            raise ConfigError(f"colocation_interval_s: expected 0.01..60 seconds, got {self.colocation_interval_s}")
         if self.run_as not in ("agent", "per-user"):
             raise ConfigError(f"run_as: expected agent or per-user, got {self.run_as!r}")
         if self.run_as == "per-user" and os.geteuid() != 0:
