@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.agent.colocation import ColocationConfig, ColocationPolicy
+from corral.agent.colocation import ColocationConfig, ColocationPolicy, TaskCpu
 from corral.agent.isolation import Isolation, Sandbox, limits_of
 from corral.agent.throttle import Colocator, LiveTask, write_cpu_cap
 
@@ -83,3 +83,20 @@ def test_rates_from_counters_cap_batch_and_a_failed_write_is_tried_again(tmp_pat
     now[0], iso.cpu = 1.0, {"web": 1.6, "batch": 2.0}
     colocator.step(tasks)
     assert (batch.dirs["unified"] / "cpu.max").read_text() == "200000 100000"
+
+
+def test_the_agents_metrics_show_the_reserve_and_each_capped_batch_task(tmp_path):
+    from types import SimpleNamespace
+
+    from corral.agent.metrics import AgentMetrics
+
+    policy = ColocationPolicy(ColocationConfig(capacity_milli=4000), lambda: 0.0)
+    colocator = Colocator(policy, CountingIsolation(), clock=lambda: 0.0)
+    # 4 cores; the service reserves 2: etl (4-core limit) and tiny (no limit: counts as 4) share 2.
+    colocator.last = policy.decide([TaskCpu("web", True, 2000, 2000), TaskCpu("etl", False, 4000, 4000),
+                                    TaskCpu("tiny", False, 0, 0)])
+    runner = SimpleNamespace(statuses=lambda: [], starts=0, start_failures=0, colocator=colocator)
+    text = AgentMetrics(SimpleNamespace(runner=runner, polls=0)).rendered().decode()
+    assert "corral_agent_ls_reserved_cores 2.0" in text
+    assert 'corral_agent_batch_cpu_cap_cores{task="etl"} 1.0' in text
+    assert 'corral_agent_batch_cpu_cap_cores{task="tiny"} 1.0' in text
