@@ -51,6 +51,8 @@ class AgentConfig:
     register_backoff_max_s: float = 30.0
     run_as: str = "auto"  # who tasks run as: auto | per-user | shared | agent (corral.agent.taskuser)
     task_user: str = "corral-task"  # the cell's unprivileged task account (created when missing)
+    colocation: bool = True  # throttle batch tasks while latency-sensitive ones need the CPU (colocation.py)
+    colocation_interval_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
@@ -72,6 +74,8 @@ class AgentConfig:
             raise ConfigError(f"run_as: {self.run_as} needs an agent running as root (it changes the tasks' uids)")
         if not re.match(r"^[a-z_][a-z0-9_-]{0,30}$", self.task_user):
             raise ConfigError(f"task_user: expected a system account name like corral-task, got {self.task_user!r}")
+        if not 0.01 <= self.colocation_interval_s <= 60:
+            raise ConfigError(f"colocation_interval_s: expected 0.01..60 seconds, got {self.colocation_interval_s}")
         if self.isolation not in (None, "cgroup-v2", "cgroup-v1", "rlimit"):
             raise ConfigError(f"isolation: expected cgroup-v2, cgroup-v1 or rlimit, got {self.isolation!r}")
         self.state_dir = Path(self.state_dir)

@@ -22,6 +22,7 @@ import uvicorn
 
 from corral.agent.changes import ReportSequence, delta_of
 from corral.agent.config import AgentConfig
+from corral.agent.colocation import ColocationConfig
 from corral.agent.eviction import MemoryReading, system_reading
 from corral.agent.isolation import Isolation, detect
 from corral.agent.notifier import HttpSender, Notifier
@@ -55,6 +56,9 @@ class Agent:
             memory_pressure_threshold=config.memory_pressure_threshold, pressure_source=pressure_source,
             log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate, run_as=config.run_as,
             task_user=config.task_user, gpus=gpus,
+            colocation=(ColocationConfig(capacity_milli=config.capacity["cpu"])
+                        if config.colocation and config.capacity.get("cpu", 0) > 0 else None),
+            colocation_interval_s=config.colocation_interval_s,
         )
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None

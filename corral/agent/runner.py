@@ -43,6 +43,7 @@ from typing import Protocol
 from corral.agent import supervisor as sv
 from corral.agent import survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
+from corral.agent.colocation import ColocationConfig, ColocationPolicy, is_latency_sensitive
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
 from corral.agent.gpus import gpu_fence, visible_devices
 from corral.agent.health import run_check
@@ -50,6 +51,7 @@ from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
 from corral.agent.taskuser import TASK_USER, Identity, TaskUserError, TaskUsers, passable
+from corral.agent.throttle import Colocator, LiveTask
 from corral.agent.usage import UsageMeter
 from corral.model.ports import env_name
 from corral.model.resources import format_bytes
@@ -131,6 +133,8 @@ class Runner:
         run_as: str = "auto",
         task_user: str = TASK_USER,
         gpus: int = 0,
+        colocation: ColocationConfig | None = None,
+        colocation_interval_s: float = 0.2,
     ):
         self.state_dir = Path(state_dir)
         self.users = TaskUsers(run_as, task_user)  # who each task runs as (taskuser.py); never root by default
@@ -152,6 +156,10 @@ class Runner:
         self.starts = self.start_failures = 0  # processes started, and refused (for /metrics)
         self.meter = UsageMeter()
         self.last_reading: MemoryReading | None = None
+        # Batch throttled while latency-sensitive work needs the CPU (colocation.py); None: off.
+        self.colocator = (Colocator(ColocationPolicy(colocation, time.monotonic), isolation)
+                          if colocation is not None else None)
+        self.colocation_interval_s = colocation_interval_s
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -413,10 +421,13 @@ class Runner:
     # ------------------------------------------------------------ periodic work
 
     def _tick_loop(self) -> None:
-        next_usage = 0.0
+        next_usage = next_colocation = 0.0
         while not self._closed.wait(self.tick_s):
             try:
                 self.submit(sv.Tick())
+                if self.colocator is not None and time.monotonic() >= next_colocation:
+                    next_colocation = time.monotonic() + self.colocation_interval_s
+                    self.colocate()
                 if time.monotonic() >= next_usage:
                     next_usage = time.monotonic() + self.usage_interval_s
                     self.sample_usage()
@@ -436,6 +447,16 @@ class Runner:
                     self.usage[task_id] = {"cpu_milli": 0, "memory_bytes": 0}
             self.usage.update(samples)
 
+    def colocate(self) -> None:
+        """One colocation step: caps on batch tasks from what the latency-sensitive ones need now."""
+        if self.colocator is None or self.processes is not None:
+            return
+        with self.lock:
+            live = [LiveTask(p.task_id, is_latency_sensitive(rec.launch.appclass), rec.launch.resources.cpu, p.box)
+                    for p in self.procs.values()
+                    if (rec := self.supervisor.tasks.get(p.task_id)) is not None and rec.attempt == p.attempt]
+        self.colocator.step(live)
+
     def check_pressure(self) -> list[str]:
         """Evict from the lowest priority up while machine memory use is over the threshold."""
         reading = self.pressure_source()
@@ -446,16 +467,16 @@ class Runner:
                 return []  # wait for the last eviction to take effect
             candidates = [
                 Candidate(r.task_id, r.launch.priority, self.usage.get(r.task_id, {}).get("memory_bytes", 0),
-                          r.started_at or 0.0)
+                          r.started_at or 0.0, is_latency_sensitive(r.launch.appclass))
                 for r in recs if r.stop is None
             ]
             victims = choose_victims(reading, self.threshold, candidates)
             for task_id in victims:
-                priority = self.supervisor.tasks[task_id].launch.priority
+                launch = self.supervisor.tasks[task_id].launch
                 self.submit(sv.Evict(task_id, (
                     f"evicted: machine memory pressure ({reading.used_fraction:.0%} of "
                     f"{format_bytes(reading.total_bytes)} in use, threshold {self.threshold:.0%}); "
-                    f"priority {priority} is the lowest here"
+                    f"{launch.appclass.value} work at priority {launch.priority} goes first here"
                 )))
             return victims
 

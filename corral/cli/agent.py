@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
         cgroup_root: str = typer.Option("", "--cgroup-root", help="cgroup directory under each controller mount; default corral-<name>"),
         memory_pressure: float = typer.Option(0.95, "--memory-pressure", help="fraction of machine memory in use at which to evict"),
         kill_grace: float = typer.Option(10.0, "--kill-grace", help="seconds between SIGTERM and SIGKILL"),
+        colocation: bool = typer.Option(True, "--colocation/--no-colocation",
+                                        help="throttle batch tasks while latency-sensitive ones need the CPU"),
         log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
         run_as: str = typer.Option("auto", "--run-as", help="who tasks run as: auto (per-user when the agent is root, "
@@ -84,7 +86,7 @@ def register(app: typer.Typer) -> None:
                 capacity=parse_capacity(capacity) if capacity else {},
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,
                 cgroup_root=cgroup_root, isolation=isolation,
-                memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace,
+                memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace, colocation=colocation,
                 log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep, run_as=run_as, task_user=task_user,
             )
         except (ConfigError, QuantityError, ValueError) as e:

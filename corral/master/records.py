@@ -40,6 +40,7 @@ def request_for(spec: JobSpec, jid: str) -> TaskRequest:
         max_per_domain=tuple(sorted(spec.max_per_domain.items())),
         spread=spec.spread,
         job=jid if domain_dependent else None,
+        placement=spec.placement,
     )
 
 

@@ -18,6 +18,7 @@ from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
 from corral.model.health import HealthCheckSpec, UpdateSpec
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
+from corral.model.placement import canonical_placement
 from corral.model.ports import check_named
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.process import check_args, check_env, check_text
@@ -152,6 +153,9 @@ class JobSpec(_Strict):
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
     max_per_domain: dict[str, Annotated[int, Strict()]] = Field(default_factory=dict)
     spread: str | None = None
+    placement: str | None = Field(None, description="the job's placement water level: stability-first (spread "
+                                  "over machines) or utilisation-first (pack; also utilization-first); "
+                                  "default: the cell's policy")
     after: str | None = Field(None, description="start only after this job (same user) finished")
     command: str | None = None
     args: tuple[str, ...] = ()
@@ -230,6 +234,11 @@ class JobSpec(_Strict):
         if value is not None and value not in FAILURE_DOMAINS:
             raise ValueError(f"expected a failure domain ({', '.join(FAILURE_DOMAINS)}), got {value!r}")
         return value
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_placement(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,7 @@ class TaskRequest:
     max_per_domain: tuple[tuple[str, int], ...] = ()
     spread: str | None = None
     job: str | None = None  # set only when domain limits or spreading apply
+    placement: str | None = None  # the job's own water level (corral.model.placement); None: the cell's policy
 
     def __post_init__(self) -> None:
         if (self.max_per_domain or self.spread) and self.job is None:
@@ -39,7 +40,7 @@ class TaskRequest:
         cached = self.__dict__.get("_hash")
         if cached is None:
             cached = hash((self.resources, self.priority, self.appclass, self.constraints, self.preferences,
-                           self.max_per_domain, self.spread, self.job))
+                           self.max_per_domain, self.spread, self.job, self.placement))
             object.__setattr__(self, "_hash", cached)
         return cached
 
