@@ -33,7 +33,11 @@ _REGISTRATION_FIELDS = frozenset(MachineRegistration.model_fields)
 
 
 def parse_json(raw: bytes) -> Any:
-    """A request body as JSON; 400 naming ``body`` for an empty body, bad JSON or non-finite numbers."""
+    """A request body as JSON; 400 naming ``body`` for an empty body, bad JSON or non-finite numbers.
+
+    JSON has one kind of number: ``5.0`` is the integer 5 (JSON Schema's ``integer`` says so too,
+    and the OpenAPI document is read that way), so an integral literal within 2**53 is read as an
+    int; ``5.5`` stays a float, and strings and booleans are never numbers."""
     if not raw:
         raise AdmissionError(400, [("body", "expected a JSON object, got an empty body")])
     try:
@@ -74,6 +78,9 @@ def register_command(body: Any) -> RegisterMachine:
         errors.append(("capacity", "expected a mapping {cpu, memory, disk, gpu}"))
     if not isinstance(body.get("attributes", {}), dict):
         errors.append(("attributes", "expected a mapping of labels"))
+    else:
+        errors += [(f"attributes.{k}", f"expected a string label, got {v!r}")
+                   for k, v in body.get("attributes", {}).items() if not isinstance(v, str)]
     if errors:
         raise AdmissionError(400, errors)
     return RegisterMachine(body["name"], body["capacity"], body.get("address", ""), body.get("gpu_model", ""),
@@ -84,8 +91,13 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _finite(text: str) -> float:
+EXACT = 2**53  # every integer up to here is exactly a float
+
+
+def _finite(text: str) -> float | int:
     value = float(text)
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text} is out of range")
+    if value.is_integer() and abs(value) <= EXACT:
+        return int(value)
     return value

@@ -55,7 +55,7 @@ class ResourcesSpec(_Strict):
     gpu_milli: int = Field(GPU_MILLI_WHOLE, ge=1, le=GPU_MILLI_WHOLE)
     gpu_model: tuple[str, ...] = ()
     # A list of fixed ports, or named ports {http: 0, admin: 8081} where 0 is "any free" (model/ports.py).
-    ports: tuple[int, ...] | dict[str, int] = ()
+    ports: tuple[Annotated[int, Strict()], ...] | dict[str, Annotated[int, Strict()]] = ()  # false is not port 0
 
     # Quantities are read by corral.model.quantity (a number of cpu is cores); pydantic adds the
     # field to the message.

@@ -77,4 +77,14 @@ def test_an_event_querys_since_and_types_the_document_allows_are_read(since, typ
     from corral.master.history_api import _types
 
     parse_time(since)
-    assert _types(types)
+    _types(types)  # read, not refused
+
+
+def test_an_integral_json_number_is_an_integer_as_json_schema_reads_it():
+    from corral.master.inputs import parse_json
+
+    assert parse_json(b'{"seq": 68719476736.0, "tasks": 5.0, "w": 1e3, "f": 5.5, "big": 1e300}') == {
+        "seq": 68719476736, "tasks": 5, "w": 1000, "f": 5.5, "big": 1e300}
+    assert isinstance(parse_json(b'{"tasks": 5.0}')["tasks"], int)
+    with pytest.raises(AdmissionError):
+        parse_json(b'{"x": 1e999}')
