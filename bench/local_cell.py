@@ -81,6 +81,9 @@ class Bench:
                               echo=lambda *a: None)
         self.marks = workdir / f"marks{slots}"
         self.marks.mkdir(parents=True, exist_ok=True)
+        # Under a root agent tasks run as unprivileged uids: they must reach and write the marks.
+        workdir.chmod(0o755)
+        self.marks.chmod(0o1777)
         self.client: httpx.Client | None = None
         self.tag = uuid.uuid4().hex[:6]
 

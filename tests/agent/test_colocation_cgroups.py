@@ -78,8 +78,9 @@ def test_batch_is_throttled_within_a_second_when_the_service_load_jumps(make_run
     if root is None:
         pytest.skip(f"needs a writable cgroup cpu controller (cgroup v2 with cpu, or v1 cpu and cpuacct); "
                     f"this machine gives {isolation.describe()}")
+    # run_as agent: the tasks read this test's 0700 temporary directory (an unprivileged task uid could not)
     runner = make_runner(colocation=ColocationConfig(capacity_milli=1000, release_after_s=1.0),
-                         colocation_interval_s=0.1)
+                         colocation_interval_s=0.1, run_as="agent")
     if isolation.name == CGROUP_V2:
         cgroups.write(root / "cpu.weight", 10_000)
     else:
