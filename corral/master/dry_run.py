@@ -29,6 +29,7 @@ from corral.sched.plan import Plan
 from corral.sched.scheduler import Scheduler
 
 MAX_WAVES = 1000  # a rolling update of a job this large is described up to here
+MAX_PENDING_SHOWN = 100  # pending tasks listed with their reasons; ``pending_count`` counts them all
 
 
 class _Recording:
@@ -74,12 +75,19 @@ def _round(scratch: MasterCore, job_id: str, into: dict[str, Any]) -> list[Any]:
 
 
 def _pending(scratch: MasterCore, job_id: str) -> list[dict[str, str]]:
+    """The first ``MAX_PENDING_SHOWN`` waiting tasks with their reasons (a reason costs an explanation)."""
     waiting = []
     for task in scratch.state.tasks_of(job_id):
         if task.state is TaskState.PENDING:
             reason, _ = scratch.pending_reason(task)
             waiting.append({"task": task.name, "reason": reason or "not planned yet"})
+            if len(waiting) == MAX_PENDING_SHOWN:
+                break
     return waiting
+
+
+def _pending_count(scratch: MasterCore, job_id: str) -> int:
+    return sum(1 for t in scratch.state.tasks_of(job_id) if t.state is TaskState.PENDING)
 
 
 def _job_of(events: list[Any]) -> str:
@@ -96,6 +104,7 @@ def dry_submit(scratch: MasterCore, spec: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {"dry_run": True, "job": job_id, "admitted": True, "placed": [], "preempted": []}
     _round(scratch, job_id, answer)
     answer["pending"] = _pending(scratch, job_id)
+    answer["pending_count"] = _pending_count(scratch, job_id)
     return answer
 
 
@@ -120,6 +129,7 @@ def dry_update(scratch: MasterCore, spec: Any, max_unavailable: int = 1) -> dict
         events = scratch.handle(Tick()).events
     answer["restarts"] = sum(len(w) for w in answer["waves"])
     answer["pending"] = _pending(scratch, job_id)
+    answer["pending_count"] = _pending_count(scratch, job_id)
     return answer
 
 

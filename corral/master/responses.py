@@ -115,7 +115,8 @@ class DryRunReply(BaseModel):
     admitted: bool = Field(description="true: the spec and the quota admit it (a refusal is the submit's error)")
     placed: list[DryPlacement]
     preempted: list[DryPreemption]
-    pending: list[DryPending]
+    pending: list[DryPending] = Field(description="the first 100 tasks that would stay pending, with why")
+    pending_count: int = 0
 
 
 class DryRunUpdateReply(BaseModel):

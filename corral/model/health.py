@@ -23,13 +23,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from corral.model.process import check_args, check_text
 
 
+# Exactly one of the two kinds, as the schema states it (the validator below is the rule itself).
+ONE_KIND = {"oneOf": [
+    {"required": ["http"], "properties": {"http": {"type": "string"}, "command": {"type": "null"}}},
+    {"required": ["command"], "properties": {"command": {"type": "array"}, "http": {"type": "null"}}},
+]}
+
+
 class HealthCheckSpec(BaseModel):
     """Either ``http`` or ``command``; how often, how long, how many failures make a task unhealthy."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=ONE_KIND)
 
-    http: str | None = Field(None, description="a URL; healthy on a 2xx or 3xx answer")
-    command: tuple[str, ...] | None = Field(None, description="an argv list; healthy on exit 0")
+    http: str | None = Field(None, description="a URL; healthy on a 2xx or 3xx answer",
+                             json_schema_extra={"maxLength": 2048, "pattern": "^https?://[^\\x00]*$"})
+    command: tuple[str, ...] | None = Field(None, description="an argv list; healthy on exit 0",
+                                            json_schema_extra={"minItems": 1, "prefixItems": [{"minLength": 1}],
+                                                               "items": {"type": "string", "pattern": "^[^\\x00]*$"}})
     interval_s: float = Field(10.0, gt=0, le=86400, strict=True, description="seconds between checks")
     timeout_s: float = Field(5.0, gt=0, le=3600, strict=True, description="seconds a check may take")
     failures: int = Field(3, ge=1, le=1000, strict=True,

@@ -4,7 +4,8 @@ cannot state (corral/master/openapi_rules.py names them), taught to the positive
 
 * ``after`` must name an existing job of the same user: a positive case waits for no job;
 * named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
-* ``PUT /jobs/{job}``: the body's name and user are the path's (or left out).
+* ``PUT /jobs/{job}``: the body's name and user are the path's (or left out);
+* a gang: ``min_tasks`` at most ``tasks``, and not beside ``gang: true``.
 
 And one of the run's own: ``watch=true`` (``/events``, ``/names/{job}``) holds the answer open
 for up to an hour, which a fuzzer reads as a timeout, so any case asks ``watch=false`` (the same
@@ -41,6 +42,13 @@ def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[s
             if port:
                 seen.add(port)
         body["resources"] = {**resources, "ports": ports}
+    tasks, least = body.get("tasks", 1), body.get("min_tasks")
+    number = (int, float)  # an integral JSON number is an integer to the API
+    if isinstance(least, number) and not isinstance(least, bool):
+        if body.get("gang") is True:
+            body["min_tasks"] = None
+        elif isinstance(tasks, number) and not isinstance(tasks, bool) and least > tasks:
+            body["min_tasks"] = max(1, int(tasks))
     if method == "PUT":
         name, _, user = str(path_parameters.get("job", "")).partition(".")
         if "name" in body:
