@@ -13,11 +13,12 @@ parked in the unschedulable queue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from corral.master import allocs
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
 from corral.master.jobs import waiting_reason
@@ -46,6 +47,8 @@ class Round:
     versions: Any = None
     lineage: object = None
     mark: int = -1  # the highest machine version at snapshot time (what pending reasons describe)
+    # runnable tasks of jobs that run in alloc sets: placed at commit into their allocs (allocs.py)
+    in_allocs: list[str] = field(default_factory=list)
 
 
 def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None) -> Round:
@@ -56,6 +59,7 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     failover.reschedule.release(lambda n: n in state.pending)
     held = failover.reschedule.positions()
     excluded = False
+    in_allocs = []
     queue.wake(state.view)
     for name in (list(queue.runnable) if only is None else [n for n in queue.runnable if n in only]):
         task = state.tasks[name]
@@ -71,6 +75,9 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
         if name in held:
             task.reason, task.explanation = failover.reschedule.describe(name, held[name]), None
             continue
+        if job.spec.alloc:
+            in_allocs.append(name)
+            continue
         request = job.request
         tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []
         if tried:  # it failed there: elsewhere first
@@ -84,7 +91,7 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     if excluded:
         _name_machines(view)
     mark = int(live.version.max()) if len(live) else -1
-    return Round(view, pending, tokens, live.version.copy(), live.lineage, mark)
+    return Round(view, pending, tokens, live.version.copy(), live.lineage, mark, in_allocs)
 
 
 def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dict[str, str]:
@@ -116,13 +123,19 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
             stale[p.task_id] = why
             continue
         for v in victims_of.get(p.task_id, []):
-            step.kill(v.victim, p.machine, v.reason)
+            if state.is_alloc(v.victim):  # an alloc preempted takes its tasks with it; no agent runs it
+                allocs.evict_members(step, v.victim, "evict", f"its alloc {allocs.label(state, v.victim)} "
+                                                               f"was preempted: {v.reason}")
+            else:
+                step.kill(v.victim, p.machine, v.reason)
             step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
             state.tasks[v.victim].reason = v.reason
         step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
                   generation=task.generation + 1, ports=tuple(p.ports))
-        step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
+        if not state.jobs[task.job].is_allocset:
+            step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
     _explain_unplaced(state, rnd, plan, queue)
+    allocs.place_members(step, rnd.in_allocs)
     for name, why in stale.items():
         task = state.tasks.get(name)
         if task is not None and task.state is P:

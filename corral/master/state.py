@@ -66,6 +66,8 @@ class CellState:
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
+        # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
+        self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
         self._appliers = {
@@ -73,6 +75,7 @@ class CellState:
             ev.JobSubmitted: self._job_submitted, ev.JobUpdated: self._job_updated,
             ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
             ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
+            ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
         }
 
     # ---- reading -------------------------------------------------------------------------------
@@ -85,6 +88,16 @@ class CellState:
 
     def up_machines(self) -> list[MachineRecord]:
         return [m for m in self.machines.values() if m.state == "up"]
+
+    def is_alloc(self, name: str) -> bool:
+        """Is ``name`` an alloc (a "task" of an alloc set: a reservation no agent runs)?"""
+        task = self.tasks.get(name)
+        return task is not None and self.jobs[task.job].is_allocset
+
+    def alloc_used(self, alloc: str) -> np.ndarray:
+        """What the tasks placed in ``alloc`` take of it (cpu, memory, disk, gpu)."""
+        members = self.alloc_members.get(alloc)
+        return sum(members.values(), np.zeros(len(DIMS), dtype=np.int64)) if members else np.zeros(len(DIMS), dtype=np.int64)
 
     # ---- applying events ----------------------------------------------------------------------
 
@@ -104,6 +117,7 @@ class CellState:
                                        event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
+            self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports = None, (), None, ()
         self._moved(task.job, old, new)
         task.state = new
@@ -111,6 +125,19 @@ class CellState:
             self._now_pending(task.name)
         else:
             self._not_pending(task)
+
+    def _leave_alloc(self, task: TaskRecord) -> None:
+        if task.alloc is not None:
+            members = self.alloc_members.get(task.alloc)
+            if members is not None:
+                members.pop(task.name, None)
+                if not members:
+                    del self.alloc_members[task.alloc]
+            task.alloc = None
+
+    def _enter_alloc(self, task: TaskRecord, alloc: str) -> None:
+        task.alloc = alloc
+        self.alloc_members.setdefault(alloc, {})[task.name] = self.jobs[task.job].need_of(task.version)
 
     def _now_pending(self, name: str) -> None:
         if name not in self.pending:
@@ -222,6 +249,11 @@ class CellState:
                 self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports), at)
             except PlacementError as e:
                 misfits.append((task, str(e)))
+        for alloc, why in [(t.name, w) for t, w in misfits if t.name in self.alloc_members]:
+            for name in list(self.alloc_members[alloc]):  # its tasks go with it (they hold nothing themselves)
+                member = self.tasks[name]
+                self.view.remove(name)
+                misfits.append((member, f"its alloc {alloc} {why}"))
         for task, why in misfits:
             if event is None:
                 raise InvariantError(f"running task {task.name} does not fit its machine: {why}")
@@ -229,6 +261,7 @@ class CellState:
             next_task_state(task.name, R, "evict", task.history)
             task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
                                            event.t, f"no longer fits its machine: {why}", task.machine))
+            self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
             self._moved(task.job, R, P)
             self._now_pending(task.name)
@@ -267,10 +300,17 @@ class CellState:
         gpus = tuple(event.gpus)
         request = job.request_of(job.version)
         at = self.view.index[event.machine]
+        if event.alloc is not None:
+            alloc = self.tasks.get(event.alloc)
+            if alloc is None or alloc.state is not R or alloc.machine != event.machine or not self.is_alloc(alloc.name):
+                raise PlacementError(f"alloc {event.alloc} is not placed on {event.machine}")
         self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports)), at)
-        self._transition(task, "schedule", event, f"on {event.machine}", event.machine)
+        where = f"on {event.machine}" + (f" in alloc {event.alloc}" if event.alloc else "")
+        self._transition(task, "schedule", event, where, event.machine)
         task.machine, task.gpus, task.request, task.ports = event.machine, gpus, request, tuple(event.ports)
         task.generation, task.version = event.generation, job.version
+        if event.alloc is not None:
+            self._enter_alloc(task, event.alloc)
         task.reason, task.explanation = "", None
         task.agent, task.agent_next_try_at = None, None
         self._job_follows(job, "schedule", event)
@@ -383,6 +423,8 @@ class CellState:
             state._moved(task.job, None, task.state)
             if task.state is R:
                 task.request = state.jobs[task.job].request_of(task.version)
+                if task.alloc is not None:
+                    state._enter_alloc(task, task.alloc)
         for job in state.jobs.values():
             if not job.state.ended:
                 state._charge(job, +1)
