@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.master",
     "corral.cli.client",
     "corral.cli.lists",
+    "corral.cli.allocs",
     "corral.cli.events",
     "corral.cli.up",
     "corral.cli.masters",

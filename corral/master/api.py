@@ -33,6 +33,7 @@ from corral.master.inputs import MachineRegistration, labels, mapping, parse_jso
 from corral.master.failover import last_machine
 from corral.master.gate import FollowerGate
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
+from corral.master.allocs_api import allocs_router
 from corral.master.names_api import names_router
 from corral.master.naming import resolve_job, resolve_task
 from corral.master.history_api import history_router
@@ -201,6 +202,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
     app.include_router(history_router(master, auth.anyone))  # GET /events
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
+    app.include_router(allocs_router(master, caller))  # GET /allocs[/{allocset}]: alloc sets and their allocs
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
