@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from corral.master.events import AllocSetKilled, JobKilled, TaskEnded, TaskScheduled
 from corral.master.records import JobRecord, job_id, launch_body
 from corral.master.step import Step
@@ -150,6 +148,3 @@ def summary(state: Any, allocset: JobRecord) -> dict[str, Any]:
             "jobs": sorted(j.id for j in state.jobs.values() if not j.state.ended and set_of(state, j) is allocset),
             "allocs": allocs}
 
-
-def used_total(state: Any, allocset: JobRecord) -> np.ndarray:
-    return sum((state.alloc_used(t.name) for t in state.tasks_of(allocset.id)), np.zeros(4, dtype=np.int64))

@@ -22,6 +22,8 @@ from corral.model.priority import Band
 from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
+from corral.master.alloc_accounts import AllocAccounts
+from corral.master.checkpoint import state_from_dict, state_to_dict
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
@@ -30,7 +32,6 @@ from corral.sched.request import PlacedTask
 
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 _GONE = object()
-CHECKPOINT_FORMAT = 2  # 1: ended jobs were all "dead"
 
 
 class PendingObserver(Protocol):
@@ -49,7 +50,7 @@ class _Nobody:
         pass
 
 
-class CellState:
+class CellState(AllocAccounts):
     def __init__(self, cell: str = "local"):
         self.cell = cell
         self.seq = 0
@@ -89,16 +90,6 @@ class CellState:
     def up_machines(self) -> list[MachineRecord]:
         return [m for m in self.machines.values() if m.state == "up"]
 
-    def is_alloc(self, name: str) -> bool:
-        """Is ``name`` an alloc (a "task" of an alloc set: a reservation no agent runs)?"""
-        task = self.tasks.get(name)
-        return task is not None and self.jobs[task.job].is_allocset
-
-    def alloc_used(self, alloc: str) -> np.ndarray:
-        """What the tasks placed in ``alloc`` take of it (cpu, memory, disk, gpu)."""
-        members = self.alloc_members.get(alloc)
-        return sum(members.values(), np.zeros(len(DIMS), dtype=np.int64)) if members else np.zeros(len(DIMS), dtype=np.int64)
-
     # ---- applying events ----------------------------------------------------------------------
 
     def apply(self, event: ev.Event | dict[str, Any]) -> None:
@@ -125,19 +116,6 @@ class CellState:
             self._now_pending(task.name)
         else:
             self._not_pending(task)
-
-    def _leave_alloc(self, task: TaskRecord) -> None:
-        if task.alloc is not None:
-            members = self.alloc_members.get(task.alloc)
-            if members is not None:
-                members.pop(task.name, None)
-                if not members:
-                    del self.alloc_members[task.alloc]
-            task.alloc = None
-
-    def _enter_alloc(self, task: TaskRecord, alloc: str) -> None:
-        task.alloc = alloc
-        self.alloc_members.setdefault(alloc, {})[task.name] = self.jobs[task.job].need_of(task.version)
 
     def _now_pending(self, name: str) -> None:
         if name not in self.pending:
@@ -389,51 +367,13 @@ class CellState:
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything that survives a restart. Mappings keep their insertion order (which events
-        decided): a state rebuilt from this iterates its machines, jobs and tasks in the same order
-        as the live one, so it takes the same decisions."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "cell": self.cell,
-            "seq": self.seq,
-            "machines": {n: m.to_dict() for n, m in self.machines.items()},
-            "jobs": {j: r.to_dict() for j, r in self.jobs.items()},
-            "tasks": {n: t.to_dict() for n, t in self.tasks.items()},
-            "job_tasks": {j: list(ns) for j, ns in self.job_tasks.items()},
-            "pending": list(self.pending),
-            "requests": dict(self.requests),
-        }
+        """Everything that survives a restart (corral.master.checkpoint)."""
+        return state_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
-        """A state from :meth:`to_dict` of this version or an earlier one (format 1: jobs that ended
-        are ``dead``; :meth:`JobRecord.from_dict` maps them by their recorded ends)."""
-        if d.get("format", 1) > CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {d['format']} is newer than this corral reads "
-                             f"({CHECKPOINT_FORMAT}): upgrade it")
-        state = cls(d["cell"])
-        state.seq = d["seq"]
-        state.machines = {n: MachineRecord.from_dict(m) for n, m in d["machines"].items()}
-        state.jobs = {j: JobRecord.from_dict(r) for j, r in d["jobs"].items()}
-        state.tasks = {n: TaskRecord.from_dict(t) for n, t in d["tasks"].items()}
-        state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
-        state.pending = dict.fromkeys(d["pending"])
-        state.requests = dict(d["requests"])
-        for task in state.tasks.values():
-            state._moved(task.job, None, task.state)
-            if task.state is R:
-                task.request = state.jobs[task.job].request_of(task.version)
-                if task.alloc is not None:
-                    state._enter_alloc(task, task.alloc)
-        for job in state.jobs.values():
-            if not job.state.ended:
-                state._charge(job, +1)
-                if job.spec.after is not None:
-                    state.waiting.add(job.id)
-            if state._rolling(job):
-                state.rolling.add(job.id)
-        state._rebuild_view(None)
-        return state
+        """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
+        return state_from_dict(cls, d)
 
     # ---- invariants ------------------------------------------------------------------------------
 

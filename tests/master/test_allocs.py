@@ -6,7 +6,6 @@ command) and each test ends by rebuilding the state from its log: the same state
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from corral.master.commands import AgentReport, Kill, KillTask, MachineDown, StartTask, Submit, Update
