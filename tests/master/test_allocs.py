@@ -252,3 +252,62 @@ def test_an_alloc_set_grows_in_place_and_shrinks_only_by_empty_allocs(h):
     h.run(Update(allocset(count=2)))  # empty now: it goes
     assert h.task("web-allocs", 2).state is D
     same_after_replay(h)
+
+
+def _agent_says(state_word):
+    def act(h):
+        web = h.task("web")
+        status = {"task_id": web.name, "generation": web.generation, "state": state_word, "exit_code": 1,
+                  "last_error": "boom", "failures": 5}
+        return h.run(AgentReport(web.machine, [status]))
+    return act
+
+
+def _preempt(h):
+    h.run(Submit({"name": "prod", "user": "bob", "priority": 9, "command": "x",
+                  "resources": {"cpu": "4", "memory": "1Gi"}}))
+    h.run(Submit({"name": "prod2", "user": "bob", "priority": 9, "command": "x",
+                  "resources": {"cpu": "4", "memory": "1Gi"}}))
+    return h.schedule()
+
+
+def _lose_machine(h):
+    # The alloc's machine is lost, and the other one too: nowhere to place the alloc again yet.
+    lost = h.task("web-allocs").machine
+    h.run(MachineDown(lost))
+    h.run(MachineDown({"m1": "m2", "m2": "m1"}[lost]))
+
+
+# What happens to a task in an alloc, and to the alloc, when one of them stops:
+# (case, what happens, the task's state after, its alloc's state after, words in the task's last note)
+LEAVING = [
+    ("a task that finishes leaves its alloc holding its room", _agent_says("finished"), D, R, "exit code"),
+    ("a task killed on its machine goes back into the same alloc", _agent_says("killed"), R, R, "in alloc"),
+    ("a task its agent gave up on is placed again in its alloc (index)", _agent_says("failed"), R, R, "in alloc"),
+    ("an alloc preempted by production work takes its task with it", _preempt, P, P, "was preempted"),
+    ("a lost machine takes the alloc and its task", _lose_machine, P, P, "stopped answering"),
+    ("killing the alloc set kills the job in it", lambda h: h.run(Kill("web-allocs.alice")), D, D, "alloc set web-allocs was killed"),
+]
+
+
+@pytest.mark.parametrize("case,act,task_state,alloc_state,note", LEAVING, ids=[c[0] for c in LEAVING])
+def test_what_happens_to_a_task_in_an_alloc_when_it_or_its_alloc_stops(h, case, act, task_state, alloc_state, note):
+    h.run(Submit(allocset(count=1, cpu="3", priority=1)))
+    h.schedule()
+    h.run(Submit(member("web", cpu="1", priority=1)))
+    h.schedule()
+    alloc = h.task("web-allocs")
+    machine = alloc.machine
+    act(h)
+    h.schedule()
+    web = h.task("web")
+    assert (web.state, alloc.state) == (task_state, alloc_state)
+    if alloc.state is R:
+        assert alloc.machine == machine, "an alloc that stays keeps its machine"
+        view = h.state.view
+        assert int(view.free[view.index[machine], 0]) == 1000, "the alloc still holds its 3 cores, the task none"
+    if web.state is R:
+        assert web.alloc == alloc.name and web.machine == machine
+    notes = " ".join(t.note for t in web.history[-3:])
+    assert note in notes, notes
+    same_after_replay(h)
