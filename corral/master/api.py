@@ -79,6 +79,7 @@ def _document_bodies(app: FastAPI) -> None:
     """Add the JobSpec and MachineRegistration schemas to the OpenAPI description."""
     from fastapi.openapi.utils import get_openapi
 
+    from corral.model.allocset import AllocSetSpec
     from corral.model.spec import JobSpec
 
     def openapi() -> dict[str, Any]:
@@ -89,13 +90,18 @@ def _document_bodies(app: FastAPI) -> None:
             _drop_framework_422(schema)
             _document_body_limit(schema)
             _errors_are_json(schema)
-            for model in (JobSpec, MachineRegistration):
+            for model in (JobSpec, AllocSetSpec, MachineRegistration):
                 body = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(body.pop("$defs", {}))
                 components[model.__name__] = body
             # a submission without a user is the caller's; an update's name and user are its path's
             spec = components["JobSpec"]
             spec["required"] = [f for f in spec.get("required", []) if f != "user"]
+            allocset = components["AllocSetSpec"]
+            allocset["required"] = [f for f in allocset.get("required", []) if f != "user"]
+            # what POST /jobs takes: a job, or an alloc set (kind: allocset; docs/allocs.md)
+            components["Submission"] = {"title": "Submission", "oneOf": [
+                {"$ref": "#/components/schemas/JobSpec"}, {"$ref": "#/components/schemas/AllocSetSpec"}]}
             components["JobUpdate"] = {**spec, "title": "JobUpdate", "required": [
                 f for f in spec["required"] if f != "name"]}
             app.openapi_schema = schema
@@ -220,7 +226,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     # ---- jobs ----------------------------------------------------------------------------------
 
     @app.post(PREFIX + "/jobs", status_code=201, summary="Submit a job (idempotent with X-Request-Id)",
-              openapi_extra=_body("JobSpec"), response_model=JobReply,
+              openapi_extra=_body("Submission"), response_model=JobReply,
               responses={200: {"model": JobReply, "description": "the job an earlier X-Request-Id submitted"},
                          **error_responses(400, 401, 403, 409, 413, 422, 503)},
               dependencies=[Security(bearer)])  # submit() reads the token, as the fast path does
