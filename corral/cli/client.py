@@ -91,21 +91,61 @@ def _why_job(job: str, output: str) -> None:
         typer.echo(f"{data['job']} {what} {shown} ({len(indexes)} pending): {reason}")
 
 
+def show_plan(command: str, body: dict[str, Any], max_unavailable: int, output: Output) -> None:
+    """A dry run's answer (``corral plan``, ``corral submit --dry-run``) as tables."""
+    with calling(command) as client:
+        data = client.plan(body, max_unavailable=max_unavailable)
+    if print_data(data, output):
+        return
+    if "waves" in data:
+        changed = ", ".join(data.get("changed", [])) or "nothing"
+        typer.echo(f"{data['job']}: an update would change {changed}"
+                   + (f", restarting {data['restarts']} tasks in {len(data['waves'])} waves" if data["waves"] else ""))
+        for number, wave in enumerate(data["waves"], 1):
+            typer.echo(f"  wave {number}: {', '.join(wave)}")
+    else:
+        typer.echo(f"{data['job']}: admitted; {len(data['placed'])} tasks would be placed, "
+                   f"{len(data['preempted'])} preempted, {len(data['pending'])} stay pending")
+    if data["placed"]:
+        table([[p["task"], p["machine"], f"{p['score']:.3f}"] for p in data["placed"]], ["PLACE", "MACHINE", "SCORE"])
+    if data["preempted"]:
+        table([[v["task"], v["job"], v["priority"], v["machine"], v["by"]] for v in data["preempted"]],
+              ["PREEMPT", "JOB", "PRIORITY", "MACHINE", "FOR"])
+    if data["pending"]:
+        table([[w["task"], w["reason"]] for w in data["pending"]], ["PENDING", "REASON"])
+    typer.echo("(dry run: nothing was submitted)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("submit")
     def submit(
         spec: Path = typer.Argument(..., help="job spec (YAML or JSON); without user: yours"),
         request_id: str = typer.Option("", "--request-id", help="idempotency key; default: a fresh one"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="say what would happen (as `corral plan`); submit nothing"),
         output: Output = output_option(),
     ) -> None:
         """Submit a job."""
         body = load_spec("submit", spec)
+        if dry_run:
+            return show_plan("submit", body, 1, output)
         # The client tries again with the same request id: the master answers a repeat with the first job.
         with calling("submit") as client:
             data = client.submit(body, request_id=request_id or None)
         if not print_data(data, output):
             typer.echo(f"{data['job']}: {data['state']} ({data['tasks']} tasks)"
                        + (" [already submitted]" if data.get("duplicate") else ""))
+
+    @app.command("plan")
+    def plan(
+        spec: Path = typer.Argument(..., help="job spec (YAML or JSON); a live job of its name: its update"),
+        max_unavailable: int = typer.Option(1, "--max-unavailable", help="for an update: tasks down at once"),
+        output: Output = output_option(),
+    ) -> None:
+        """What submitting (or updating) this spec would do now: placements, preemptions, pending
+        reasons, restart waves. Nothing changes."""
+        if max_unavailable < 1:
+            _die("plan", f"--max-unavailable: expected an integer >= 1, got {max_unavailable}")
+        show_plan("plan", load_spec("plan", spec), max_unavailable, output)
 
     @app.command("status")
     def status(

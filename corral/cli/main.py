@@ -5,7 +5,11 @@ modules import at their top only what registering needs (typer and the
 standard library): a command's own dependencies (NumPy, the scheduler, the
 simulator, rich, pydantic models, the master) are imported inside it, so a
 client command such as ``corral jobs`` starts in a fraction of the time
-(tests/cli/test_startup.py keeps it so).
+(tests/cli/test_startup.py keeps it so). ``main`` goes one step further: when
+the first word names a command, it registers only the module that command
+lives in (``COMMAND_HOMES``); help, ``--version`` and anything unknown get
+the whole app. tests/cli/test_main.py checks the map against what the
+modules register.
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ COMMAND_MODULES: tuple[str, ...] = (
 # own "not installed" fallbacks.
 UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
 
-app = typer.Typer(
-    name="corral",
-    help="corral: a cluster manager in the line of Borg.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    # Plain help and errors: a usage error is one line (below), and help needs no rich.
-    rich_markup_mode=None,
-)
+# Each top-level command -> the module that registers it (kept equal to COMMAND_MODULES' own by a test).
+COMMAND_HOMES: dict[str, str] = {
+    "demo": "corral.cli.demo", "schema": "corral.cli.schema", "agent": "corral.cli.agent",
+    "sim": "corral.cli.sim", "master": "corral.cli.master",
+    **dict.fromkeys(("submit", "plan", "status", "why", "kill", "update"), "corral.cli.client"),
+    **dict.fromkeys(("jobs", "tasks", "machines", "shares"), "corral.cli.lists"),
+    "allocs": "corral.cli.allocs",
+    "events": "corral.cli.events", "up": "corral.cli.up", "masters": "corral.cli.masters",
+    "ca": "corral.cli.ca", "logs": "corral.cli.logs",
+}
 
 
 def _usage_error_line(self, file=None) -> None:
@@ -73,20 +79,51 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="print corral's version and exit")) -> None:
     """corral: a cluster manager in the line of Borg."""
 
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app)
+
+def build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> typer.Typer:
+    """The ``corral`` app with the commands of ``modules``."""
+    built = typer.Typer(
+        name="corral",
+        help="corral: a cluster manager in the line of Borg.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        # Plain help and errors: a usage error is one line (below), and help needs no rich.
+        rich_markup_mode=None,
+    )
+    built.callback()(_root)
+    for module in modules:
+        importlib.import_module(module).register(built)
+    return built
+
+
+def modules_for(argv: list[str]) -> tuple[str, ...]:
+    """Only the home of the command ``argv`` names; every module for help, flags or an unknown word."""
+    home = COMMAND_HOMES.get(argv[1]) if len(argv) > 1 else None
+    return (home,) if home in COMMAND_MODULES else COMMAND_MODULES
+
+
 fastparams.install()
+_whole: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``corral.cli.main.app``: the whole app, built on first use (tests and docs tools take it)."""
+    global _whole
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _whole is None:
+        _whole = build_app()
+    return _whole
 
 
 def main() -> None:
     for name in UNUSED_OPTIONAL_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-    app()
+    build_app(modules_for(sys.argv))()
 
 
 if __name__ == "__main__":

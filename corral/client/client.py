@@ -53,6 +53,23 @@ class Client:
         return self._typed("JobReply", self.http.call("POST", "/jobs", json=body, headers={"X-Request-Id": rid},
                                                       retries=self.retries))
 
+    def plan(self, spec: dict[str, Any] | str | Path, max_unavailable: int = 1) -> Any:
+        """What submitting ``spec`` would do now, or updating its job if one of that name is live
+        (``?dry_run=true``: nothing is stored) -> ``DryRunReply`` or ``DryRunUpdateReply``."""
+        body = load_spec(spec) if isinstance(spec, (str, Path)) else spec
+        ref = job_ref(body)
+        try:
+            live = self.http.call("GET", f"/jobs/{ref}")["state"] not in ENDED_WORDS
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            live = False
+        if live:
+            return self._typed("DryRunUpdateReply", self.http.call(
+                "PUT", f"/jobs/{ref}", json=body, params={"max_unavailable": max_unavailable, "dry_run": "true"}))
+        return self._typed("DryRunReply", self.http.call("POST", "/jobs", json=body, params={"dry_run": "true"},
+                                                         retries=self.retries))
+
     def get(self, job: str) -> Any:
         """One job with its tasks (``NAME`` is yours, or ``NAME.USER``) -> ``JobDetail``."""
         return self._typed("JobDetail", self._get(f"/jobs/{job}"))

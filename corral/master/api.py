@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from corral.master import views
+from corral.master import dry_run, views
 from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer_token, check_machine_certificate,
                                 forbidden, may_change, may_read_secrets, may_register, may_speak_for, principal_of,
                                 user_of)
@@ -40,7 +40,7 @@ from corral.master.history_api import history_router
 from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
-from corral.master.responses import (CellSummary, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
+from corral.master.responses import (CellSummary, DryRunReply, DryRunUpdateReply, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
                                      MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
 from corral.master.service import Master, MasterUnavailable
@@ -55,17 +55,21 @@ TASK_INDEX = PathParam(ge=0, lt=100_000, description="the task's index in its jo
 STREAM = Query("stdout", json_schema_extra={"enum": ["stdout", "stderr"]})
 LABEL_ITEM = {"type": "string", "pattern": "^[^=]+=.*$"}  # key=value
 CHANGE = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
+DRY_RUN = Query(False, alias="dry_run", description="say what it would do (placements, preemptions, pending "
+                                                   "reasons, restart waves) without changing anything")
 
 
 async def submit(master: Master, tokens: Tokens, authorization: str, request_id: str | None,
-                 raw: bytes) -> dict[str, Any]:
+                 raw: bytes, dry: bool = False) -> dict[str, Any]:
     """Submit from the raw request: the logic of ``POST /jobs``, shared by the route and the fast
-    path (``FastSubmit``). A spec without a user is the caller's."""
+    path (``FastSubmit``). A spec without a user is the caller's. ``dry``: what it would do (dry_run.py)."""
     who = user_of(tokens, authorization)
     spec = mapping(parse_json(raw))
     if "user" not in spec and "owner" not in spec:
         spec = {**spec, "user": who.user}
     may_change(who, str(spec.get("user", spec.get("owner"))))
+    if dry:
+        return await run_in_threadpool(dry_run.run, master, Submit(spec))
     return await master.aexecute(Submit(spec, request_id=request_id))
 
 
@@ -227,14 +231,16 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.post(PREFIX + "/jobs", status_code=201, summary="Submit a job (idempotent with X-Request-Id)",
               openapi_extra=_body("Submission"), response_model=JobReply,
-              responses={200: {"model": JobReply, "description": "the job an earlier X-Request-Id submitted"},
+              responses={200: {"model": JobReply | DryRunReply,
+                               "description": "the job an earlier X-Request-Id submitted; with dry_run, what "
+                                              "submitting would do (nothing is stored)"},
                          **error_responses(400, 401, 403, 409, 413, 422, 503)},
               dependencies=[Security(bearer)])  # submit() reads the token, as the fast path does
-    async def submit_job(request: Request) -> JSONResponse:
+    async def submit_job(request: Request, dry_run_: bool = DRY_RUN) -> JSONResponse:
         reply = await submit_here(request.headers.get("authorization", ""),
                                   request.headers.get("x-request-id") or request.headers.get("idempotency-key"),
-                                  await request.body())
-        return JSONResponse(reply, status_code=200 if reply.get("duplicate") else 201)
+                                  await request.body(), dry=dry_run_)
+        return JSONResponse(reply, status_code=200 if reply.get("duplicate") or dry_run_ else 201)
 
     @app.get(PREFIX + "/jobs", summary="List jobs", response_model=JobList, responses=READ)
     async def list_jobs(who: Principal = caller, user: str | None = None,
@@ -254,9 +260,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
             return views.job_detail(state, record, core.clock.now(), secrets=may_read_secrets(who, record.user))
 
     @app.put(PREFIX + "/jobs/{job}", summary="Update a job (priority in place, resources by rolling restart)",
-             openapi_extra=_body("JobUpdate"), response_model=UpdateReply, responses=CHANGE)
+             openapi_extra=_body("JobUpdate"), response_model=UpdateReply | DryRunUpdateReply, responses=CHANGE)
     async def update(job: str, request: Request, who: Principal = changer,
-                     max_unavailable: int = Query(1, ge=1)) -> UpdateReply:
+                     max_unavailable: int = Query(1, ge=1),
+                     dry_run_: bool = DRY_RUN) -> UpdateReply | DryRunUpdateReply:
         spec = mapping(parse_json(await request.body()))
         jid = resolve_job(job, who.user)
         name, owner = jid.split(".")
@@ -265,7 +272,10 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
             raise AdmissionError(400, [("name", f"expected the spec of job {jid}, got "
                                                 f"{spec.get('name')}.{spec.get('user', spec.get('owner'))}")])
         may_change(who, owner)
-        return UpdateReply(**await master.aexecute(Update({"name": name, **spec}, max_unavailable=max_unavailable)))
+        command = Update({"name": name, **spec}, max_unavailable=max_unavailable)
+        if dry_run_:
+            return DryRunUpdateReply(**await run_in_threadpool(dry_run.run, master, command))
+        return UpdateReply(**await master.aexecute(command))
 
     async def kill(job: str, who: Principal = changer) -> JobReply:
         jid = resolve_job(job, who.user)

@@ -112,7 +112,8 @@ class FastSubmit:
         self.app, self.path, self.submit = app, path, submit
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+        if (scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path
+                or scope.get("query_string")):  # ?dry_run=... and the like: the documented route
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         chunks, size = [], 0

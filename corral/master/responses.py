@@ -85,6 +85,54 @@ class UpdateReply(JobReply):
     restart: bool | None = Field(None, description="true when the change needs a rolling restart")
 
 
+class DryPlacement(BaseModel):
+    task: str
+    machine: str
+    score: float = Field(description="the scheduler's score of the machine for the task")
+    gpus: list[int] = Field(default_factory=list)
+    ports: list[int] = Field(default_factory=list)
+
+
+class DryPreemption(BaseModel):
+    job: str
+    task: str
+    machine: str
+    priority: int
+    by: str = Field(description="the task of this job that would take its room")
+    reason: str
+
+
+class DryPending(BaseModel):
+    task: str
+    reason: str
+
+
+class DryRunReply(BaseModel):
+    """``POST /jobs?dry_run=true``: what submitting would do now; nothing was stored."""
+
+    dry_run: bool = True
+    job: str
+    admitted: bool = Field(description="true: the spec and the quota admit it (a refusal is the submit's error)")
+    placed: list[DryPlacement]
+    preempted: list[DryPreemption]
+    pending: list[DryPending]
+
+
+class DryRunUpdateReply(BaseModel):
+    """``PUT /jobs/{job}?dry_run=true``: what the update would do now; nothing was stored."""
+
+    dry_run: bool = True
+    job: str
+    changed: list[str] = Field(default_factory=list)
+    restart: bool | None = None
+    waves: list[list[str]] = Field(default_factory=list,
+                                   description="the running tasks a rolling update would restart, wave by wave")
+    restarts: int = 0
+    placed: list[DryPlacement] = Field(default_factory=list)
+    preempted: list[DryPreemption] = Field(default_factory=list)
+    pending: list[DryPending] = Field(default_factory=list)
+
+
 class LastTransition(BaseModel):
     via: str
     note: str
