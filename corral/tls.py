@@ -1,16 +1,19 @@
 """A cell's certificate authority and the TLS its masters, agents and CLI speak.
 
 ``init_ca(DIR)`` makes the cell's CA (``ca.pem``, ``ca-key.pem``: an EC P-256
-key, ten years); ``issue(DIR, NAME, hosts)`` a certificate signed by it whose
-common name is NAME (a master's name, or an agent's machine name: the master
-accepts an agent's registrations and notifications for that machine only) and
-whose subject alternative names are ``hosts`` (IP addresses or DNS names).
-Every certificate serves and authenticates (server and client auth): masters
-and agents verify each other against the CA; the CLI verifies the master.
+key, ten years); ``issue(DIR, NAME, hosts, role)`` a certificate signed by it
+whose common name is NAME (a master's name, an agent's machine name: the master
+accepts an agent's registrations and notifications for that machine only, or
+an etcd member's), whose organizational unit is its role (``master``, ``agent``
+or ``etcd``: corral.tls_roles) and whose subject alternative names are
+``hosts`` (IP addresses or DNS names). Every certificate serves and
+authenticates (server and client auth): masters and agents verify each other
+against the CA and check the other's role; the CLI verifies the master.
 
-``PeerCertHttp`` is uvicorn's HTTP protocol that also puts the common name of
-the peer's verified client certificate into the ASGI scope
-(``scope["extensions"]["tls"]["peer_name"]``; None without one).
+``PeerCertHttp`` is uvicorn's HTTP protocol that also puts the common name and
+the role of the peer's verified client certificate into the ASGI scope
+(``scope["extensions"]["tls"]["peer_name"]`` and ``["peer_role"]``; None
+without one).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from corral.tls_roles import ROLES, require_peer_role, role_of
 
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
 
@@ -70,14 +75,17 @@ def init_ca(directory: str | Path, cell: str = "corral") -> Path:
 
 
 def issue(directory: str | Path, name: str, hosts: list[str] | tuple[str, ...] = ("127.0.0.1",),
-          days: int = 825) -> "TlsFiles":
-    """A certificate for ``name`` (its common name) valid for ``hosts``, signed by the CA in
-    ``directory``; written beside it as ``NAME.pem`` and ``NAME-key.pem``."""
+          days: int = 825, role: str = "agent") -> "TlsFiles":
+    """A certificate for ``name`` (its common name) in ``role`` (its organizational unit: master,
+    agent or etcd) valid for ``hosts``, signed by the CA in ``directory``; written beside it as
+    ``NAME.pem`` and ``NAME-key.pem``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    if role not in ROLES:
+        raise TlsError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
     directory = Path(directory)
     try:
         ca_cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
@@ -92,7 +100,8 @@ def issue(directory: str | Path, name: str, hosts: list[str] | tuple[str, ...] =
             alt.append(x509.DNSName(host))
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                                     x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role)]))
             .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
@@ -127,11 +136,12 @@ class TlsFiles:
                 "ssl_cert_reqs": ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL,
                 "http": PeerCertHttp}
 
-    def client_context(self) -> ssl.SSLContext:
-        """For httpx (``verify=``): verify the peer against the CA, present this certificate."""
+    def client_context(self, peer_role: str | None = None) -> ssl.SSLContext:
+        """For httpx (``verify=``): verify the peer against the CA, present this certificate;
+        with ``peer_role``, a peer whose certificate is not that role's fails the handshake."""
         context = ssl.create_default_context(cafile=str(self.ca))
         context.load_cert_chain(str(self.cert), str(self.key))
-        return context
+        return require_peer_role(context, peer_role) if peer_role else context
 
 
 def _peer_cert_protocol() -> type:
@@ -139,13 +149,16 @@ def _peer_cert_protocol() -> type:
 
     class PeerCertHttp(HttpToolsProtocol):
         peer_name: str | None = None
+        peer_role: str | None = None
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self.peer_name = common_name(transport.get_extra_info("peercert"))
+            peercert = transport.get_extra_info("peercert")
+            self.peer_name, self.peer_role = common_name(peercert), role_of(peercert)
 
         def on_headers_complete(self) -> None:
-            self.scope["extensions"] = {**self.scope.get("extensions", {}), "tls": {"peer_name": self.peer_name}}
+            self.scope["extensions"] = {**self.scope.get("extensions", {}),
+                                        "tls": {"peer_name": self.peer_name, "peer_role": self.peer_role}}
             super().on_headers_complete()
 
         def shutdown(self) -> None:
@@ -165,6 +178,11 @@ def peer_name(scope: dict) -> str | None:
     return ((scope.get("extensions") or {}).get("tls") or {}).get("peer_name")
 
 
+def peer_role(scope: dict) -> str | None:
+    """The role of the request's client certificate (served by PeerCertHttp), or None."""
+    return ((scope.get("extensions") or {}).get("tls") or {}).get("peer_role")
+
+
 PeerCertHttp = _peer_cert_protocol()
 
 
@@ -178,7 +196,7 @@ def check_peer(response: Any, machine: str) -> None:
         ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
         peer = ssl_object.getpeercert() if ssl_object is not None else None
     named = common_name(peer)
-    if named != machine:
+    if named != machine or role_of(peer) != "agent":
         # response.url: an httpx.Response's and corral.master.agent_http.Reply's alike
-        raise httpx.RequestError(f"the agent at {response.url} presents a certificate for {named!r}, "
-                                 f"not machine {machine!r}")
+        raise httpx.RequestError(f"the agent at {response.url} presents a certificate for {named!r} "
+                                 f"(role {role_of(peer)!r}), not agent {machine!r}")

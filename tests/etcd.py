@@ -23,11 +23,19 @@ def skip_without_etcd() -> None:
         pytest.skip("the etcd client is not installed (pip install aetcd==1.0.0)")
 
 
-def start_cluster(members: int = 3) -> tuple[EtcdCluster, str]:
+def start_cluster(members: int = 3, tls: bool = False) -> tuple[EtcdCluster, str]:
+    """A cluster in a fresh directory; ``tls``: its members speak TLS with certificates of a CA
+    made in ``DIR/ca`` and want clients' certificates of it."""
     skip_without_etcd()
     directory = tempfile.mkdtemp(prefix="corral-etcd-")
     try:
-        return EtcdCluster(directory, members=members).start(timeout_s=30.0), directory
+        ca = None
+        if tls:
+            from corral.tls import init_ca
+
+            ca = f"{directory}/ca"
+            init_ca(ca)
+        return EtcdCluster(f"{directory}/etcd", members=members, ca=ca).start(timeout_s=30.0), directory
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -39,6 +47,19 @@ def etcd_cluster():
     cluster, directory = start_cluster()
     try:
         yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def etcd_tls_cluster():
+    """A TLS cluster for the session (client certificate auth): ``(cluster, a master's TlsFiles)``."""
+    from corral.tls import issue
+
+    cluster, directory = start_cluster(tls=True)
+    try:
+        yield cluster, issue(f"{directory}/ca", "master0", role="master")
     finally:
         cluster.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct")
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "devices")
 
 
 @dataclass(frozen=True)

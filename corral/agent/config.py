@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from corral.agent.taskuser import RUN_AS
 from corral.model.quantity import RESOURCE_KEYS, parse_bytes, parse_cpu, parse_resource_mapping
 
 CAPACITY_KEYS = RESOURCE_KEYS
@@ -48,7 +49,10 @@ class AgentConfig:
     log_keep: int = 3
     register_backoff_s: float = 0.5
     register_backoff_max_s: float = 30.0
-    run_as: str = "agent"  # who tasks run as: "agent" or "per-user" (corral.agent.taskuser)
+    run_as: str = "auto"  # who tasks run as: auto | per-user | shared | agent (corral.agent.taskuser)
+    task_user: str = "corral-task"  # the cell's unprivileged task account (created when missing)
+    colocation: bool = True  # throttle batch tasks while latency-sensitive ones need the CPU (colocation.py)
+    colocation_interval_s: float = 0.2
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$", self.name):
@@ -64,10 +68,14 @@ class AgentConfig:
             raise ConfigError(f"port: expected 0..65535, got {self.port}")
         if not 0 < self.memory_pressure_threshold <= 1:
             raise ConfigError(f"memory_pressure_threshold: expected a fraction in (0, 1], got {self.memory_pressure_threshold}")
-        if self.run_as not in ("agent", "per-user"):
-            raise ConfigError(f"run_as: expected agent or per-user, got {self.run_as!r}")
-        if self.run_as == "per-user" and os.geteuid() != 0:
-            raise ConfigError("run_as: per-user needs an agent running as root (it changes the tasks' uids)")
+        if self.run_as not in RUN_AS:
+            raise ConfigError(f"run_as: expected one of {', '.join(RUN_AS)}, got {self.run_as!r}")
+        if self.run_as in ("per-user", "shared") and os.geteuid() != 0:
+            raise ConfigError(f"run_as: {self.run_as} needs an agent running as root (it changes the tasks' uids)")
+        if not re.match(r"^[a-z_][a-z0-9_-]{0,30}$", self.task_user):
+            raise ConfigError(f"task_user: expected a system account name like corral-task, got {self.task_user!r}")
+        if not 0.01 <= self.colocation_interval_s <= 60:
+            raise ConfigError(f"colocation_interval_s: expected 0.01..60 seconds, got {self.colocation_interval_s}")
         if self.isolation not in (None, "cgroup-v2", "cgroup-v1", "rlimit"):
             raise ConfigError(f"isolation: expected cgroup-v2, cgroup-v1 or rlimit, got {self.isolation!r}")
         self.state_dir = Path(self.state_dir)

@@ -22,9 +22,11 @@ import uvicorn
 
 from corral.agent.changes import ReportSequence, delta_of
 from corral.agent.config import AgentConfig
+from corral.agent.colocation import ColocationConfig
 from corral.agent.eviction import MemoryReading, system_reading
 from corral.agent.isolation import Isolation, detect
 from corral.agent.notifier import HttpSender, Notifier
+from corral.agent.reclaimed import ReclaimedCpu
 from corral.agent.registration import Registrar
 from corral.agent.runner import Runner
 from corral.agent.server import create_app
@@ -44,21 +46,30 @@ class Agent:
         notify: bool = True,
     ):
         self.config = config
-        self.isolation = isolation if isolation is not None else detect(config.cgroup_root, config.isolation)
+        gpus = int(config.capacity.get("gpu", 0))
+        self.isolation = isolation if isolation is not None else detect(config.cgroup_root, config.isolation,
+                                                                        devices=gpus > 0)
         self.incarnation = time.time_ns() // 1000
         self.runner = Runner(
             config.state_dir, self.isolation, clock=clock, kill_grace_s=config.kill_grace_s,
             tick_s=config.tick_s, usage_interval_s=config.usage_interval_s,
             memory_pressure_threshold=config.memory_pressure_threshold, pressure_source=pressure_source,
             log_max_bytes=config.log_max_bytes, log_keep=config.log_keep, validate=validate, run_as=config.run_as,
+            task_user=config.task_user, gpus=gpus,
+            colocation=(ColocationConfig(capacity_milli=config.capacity["cpu"])
+                        if config.colocation and config.capacity.get("cpu", 0) > 0 else None),
+            colocation_interval_s=config.colocation_interval_s,
         )
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None
         if notify:
             self._sender = HttpSender(config.master, config.name, config.token,
-                                      verify=config.tls.client_context() if config.tls else True)
+                                      verify=config.tls.client_context("master") if config.tls else True)
             self.notifier = Notifier(self._sender, self.incarnation, seed=config.name)
             self.runner.on_status = self.notifier.offer
+        # The CPU of tasks placed in reclaimed room, as the master allows it (PUT /v1/reclaimed).
+        self.reclaimed = ReclaimedCpu(self.runner)
+        self.runner.tick_hooks.append(self.reclaimed.apply)
         self.changes = ReportSequence()  # numbers task changes for the polls' deltas (changes.py)
         self._state_lock = threading.Lock()
         self.polls = 0  # the master's polls answered (for /metrics)
@@ -141,10 +152,11 @@ class Agent:
         self.registrar = Registrar(
             self.config.master, self.config.token, self.registration_body, self.last_poll,
             backoff_s=self.config.register_backoff_s, backoff_max_s=self.config.register_backoff_max_s,
-            seed=self.config.name, verify=self.config.tls.client_context() if self.config.tls else True,
+            seed=self.config.name, verify=self.config.tls.client_context("master") if self.config.tls else True,
         )
         self.registrar.start()
         log.info("agent %s serving on %s with %s", self.config.name, self.address, self.isolation.describe())
+        log.info("agent %s: %s", self.config.name, self.runner.users.describe())
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -1,4 +1,5 @@
-"""Memory pressure: when the machine's memory use crosses a threshold, kill from the lowest priority up.
+"""Memory pressure: when the machine's memory use crosses a threshold, kill from the lowest priority up,
+batch before latency-sensitive work of the same band.
 
 Pure: ``choose_victims`` takes a reading and the live tasks, returns the ids to
 evict in order. The reading comes from ``system_reading()`` in a live agent
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psutil
+
+from corral.model.priority import band_floor, band_of
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,11 @@ class Candidate:
     priority: int
     memory_bytes: int
     started_at: float = 0.0
+    latency_sensitive: bool = False  # appclass latency-sensitive: evicted after the batch work of its band
+
+    def eviction_group(self) -> tuple[int, bool, int]:
+        """Lower goes first: the priority band, then batch before latency-sensitive, then the priority."""
+        return (band_floor(band_of(self.priority)), self.latency_sensitive, self.priority)
 
 
 def system_reading() -> MemoryReading:
@@ -40,23 +48,27 @@ def system_reading() -> MemoryReading:
 def choose_victims(reading: MemoryReading, threshold: float, candidates: list[Candidate]) -> list[str]:
     """Tasks to kill now so that use falls back to ``threshold`` (a fraction of total memory).
 
-    One round takes victims from the lowest priority present only: within it
-    the largest memory user first, then the most recently started, until the
-    victims' memory covers the excess (or a victim's usage is unknown, 0).
-    The caller kills them, waits until they are gone, reads again and calls
-    again, so a higher priority dies only if killing all lower ones did not
-    relieve the machine. At least one victim whenever the threshold is
-    crossed and there is any candidate; nothing under the threshold.
+    Tasks are ordered by :meth:`Candidate.eviction_group`: the lowest priority
+    band first; inside a band batch tasks before latency-sensitive ones (an
+    online service keeps its memory while batch work can give it up:
+    Sigma/Fuxi colocation); then the lowest priority. One round takes victims
+    from the first group present only: within it the largest memory user
+    first, then the most recently started, until the victims' memory covers
+    the excess (or a victim's usage is unknown, 0). The caller kills them,
+    waits until they are gone, reads again and calls again, so a later group
+    dies only if killing all earlier ones did not relieve the machine. At
+    least one victim whenever the threshold is crossed and there is any
+    candidate; nothing under the threshold.
     """
     if reading.used_fraction < threshold or not candidates:
         return []
     excess = (reading.total_bytes - reading.available_bytes) - threshold * reading.total_bytes
-    order = sorted(candidates, key=lambda c: (c.priority, -c.memory_bytes, -c.started_at, c.task_id))
-    lowest = order[0].priority
+    order = sorted(candidates, key=lambda c: (c.eviction_group(), -c.memory_bytes, -c.started_at, c.task_id))
+    lowest = order[0].eviction_group()
     victims: list[str] = []
     freed = 0
     for c in order:
-        if c.priority != lowest:
+        if c.eviction_group() != lowest:
             break
         victims.append(c.task_id)
         freed += c.memory_bytes

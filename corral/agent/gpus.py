@@ -4,7 +4,8 @@
 ``visible_devices(launch)`` is the environment a task gets for the GPUs the master assigned it
 (``TaskLaunch.gpus``): ``CUDA_VISIBLE_DEVICES`` and ``NVIDIA_VISIBLE_DEVICES`` name exactly those
 indices, and a task that asked for no GPU gets none visible. They are set after the job's own
-env, so a job cannot widen them.
+env, so a job cannot widen them. ``gpu_fence`` is the device fence that makes it so for a task
+that ignores them (``devices.py``; enforced by the isolation where a devices controller exists).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Any
+
+from corral.agent.devices import DeviceFence, char_minors
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +92,19 @@ def visible_devices(gpus: tuple[int, ...], requested: int) -> dict[str, str]:
         return {}
     shown = ",".join(str(g) for g in gpus)
     return {"CUDA_VISIBLE_DEVICES": shown, "NVIDIA_VISIBLE_DEVICES": shown or "none"}
+
+
+NVIDIA_MAJOR = 195  # devbpf.NVIDIA_MAJOR too
+NVIDIA_CONTROL_MINORS = frozenset({254, 255})  # /dev/nvidia-modeset, /dev/nvidiactl
+
+
+def gpu_fence(gpus: tuple[int, ...], requested: int, machine_gpus: int, dev: str = "/dev") -> DeviceFence | None:
+    """The devices a task may open on a machine of ``machine_gpus`` GPUs: the nodes of its assigned
+    GPUs (GPU index N is ``/dev/nvidiaN``, minor N) and, when it has any, the control nodes; no
+    other NVIDIA device. None (no fence) on a machine without GPUs, or for a task that asked for
+    GPUs whose indices are not known (an older master), as for ``visible_devices``."""
+    if machine_gpus <= 0 or (requested and not gpus):
+        return None
+    known = char_minors(NVIDIA_MAJOR, dev) | frozenset(range(machine_gpus)) | NVIDIA_CONTROL_MINORS
+    allowed = frozenset(gpus) | (NVIDIA_CONTROL_MINORS if gpus else frozenset())
+    return DeviceFence(NVIDIA_MAJOR, allowed, known)

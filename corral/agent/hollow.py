@@ -49,6 +49,7 @@ from corral.agent.config import AgentConfig, parse_capacity
 from corral.agent.daemon import Agent
 from corral.agent.eviction import MemoryReading
 from corral.agent.isolation import Isolation
+from corral.agent.reclaimed import ReclaimedCpu
 from corral.agent.registration import Registrar
 from corral.agent.runner import Runner
 
@@ -201,9 +202,10 @@ class HollowAgent(Agent):
             config.state_dir, self.isolation, clock=clock, kill_grace_s=config.kill_grace_s, tick_s=config.tick_s,
             usage_interval_s=config.usage_interval_s, memory_pressure_threshold=config.memory_pressure_threshold,
             pressure_source=lambda: NO_PRESSURE, log_max_bytes=config.log_max_bytes, log_keep=config.log_keep,
-            validate=validate, processes=self.processes,
+            validate=validate, processes=self.processes, run_as="agent",  # fake processes: nobody to run as
         )
         self.processes.attach(self.runner.submit)
+        self.reclaimed = ReclaimedCpu(self.runner)  # hollow sandboxes have no quota to lower
         if self.notifier is not None:  # the same pushes of task changes as the real agent's
             self.runner.on_status = self.notifier.offer
         self.killed = False

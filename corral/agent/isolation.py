@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral.agent import cgroups
+from corral.agent import cgroups, devbpf
+from corral.agent.devices import DeviceFence
 from corral.agent.launch import TaskLaunch
 from corral.model.job import AppClass
 
@@ -49,6 +50,7 @@ class Limits:
     cpu_quota_us: int | None  # per CFS_PERIOD_US; None: no cap
     cpu_shares: int  # cgroup v1, 2..262144 (1024 = one core's worth)
     cpu_weight: int  # cgroup v2, 1..10000 (100 = one core's worth)
+    devices: DeviceFence | None = None  # the devices it may open (GPUs); None: no fence
 
 
 def limits_for(launch: TaskLaunch) -> Limits:
@@ -85,6 +87,10 @@ JOIN_SCRIPT = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shi
 
 class Isolation:
     name = RLIMIT
+    # How a sandbox's Limits.devices is enforced ("devices cgroup", "BPF device program"), or None:
+    # then it is not, and device_note says why.
+    device_control: str | None = None
+    device_note = "no devices controller under rlimit"
 
     def setup(self) -> None:
         pass
@@ -143,7 +149,8 @@ class _CgroupIsolation(Isolation):
         self.roots = roots  # role -> <mount>/<root_name>
 
     def describe(self) -> str:
-        return f"{self.name} at {', '.join(sorted({str(p) for p in self.roots.values()}))}"
+        fence = f"devices fenced by a {self.device_control}" if self.device_control else f"devices not fenced ({self.device_note})"
+        return f"{self.name} at {', '.join(sorted({str(p) for p in self.roots.values()}))}; {fence}"
 
     def setup(self) -> None:
         for root in set(self.roots.values()):
@@ -219,8 +226,10 @@ class _CgroupIsolation(Isolation):
 class CgroupV2(_CgroupIsolation):
     name = CGROUP_V2
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, devices: bool = False):
         super().__init__({"unified": root})
+        self.fence_devices = devices  # attach a BPF device program to each fenced sandbox
+        self.device_note = "not asked (no GPUs)"
 
     def setup(self) -> None:
         # Limits on a child need the controllers enabled in every parent's subtree_control.
@@ -228,6 +237,12 @@ class CgroupV2(_CgroupIsolation):
         self._enable(root.parent)
         root.mkdir(exist_ok=True)
         self._enable(root)
+        if self.fence_devices and self.device_control is None:
+            try:  # may this agent load device programs at all? (CAP_BPF, a kernel with cgroup BPF)
+                os.close(devbpf.load(devbpf.NVIDIA_MAJOR, ()))
+                self.device_control = "BPF device program"
+            except OSError as e:
+                self.device_note = str(e)
 
     @staticmethod
     def _enable(parent: Path) -> None:
@@ -246,6 +261,8 @@ class CgroupV2(_CgroupIsolation):
         cgroups.write(d / "cpu.weight", lim.cpu_weight)
         quota = "max" if lim.cpu_quota_us is None else str(lim.cpu_quota_us)
         cgroups.write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+        if lim.devices is not None and self.device_control is not None:
+            devbpf.attach_fence(d, lim.devices.major, lim.devices.allowed)
 
     def kill(self, box: Sandbox) -> None:
         target = box.dirs["unified"] / "cgroup.kill"
@@ -271,8 +288,18 @@ class CgroupV2(_CgroupIsolation):
 class CgroupV1(_CgroupIsolation):
     name = CGROUP_V1
 
+    def __init__(self, roots: dict[str, Path]):
+        super().__init__(roots)
+        if "devices" in roots:
+            self.device_control = "devices cgroup"
+        self.device_note = "not asked (no GPUs), or the devices hierarchy is not writable"
+
     def _write_limits(self, box: Sandbox) -> None:
         lim = box.limits
+        devices = box.dirs.get("devices")
+        if devices is not None and lim.devices is not None:
+            for rule in lim.devices.v1_deny_rules():  # before any member joins
+                cgroups.write(devices / "devices.deny", rule)
         mem = box.dirs["memory"]
         if lim.memory_bytes > 0:
             memsw = mem / "memory.memsw.limit_in_bytes"
@@ -310,7 +337,7 @@ class CgroupV1(_CgroupIsolation):
 
 
 def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | None = None,
-           probe: bool = True) -> Isolation:
+           probe: bool = True, devices: bool = False) -> Isolation:
     """The best isolation this machine allows; ``prefer`` forces one (falling back if it cannot work).
 
     ``root_name`` is the directory created under each controller mount
@@ -318,7 +345,9 @@ def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | N
     ``probe`` a cgroup backend is only chosen after a short-lived process
     has run in a probe cgroup with limits written, so a half-usable
     hierarchy (say a v2 namespace that refuses controllers) falls back
-    instead of failing every task later.
+    instead of failing every task later. With ``devices`` (a machine with GPUs) sandboxes can
+    fence devices (``Limits.devices``): v1 through the devices hierarchy where it is writable, v2
+    through a BPF device program where the kernel lets this agent load one.
     """
     if prefer is not None and prefer not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {prefer!r}")
@@ -328,12 +357,12 @@ def detect(root_name: str, prefer: str | None = None, mounts: cgroups.Mounts | N
     for kind in order:
         if kind == CGROUP_V2 and mounts.v2 is not None and {"memory", "cpu"} <= mounts.v2_controllers:
             if cgroups.can_create_children(mounts.v2):
-                iso: Isolation = CgroupV2(mounts.v2 / root_name)
+                iso: Isolation = CgroupV2(mounts.v2 / root_name, devices=devices)
                 if _works(iso, probe):
                     return iso
         if kind == CGROUP_V1 and "memory" in mounts.v1 and cgroups.can_create_children(mounts.v1["memory"]):
             roots = {"memory": mounts.v1["memory"] / root_name}
-            for controller in ("cpu", "cpuacct"):
+            for controller in ("cpu", "cpuacct") + (("devices",) if devices else ()):
                 mount = mounts.v1.get(controller)
                 if mount is not None and cgroups.can_create_children(mount):
                     roots[controller] = mount / root_name

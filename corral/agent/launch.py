@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from corral.model.health import HealthCheckSpec
 from corral.model.job import AppClass
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.process import check_args, check_env, check_text
@@ -73,34 +74,11 @@ class AllocRef(_Model):
         return value
 
 
-class HealthCheck(_Model):
-    """Either an HTTP URL (healthy on a 2xx/3xx reply) or a command (healthy on exit 0)."""
+class HealthCheck(HealthCheckSpec):
+    """The job spec's health check as the agent receives it (corral.model.health; unknown fields
+    ignored): an HTTP URL (healthy on a 2xx/3xx reply) or a command (healthy on exit 0)."""
 
-    http: str | None = None
-    command: tuple[str, ...] | None = None
-    interval_s: float = Field(10.0, gt=0, le=86400)
-    timeout_s: float = Field(5.0, gt=0, le=3600)
-    failures: int = Field(3, ge=1, le=1000, description="consecutive failed checks before a restart")
-
-    @field_validator("http")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-        return value
-
-    @field_validator("command")
-    @classmethod
-    def _command(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and (not value or not value[0]):
-            raise ValueError("expected a non-empty argv list like ['curl', '-f', 'http://...']")
-        return value
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> "HealthCheck":
-        if (self.http is None) == (self.command is None):
-            raise ValueError("expected exactly one of 'http' or 'command'")
-        return self
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class RestartPolicy(RestartSpec):

@@ -10,6 +10,8 @@ corral_agent_task_cpu_usage_cores{task}    gauge    a running task's CPU use, in
 corral_agent_task_memory_usage_bytes{task} gauge    a running task's memory use
 corral_agent_tasks{state}                  gauge    tasks by the supervisor's state
 corral_agent_polls_total                   counter  the master's polls answered
+corral_agent_ls_reserved_cores             gauge    CPU latency-sensitive tasks hold (colocation.py)
+corral_agent_batch_cpu_cap_cores{task}     gauge    a batch task's CPU cap while it is capped
 =========================================  =======  ==============================================
 
 Read from the runner when scraped; one registry per agent (hollow agents share a process).
@@ -68,3 +70,13 @@ class AgentMetrics:
         for state, n in sorted(states.items()):
             tasks.add_metric([state], n)
         yield tasks
+        decision = runner.colocator.last if getattr(runner, "colocator", None) is not None else None
+        if decision is not None:
+            yield GaugeMetricFamily("corral_agent_ls_reserved_cores", "CPU latency-sensitive tasks hold, in cores",
+                                    value=decision.ls_reserved_milli / 1000.0)
+            caps = GaugeMetricFamily("corral_agent_batch_cpu_cap_cores", "A capped batch task's CPU cap, in cores",
+                                     labels=["task"])
+            for task_id, cap in sorted(decision.caps.items()):
+                if cap is not None:
+                    caps.add_metric([task_id], cap / 1000.0)
+            yield caps

@@ -46,7 +46,8 @@ def news_key(status: dict[str, Any]) -> tuple:
     """What about a task status is news for the master: not usage or the restart countdown, which
     change all the time and travel with the polls."""
     return (status.get("generation"), status.get("state"), status.get("pid"), status.get("exit_code"),
-            status.get("failures"), status.get("restarts"), status.get("last_error"), status.get("healthy"))
+            status.get("failures"), status.get("restarts"), status.get("last_error"), status.get("healthy"),
+            status.get("oom_kills"))
 
 
 class HttpSender:

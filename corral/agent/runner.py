@@ -12,8 +12,8 @@ call. Other threads only ever talk to the supervisor through ``submit``:
 * the HTTP API: ``Launch``, ``Kill``, ``Assign``.
 
 Each task runs as its own session (process group) inside its own sandbox
-(see ``isolation.py``), with stdout/stderr piped into rotating log files
-under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
+(see ``isolation.py``), with stdout/stderr piped (FIFOs that outlive the agent:
+``taskpipes.py``) into rotating log files under ``<state_dir>/tasks/<task_id>/``. When the main process exits, anything
 it left behind in its group or cgroup is killed and the cgroup removed.
 Nothing a task does (a missing binary, a bad workdir, a crash) raises out of
 here: it becomes ``StartFailed`` / ``Exited`` with the error in words.
@@ -31,23 +31,27 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
+from corral.agent import survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
+from corral.agent.colocation import ColocationConfig, ColocationPolicy, is_latency_sensitive
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
-from corral.agent.gpus import visible_devices
+from corral.agent.gpus import gpu_fence, visible_devices
 from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
-from corral.agent.taskuser import Identity, TaskUserError, TaskUsers
+from corral.agent.taskuser import TASK_USER, Identity, TaskUserError, TaskUsers, passable
+from corral.agent.throttle import Colocator, LiveTask
 from corral.agent.usage import UsageMeter
 from corral.model.ports import env_name
 from corral.model.resources import format_bytes
@@ -126,12 +130,18 @@ class Runner:
         log_keep: int = 3,
         validate: bool = False,
         processes: ProcessBackend | None = None,
-        run_as: str = "agent",
+        run_as: str = "auto",
+        task_user: str = TASK_USER,
+        gpus: int = 0,
+        colocation: ColocationConfig | None = None,
+        colocation_interval_s: float = 0.2,
     ):
         self.state_dir = Path(state_dir)
-        self.users = TaskUsers(run_as)  # who each task runs as (taskuser.py)
+        self.users = TaskUsers(run_as, task_user)  # who each task runs as (taskuser.py); never root by default
         self.work_root = self.state_dir / "work"  # per-task working directories of tasks run as their users
+        self._own_work_root = False  # made in the temp dir (start()): removed by close()
         self.processes = processes  # None: real processes
+        self.gpus = gpus  # this machine's GPU count: each task's devices are fenced to its own
         self.tasks_dir = self.state_dir / "tasks"
         self.isolation = isolation
         self.clock = clock
@@ -146,12 +156,18 @@ class Runner:
         self.starts = self.start_failures = 0  # processes started, and refused (for /metrics)
         self.meter = UsageMeter()
         self.last_reading: MemoryReading | None = None
+        # Batch throttled while latency-sensitive work needs the CPU (colocation.py); None: off.
+        self.colocator = (Colocator(ColocationPolicy(colocation, time.monotonic), isolation)
+                          if colocation is not None else None)
+        self.colocation_interval_s = colocation_interval_s
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
         # Sees the statuses of the tasks each submit touched, under the lock; must not block
         # (the agent's Notifier.offer, which tells the master of task changes between polls).
         self.on_status: Callable[[list[dict]], None] | None = None
+        # Called once a usage interval, after the usage sample (reclaimed.py keeps CPU quotas there).
+        self.tick_hooks: list[Callable[[], object]] = []
 
     # ------------------------------------------------------------ life cycle
 
@@ -162,9 +178,15 @@ class Runner:
             # own working directory (0711: enter, not list)
             os.chmod(self.state_dir, 0o711)
             os.chmod(self.tasks_dir, 0o700)
-            self.work_root.mkdir(mode=0o711, exist_ok=True)
-            os.chmod(self.work_root, 0o711)
+            if passable(self.state_dir):
+                self.work_root.mkdir(mode=0o711, exist_ok=True)
+                os.chmod(self.work_root, 0o711)
+            else:  # a parent the task's uid cannot pass (a 0700 home): its HOME would be unreachable
+                self.work_root = Path(tempfile.mkdtemp(prefix="corral-work-"))
+                self._own_work_root = True
+                os.chmod(self.work_root, 0o711)
         self.isolation.setup()
+        survivors.adopt_all(self)  # tasks a killed agent left running here (survivors.py)
         self._ticker = threading.Thread(target=self._tick_loop, name="corral-ticker", daemon=True)
         self._ticker.start()
         return self
@@ -185,6 +207,8 @@ class Runner:
             if proc.waiter is not None:
                 proc.waiter.join(timeout_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._own_work_root:
+            shutil.rmtree(self.work_root, ignore_errors=True)
         try:
             self.isolation.teardown()
         except OSError as e:
@@ -283,7 +307,10 @@ class Runner:
         key = f"{launch.task_id}@{launch.generation}.{ins.attempt}"
         try:
             key = self.allocs.enter(launch.alloc, key)
-            box = self.isolation.create(key, limits_for(launch))
+            limits = limits_for(launch)
+            if self.gpus:  # only its GPUs' device nodes open (devices.py), where the isolation can fence
+                limits = replace(limits, devices=gpu_fence(launch.gpus, launch.resources.gpu, self.gpus))
+            box = self.isolation.create(key, limits)
         except OSError as e:
             self.allocs.leave(key)
             return refuse(f"cannot create the task's {self.isolation.name} sandbox: {os_error_text(e)}")
@@ -309,10 +336,8 @@ class Runner:
             run, preexec = self.isolation.command(box, command)
             if run is not argv:
                 find_executable(argv[0], env.get("PATH", DEFAULT_PATH), workdir)  # as exec would fail
-            popen = subprocess.Popen(
-                run, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=preexec,
-            )
+            popen, reads = taskpipes.spawn(run, task_dir, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                           start_new_session=True, close_fds=True, preexec_fn=preexec)
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             self.isolation.remove(box)
             if own_workdir is not None:
@@ -321,13 +346,12 @@ class Runner:
             return refuse(os_error_text(e))
         proc = Proc(launch.task_id, ins.attempt, popen, box, workdir, env, sinks, identity=identity,
                     own_workdir=own_workdir)
-        assert popen.stdout is not None and popen.stderr is not None
-        for stream, pipe, sink in (("stdout", popen.stdout, sinks[0]), ("stderr", popen.stderr, sinks[1])):
-            pump = LogPump(os.dup(pipe.fileno()), sink, name=f"corral-log-{launch.task_id}-{stream}")
-            pipe.close()
+        for stream, read, sink in zip(("stdout", "stderr"), reads, sinks):
+            pump = LogPump(read, sink, name=f"corral-log-{launch.task_id}-{stream}")
             pump.start()
             proc.pumps.append(pump)
         self.procs[(launch.task_id, ins.attempt)] = proc
+        survivors.record(task_dir, launch, ins.attempt, popen.pid, self.clock(), box, workdir, own_workdir, identity)
         proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
         proc.waiter.start()
         return sv.Started(launch.task_id, ins.attempt, popen.pid)
@@ -342,35 +366,37 @@ class Runner:
             self.isolation.kill(proc.box)
 
     def _wait(self, proc: Proc) -> None:
-        code = proc.popen.wait()
-        detail = ""
+        code = proc.popen.wait()  # None: a survivor's, whose status is unknown
+        detail, oom = "", False
         try:
-            detail = self._clean_up(proc, code)
+            detail, oom = self._clean_up(proc, code)
         except Exception:  # never lose the exit: the supervisor must hear of it
             log.exception("task %s: cleaning up after exit failed", proc.task_id)
         with self.lock:
             self.procs.pop((proc.task_id, proc.attempt), None)
-            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail))
+            self.submit(sv.Exited(proc.task_id, proc.attempt, code, detail, oom=oom))
         # After the exit is told: waiting for the killed members to leave the cgroup takes a few
         # milliseconds the master need not wait for before it uses the room.
         if not self.isolation.remove(proc.box):
             log.warning("task %s: could not remove its cgroup %s", proc.task_id, proc.box.key)
         self.allocs.leave(proc.box.key)
 
-    def _clean_up(self, proc: Proc, code: int) -> str:
-        """Kill what the task left behind, flush its logs; say why it died if we know. (Its cgroup is
-        removed once the exit is told.)"""
+    def _clean_up(self, proc: Proc, code: int) -> tuple[str, bool]:
+        """Kill what the task left behind, flush its logs; say why it died if we know, and whether
+        the kernel's OOM killer ended it. (Its cgroup is removed once the exit is told.)"""
         # The task is its main process: whatever it left behind goes with it.
         try:
             os.killpg(proc.popen.pid, signal.SIGKILL)
         except OSError:
             pass
         self.isolation.kill(proc.box)
-        detail = ""
+        detail, oom = "", False
         if code == -signal.SIGKILL and self.allocs.hit_alloc_limit(proc.box):
+            oom = True
             parent = self.allocs.parent(proc.box.key)
             detail = f"killed by the kernel OOM killer at its alloc's memory limit of {format_bytes(parent.limits.memory_bytes)}"
         elif code == -signal.SIGKILL and self.isolation.oom_kills(proc.box) > 0:
+            oom = True
             detail = f"killed by the kernel OOM killer at its memory limit of {format_bytes(proc.box.limits.memory_bytes)}"
         for pump in proc.pumps:
             pump.join(1.0)
@@ -380,7 +406,8 @@ class Runner:
             sink.close()
         if proc.own_workdir is not None:
             shutil.rmtree(proc.own_workdir, ignore_errors=True)
-        return detail
+        survivors.forget(self.tasks_dir / proc.task_id, proc.attempt)
+        return detail, oom
 
     def _health(self, ins: sv.CheckHealth, env: dict[str, str] | None, cwd: str | None,
                 wrap: Callable[[list[str]], list[str]] | None = None) -> None:
@@ -394,14 +421,19 @@ class Runner:
     # ------------------------------------------------------------ periodic work
 
     def _tick_loop(self) -> None:
-        next_usage = 0.0
+        next_usage = next_colocation = 0.0
         while not self._closed.wait(self.tick_s):
             try:
                 self.submit(sv.Tick())
+                if self.colocator is not None and time.monotonic() >= next_colocation:
+                    next_colocation = time.monotonic() + self.colocation_interval_s
+                    self.colocate()
                 if time.monotonic() >= next_usage:
                     next_usage = time.monotonic() + self.usage_interval_s
                     self.sample_usage()
                     self.check_pressure()
+                    for hook in self.tick_hooks:
+                        hook()
             except Exception:  # keep ticking: a bad tick must not stop supervision
                 log.exception("agent tick failed")
 
@@ -415,6 +447,16 @@ class Runner:
                     self.usage[task_id] = {"cpu_milli": 0, "memory_bytes": 0}
             self.usage.update(samples)
 
+    def colocate(self) -> None:
+        """One colocation step: caps on batch tasks from what the latency-sensitive ones need now."""
+        if self.colocator is None or self.processes is not None:
+            return
+        with self.lock:
+            live = [LiveTask(p.task_id, is_latency_sensitive(rec.launch.appclass), rec.launch.resources.cpu, p.box)
+                    for p in self.procs.values()
+                    if (rec := self.supervisor.tasks.get(p.task_id)) is not None and rec.attempt == p.attempt]
+        self.colocator.step(live)
+
     def check_pressure(self) -> list[str]:
         """Evict from the lowest priority up while machine memory use is over the threshold."""
         reading = self.pressure_source()
@@ -425,16 +467,16 @@ class Runner:
                 return []  # wait for the last eviction to take effect
             candidates = [
                 Candidate(r.task_id, r.launch.priority, self.usage.get(r.task_id, {}).get("memory_bytes", 0),
-                          r.started_at or 0.0)
+                          r.started_at or 0.0, is_latency_sensitive(r.launch.appclass))
                 for r in recs if r.stop is None
             ]
             victims = choose_victims(reading, self.threshold, candidates)
             for task_id in victims:
-                priority = self.supervisor.tasks[task_id].launch.priority
+                launch = self.supervisor.tasks[task_id].launch
                 self.submit(sv.Evict(task_id, (
                     f"evicted: machine memory pressure ({reading.used_fraction:.0%} of "
                     f"{format_bytes(reading.total_bytes)} in use, threshold {self.threshold:.0%}); "
-                    f"priority {priority} is the lowest here"
+                    f"{launch.appclass.value} work at priority {launch.priority} goes first here"
                 )))
             return victims
 
@@ -466,6 +508,8 @@ class Runner:
                              if rec.restart_at is not None else None),
             "last_error": rec.last_error,
             "healthy": rec.healthy,
+            "oom_kills": rec.oom_kills,
+            "memory_limit": rec.launch.resources.memory,
             "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},
             "started_at": rec.started_at,
         }

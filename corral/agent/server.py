@@ -1,6 +1,8 @@
 """The agent's HTTP API (docs/agent-protocol.md) as a FastAPI app.
 
-Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise).
+Every route needs ``Authorization: Bearer <agent token>`` (401 otherwise) and,
+with TLS, a master's client certificate (its role ``master``: 403 otherwise;
+corral.tls_roles).
 Errors have the master API's body, ``{"error": kind, "message": "<field>:
 <what was expected>; ...", "errors": [{"field", "message"}]}``, and its
 statuses: 400 (``invalid``) for input that does not validate, 401
@@ -65,12 +67,20 @@ async def _json_body(request: Request) -> Any:
 def create_app(agent: "Agent") -> FastAPI:
     app = FastAPI(title=f"corral agent {agent.config.name}", version="1")
     token = agent.config.token.encode()
+    masters_only = agent.config.tls is not None
 
     def authorized(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
             raise ApiError(401, [("authorization", "expected 'Bearer <agent token>'")])
+        if masters_only:  # any certificate of the cell gets through the handshake; only a master's here
+            from corral.tls import peer_role
+
+            role = peer_role(request.scope)
+            if role != "master":
+                raise ApiError(403, [("certificate", f"expected a master's client certificate, got "
+                                                     f"{'one for a ' + repr(role) if role else 'one without a role'}")])
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -147,6 +157,20 @@ def create_app(agent: "Agent") -> FastAPI:
         before = {t["task_id"] for t in agent.runner.statuses() if t["state"] in ("starting", "running", "backoff")}
         await run_in_threadpool(agent.runner.submit, sv.Assign(frozenset(ids)))
         return {"killing": sorted(before - set(ids)), "tasks": agent.runner.statuses()}
+
+    @app.put("/v1/reclaimed", dependencies=auth)
+    async def put_reclaimed(request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("cpu_milli"), dict):
+            raise ApiError(400, [("cpu_milli", "expected {\"cpu_milli\": {task id: millicores, ...}}")])
+        allowed = body["cpu_milli"]
+        for task_id, cpu in allowed.items():
+            if not valid_task_id(task_id):
+                raise ApiError(400, [(f"cpu_milli.{task_id}", f"expected a task id ({TASK_ID_RULE})")])
+            if not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu <= 100_000_000:
+                raise ApiError(400, [(f"cpu_milli.{task_id}", f"expected millicores in 0..100000000, got {cpu!r}")])
+        quotas = await run_in_threadpool(agent.reclaimed.set, allowed)
+        return {"cpu_quota_us": quotas}
 
     @app.get("/v1/tasks/{task_id}/logs", dependencies=auth, response_class=PlainTextResponse)
     def logs(task_id: str, stream: str = "stdout", tail: str = "100") -> PlainTextResponse:

@@ -95,12 +95,14 @@ class StartFailed(Event):
 
 @dataclass(frozen=True)
 class Exited(Event):
-    """The task's main process ended: ``code`` >= 0 is an exit status, < 0 a signal number."""
+    """The task's main process ended: ``code`` >= 0 is an exit status, < 0 a signal number, None
+    unknown (a process adopted after an agent restart: counted as a failure)."""
 
     task_id: str
     attempt: int
-    code: int
+    code: int | None
     detail: str = ""  # e.g. "killed by the kernel OOM killer at its 64Mi memory limit"
+    oom: bool = False  # the kernel's OOM killer ended it (its cgroup's oom_kill counter went up)
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class TaskRecord:
     health_failures: int = 0
     next_health_at: float | None = None
     health_in_flight: bool = False
+    oom_kills: int = 0  # attempts the kernel's OOM killer ended, never reset
     story: deque = field(default_factory=lambda: deque(maxlen=50))
 
     @property
@@ -217,7 +220,9 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def describe_exit(code: int) -> str:
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "ended with an unknown status (it ran on from before the agent restarted)"
     if code >= 0:
         return f"exited with code {code}"
     import signal as _signal
@@ -289,6 +294,11 @@ class Supervisor:
             return []
         return self._stop(rec, now, ev, STOP_KILL, ev.reason)
 
+    def _on_adopt(self, ev: Event, now: float) -> list[Instruction]:
+        from corral.agent.adoption import adopt  # a process found again after an agent restart
+
+        return adopt(self, ev, now)
+
     def _on_evict(self, ev: Evict, now: float) -> list[Instruction]:
         rec = self.tasks.get(ev.task_id)
         if rec is None or rec.state not in LIVE or rec.stop is not None:
@@ -326,7 +336,7 @@ class Supervisor:
         rec.healthy = None
         rec.health_failures, rec.health_in_flight = 0, False
         check = rec.launch.health_check
-        rec.next_health_at = now + check.interval_s if check else None
+        rec.next_health_at = now + check.first_delay_s if check else None
         if rec.stop is not None:  # a kill arrived while it was starting
             rec.stop.deadline = now + self.kill_grace_s
             return [Signal(rec.task_id, rec.attempt, "TERM" if self.kill_grace_s > 0 else "KILL")]
@@ -344,6 +354,8 @@ class Supervisor:
         if rec is None or rec.state != RUNNING:
             return []
         rec.exit_code = ev.code
+        if ev.oom:
+            rec.oom_kills += 1
         what = describe_exit(ev.code) + (f" ({ev.detail})" if ev.detail else "")
         if rec.stop is None:
             if ev.code != 0:

@@ -42,10 +42,17 @@ def register(app: typer.Typer) -> None:
         cgroup_root: str = typer.Option("", "--cgroup-root", help="cgroup directory under each controller mount; default corral-<name>"),
         memory_pressure: float = typer.Option(0.95, "--memory-pressure", help="fraction of machine memory in use at which to evict"),
         kill_grace: float = typer.Option(10.0, "--kill-grace", help="seconds between SIGTERM and SIGKILL"),
+        colocation: bool = typer.Option(True, "--colocation/--no-colocation",
+                                        help="throttle batch tasks while latency-sensitive ones need the CPU"),
         log_max_bytes: str = typer.Option("10Mi", "--log-max-bytes"),
         log_keep: int = typer.Option(3, "--log-keep", help="rotated log files kept per stream"),
-        run_as: str = typer.Option("agent", "--run-as", help="who tasks run as: agent (this agent's user) or "
-                                                              "per-user (each job user's own unprivileged uid; root only)"),
+        run_as: str = typer.Option("auto", "--run-as", help="who tasks run as: auto (per-user when the agent is root, "
+                                                             "else the agent's user), per-user (each job user's own "
+                                                             "unprivileged uid), shared (--task-user) or agent "
+                                                             "(the agent's own user, root included)"),
+        task_user: str = typer.Option("corral-task", "--task-user", help="the unprivileged account for tasks that "
+                                                                         "name no user and for --run-as shared; "
+                                                                         "created when missing"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
         log_format: LogFormat = typer.Option("text", "--log-format", help="text lines or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
@@ -79,8 +86,8 @@ def register(app: typer.Typer) -> None:
                 capacity=parse_capacity(capacity) if capacity else {},
                 attributes=parse_attributes(attributes), gpu_model=gpu_model,
                 cgroup_root=cgroup_root, isolation=isolation,
-                memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace,
-                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep, run_as=run_as,
+                memory_pressure_threshold=memory_pressure, kill_grace_s=kill_grace, colocation=colocation,
+                log_max_bytes=parse_bytes(log_max_bytes), log_keep=log_keep, run_as=run_as, task_user=task_user,
             )
         except (ConfigError, QuantityError, ValueError) as e:
             typer.echo(f"corral agent: {e}", err=True)

@@ -27,15 +27,19 @@ def register(app: typer.Typer) -> None:
 
     @ca.command("issue")
     def issue_cert(directory: Path = typer.Argument(..., help="the CA's directory (corral ca init)"),
-                   name: str = typer.Argument(..., help="a master's name, or an agent's machine name"),
+                   name: str = typer.Argument(..., help="a master's name, an agent's machine name, or an etcd "
+                                                        "member's name"),
+                   role: str = typer.Option("agent", "--role", help="what it is for: master, agent or etcd (agents "
+                                                                   "talk only to masters' certificates, masters take "
+                                                                   "registrations only from agents')"),
                    host: list[str] = typer.Option(["127.0.0.1"], "--host", help="an IP address or DNS name it "
                                                                                  "serves on; repeat")) -> None:
-        """Issue NAME.pem and NAME-key.pem, signed by the CA in DIR, for NAME serving on --host."""
+        """Issue NAME.pem and NAME-key.pem, signed by the CA in DIR, for NAME in --role serving on --host."""
         from corral.cli.connect import die
         from corral.tls import TlsError, issue
 
         try:
-            files = issue(directory, name, host)
+            files = issue(directory, name, host, role=role)
         except (TlsError, OSError, ValueError) as e:
             die("ca issue", str(e))
-        typer.echo(f"corral ca issue: {files.cert} and {files.key}")
+        typer.echo(f"corral ca issue: {files.cert} and {files.key} ({role} {name})")

@@ -10,6 +10,7 @@ is ``poll-interval`` or ``poll_interval``)::
     quota: quota.yaml
     policy: best-fit=1,spread=0.5  # as corral sim --policy
     queue-order: drf               # inside a priority band: drf (default) or round-robin
+    reclamation: true              # non-production work in reclaimed room (default); false: limits only
     shares:                        # DRF weights (default 1) and groups (file only)
       users: {alice: 2}
       groups:
@@ -110,6 +111,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "policy": ("policy", _text),
     "queue-order": ("queue_order", _order),
     "shares": ("shares", _shares),
+    "reclamation": ("reclamation", _flag),
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
     "reschedule-rate": ("reschedule_rate", _positive),

@@ -1,4 +1,4 @@
-"""The user commands on one job or task: ``corral submit|status|why|kill|update``.
+"""The user commands on one job or task: ``corral submit|status|why|kill|update|rollback``.
 
 They reach the master through corral.client (``CORRAL_ADDR`` / ``CORRAL_TOKEN``
 or the config file ``corral up`` and ``corral master`` write). ``-o json`` or
@@ -44,6 +44,12 @@ def task_word(task: dict[str, Any]) -> str:
     return str(task.get("word") or task.get("state") or "")
 
 
+def placed_on(task: dict[str, Any]) -> str:
+    """A task's machine as a table shows it: ``m1 (reclaimed)`` when it runs in reclaimed room."""
+    machine = str(task.get("machine") or "")
+    return f"{machine} (reclaimed)" if machine and task.get("reclaimed") else machine
+
+
 def task_note(task: dict[str, Any]) -> str:
     """A task's one line beyond its word: the master's ``detail`` when present, else what it can
     be made of (restarts, last exit), else its pending reason or last transition's note."""
@@ -59,6 +65,13 @@ def task_note(task: dict[str, Any]) -> str:
     if parts:
         return f"{task_word(task)}: {', '.join(parts)}"
     return str(task.get("reason") or "")
+
+
+def rollout_line(rollout: dict[str, Any]) -> str:
+    """``rollout to version 3: paused, 1/4 updated: task 2 of version 3 failed: ...``."""
+    return (f"rollout to version {rollout.get('version')}: {rollout.get('state')}, "
+            f"{rollout.get('updated')}/{rollout.get('tasks')} updated"
+            + (f": {rollout['reason']}" if rollout.get("reason") else ""))
 
 
 def load_spec(command: str, path: Path) -> dict[str, Any]:
@@ -166,8 +179,11 @@ def register(app: typer.Typer) -> None:
                    + (f", in alloc set {data['alloc']}" if data.get("alloc") else ""))
         if data.get("reason"):
             typer.echo(f"  {data['state']}: {data['reason']}")
+        if data.get("rollout"):
+            typer.echo(f"  {rollout_line(data['rollout'])}")
         wide = output == "wide"
-        rows = [[t["index"], task_word(t), t.get("machine") or "", ",".join(map(str, t.get("ports") or ()))]
+        rows = [[t["index"], task_word(t) + (f" ({t['health']})" if t.get("health") else ""), placed_on(t),
+                 ",".join(map(str, t.get("ports") or ()))]
                 + ([t.get("restarts", 0), t.get("generation", ""), ",".join(map(str, t.get("gpus") or ()))]
                    if wide else []) + [task_note(t)] for t in data["task_list"]]
         table(rows, ["TASK", "STATE", "MACHINE", "PORTS"] + (["RESTARTS", "GEN", "GPUS"] if wide else [])
@@ -201,6 +217,17 @@ def register(app: typer.Typer) -> None:
             data = client.kill(job)
         if not print_data(data, output):
             typer.echo(f"{data['job']}: {data['state']}")
+
+    @app.command("rollback")
+    def rollback(
+        job: str = typer.Argument(..., help="NAME (yours) or NAME.USER"),
+        output: Output = output_option(),
+    ) -> None:
+        """Roll a job back to its spec before its last update (a rolling restart)."""
+        with calling("rollback") as client:
+            data = client.rollback(job)
+        if not print_data(data, output):
+            typer.echo(f"{data['job']}: version {data['version']}, {data.get('rollback') or 'rolling back'}")
 
     @app.command("update")
     def update(

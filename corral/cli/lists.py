@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from corral.cli.client import task_counts, task_note, task_word
+from corral.cli.client import placed_on, task_counts, task_note, task_word
 from corral.cli.connect import calling, die
 from corral.cli.output import Output, output_option, print_data, table, watch_rows
 
@@ -25,7 +25,7 @@ def job_row(j: dict[str, Any], wide: bool) -> list[Any]:
 
 
 def task_row(t: dict[str, Any], wide: bool) -> list[Any]:
-    row = [t["name"], task_word(t), t.get("machine") or "", ",".join(map(str, t.get("ports") or ()))]
+    row = [t["name"], task_word(t), placed_on(t), ",".join(map(str, t.get("ports") or ()))]
     if wide:
         row += [t.get("restarts", 0), t.get("generation", ""), ",".join(map(str, t.get("gpus") or ())),
                 t.get("address") or ""]

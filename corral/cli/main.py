@@ -49,7 +49,7 @@ UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
 COMMAND_HOMES: dict[str, str] = {
     "demo": "corral.cli.demo", "schema": "corral.cli.schema", "agent": "corral.cli.agent",
     "sim": "corral.cli.sim", "master": "corral.cli.master",
-    **dict.fromkeys(("submit", "plan", "status", "why", "kill", "update"), "corral.cli.client"),
+    **dict.fromkeys(("submit", "plan", "status", "why", "kill", "update", "rollback"), "corral.cli.client"),
     **dict.fromkeys(("jobs", "tasks", "machines", "shares"), "corral.cli.lists"),
     "allocs": "corral.cli.allocs",
     "events": "corral.cli.events", "up": "corral.cli.up", "masters": "corral.cli.masters",

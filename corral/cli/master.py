@@ -109,6 +109,9 @@ def register(app: typer.Typer) -> None:
                                                          "(default), best-fit, worst-fit, random, or scorer=weight,..."),
         queue_order: str = typer.Option(None, "--queue-order", help="inside a priority band: drf (Dominant Resource "
                                                                    "Fairness, the default) or round-robin"),
+        reclamation: bool = typer.Option(None, "--reclamation/--no-reclamation",
+                                         help="place non-production work in what running tasks reserved but do "
+                                              "not use (Borg's reclamation; on by default)"),
         write_config: bool = typer.Option(True, "--write-config/--no-write-config",
                                           help="write the address and your admin token for the CLI"),
         validate: bool = typer.Option(False, "--validate", help="check invariants after every step (slow)"),
@@ -128,6 +131,9 @@ def register(app: typer.Typer) -> None:
         tls_key: Path = typer.Option(None, "--tls-key"),
         tls_ca: Path = typer.Option(None, "--tls-ca", help="the cell's CA certificate: agents must present one "
                                                           "of its certificates naming their machine"),
+        etcd_tls: bool = typer.Option(False, "--etcd-tls", help="speak TLS to the etcd store too: verify it against "
+                                                               "--tls-ca, present --tls-cert (etcd run with "
+                                                               "--client-cert-auth trusting the cell's CA)"),
     ) -> None:
         """Run the master: API, state, persistence and the scheduler loop."""
         tls = tls_files("master", tls_cert, tls_key, tls_ca)
@@ -141,12 +147,15 @@ def register(app: typer.Typer) -> None:
         if advertise is not None and not advertise.startswith(("http://", "https://")):
             die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
         given = dict(store=store, port=port, host=host, advertise=advertise, tls=tls, cell=cell, tokens=tokens,
-                     quota=quota, policy=policy, queue_order=queue_order, shares=None, write_config=write_config,
+                     quota=quota, policy=policy, queue_order=queue_order, shares=None, reclamation=reclamation,
+                     write_config=write_config,
                      validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
                      reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
-                     dns=dns)
+                     dns=dns, etcd_tls=etcd_tls)
         if config is not None:
             given = _from_file(ctx, config, given)
+        if etcd_tls and (tls is None or not str(given["store"]).startswith("etcd://")):
+            die("master", "--etcd-tls: needs an etcd:// --store and --tls-cert, --tls-key and --tls-ca")
         if given["policy"] is not None:
             check_policy(given["policy"], "--policy" if config is None or policy is not None
                          else f"{config}: policy")
@@ -171,7 +180,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                policy: str | None, write_config: bool, validate: bool, poll_interval: float,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
                log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
-               advertise: str | None = None, tls: Any = None) -> None:
+               advertise: str | None = None, tls: Any = None, etcd_tls: bool = False,
+               reclamation: bool | None = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -197,7 +207,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         admin_token = ensure_tokens(tokens)
         token_table = Tokens.load(tokens)
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
-                                            queue_order=queue_order, shares=shares),
+                                            queue_order=queue_order, shares=shares, reclamation=reclamation,
+                                            store_tls=tls if etcd_tls else None),
                               token_table, host=host, port=port, dns=dns_at, tls=tls)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
@@ -206,7 +217,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
 
     link = attach_link(server.master, token_table, poll_interval_s=poll_interval, misses_to_down=misses_to_down)
     if tls is not None:
-        link.verify = tls.client_context()
+        link.verify = tls.client_context("agent")
     core = server.master.core
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
     # The master holds many long-lived objects: freeze what recovery built and collect the young
@@ -237,6 +248,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     else:
         link.start()
     what = (f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
+            + ("" if core.scheduler.config.reclamation else ", reclamation off")
             + (", a replica: follower until elected" if replicated else ""))
     if write_config and admin_token:
         path = save_config(addr, admin_token)

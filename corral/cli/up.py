@@ -8,7 +8,9 @@ remove their control groups), then the master; whatever is left — a task an
 agent killed with -9 left behind, a control group — is killed and removed.
 ``corral up`` is a child subreaper, so orphaned task processes stay its
 descendants and are found; a reaper thread (corral/cli/reaper.py) waits for
-those that exit, so they do not pile up as zombies.
+those that exit, so they do not pile up as zombies. A master or agent that
+exits is started again, with backoff, up to a bounded number of times
+(corral/cli/up_restarts.py); the rest of the cell runs on meanwhile.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from typing import Any
 
 import typer
 
+from corral.cli.up_tokens import ensure_cell_tokens
 from corral.logfmt import LogFormat, LogLevel
+
+__all__ = ["LocalCell", "ensure_cell_tokens", "register"]
 
 def _pythonpath() -> str:
     """The directory holding the ``corral`` package this process runs, first on the children's path."""
@@ -36,37 +41,6 @@ def _pythonpath() -> str:
     root = str(Path(corral.__file__).resolve().parent.parent)
     rest = os.environ.get("PYTHONPATH", "")
     return root + (os.pathsep + rest if rest else "")
-
-
-def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, dict[str, str]]:
-    """The tokens file of a local cell (mode 0600): an admin token for ``user`` and one agent token
-    per agent, bound to its machine (created when missing, kept when present). Returns (admin
-    token, agent -> token)."""
-    import yaml
-
-    from corral.model.private import write_private
-
-    data: dict[str, Any] = {}
-    if path.exists():
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if isinstance(loaded, dict):
-            data = loaded
-    by_user = {(e.get("user"), e.get("role")): t for t, e in data.items() if isinstance(e, dict)}
-    admin = by_user.get((user, "admin"))
-    if admin is None:
-        admin = secrets.token_urlsafe(24)
-        data[admin] = {"user": user, "role": "admin"}
-    tokens = {}
-    for name in agents:
-        token = by_user.get((f"agent-{name}", "agent"))
-        if token is None:
-            token = secrets.token_urlsafe(24)
-        # each agent's token is bound to its machine (a file of an older corral gains the binding)
-        data[token] = {"user": f"agent-{name}", "role": "agent", "machine": name}
-        tokens[name] = str(token)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, yaml.safe_dump(data))
-    return str(admin), tokens
 
 
 class LocalCell:
@@ -96,6 +70,8 @@ class LocalCell:
         # process is a subreaper) never waits for a child this process waits for itself.
         self.spawn_lock = threading.Lock()
         self._reaper: Any = None
+        self._supervision: Any = None  # corral.cli.up_restarts.Supervision, made on first use
+        self.addresses: dict[str, str] = {}  # agent -> where it serves (a restarted one comes back there)
 
     # ---- starting ------------------------------------------------------------------------------
 
@@ -120,8 +96,8 @@ class LocalCell:
     def ca(self) -> str | None:
         return str(self.dir / "ca" / "ca.pem") if self.tls else None
 
-    def tls_args(self, name: str) -> list[str]:
-        """``--tls-*`` for the master or agent ``name`` (its certificate issued on first use)."""
+    def tls_args(self, name: str, role: str = "agent") -> list[str]:
+        """``--tls-*`` for the master or agent ``name`` (its certificate, in ``role``, issued on first use)."""
         if not self.tls:
             return []
         from corral.tls import init_ca, issue
@@ -130,7 +106,7 @@ class LocalCell:
         if not (ca / "ca.pem").exists():
             init_ca(ca)
         if not (ca / f"{name}.pem").exists():
-            issue(ca, name, ["127.0.0.1"])
+            issue(ca, name, ["127.0.0.1"], role=role)
         return ["--tls-cert", str(ca / f"{name}.pem"), "--tls-key", str(ca / f"{name}-key.pem"),
                 "--tls-ca", str(ca / "ca.pem")]
 
@@ -185,10 +161,10 @@ class LocalCell:
             "master", "--store", f"sqlite:///{self.dir / 'state.db'}", "--port", str(self.port),
             "--tokens", str(self.dir / "tokens.yaml"), "--no-write-config",
             "--poll-interval", str(self.poll_interval_s), "--misses-to-down", str(self.misses_to_down),
-            *(["--policy", self.policy] if self.policy else []), *self.log_flags, *self.tls_args("master")])
+            *(["--policy", self.policy] if self.policy else []), *self.log_flags, *self.tls_args("master", "master")])
         deadline = time.monotonic() + timeout_s
-        self.url = ""
-        while not self.url:
+        url = ""
+        while not url:
             if master.poll() is not None:
                 raise RuntimeError(f"the master exited with {master.returncode}; see {log_path}:\n"
                                    + log_path.read_bytes()[offset:].decode(errors="replace")[-1500:])
@@ -196,19 +172,14 @@ class LocalCell:
                 raise RuntimeError(f"the master did not start within {timeout_s:.0f}s; see {log_path}")
             found = re.findall(rb"serving (https?://127\.0\.0\.1:\d+)", log_path.read_bytes()[offset:])
             if found:
-                self.url = found[-1].decode()
+                url = found[-1].decode()
             time.sleep(0.05)
+        self.url = url
         return self
 
     def _start_agents(self, deadline: float) -> None:
-        for i, name in enumerate(self.names):
-            args = ["agent", "--master", self.url, "--name", name,
-                    "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
-                    "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags,
-                    *self.tls_args(name)]
-            if self.capacity:
-                args += ["--capacity", self.capacity]
-            self._spawn(name, args, {"CORRAL_AGENT_TOKEN": self.agent_tokens[name]})
+        for name in self.names:
+            self.start_agent(name)
         while len(self.machines_up()) < len(self.names):
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
@@ -216,6 +187,19 @@ class LocalCell:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the agents did not register in time; see {self.dir / 'logs'}")
             time.sleep(0.1)
+
+    def start_agent(self, name: str) -> None:
+        """Start (or start again, on its state directory: it re-adopts its tasks) the agent ``name``."""
+        i = self.names.index(name)
+        args = ["agent", "--master", self.url, "--name", name,
+                "--state-dir", str(self.dir / "agents" / name), "--attributes", f"rack=r{i + 1},zone=a",
+                "--cgroup-root", f"{self.tag}-{name}", "--kill-grace", str(self.kill_grace_s), *self.log_flags,
+                *self.tls_args(name)]
+        if self.capacity:
+            args += ["--capacity", self.capacity]
+        if name in self.addresses:  # back where the master and the cell's users know it
+            args += ["--port", self.addresses[name].rsplit(":", 1)[1]]
+        self._spawn(name, args, {"CORRAL_AGENT_TOKEN": self.agent_tokens[name]})
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         """The JSON reply of the cell's master, as its admin; raises corral.client.ApiError."""
@@ -239,14 +223,27 @@ class LocalCell:
         except (ApiError, ValueError, KeyError):
             return []
 
-    def supervise(self) -> str | None:
-        """Why the cell cannot go on (its master exited), or None."""
-        master = self.procs["master"]
-        return None if master.poll() is None else f"the master exited with {master.returncode}"
+    def supervise(self, only: list[str] | None = None) -> str | None:
+        """Start again the children (``only`` these) that exited, with backoff (corral.cli.up_restarts);
+        why the cell cannot go on (one crashed too often), or None."""
+        if self._supervision is None:
+            from corral.cli.up_restarts import Supervision
+
+            self._supervision = Supervision(self.restart, self.echo)
+        return self._supervision.check({n: p for n, p in self.procs.items() if only is None or n in only})
+
+    def restart(self, name: str) -> None:
+        """Start the master (from its store, on its port) or an agent again; RuntimeError if it fails."""
+        if name == "master":
+            self.start_master()
+        else:
+            self.start_agent(name)
+        self.write_state()
 
     def write_state(self) -> None:
         """``DIR/cell.json``: where everything is (for people and tests)."""
-        machines = {m["name"]: m["address"] for m in self.machines_up()}
+        self.addresses.update((m["name"], m["address"]) for m in self.machines_up() if m["name"] in self.names)
+        machines = self.addresses
         state = {"master": {"url": self.url, "pid": self.procs["master"].pid, "log": str(self.dir / "logs/master.log")},
                  "agents": {n: {"pid": self.procs[n].pid, "address": machines.get(n, ""),
                                 "log": str(self.dir / "logs" / f"{n}.log"), "cgroup_root": f"{self.tag}-{n}"}
@@ -362,7 +359,8 @@ def register(app: typer.Typer) -> None:
                                                                           "text or JSON lines"),
         log_level: LogLevel = typer.Option("info", "--log-level"),
         tls: bool = typer.Option(False, "--tls", help="HTTPS between everything, certificates from a cell CA made "
-                                                      "in DIR/ca; agents present certificates naming their machine"),
+                                                      "in DIR/ca; agents present certificates naming their machine; "
+                                                      "with --replicas, etcd over TLS with client certificates"),
     ) -> None:
         """Start a local cell: a master and N agents on 127.0.0.1; Ctrl-C stops everything."""
         def echo(text: str) -> None:

@@ -38,7 +38,11 @@ class ReplicatedCell(LocalCell):
 
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock_dir()  # before etcd: a second cell in this directory must not touch its data
-        self.etcd = EtcdCluster(self.dir / "etcd").start(timeout_s)
+        ca = None
+        if self.tls:  # etcd speaks TLS too, with certificates of the cell's CA (clients and peers)
+            self.tls_args("master0", "master")  # makes the CA on first use
+            ca = self.dir / "ca"
+        self.etcd = EtcdCluster(self.dir / "etcd", ca=ca).start(timeout_s)
         return super().start(timeout_s)
 
     def _lock_dir(self) -> None:
@@ -60,7 +64,7 @@ class ReplicatedCell(LocalCell):
             "master", "--store", self.store_url, "--port", str(port), "--tokens", str(self.dir / "tokens.yaml"),
             "--no-write-config", "--poll-interval", str(self.poll_interval_s),
             "--misses-to-down", str(self.misses_to_down), *(["--policy", self.policy] if self.policy else []),
-            *self.log_flags, *self.tls_args(name)])
+            *self.log_flags, *self.tls_args(name, "master"), *(["--etcd-tls"] if self.tls else [])])
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
@@ -88,7 +92,7 @@ class ReplicatedCell(LocalCell):
         for name, proc in self.etcd.procs.items():
             if proc.poll() is not None:
                 return f"etcd member {name} exited with {proc.returncode}; see {self.etcd.directory}/{name}.log"
-        return None
+        return super().supervise(only=self.names)  # the agents, with backoff
 
     def masters_now(self) -> list[dict[str, Any]]:
         from corral.cli.masters import list_masters
@@ -99,7 +103,8 @@ class ReplicatedCell(LocalCell):
         return rows
 
     def write_state(self) -> None:
-        machines = {m["name"]: m["address"] for m in self.machines_up()}
+        self.addresses.update((m["name"], m["address"]) for m in self.machines_up() if m["name"] in self.names)
+        machines = self.addresses
         state = {"masters": {n: {"url": self.urls[n], "pid": self.procs[n].pid,
                                  "log": str(self.dir / "logs" / f"{n}.log")} for n in self.masters},
                  "etcd": {"endpoints": self.etcd.endpoints, "data": str(self.etcd.directory)},

@@ -82,6 +82,11 @@ class Client:
         """Kill a job -> ``JobReply`` (killing an ended job changes nothing, so it is safe to repeat)."""
         return self._typed("JobReply", self.http.call("POST", f"/jobs/{job}/kill", retries=self.retries))
 
+    def rollback(self, job: str) -> Any:
+        """Roll a job back to its spec before its last update -> ``RollbackReply`` (not retried: a
+        second rollback would go forward again)."""
+        return self._typed("RollbackReply", self.http.call("POST", f"/jobs/{job}/rollback"))
+
     def update(self, spec: dict[str, Any] | str | Path, max_unavailable: int = 1, job: str | None = None) -> Any:
         """Change a job (priority and task count in place, anything else by a rolling restart with at
         most ``max_unavailable`` tasks down) -> ``UpdateReply``. ``job`` defaults to the spec's

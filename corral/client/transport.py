@@ -51,13 +51,16 @@ class Transport:
             # A plain-http master (a local cell) never does a TLS handshake on this client: its URLs
             # are http and redirects are followed only to the leader a follower names. Not verifying
             # there spares loading the CA bundle (13 ms of a client command's start); an https master
-            # is verified as usual, against the cell's CA when one is given.
+            # is verified as usual; against the cell's CA when one is given, and then its certificate
+            # must be a master's (corral.tls_roles): an agent's, of the same CA, is not one.
             plain = all(a.startswith("http://") for a in self.addrs)
             verify: Any = not plain
             if self.ca and not plain:
                 import ssl
 
-                verify = ssl.create_default_context(cafile=self.ca)
+                from corral.tls_roles import require_peer_role
+
+                verify = require_peer_role(ssl.create_default_context(cafile=self.ca), "master")
             self._client = httpx.Client(
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,

@@ -29,7 +29,7 @@ from corral.master.auth import (Authenticator, Principal, Tokens, bearer, bearer
                                 user_of)
 from corral.master.commands import Kill, Submit, Update
 from corral.master.errors import AdmissionError
-from corral.master.inputs import MachineRegistration, labels, mapping, parse_json, register_command
+from corral.master.inputs import labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
 from corral.master.gate import FollowerGate
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
@@ -40,6 +40,7 @@ from corral.master.history_api import history_router
 from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
+from corral.master.rollout_api import rollout_router
 from corral.master.responses import (CellSummary, DryRunReply, DryRunUpdateReply, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
                                      MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
                                      WhyView, error_response, error_responses)
@@ -83,8 +84,8 @@ def _document_bodies(app: FastAPI) -> None:
     """Add the JobSpec and MachineRegistration schemas to the OpenAPI description."""
     from fastapi.openapi.utils import get_openapi
 
+    from corral.master.openapi_rules import tighten
     from corral.model.allocset import AllocSetSpec
-    from corral.model.spec import JobSpec
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -94,20 +95,17 @@ def _document_bodies(app: FastAPI) -> None:
             _drop_framework_422(schema)
             _document_body_limit(schema)
             _errors_are_json(schema)
-            for model in (JobSpec, AllocSetSpec, MachineRegistration):
-                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(body.pop("$defs", {}))
-                components[model.__name__] = body
-            # a submission without a user is the caller's; an update's name and user are its path's
-            spec = components["JobSpec"]
-            spec["required"] = [f for f in spec.get("required", []) if f != "user"]
-            allocset = components["AllocSetSpec"]
-            allocset["required"] = [f for f in allocset.get("required", []) if f != "user"]
+            # JobSpec, JobUpdate, MachineRegistration, the notification and the path names, with
+            # every rule admission enforces that JSON Schema can state (openapi_rules.py)
+            tighten(schema)
+            body = AllocSetSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in body.pop("$defs", {}).items():
+                components.setdefault(name, definition)  # the tightened JobSpec's, where they share one
+            body["required"] = [f for f in body.get("required", []) if f != "user"]  # the caller's
+            components["AllocSetSpec"] = body
             # what POST /jobs takes: a job, or an alloc set (kind: allocset; docs/allocs.md)
             components["Submission"] = {"title": "Submission", "oneOf": [
                 {"$ref": "#/components/schemas/JobSpec"}, {"$ref": "#/components/schemas/AllocSetSpec"}]}
-            components["JobUpdate"] = {**spec, "title": "JobUpdate", "required": [
-                f for f in spec["required"] if f != "name"]}
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -214,6 +212,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
     app.include_router(allocs_router(master, caller))  # GET /allocs[/{allocset}]: alloc sets and their allocs
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
+    app.include_router(rollout_router(master, auth.user))  # POST /jobs/{job}/rollback
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes
@@ -432,7 +431,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     @app.get(PREFIX + "/cell", summary="The cell at a glance", response_model=CellSummary, responses=READ)
     async def cell(who: Principal = caller) -> CellSummary:
         with master.lock:
-            return views.cell_summary(state, master.store.kind, str(master.broken or ""))
+            return views.cell_summary(state, master.store.kind, master.unavailable() or "")
 
     @app.get(PREFIX + "/master", summary="This master among the cell's masters: role, pid, applied seq",
              response_model=MasterRole, responses=READ)
@@ -446,6 +445,6 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, Any]:
-        return {"ok": master.broken is None}
+        return {"ok": master.unavailable() is None}
 
     return app

@@ -185,13 +185,18 @@ class Authenticator:
 
 def check_machine_certificate(master: Any, scope: dict, machine: str, role: str) -> None:
     """With TLS (``master.agent_certificates``), an agent speaks for the machine its client
-    certificate names and no other; raises AdmissionError 403 otherwise."""
+    certificate names and no other, and only with an agent's certificate (its role ``agent``:
+    a master's or an etcd member's certificate of the same name is not one); raises
+    AdmissionError 403 otherwise."""
     if not getattr(master, "agent_certificates", False) or role != "agent":
         return
-    from corral.tls import peer_name
+    from corral.tls import peer_name, peer_role
 
-    named = peer_name(scope)
+    named, cert_role = peer_name(scope), peer_role(scope)
     if named != machine:
         why = (f"the agent's client certificate names machine {named!r}, not {machine!r}" if named
                else "an agent must present its machine's client certificate")
         raise AdmissionError(403, [("certificate", why)], "forbidden")
+    if cert_role != "agent":
+        raise AdmissionError(403, [("certificate", f"the client certificate for {named!r} has role "
+                                                   f"{cert_role!r}, not 'agent'")], "forbidden")

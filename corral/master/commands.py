@@ -48,6 +48,14 @@ class Update:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """Roll a job back to its spec before its last update (corral.master.rollout)."""
+
+    job: str  # job id <job>.<user>
+    id: str = field(default_factory=new_command_id)
+
+
+@dataclass(frozen=True)
 class RegisterMachine:
     name: str
     capacity: dict[str, Any]
@@ -117,7 +125,18 @@ class KillTask:
     reason: str = ""
 
 
-Effect = StartTask | KillTask
+@dataclass(frozen=True)
+class ReclaimedCpu:
+    """The CPU each task placed in reclaimed room on ``machine`` may use now (millicores; a task not
+    listed is held only by its own limit): ``PUT /v1/reclaimed`` (docs/agent-protocol.md)."""
+
+    machine: str
+    address: str
+    cpu: dict[str, int]
+    task: str = ""  # not about one task (effects are logged by task)
+
+
+Effect = StartTask | KillTask | ReclaimedCpu
 
 
 class AgentTransport(Protocol):

@@ -21,6 +21,7 @@ import numpy as np
 from corral.master import allocs
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
+from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting, rest_of_gangs
 from corral.master.jobs import waiting_reason
 from corral.master.records import launch_body
 from corral.master.step import Step
@@ -84,7 +85,8 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
             request = replace(request, constraints=request.constraints
                               + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
             excluded = True
-        pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq))
+        pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq,
+                                   gang_need(state, job)))
         tokens[name] = len(task.history)
     live = state.view
     view = live.copy()
@@ -102,38 +104,27 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
         victims_of.setdefault(p.by, []).append(p)
     stale: dict[str, str] = {}
     unchanged = (view.version == rnd.versions) if rnd.lineage is view.lineage else None
+    gangs = gang_groups(state, plan)  # task -> the placements of its gang (all commit, or none)
+    done: set[str] = set()
     for p in plan.placements:
-        task = state.tasks.get(p.task_id)
-        why = None
-        if task is None or task.state is not P or len(task.history) != rnd.tokens.get(p.task_id):
-            why = "the task changed while it was being placed"
-        elif p.machine not in view.index:
-            why = f"machine {p.machine} left the cell"
-        else:
-            victims = victims_of.get(p.task_id, [])
-            for v in victims:
-                victim = state.tasks.get(v.victim)
-                if victim is None or victim.state is not R or victim.machine != p.machine:
-                    why = f"preemption victim {v.victim} is no longer on {p.machine}"
-                    break
+        if p.task_id in done:
+            continue
+        group = gangs.get(p.task_id)
+        if group is not None:
+            done.update(q.task_id for q in group)
+            whys = gang_staleness(state, group, victims_of, unchanged,
+                                  lambda q: _why_stale(state, rnd, q, victims_of, unchanged, fit=False))
+            if whys:
+                stale.update(whys)
             else:
-                if unchanged is None or not unchanged[view.index[p.machine]]:
-                    why = try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports)
+                for q in group:
+                    _start(step, state, q, victims_of)
+            continue
+        why = _why_stale(state, rnd, p, victims_of, unchanged)
         if why is not None:
             stale[p.task_id] = why
             continue
-        for v in victims_of.get(p.task_id, []):
-            if state.is_alloc(v.victim):  # an alloc preempted takes its tasks with it; no agent runs it
-                allocs.evict_members(step, v.victim, "evict", f"its alloc {allocs.label(state, v.victim)} "
-                                                               f"was preempted: {v.reason}")
-            else:
-                step.kill(v.victim, p.machine, v.reason)
-            step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
-            state.tasks[v.victim].reason = v.reason
-        step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
-                  generation=task.generation + 1, ports=tuple(p.ports))
-        if not state.jobs[task.job].is_allocset:
-            step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
+        _start(step, state, p, victims_of)
     _explain_unplaced(state, rnd, plan, queue)
     allocs.place_members(step, rnd.in_allocs)
     for name, why in stale.items():
@@ -142,6 +133,46 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
             task.reason, task.explanation = f"its placement went stale ({why}); it will be placed again", None
             queue.unpark([name])
     return stale
+
+
+def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unchanged: Any,
+               fit: bool = True) -> str | None:
+    """Why placement ``p`` no longer holds, or None; ``fit=False`` leaves out the fit check."""
+    task = state.tasks.get(p.task_id)
+    if task is None or task.state is not P or len(task.history) != rnd.tokens.get(p.task_id):
+        return "the task changed while it was being placed"
+    if p.machine not in state.view.index:
+        return f"machine {p.machine} left the cell"
+    victims = victims_of.get(p.task_id, [])
+    for v in victims:
+        victim = state.tasks.get(v.victim)
+        if victim is None or victim.state is not R or victim.machine != p.machine:
+            return f"preemption victim {v.victim} is no longer on {p.machine}"
+    if fit and (unchanged is None or not unchanged[state.view.index[p.machine]]):
+        return try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports,
+                       p.reclaimed)
+    return None
+
+
+def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
+    task = state.tasks[p.task_id]
+    victims = [v for v in victims_of.get(p.task_id, []) if state.tasks[v.victim].state is R]  # not yet evicted
+    for v in victims:
+        if state.is_alloc(v.victim):  # an alloc preempted takes its tasks with it; no agent runs it
+            allocs.evict_members(step, v.victim, "evict", f"its alloc {allocs.label(state, v.victim)} "
+                                                           f"was preempted: {v.reason}")
+        else:
+            step.kill(v.victim, p.machine, v.reason)
+        step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
+        state.tasks[v.victim].reason = v.reason
+    for name, machine, why in rest_of_gangs(state, [v.victim for v in victims]):
+        step.kill(name, machine, why)
+        step.emit(TaskEnded, task=name, via="evict", note=why, machine=machine)
+        state.tasks[name].reason = why
+    step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
+              generation=task.generation + 1, ports=tuple(p.ports), reclaimed=p.reclaimed)
+    if not state.jobs[task.job].is_allocset:  # an alloc holds room; no agent runs it (allocs.py)
+        step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
 
 
 def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> None:
@@ -155,20 +186,26 @@ def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQu
         if key not in shared:
             shared[key] = (readable(explanation.summary()), explanation.to_dict())
         task.reason, task.explanation = shared[key]
+        if is_gang_waiting(state, state.jobs[task.job]):
+            continue  # a gang's tasks wait for one another: never parked one by one (corral/master/gangs.py)
         park.append((name, class_key(state.jobs[task.job].request), shared[key]))
     if park:
         queue.park(park, rnd.mark)
 
 
 def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims: list[str],
-            ports: tuple[int, ...] = ()) -> str | None:
-    """Would ``task`` fit on ``machine`` now, once ``victims`` are gone? The view is left as it was."""
+            ports: tuple[int, ...] = (), reclaimed: bool = False) -> str | None:
+    """Would ``task`` fit on ``machine`` now, once ``victims`` are gone (``reclaimed``: in the room
+    reservations leave, else against limits)? The view is left as it was."""
     view = state.view
     job = state.jobs[task.job]
     removed = [view.remove(v) for v in victims]
     at = view.index[machine]
     try:
-        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports)), at)
+        if reclaimed and (view.reclaim_room(at) < job.request.vector).any():
+            return f"task {task.name} no longer fits in the room reservations leave on {machine}"
+        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports),
+                              reclaimed=reclaimed), at)
     except PlacementError as e:
         return str(e)
     else:

@@ -15,6 +15,7 @@ command            room                              module
 Submit             admission, then jobs              admission.py, jobs.py
 Kill               jobs                              jobs.py
 Update             admission, then rollout           admission.py, rollout.py
+Rollback           rollout                           rollout.py
 RegisterMachine    admission                         admission.py
 AgentReport        reports (failover, re-adoption)   reports.py, failover.py
 MachineDown / Up   failover                          failover.py
@@ -37,7 +38,7 @@ from typing import Any, Callable
 from corral.master import admission, allocs, jobs, rollout
 from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
-                                    RegisterMachine, Submit, Tick, Update, UsageReport, new_command_id)
+                                    RegisterMachine, Rollback, Submit, Tick, Update, UsageReport, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
@@ -84,6 +85,7 @@ class MasterCore:
         self.ids = ids or new_command_id
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
         self.failover = Failover(self.clock, lost_after_s=lost_after_s)
+        self.failover.watch_failed_over(self.state)
         self.queue = UnschedulableQueue(self.clock)
         self.queue.reset(self.state.pending)
         self.state.observer = self.queue
@@ -94,6 +96,7 @@ class MasterCore:
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
             MachineUp: self._machine_up, UsageReport: self.reservations.report,
+            Rollback: lambda step, cmd: rollout.rollback(step, cmd.job),
         }
 
     # ---- knobs kept where tests and the service expect them --------------------------------------
@@ -201,6 +204,7 @@ class MasterCore:
         rollout.roll_all(step)
         jobs.reject_dependents(step)
         self.failover.lose_silent(step)
+        self.failover.fail_stranded(step)
 
     def _fits(self, task: Any, machine: str) -> bool:
         return try_fit(self.state, task, machine, (), []) is None
@@ -248,7 +252,9 @@ class MasterCore:
     # ---- scheduling ----------------------------------------------------------------------------
 
     def snapshot(self, only: set[str] | None = None) -> Round:
-        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``)."""
+        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``); the
+        cell view is given the reservations that changed first (reclamation)."""
+        self.reservations.sync(self.state)
         return snapshot(self.state, self.queue, self.failover, only)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
@@ -257,6 +263,9 @@ class MasterCore:
         # The plan is made: the snapshot is not read again, so the live view may change its task
         # map in place (no copy of it while the snapshot is open; see CellView.release).
         rnd.view.release()
+        # Reservations that rose since the snapshot reach the view first: a machine they changed is
+        # no longer as the plan saw it, so its placements in reclaimed room are checked again.
+        self.reservations.sync(self.state)
 
         def work(step: Step) -> None:
             stale = commit(step, rnd, plan, self.queue)
@@ -268,8 +277,8 @@ class MasterCore:
 
     def time_may_change_plan(self) -> bool:
         """Could a round find something new with the state unchanged? (Lost tasks wait their turn
-        in time; the unschedulable queue flushes by time.)"""
-        return bool(len(self.failover.reschedule)) or self.queue.flush_due()
+        in time; the unschedulable queue flushes by time; reservations the view was not given yet.)"""
+        return bool(len(self.failover.reschedule)) or self.queue.flush_due() or self.reservations.changed
 
     def schedule(self, scheduler: Scheduler | None = None, lock=None,
                  persist: Callable[[Outcome], Any] | None = None, stopped: Callable[[], bool] = lambda: False):

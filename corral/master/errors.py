@@ -10,3 +10,7 @@ class AdmissionError(ValueError):
     def __init__(self, status: int, errors: list[tuple[str, str]], kind: str = "invalid"):
         self.status, self.errors, self.kind = status, errors, kind
         super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
+
+
+class MasterUnavailable(RuntimeError):
+    """The master cannot accept writes (its store fails, or it is not the leader): HTTP 503."""

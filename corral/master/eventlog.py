@@ -17,7 +17,7 @@ def _line(event: dict[str, Any], from_round: bool) -> tuple[int, str] | None:
     if kind == "job_submitted":
         return logging.INFO, "job submitted"
     if kind == "task_scheduled":
-        return logging.INFO, "task placed"
+        return logging.INFO, "task placed in reclaimed room" if event.get("reclaimed") else "task placed"
     if kind == "task_ended":
         via = event.get("via")
         if via == "evict":

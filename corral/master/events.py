@@ -112,6 +112,7 @@ class JobUpdated(Event):
     restart: bool
     max_unavailable: int = 1
     parsed: Any = _transient()
+    rollback: str = ""  # why, when the update rolls back to the spec before (corral.master.rollout)
     TYPE: ClassVar[str] = "job_updated"
 
 
@@ -137,6 +138,7 @@ class TaskScheduled(Event):
     gpus: tuple[int, ...] = ()
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it
     alloc: str | None = None  # the alloc it was placed in (on that alloc's machine), if any
+    reclaimed: bool = False  # non-production work placed in room only reservations leave (Borg §5.5)
     TYPE: ClassVar[str] = "task_scheduled"
 
 

@@ -3,6 +3,10 @@
 * A task its agent gave up on (``failed``) is tried on other machines first,
   up to ``failover_machines`` of them (or every machine up); then it fails,
   and its job fails with it (the task's last error in the reason).
+* A failed task that no machine of the cell it has not failed on could ever
+  run (corral.master.stranded) fails at once, and its job with it, saying so;
+  a failed-over task still pending is looked at again at every ``Tick`` (a
+  machine it could run on may have left or shrunk), so it never waits for ever.
 * A machine that stops answering (``MachineDown``, or no answer for
   ``lost_after_s`` when the core keeps time itself) leaves the cell; its
   running tasks go back to pending (``lost``) and wait their turn in a
@@ -26,6 +30,7 @@ from corral.master.errors import AdmissionError
 from corral.master.events import JobFailed, MachineLost, MachineRegistered, TaskEnded, TaskScheduled
 from corral.master.liveness import RescheduleLimiter
 from corral.master.step import Step
+from corral.master.stranded import nowhere_left
 from corral.model.job import TaskState
 
 ACTIVE = ("starting", "running", "backoff")  # agent task states of a task that still lives there
@@ -63,6 +68,29 @@ class Failover:
         self.lost_after_s = lost_after_s  # None: no link to the agents, machines are never declared lost
         # Lost tasks wait here for their turn to be rescheduled (soft state).
         self.reschedule = RescheduleLimiter(clock)
+        # Failed-over tasks, looked at by fail_stranded (soft state; rebuilt by watch_failed_over).
+        self.failed_over: set[str] = set()
+
+    def watch_failed_over(self, state: Any) -> None:
+        """Find the pending tasks that failed over (after a restart the set is empty)."""
+        self.failed_over = {n for n in state.pending if state.tasks[n].history
+                            and state.tasks[n].history[-1].via == "failover"}
+
+    def fail_stranded(self, step: Step) -> None:
+        """Fail the failed-over tasks (and their jobs) that no machine they have not failed on could
+        ever run, now that machines may have left or changed (corral.master.stranded)."""
+        state = step.state
+        for name in sorted(self.failed_over):
+            task = state.tasks.get(name)
+            if task is None or task.state is not TaskState.PENDING or task.history[-1].via != "failover":
+                self.failed_over.discard(name)
+                continue
+            job = state.jobs[task.job]
+            tried = failed_machines(task.history)
+            stuck = nowhere_left(state, job.request, tried)
+            if stuck is not None:
+                self.failed_over.discard(name)
+                self._fail_job(step, job, task, f"failed on {', '.join(tried)}; {stuck}")
 
     def failed(self, step: Step, task: Any, machine: str, error: str) -> None:
         """The agent on ``machine`` gave up on ``task``: another machine, or the task and its job fail."""
@@ -70,14 +98,20 @@ class Failover:
         tried = failed_machines(task.history)
         tried = tried + [machine] if machine not in tried else tried
         up = {m.name for m in state.up_machines()}
-        if len(tried) < self.failover_machines and not up <= set(tried):
+        job = state.jobs[task.job]
+        stuck = nowhere_left(state, job.request, tried)  # corral.master.stranded
+        if stuck is None and len(tried) < self.failover_machines and not up <= set(tried):
             step.emit(TaskEnded, task=task.name, via="failover", machine=machine,
                       note=f"failed on {machine}: {error}; it will be tried on another machine")
+            self.failed_over.add(task.name)
             return
         where = f"on {len(tried)} machines ({', '.join(tried)})" if len(tried) > 1 else f"on {machine}"
-        note = f"failed {where}; last error: {error}"
+        note = f"failed {where}; " + (f"{stuck}; " if stuck and len(state.machines) > len(tried) else "") + f"last error: {error}"
         step.emit(TaskEnded, task=task.name, via="fail", note=note, machine=machine)
-        job = state.jobs[task.job]
+        self._fail_job(step, job, task, note)
+
+    def _fail_job(self, step: Step, job: Any, task: Any, note: str) -> None:
+        state = step.state
         if not job.state.ended:
             # The same task keeps failing wherever it goes: the job has failed; stop the rest of it.
             for other in state.tasks_of(job.id):

@@ -25,8 +25,16 @@ def check(state: Any) -> None:
     def fail(message: str) -> None:
         raise InvariantError(message)
 
-    if (state.view.free < 0).any():
+    # Limits over-commit a machine only by what reclaimed placements hold (they were placed against
+    # reservations); the rest fits the machine's capacity.
+    reclaimed = np.zeros_like(state.view.free)
+    for task in state.tasks.values():
+        if task.state is R and task.reclaimed:
+            reclaimed[state.view.index[task.machine]] += task.request.vector
+    if (state.view.free + reclaimed < 0).any():
         fail("a machine is over-committed")
+    if any(t.reclaimed and t.state is not R for t in state.tasks.values()):
+        fail("a task that is not running is marked as placed in reclaimed room")
     live: dict[str, list[int]] = {}
     for task in state.tasks.values():
         counts = live.setdefault(task.job, [0, 0])

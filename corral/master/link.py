@@ -56,8 +56,9 @@ from corral.master.agent_http import AgentHttp
 from corral.master.assignments import AgentMemory, news_key as _key, plan_assignments, settled_mark
 from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
-from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, Effect, KillTask, MachineDown, MachineUp, StartTask, UsageReport
+from corral.master.errors import AdmissionError, MasterUnavailable
+from corral.master.commands import (AgentReport, Effect, KillTask, MachineDown, MachineUp, ReclaimedCpu, StartTask,
+                                    UsageReport)
 from corral.master.liveness import Liveness
 from corral.master.reservation_book import usage_of_statuses
 from corral.master.usage import recorder
@@ -175,6 +176,8 @@ class LinkShards:
         started = time.monotonic()
         try:
             self.poll(client, name, address, state)
+        except MasterUnavailable:  # writes refused (a failing store): said once; the next poll tries again
+            pass
         except Exception:
             log.exception("polling %s failed", name, extra={"machine": name})
         self.master.metrics.poll_seconds.labels(name).observe(time.monotonic() - started)
@@ -219,6 +222,9 @@ class LinkShards:
                                   json=effect.launch)
             elif isinstance(effect, KillTask):
                 r = self._request(client, effect.machine, "DELETE", f"{effect.address}/v1/tasks/{effect.task}")
+            elif isinstance(effect, ReclaimedCpu):  # reclamation.py: the CPU of tasks in reclaimed room
+                r = self._request(client, effect.machine, "PUT", f"{effect.address}/v1/reclaimed",
+                                  json={"cpu_milli": effect.cpu})
             else:
                 raise TypeError(f"unknown effect {effect!r}")
         except httpx.HTTPError as e:

@@ -136,5 +136,6 @@ class _CellCollector:
         yield g
         yield GaugeMetricFamily("corral_master_leader", "1 while this master leads the cell",
                                 value=1.0 if master.leading else 0.0)
-        yield GaugeMetricFamily("corral_master_broken", "1 once the store failed (no writes taken)",
-                                value=1.0 if master.broken is not None else 0.0)
+        yield GaugeMetricFamily("corral_master_broken", "1 while no writes are taken (the store fails, or the "
+                                "master is broken until restarted)",
+                                value=1.0 if master.unavailable() is not None else 0.0)

@@ -25,7 +25,6 @@ for an unknown machine, 413 for a body over ``MAX_BODY`` bytes.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any, Callable
 
@@ -146,7 +145,7 @@ def notify_router(master: Any, principal_of: Callable[[str], Any]) -> APIRouter:
                     return ignored(machine, f"report {seq} arrived after report {mark[1]}")
                 marks[machine] = (incarnation, seq)
             reply, durable = master.submit_command(AgentReport(machine, tasks, incarnation, full=False))
-        await asyncio.wrap_future(durable)
+        await master.adurable(durable)  # a failed store: 503, not a 500
         return {**reply, "applied": True}
 
     return router

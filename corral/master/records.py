@@ -53,6 +53,7 @@ def request_for(spec: JobSpec, jid: str) -> TaskRequest:
         max_per_domain=tuple(sorted(spec.max_per_domain.items())),
         spread=spec.spread,
         job=jid if domain_dependent else None,
+        placement=spec.placement,
     )
 
 
@@ -116,6 +117,8 @@ class JobRecord:
     max_unavailable: int = 1
     history: list[Transition] = field(default_factory=list)
     old_specs: dict[int, dict[str, Any]] = field(default_factory=dict)  # versions some task may still run
+    previous_spec: dict[str, Any] | None = None  # the spec before the last update (what a rollback returns to)
+    rollback: str = ""  # why the last update was a rollback ("" if it was not)
     request: TaskRequest | None = None
     _requests: dict[int, TaskRequest] = field(default_factory=dict, repr=False)
 
@@ -161,6 +164,8 @@ class JobRecord:
             "request_id": self.request_id, "max_unavailable": self.max_unavailable,
             "history": [t.to_dict() for t in self.history],
             "old_specs": {str(v): s for v, s in sorted(self.old_specs.items())},
+            **({"previous_spec": self.previous_spec} if self.previous_spec is not None else {}),
+            **({"rollback": self.rollback} if self.rollback else {}),
         }
 
     @classmethod
@@ -172,7 +177,8 @@ class JobRecord:
             state = JobState(d["state"])
         return cls(d["id"], parse_job_spec(d["spec"]), d["spec"], state, d["version"],
                    d["submitted_seq"], d["submitted_at"], d.get("request_id"), d.get("max_unavailable", 1),
-                   history, {int(v): s for v, s in d.get("old_specs", {}).items()})
+                   history, {int(v): s for v, s in d.get("old_specs", {}).items()},
+                   d.get("previous_spec"), d.get("rollback", ""))
 
 
 @dataclass
@@ -196,6 +202,9 @@ class TaskRecord:
     agent_next_try_at: float | None = None
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it while it is placed
     alloc: str | None = None  # the alloc (its task name) it runs in while it is placed there
+    # soft state: OOM kills its agents counted, (machine, generation) -> (count, memory limit); health.py
+    oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    reclaimed: bool = False  # placed in reclaimed room (its TaskScheduled said so) while it is placed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +213,7 @@ class TaskRecord:
             "version": self.version, "history": [t.to_dict() for t in self.history],
             **({"ports": list(self.ports)} if self.ports else {}),
             **({"alloc": self.alloc} if self.alloc else {}),
+            **({"reclaimed": True} if self.reclaimed else {}),
         }
 
     @classmethod
@@ -211,7 +221,7 @@ class TaskRecord:
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
-                   alloc=d.get("alloc"))
+                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)))
 
 
 def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -229,4 +239,5 @@ def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None =
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
         **({"alloc": alloc} if alloc is not None else {}),
+        **({"health_check": spec.health_check.model_dump(mode="json")} if spec.health_check is not None else {}),
     }

@@ -30,6 +30,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded
+from corral.master import health, rollout
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -65,6 +66,7 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
             continue
         if status.get("generation") != task.generation:
             continue
+        health.note_status(task, cmd.machine, status)
         error = status.get("last_error") or ""
         if agent_state == "finished":
             step.emit(TaskEnded, task=name, via="finish", note=f"exit code {status.get('exit_code', 0)}",
@@ -79,4 +81,6 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
             wait = status.get("restart_in_s")
             task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None
     reject_dependents(step)
+    if state.rolling:  # a task of a rolling job may have become healthy, or failed
+        rollout.roll_jobs_of(step, [state.tasks.get(s.get("task_id")) for s in cmd.tasks])
     step.reply = {"machine": cmd.machine, "tasks": len(cmd.tasks)}

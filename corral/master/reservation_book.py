@@ -13,6 +13,11 @@ a restart every reservation starts at its limit again, which never over-commits.
 Per machine, :meth:`ReservationBook.machine` gives what the master counts there: ``limit``
 (what its running tasks asked for), ``reservation`` (tasks with no usage report yet at
 their limit) and ``usage`` (cpu and memory).
+
+Reclamation: :meth:`ReservationBook.sync` hands the reservations that changed to the cell
+view (the core does it when it snapshots a round), where the scheduler places non-production
+work against them; after each report, ``reclamation.reclaim`` evicts reclaimed tasks the
+machine's memory no longer holds and sets the reclaimed tasks' CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from corral.master.commands import UsageReport
 from corral.master.errors import AdmissionError
+from corral.master.reclamation import reclaim
 from corral.master.reservations import ReservationPolicy, Reservations
 from corral.master.step import Step
 from corral.model.job import TaskState
@@ -47,6 +53,9 @@ class ReservationBook:
         self.usage: dict[str, np.ndarray] = {}
         self._placed: dict[str, tuple[str, int]] = {}  # task -> (machine, generation) it was booked at
         self._on: dict[str, set[str]] = {}  # machine -> the tasks booked there (a report looks at its own)
+        self._changed: set[str] = set()  # tasks whose reservation the cell view has not been given yet
+        self._lineage: object = None  # the view last given them (a rebuilt view is given every one)
+        self.throttled: dict[str, dict[str, int]] = {}  # machine -> the reclaimed tasks' CPU last sent
 
     def report(self, step: Step, cmd: UsageReport) -> None:
         state = step.state
@@ -54,6 +63,7 @@ class ReservationBook:
             raise AdmissionError(404, [("machine", f"no machine {cmd.machine}; register it first")], "not_found")
         now = self.clock.now()
         counted = 0
+        rose: set[str] = set()  # tasks whose memory reservation rose in this report
         for name, (generation, cpu, memory) in cmd.usage.items():
             task = state.tasks.get(name)
             if (task is None or task.state is not TaskState.RUNNING or task.machine != cmd.machine
@@ -66,7 +76,12 @@ class ReservationBook:
                 self._placed[name] = (cmd.machine, generation)
                 self._on.setdefault(cmd.machine, set()).add(name)
             used = np.array([max(0, int(cpu)), max(0, int(memory))], dtype=np.int64)
-            self.estimator.observe(name, used, now)
+            before = self.estimator.of(name)
+            after = self.estimator.observe(name, used, now)
+            if after[1] > before[1]:
+                rose.add(name)
+            if not np.array_equal(after, before):
+                self._changed.add(name)
             self.usage[name] = used
             counted += 1
         # Forget tasks booked here that no longer run here.
@@ -75,9 +90,33 @@ class ReservationBook:
             if task is None or task.state is not TaskState.RUNNING or (task.machine, task.generation) != self._placed[name]:
                 self.forget(name)
         step.reply = {"machine": cmd.machine, "tasks": counted}
+        reclaim(step, self, cmd.machine, rose)
+
+    @property
+    def changed(self) -> bool:
+        """Has a reservation changed that the cell view was not given yet (a round may place more)?"""
+        return bool(self._changed)
+
+    def sync(self, state: Any) -> int:
+        """Give the state's cell view the reservations that changed since the last call (all of them
+        to a view it has not seen); returns how many it was given."""
+        view = state.view
+        names = self._placed if view.lineage is not self._lineage else self._changed
+        given = 0
+        for name in list(names):
+            task = state.tasks.get(name)
+            if task is None or task.state is not TaskState.RUNNING or self._placed.get(name) != (task.machine, task.generation):
+                continue
+            full = task.request.vector.copy()
+            full[[CPU, MEMORY]] = self.estimator.of(name)
+            given += view.set_reservation(name, full)
+        self._lineage = view.lineage
+        self._changed.clear()
+        return given
 
     def forget(self, name: str) -> None:
         self.estimator.stop(name)
+        self._changed.discard(name)
         self.usage.pop(name, None)
         placed = self._placed.pop(name, None)
         if placed is not None:

@@ -133,6 +133,10 @@ class DryRunUpdateReply(BaseModel):
     pending: list[DryPending] = Field(default_factory=list)
 
 
+class RollbackReply(JobReply):
+    rollback: str = Field(description="why the job rolls back")
+
+
 class LastTransition(BaseModel):
     via: str
     note: str
@@ -163,6 +167,12 @@ class TaskView(BaseModel):
     generation: int
     version: int
     reason: str | None = Field(None, description="why it waits (pending) or the note of its last transition")
+    health: str | None = Field(None, description="healthy, unhealthy or 'not yet healthy' for a running task "
+                                                 "whose spec has a health_check; null otherwise")
+    oom_kills: int = Field(0, description="how often the kernel's OOM killer ended it (its agents' counts)")
+    reclaimed: bool = Field(False, description="placed in room reclaimed from other tasks' reservations: "
+                            "non-production work that would not have fit against limits; throttled (CPU) or "
+                            "evicted (memory) when that room shrinks")
 
 
 class TransitionView(BaseModel):
@@ -210,9 +220,21 @@ class JobSummary(BaseModel):
     alloc: str | None = Field(None, description="the alloc set the job's tasks run in, if any")
 
 
+class RolloutView(BaseModel):
+    """A job's rolling update (corral.master.rollout)."""
+
+    version: int = Field(description="the version it rolls to")
+    tasks: int = Field(description="the job's live tasks")
+    updated: int = Field(description="tasks on that version and available (healthy, if the spec checks health)")
+    state: str = Field(description="rolling, paused, rolling back or rolled back")
+    reason: str = Field(description="why it is paused or rolling back, or how it rolls")
+    failed: list[int] = Field(description="indexes of the tasks of that version that failed since the update")
+
+
 class JobDetail(JobSummary):
     spec: dict[str, Any] = Field(description="the job's spec in canonical form (a JobSpec)")
     task_list: list[TaskView]
+    rollout: RolloutView | None = Field(None, description="its rolling update while one is under way; null otherwise")
 
 
 class JobList(BaseModel):
@@ -238,6 +260,8 @@ class Explanation(_Open):
     filtered: dict[str, int]
     exhausted: dict[str, int]
     preemption: str
+    gang: str | None = Field(None, description="for a gang's task: why the gang cannot be placed together")
+    held: str | None = Field(None, description="machines a waiting gang holds that this task may not take")
     summary: str
 
 
@@ -248,6 +272,7 @@ class WhyView(BaseModel):
     detail: str
     summary: str = Field(description="one sentence on why it waits, or what it does")
     explanation: Explanation | None
+    reclaimed: bool = Field(False, description="it runs in reclaimed room (see TaskView.reclaimed)")
 
 
 # ---- machines and the cell ------------------------------------------------------------------------

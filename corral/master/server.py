@@ -22,23 +22,25 @@ log = logging.getLogger(__name__)
 
 def build_master(store_url: str, cell: str = "local", quota_path: str | Path | None = None,
                  validate: bool = False, policy: str | None = None, queue_order: str | None = None,
-                 shares: Any = None, **args: Any) -> Master:
+                 shares: Any = None, store_tls: Any = None, reclamation: bool | None = None, **args: Any) -> Master:
     """Open the store, rebuild the state from it and return a master ready to ``start()``.
 
     ``policy``: the scheduler's policy (a preset or ``scorer=weight,...``, as ``corral sim
     --policy``); None: the scheduler's default. A bad one raises corral.sched.policy.PolicyError
     before the store is opened. ``queue_order`` (drf or round-robin) and ``shares`` (a
-    corral.sched.shares.ShareConfig: weights and groups) set how users take turns. Other ``args``
-    go to ``Master.recover``.
+    corral.sched.shares.ShareConfig: weights and groups) set how users take turns. ``reclamation``
+    False places non-production work against limits too (default: against reservations). Other
+    ``args`` go to ``Master.recover``. ``store_tls`` (a corral.tls.TlsFiles): the etcd store over TLS.
     """
-    if policy is not None or queue_order is not None or shares is not None:
+    if policy is not None or queue_order is not None or shares is not None or reclamation is not None:
         if "scheduler" in args:
-            raise ValueError("build_master: give policy, queue_order and shares, or scheduler, not both")
+            raise ValueError("build_master: give policy, queue_order, shares and reclamation, or scheduler, not both")
         from corral.sched.scheduler import Scheduler, SchedulerConfig
 
-        config = SchedulerConfig(**{k: v for k, v in (("policy", policy), ("queue_order", queue_order)) if v})
+        config = SchedulerConfig(**{k: v for k, v in (("policy", policy), ("queue_order", queue_order)) if v},
+                                 **({} if reclamation is None else {"reclamation": reclamation}))
         args["scheduler"] = Scheduler(config, shares=shares)
-    store = open_store(store_url)
+    store = open_store(store_url, tls=store_tls)
     try:
         return Master.recover(store, cell=cell, quotas=Quotas.load(quota_path), validate=validate, **args)
     except BaseException:

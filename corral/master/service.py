@@ -4,10 +4,12 @@ Every command runs under one lock: the core applies it and hands back events
 and effects; the events are appended to the store (group commit) inside the
 lock, so log order is apply order, and the caller waits for durability
 *outside* the lock, so many commands share one fsync. Effects go to the
-agent transport only once their events are durable. If the store ever fails
-to make events durable, the master stops accepting writes (``broken``): its
-memory is ahead of its log, and only a restart (which rebuilds from the log)
-makes it trustworthy again.
+agent transport only once their events are durable. If the store fails to
+make events durable, writes answer 503 with the reason until it works again:
+a probe writes the events it missed, in order, and writes resume on their own
+(corral.master.store_health). An event that fails halfway through applying
+marks the master ``broken`` instead: its memory is suspect, and only a restart
+(which rebuilds from the log) makes it trustworthy again.
 
 The scheduler thread runs the core's one scheduling round (corral.master.rounds),
 the same the simulator runs, handing it only this service's lock and a
@@ -25,10 +27,12 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update
+from corral.master.commands import AgentReport, Kill, RegisterMachine, Submit, Tick, Update, UsageReport
 from corral.master.core import MasterCore, Outcome
+from corral.master.errors import MasterUnavailable
 from corral.master.eventlog import log_events
 from corral.master.history import EventHistory
+from corral.master.store_health import StoreHealth
 from corral.master.usage import UsageHistory
 from corral.store.base import Store, StoreError, done
 
@@ -38,8 +42,9 @@ log = logging.getLogger(__name__)
 _WAKING = (Submit, Update, RegisterMachine, Kill)
 
 
-class MasterUnavailable(RuntimeError):
-    """The master cannot accept writes (its store failed)."""
+def not_durable(error: BaseException) -> MasterUnavailable:
+    return MasterUnavailable(f"not acknowledged: the store did not make it durable ({error}); it takes effect "
+                             "if the store recovers (retry with the same X-Request-Id to learn whether it did)")
 
 
 class Master:
@@ -54,6 +59,7 @@ class Master:
         # stream of submissions the scheduler places batches instead of one task per round.
         self.min_round_gap_s = min(min_round_gap_s, schedule_interval_s)
         self.broken: BaseException | None = None
+        self.store_health = StoreHealth(self)  # a failing store: 503 until it works again
         self._last_checkpoint = core.state.seq
         self._last_append: Future = done()  # the newest append; the log is durable up to it once it resolves
         self._wake = threading.Event()
@@ -93,6 +99,9 @@ class Master:
         with self.lock:
             if self.broken is not None:
                 raise MasterUnavailable(f"the master's store failed: {self.broken}")
+            if self.store_health.failure is not None:
+                raise MasterUnavailable(f"the master's store is failing ({self.store_health.failure}); writes "
+                                        f"resume on their own once it works again")
             if self.replica is not None and not self.replica.leading:  # its core only follows the log
                 raise MasterUnavailable(f"this master is a {self.replica.role}, not the leader")
             self.metrics.commands.labels(type(cmd).__name__).inc()
@@ -102,7 +111,7 @@ class Master:
                 self._after_failure(e)
                 raise
             durable = self._persist(out)
-        if isinstance(cmd, _WAKING) or (isinstance(cmd, AgentReport) and out.events):
+        if isinstance(cmd, _WAKING) or (isinstance(cmd, (AgentReport, UsageReport)) and out.events):
             self._wake.set()  # something may fit now: the next round need not wait for its interval
         return out.reply, durable
 
@@ -134,20 +143,8 @@ class Master:
         self.history.add(dicts)
         self.metrics.logged(dicts, from_round)
         log_events(dicts, from_round)
-        effects = out.effects
-
-        def after(f: Future) -> None:
-            self.metrics.append_seconds.observe(time.monotonic() - appended)
-            if f.exception() is not None:
-                self.broken = f.exception()
-                log.error("store failed; the master stops accepting writes: %s", f.exception())
-                return
-            try:
-                self.core.deliver(effects)
-            except Exception:  # the transport is not ours to crash on
-                log.exception("delivering effects failed")
-
-        future.add_done_callback(after)
+        future.add_done_callback(lambda f: self.metrics.append_seconds.observe(time.monotonic() - appended))
+        self.store_health.appended(dicts, out.effects, future)  # its effects once durable, or held
         self._maybe_checkpoint()
         return future
 
@@ -157,18 +154,23 @@ class Master:
         try:
             durable.result(timeout_s)
         except StoreError as e:
-            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
+            raise not_durable(e) from None
         return reply
 
     async def aexecute(self, cmd: Any) -> dict[str, Any]:
         """Apply ``cmd`` and wait until it is durable (asyncio). A store that failed to make it
         durable (etcd without a quorum, a deposed leader) is MasterUnavailable (HTTP 503)."""
         reply, durable = self.submit_command(cmd)
+        await self.adurable(durable)
+        return reply
+
+    @staticmethod
+    async def adurable(durable: Future) -> None:
+        """Wait (asyncio) until ``durable`` resolves; a store that failed is MasterUnavailable."""
         try:
             await asyncio.wrap_future(durable)
         except StoreError as e:
-            raise MasterUnavailable(f"not acknowledged: the store did not make it durable ({e})") from None
-        return reply
+            raise not_durable(e) from None
 
     def _maybe_checkpoint(self) -> None:
         if self.core.state.seq - self._last_checkpoint >= self.checkpoint_every:
@@ -187,7 +189,7 @@ class Master:
         started = time.monotonic()
         try:
             result = self.core.schedule(lock=self.lock, persist=lambda out: self._persist(out, from_round=True),
-                                        stopped=lambda: self.broken is not None)
+                                        stopped=lambda: self.unavailable() is not None)
         except BaseException as e:
             with self.lock:
                 self._after_failure(e)
@@ -215,6 +217,8 @@ class Master:
             self._wake.clear()
             if self._stop.is_set():
                 return
+            if self.unavailable() is not None:
+                continue  # no ticks or rounds while writes are refused (said once, when it began)
             try:
                 if time.monotonic() >= next_tick:
                     self.tick()
@@ -224,9 +228,17 @@ class Master:
                 # A long round (a big backlog) is followed by as long a pause: the scheduler takes
                 # at most about half the master's time from request handling.
                 self._stop.wait(max(self.min_round_gap_s, min(time.monotonic() - started, 1.0)))
+            except MasterUnavailable:
+                pass  # the store failed meanwhile: logged by whoever saw it first
             except Exception:
                 log.exception("scheduling round failed")
                 time.sleep(self.schedule_interval_s)
+
+    def unavailable(self) -> str | None:
+        """Why writes are refused now (a broken master, a failing store), or None."""
+        if self.broken is not None:
+            return str(self.broken)
+        return self.store_health.failure
 
     def announce(self) -> None:
         """Log that this master leads its cell (a single master: it does from start())."""
@@ -239,9 +251,10 @@ class Master:
         self.leading = False
         self._stop.set()
         self._wake.set()
+        self.store_health.stop()
         if self._thread is not None:
             self._thread.join(30.0)
-        if checkpoint and self.broken is None:
+        if checkpoint and self.unavailable() is None:
             try:
                 self.checkpoint().result(30.0)
             except Exception:

@@ -109,7 +109,7 @@ class CellState(AllocAccounts):
         if old is R and (new is not R):
             self.view.remove(task.name)
             self._leave_alloc(task)
-            task.machine, task.gpus, task.request, task.ports = None, (), None, ()
+            task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
         task.state = new
         if new is P:
@@ -224,7 +224,8 @@ class CellState(AllocAccounts):
                 if at is None:
                     raise PlacementError(f"machine {task.machine} is not up")
                 user = self.jobs[task.job].user
-                self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports), at)
+                self.view.place(PlacedTask(task.name, task.job, user, task.request, task.gpus, ports=task.ports,
+                                           reclaimed=task.reclaimed), at)
             except PlacementError as e:
                 misfits.append((task, str(e)))
         for alloc, why in [(t.name, w) for t, w in misfits if t.name in self.alloc_members]:
@@ -241,6 +242,7 @@ class CellState(AllocAccounts):
                                            event.t, f"no longer fits its machine: {why}", task.machine))
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
+            task.reclaimed = False
             self._moved(task.job, R, P)
             self._now_pending(task.name)
             self._job_follows(self.jobs[task.job], "evict", event)
@@ -282,10 +284,12 @@ class CellState(AllocAccounts):
             alloc = self.tasks.get(event.alloc)
             if alloc is None or alloc.state is not R or alloc.machine != event.machine or not self.is_alloc(alloc.name):
                 raise PlacementError(f"alloc {event.alloc} is not placed on {event.machine}")
-        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports)), at)
+        self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports),
+                                   reclaimed=event.reclaimed), at)
         where = f"on {event.machine}" + (f" in alloc {event.alloc}" if event.alloc else "")
         self._transition(task, "schedule", event, where, event.machine)
         task.machine, task.gpus, task.request, task.ports = event.machine, gpus, request, tuple(event.ports)
+        task.reclaimed = event.reclaimed
         task.generation, task.version = event.generation, job.version
         if event.alloc is not None:
             self._enter_alloc(task, event.alloc)
@@ -335,6 +339,7 @@ class CellState(AllocAccounts):
             job.old_specs[old_version] = old_spec
         job.spec, job.spec_dict, job.version = spec, event.spec, old_version + 1
         job.max_unavailable = event.max_unavailable
+        job.previous_spec, job.rollback = old_spec, event.rollback
         job.request = None
         job.__post_init__()
         self._charge(job, +1)
@@ -350,10 +355,14 @@ class CellState(AllocAccounts):
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
-                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports),
+                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports,
+                                           reclaimed=placed.reclaimed, reserved=placed.reserved),
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
                 task.request, task.version = job.request, job.version
+            elif event.restart and task.state is R and job.old_specs.get(task.version) == event.spec:
+                self._transition(task, "update", event)  # it runs this very spec already (a rollback to it)
+                task.version = job.version
         old_count = parse_job_spec(old_spec).tasks
         for index in range(old_count, spec.tasks):  # scaled up
             self._new_task(job, index, event)

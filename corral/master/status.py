@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from corral.master.health import oom_line
 from corral.model.job import TaskState
 
 TASK_WORDS = ("pending", "starting", "running", "restarting", "succeeded", "failed", "killed")
@@ -61,7 +62,13 @@ def last_exit(agent: dict[str, Any]) -> str:
 
 def task_detail(task: Any, now: float) -> str:
     """One line on what a task is doing beyond its word, or "" when there is nothing to add:
-    ``restarting: 4 restarts, next try in 8 s, last: exit 127 "sh: foo: not found"``."""
+    ``restarting: 4 restarts, next try in 8 s, last: exit 127 "sh: foo: not found"``; with the
+    OOM kills its agents counted (``killed at its memory limit 64Mi, 2 times``) after it."""
+    line, oom = _detail(task, now), oom_line(task)
+    return f"{line}; {oom}" if line and oom else line or oom
+
+
+def _detail(task: Any, now: float) -> str:
     word = task_word(task)
     if word in ("pending", "succeeded", "failed", "killed"):
         if word in ("failed", "killed") and task.history and task.history[-1].note:

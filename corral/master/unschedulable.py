@@ -13,7 +13,8 @@ Wake rules (``wake``, before every round):
 * every machine changed since the last check (its version in the cell view
   went up) is measured against every parked class: the room it has at the
   class's preemption level (free plus what lower priorities could give up)
-  holds some number of copies of the class's request; each class with room
+  holds some number of copies of the class's request (for non-production work
+  also the room reservations leave, reclamation); each class with room
   for ``k`` copies on the changed machines gets ``k`` of its tasks back
   (first parked first), whatever its shape or user. So no task stays parked
   while a machine has room for it, and a round does not re-examine a queue of
@@ -40,6 +41,7 @@ import numpy as np
 
 from corral.master.clock import Clock
 from corral.model.priority import preemptible_below
+from corral.sched.checkers.reclaim import PRODUCTION_FLOOR
 
 ClassKey = tuple[Any, int]  # (TaskRequest, preemptible below)
 
@@ -150,6 +152,9 @@ class UnschedulableQueue:
         woken = 0
         for below, keys in by_level.items():
             room = view.available_at(below, changed)  # (changed machines, dims)
+            if below < PRODUCTION_FLOOR and view.reserving_below_limit:
+                # Non-production work may also go in the room reservations leave (reclamation).
+                room = np.maximum(room, view.reclaim_room(changed) + view.used[:below, changed].sum(axis=0))
             vectors = np.array([key[0].vector for key in keys])
             shapes, which = np.unique(vectors, axis=0, return_inverse=True)
             per_dim = np.where(shapes[:, None, :] > 0, room[None, :, :] // np.maximum(shapes[:, None, :], 1),

@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from corral.master.errors import AdmissionError
+from corral.master.health import health, oom_count, oom_line
 from corral.master.history import rfc3339
 from corral.master.records import JobRecord, TaskRecord
+from corral.master.rollout import rollout_view
 from corral.master.responses import (Capacity, CellSummary, EventView, ExitInfo, Free, JobDetail, JobEvents,
-                                     JobSummary, LastTransition, MachineDetail, MachineView, TaskDetail, TaskView,
-                                     TransitionView, WhyView)
+                                     JobSummary, LastTransition, MachineDetail, MachineView, RolloutView, TaskDetail,
+                                     TaskView, TransitionView, WhyView)
 from corral.master.status import TASK_WORDS, job_end_reason, task_detail, task_word
 from corral.model.job import JOB_STATE_ALIASES, JobState, TaskState
 
@@ -57,7 +59,8 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         detail=task_detail(task, now), restarts=int(report.get("restarts") or 0), last_exit=_last_exit(report),
         machine=task.machine, address=machine.address if machine else None,
         ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
-        gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason)
+        gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason,
+        health=health(job, task), oom_kills=oom_count(task), reclaimed=task.reclaimed)
 
 
 def task_detail_view(state: Any, task: TaskRecord, now: float) -> TaskDetail:
@@ -73,10 +76,14 @@ def why_view(task: TaskRecord, now: float) -> WhyView:
     else:
         last = task.history[-1] if task.history else None
         summary = (f"the task is {task.state.value}" + (f" on {task.machine}" if task.machine else "")
+                   + (" in reclaimed room (other tasks' unused reservations)" if task.reclaimed else "")
                    + (f" ({last.via}: {last.note})" if last and last.note else ""))
         explanation = None
+    oom = oom_line(task)
+    if oom:
+        summary = f"{summary.rstrip('.')}; {oom}"
     return WhyView(task=task.name, state=task.state.value, word=task_word(task), detail=task_detail(task, now),
-                   summary=summary, explanation=explanation)
+                   summary=summary, explanation=explanation, reclaimed=task.reclaimed)
 
 
 def task_counts(tasks: Iterable[TaskRecord]) -> dict[str, int]:
@@ -128,8 +135,10 @@ def redacted_spec(spec: dict[str, Any], secrets: bool) -> dict[str, Any]:
 def job_detail(state: Any, job: JobRecord, now: float, secrets: bool = True) -> JobDetail:
     """A job with its spec and its tasks; ``secrets=False`` hides the spec's env values."""
     tasks = job_tasks(state, job)
+    rollout = rollout_view(state, job)
     return JobDetail(**_job_fields(state, job, tasks), spec=redacted_spec(job.spec_dict, secrets),
-                     task_list=[task_view(state, t, now) for t in tasks])
+                     task_list=[task_view(state, t, now) for t in tasks],
+                     rollout=RolloutView(**rollout) if rollout else None)
 
 
 def job_filter(word: str | None) -> Callable[[JobRecord], bool] | None:

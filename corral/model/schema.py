@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from corral.model.placement import ALIASES, PLACEMENTS
 from corral.model.quantity import MAX_BYTES, MAX_CPU_MILLI, MAX_GPUS
 
 _NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -65,6 +66,8 @@ def _as_typed(schema: dict[str, Any]) -> None:
         props[key] = {**props[key], "pattern": NAME_PATTERN}
     props["owner"] = {**props["user"], "title": "Owner", "description": "the same as user"}
     props["user"]["description"] = "the owner; default: the user of the token that submits it"
+    if "placement" in props:  # a job's (an alloc set has none)
+        props["placement"] = {**props["placement"], "anyOf": [{"enum": [*PLACEMENTS, *ALIASES]}, {"type": "null"}]}
     props["$schema"] = {"type": "string", "description": "the schema this file follows (for editors)"}
     props["$id"] = {"type": "string", "description": "an identifier of this file (for editors)"}
     schema["required"] = [r for r in schema.get("required", []) if r != "user"]

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from corral.model.constraints import Constraint, ConstraintError, SoftConstraint
+from corral.model.health import HealthCheckSpec, UpdateSpec
 from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
+from corral.model.placement import canonical_placement
 from corral.model.ports import check_named
 from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
 from corral.model.process import check_args, check_env, check_text
@@ -144,17 +146,28 @@ class JobSpec(_Strict):
     priority: int = Field(2, ge=MIN_PRIORITY, le=MAX_PRIORITY, strict=True)
     appclass: AppClass = AppClass.BATCH
     tasks: int = Field(1, ge=1, le=100_000, strict=True)
+    # Gangs: the tasks placed all together or not at all (gang: true), or at least min_tasks of them
+    # together, the rest one by one once the gang runs (corral/sched/gang.py).
+    gang: bool = Field(False, strict=True, description="place all the job's tasks together or none of them")
+    min_tasks: int | None = Field(None, ge=1, le=100_000, strict=True, description=(
+        "place at least this many of the job's tasks together (a gang), the rest one by one once it runs"))
     resources: ResourcesSpec
     constraints: tuple[str, ...] = ()
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
     max_per_domain: dict[str, Annotated[int, Strict()]] = Field(default_factory=dict)
     spread: str | None = None
+    placement: str | None = Field(None, description="the job's placement water level: stability-first (spread "
+                                  "over machines) or utilisation-first (pack; also utilization-first); "
+                                  "default: the cell's policy")
     after: str | None = Field(None, description="start only after this job (same user) finished")
     command: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     restart: RestartSpec | None = Field(None, description="the agent's restart policy; default: the agent's")
+    health_check: HealthCheckSpec | None = Field(None, description="how the agent checks a task's health "
+                                                                   "(corral.model.health); default: none")
+    update: UpdateSpec | None = Field(None, description="how a rolling update treats failing new tasks")
     alloc: str | None = Field(None, description="run inside the allocs of this alloc set (same user)")
     alloc_placement: Literal["index", "any"] = Field(
         "index", description="index: task i in alloc i; any: in any alloc of the set with room")
@@ -173,6 +186,25 @@ class JobSpec(_Strict):
         if not NAME.match(value):
             raise ValueError(f"expected {NAME_RULE}")
         return value
+
+    @field_validator("min_tasks")
+    @classmethod
+    def _min_tasks(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None:
+            return value
+        if info.data.get("gang"):
+            raise ValueError("expected gang: true (all tasks together) or min_tasks, not both (got both)")
+        tasks = info.data.get("tasks")
+        if isinstance(tasks, int) and value > tasks:
+            raise ValueError(f"expected at most tasks ({tasks}), got {value}")
+        return value
+
+    @property
+    def gang_size(self) -> int:
+        """How many of the job's tasks must run together: all with ``gang``, ``min_tasks``, or 0 (no gang)."""
+        if self.gang:
+            return self.tasks
+        return self.min_tasks or 0
 
     @field_validator("constraints")
     @classmethod
@@ -210,6 +242,11 @@ class JobSpec(_Strict):
         if value is not None and value not in FAILURE_DOMAINS:
             raise ValueError(f"expected a failure domain ({', '.join(FAILURE_DOMAINS)}), got {value!r}")
         return value
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_placement(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +295,10 @@ def _model_at(path: list[str], top: type[BaseModel]) -> type[BaseModel] | None:
         return ResourcesSpec
     if head == "restart" and len(path) == 1:
         return RestartSpec
+    if head == "health_check" and len(path) == 1:
+        return HealthCheckSpec
+    if head == "update" and len(path) == 1:
+        return UpdateSpec
     if head == "soft_constraints" and len(path) == 2:
         return SoftConstraintSpec
     return None

@@ -6,6 +6,14 @@ view keeps what is used *per priority*, so "available at priority p" — free
 plus what lower priorities could give up — is one vector operation, and the
 idle milli-GPU of every GPU of every machine.
 
+Reclamation (Borg §5.5): beside the limit-based ``free`` and ``used`` the view
+keeps ``reserved``, per machine the sum of its tasks' reservations (a task's
+limit until the master tells it less, :meth:`CellView.set_reservation`), so
+the room non-production work may be placed in, ``capacity - reserved``, is
+one vector operation too. A task placed in that room (``PlacedTask.reclaimed``)
+may leave ``free`` below zero; whoever places it checked the room first
+(reservations are soft state: a replayed log places it whatever they are now).
+
 Every change to a machine bumps its ``version`` (from one counter that only
 grows, also across :meth:`copy`), which is how score caches know what went
 stale. The view does no I/O.
@@ -14,7 +22,7 @@ stale. The view does no I/O.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -22,6 +30,7 @@ import numpy as np
 from corral.model.machine import Machine
 from corral.model.priority import NUM_PRIORITIES
 from corral.model.resources import DIMS, GPU, GPU_MILLI_WHOLE
+from corral.sched.overlay import Overlay as _Overlay
 from corral.sched.request import PlacedTask
 
 MISSING = -1  # attribute code of a machine that lacks the attribute
@@ -39,58 +48,6 @@ class _Vocabulary:
         return self.codes.get(value, -2)  # -2 never matches a machine
 
 
-_ABSENT = object()
-
-
-class _Overlay:
-    """A snapshot's task -> machine map: the map of the view it was copied from, as it was then
-    (``base``, never written), plus the snapshot's own placements and removals. The view it came
-    from copies its map before writing while the snapshot is open (see CellView.release)."""
-
-    __slots__ = ("base", "own", "gone")
-
-    def __init__(self, base: dict[str, int]):
-        self.base, self.own, self.gone = base, {}, set()
-
-    def get(self, key: str, default=None):
-        value = self.own.get(key, _ABSENT)
-        if value is not _ABSENT:
-            return value
-        return default if key in self.gone else self.base.get(key, default)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.own or (key not in self.gone and key in self.base)
-
-    def __getitem__(self, key: str) -> int:
-        value = self.get(key, _ABSENT)
-        if value is _ABSENT:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: str, machine: int) -> None:
-        self.own[key] = machine
-
-    def __delitem__(self, key: str) -> None:
-        if key not in self:
-            raise KeyError(key)
-        self.own.pop(key, None)
-        if key in self.base:
-            self.gone.add(key)
-
-    def pop(self, key: str) -> int:
-        value = self[key]
-        del self[key]
-        return value
-
-    def __len__(self) -> int:
-        return len(self.base) - len(self.gone) + sum(1 for k in self.own if k not in self.base or k in self.gone)
-
-    def flatten(self) -> dict[str, int]:
-        out = {k: v for k, v in self.base.items() if k not in self.gone} if self.gone else dict(self.base)
-        out.update(self.own)
-        return out
-
-
 class CellView:
     def __init__(self, machines: Sequence[Machine]):
         count = len(machines)
@@ -106,6 +63,10 @@ class CellView:
         # 1/capacity (0 where a machine has none of a resource): fractions without division.
         self.inverse_capacity = np.divide(1.0, self.capacity, out=np.zeros(self.capacity.shape), where=self.capacity > 0)
         self.used = np.zeros((NUM_PRIORITIES, count, len(DIMS)), dtype=np.int64)
+        # Sum of the reservations of each machine's tasks (limits until told less): kept as tasks are
+        # placed and removed and as the master hands in reservations (set_reservation).
+        self.reserved = np.zeros((count, len(DIMS)), dtype=np.int64)
+        self.reserving_below_limit = 0  # tasks whose reservation is below their limit (0: no room reclaimed)
         max_gpus = int(self.gpu_count.max()) if count else 0
         self.gpu_idle = np.zeros((count, max_gpus), dtype=np.int32)
         for i, gpus in enumerate(self.gpu_count):
@@ -190,6 +151,11 @@ class CellView:
             counts = self.domain_counts[key] = np.zeros(size + 1, dtype=np.int64)  # last slot: MISSING
         return counts
 
+    def reclaim_room(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Capacity less the reservations of the machines' tasks: where non-production work may go."""
+        rows = slice(None) if idx is None else idx
+        return self.capacity[rows] - self.reserved[rows]
+
     def task_count(self) -> int:
         return len(self.where)
 
@@ -242,7 +208,7 @@ class CellView:
         req = task.request
         vec = req.vector
         free = self.free[machine]
-        if (free < vec).any():
+        if not task.reclaimed and (free < vec).any():
             raise PlacementError(f"task {task.id} does not fit on {self.names[machine]}")
         ports = task.held_ports
         if len(task.ports) != req.resources.dynamic_ports or len(set(ports)) != len(ports):
@@ -257,6 +223,9 @@ class CellView:
         self._writable_where()
         free -= vec
         self.used[req.priority, machine] += vec
+        self.reserved[machine] += task.reservation
+        if task.reserved is not None:
+            self.reserving_below_limit += 1
         for gpu in task.gpus:
             self.gpu_idle[machine, gpu] -= req.gpu_milli
         if ports:
@@ -273,10 +242,13 @@ class CellView:
         req = tasks[0].request
         if req.job is not None or req.gpu or req.resources.needs_ports or any(t.request is not req and t.request != req for t in tasks):
             raise PlacementError("place_copies takes tasks of one request without GPUs or ports")
+        reclaimed = tasks[0].reclaimed
+        if any(t.reclaimed is not reclaimed or t.reserved is not None for t in tasks):
+            raise PlacementError("place_copies takes new tasks (at their limits), all reclaimed or none")
         where = self.where
         total = req.vector * len(tasks)
         free = self.free[machine]
-        if (free < total).any():
+        if not reclaimed and (free < total).any():
             raise PlacementError(f"{len(tasks)} copies of {req.describe()} do not fit on {self.names[machine]}")
         self._own(machine)
         self._writable_where()
@@ -290,6 +262,7 @@ class CellView:
             where[task.id] = machine
         free -= total
         self.used[req.priority, machine] += total
+        self.reserved[machine] += total
         user = tasks[0].user
         if all(task.user == user for task in tasks):
             self._charge(user, total)
@@ -307,6 +280,9 @@ class CellView:
         req = task.request
         self.free[machine] += req.vector
         self.used[req.priority, machine] -= req.vector
+        self.reserved[machine] -= task.reservation
+        if task.reserved is not None:
+            self.reserving_below_limit -= 1
         for gpu in task.gpus:
             self.gpu_idle[machine, gpu] += req.gpu_milli
         self.ports[machine].difference_update(task.held_ports)
@@ -315,6 +291,29 @@ class CellView:
         self._count_domains(req, machine, -1)
         self._touch(machine)
         return task
+
+    def set_reservation(self, task_id: str, reservation: np.ndarray | None) -> bool:
+        """The master's reservation of a placed task over DIMS (None: its limit), capped at its limit.
+        Bumps the machine's version when it changes the machine's ``reserved``; False if unchanged
+        or the task is not on this view."""
+        machine = self.where.get(task_id)
+        if machine is None:
+            return False
+        task = self.tasks[machine][task_id]
+        limit = task.request.vector
+        new = None if reservation is None else np.minimum(np.asarray(reservation, dtype=np.int64), limit)
+        if new is not None and (new == limit).all():
+            new = None
+        if new is None and task.reserved is None:
+            return False
+        if new is not None and task.reserved is not None and np.array_equal(new, task.reserved):
+            return False
+        self._own(machine)
+        self.reserved[machine] += (limit if new is None else new) - task.reservation
+        self.reserving_below_limit += (new is not None) - (task.reserved is not None)
+        self.tasks[machine][task_id] = replace(task, reserved=new)
+        self._touch(machine)
+        return True
 
     def _count_domains(self, req, machine: int, delta: int) -> None:
         if req.job is None:
@@ -344,7 +343,7 @@ class CellView:
         map before changing it."""
         other = object.__new__(CellView)
         other.__dict__.update(self.__dict__)
-        for name in ("free", "used", "gpu_idle", "version", "user_used"):
+        for name in ("free", "used", "reserved", "gpu_idle", "version", "user_used"):
             setattr(other, name, getattr(self, name).copy())
         other.ports = list(self.ports)
         other.tasks = list(self.tasks)

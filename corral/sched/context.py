@@ -4,6 +4,8 @@
 *hypothetical* (the state after placing k more copies of the task, or after
 evicting preemption victims); checkers and scorers read them from here, never
 from the view directly, so one vectorised code path serves every case.
+``room`` (reclamation: capacity less reservations) is hypothetical only where
+the caller says so; otherwise the reclamation checker derives it from ``free``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from corral.sched.request import TaskRequest
 
 
 class EvalContext:
-    __slots__ = ("view", "req", "idx", "free", "_gpu_idle", "_capacity", "_inverse_capacity")
+    __slots__ = ("view", "req", "idx", "free", "room", "_gpu_idle", "_capacity", "_inverse_capacity")
 
     def __init__(
         self,
@@ -24,12 +26,14 @@ class EvalContext:
         idx: np.ndarray,
         free: np.ndarray | None = None,
         gpu_idle: np.ndarray | None = None,
+        room: np.ndarray | None = None,
     ):
         self.view = view
         self.req = req
         self.idx = idx
         self.free = view.free[idx] if free is None else free
         self._gpu_idle = gpu_idle
+        self.room = room  # None: capacity - reserved, less what ``free`` says was placed since
         self._capacity = None
         self._inverse_capacity = None
 

@@ -27,6 +27,8 @@ class Explanation:
     filtered: Counter = field(default_factory=Counter)
     exhausted: Counter = field(default_factory=Counter)
     preemption: str = ""
+    gang: str = ""  # a gang's sentence, said first (corral/sched/gang.py)
+    held: str = ""  # machines a waiting gang holds that this task may not take (gang.py)
 
     @property
     def available(self) -> int:
@@ -37,8 +39,12 @@ class Explanation:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         sentence = f"{self.available}/{self.machines} machines are available"
         sentence += f": {reasons}." if reasons else "."
+        if self.held:
+            sentence += f" {self.held}."
         if self.preemption:
             sentence += f" {self.preemption}."
+        if self.gang:
+            sentence = f"{self.gang}. One task alone: {sentence}"
         return sentence
 
     def to_dict(self) -> dict:
@@ -48,6 +54,8 @@ class Explanation:
             "filtered": dict(self.filtered),
             "exhausted": dict(self.exhausted),
             "preemption": self.preemption,
+            **({"gang": self.gang} if self.gang else {}),
+            **({"held": self.held} if self.held else {}),
             "summary": self.summary(),
         }
 

@@ -15,6 +15,7 @@ class Placement(NamedTuple):  # a tuple: cheap to make, and there is one per pla
     score: float
     evaluated: int  # machines examined to choose it (relaxed randomization keeps this small)
     ports: tuple[int, ...] = ()  # dynamic ports picked for it on the machine
+    reclaimed: bool = False  # placed in room only reservations leave (it would not fit against limits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,13 @@ alike) is either a preset name or weighted scorers:
   and the GPU-sharing ones of the FGD paper (ATC'23) and corral's own:
   ``uniform-random``, ``dot-product``, ``gpu-clustering``, ``gpu-packing``,
   ``fgd-bestfit``, ``fgd``, ``fgd-lookahead`` (see :func:`known_policies`);
+* Sigma's water levels: ``stability-first`` (spread) and ``utilisation-first``
+  (pack; ``utilization-first`` is the same), corral/sched/scorers/water_levels.py;
 * weighted scorers: ``"best-fit=1,spread=0.5"`` (scorers in :data:`SCORERS`).
+
+A job may name a water level of its own (``placement: stability-first`` in its
+spec, :attr:`TaskRequest.placement`): its tasks are then scored by that
+preset's scorers, and checked by the cell policy's checkers as every task is.
 
 Every preset is registered when this module is imported. The fragmentation-aware
 presets (``fgd``, ``fgd-lookahead``) are registered without typical tasks; the
@@ -23,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from corral.model.placement import ALIASES as PLACEMENT_ALIASES, PLACEMENTS
 from corral.sched.cellview import CellView
 from corral.sched.checkers import Checker, default_checkers
 from corral.sched.context import EvalContext
@@ -35,6 +42,7 @@ from corral.sched.scorers.fgd_bestfit import FgdBestFit
 from corral.sched.scorers.gpu_clustering import GpuClustering
 from corral.sched.scorers.gpu_packing import GpuPacking
 from corral.sched.scorers.uniform_random import UniformRandom
+from corral.sched.scorers.water_levels import StabilityFirst, UtilisationFirst
 
 GpuSelector = Callable[[CellView, int, TaskRequest], tuple[int, ...]]
 
@@ -60,11 +68,22 @@ class Policy:
     select_gpus: GpuSelector = select_gpus_best
     _parts: dict[TaskRequest, _Parts] = field(default_factory=dict, repr=False)
 
+    _placements: dict[str, list[tuple[Scorer, float]]] = field(default_factory=dict, repr=False)
+
+    def scorers_for(self, req: TaskRequest) -> list[tuple[Scorer, float]]:
+        """The cell's scorers, or those of the water level the task's job asked for."""
+        if req.placement is None or req.placement == self.name:
+            return self.scorers
+        scorers = self._placements.get(req.placement)
+        if scorers is None:
+            scorers = self._placements[req.placement] = POLICIES[req.placement](0).scorers
+        return scorers
+
     def parts(self, req: TaskRequest) -> _Parts:
         parts = self._parts.get(req)
         if parts is None:
             checkers = [c for c in self.checkers if c.applies(req)]
-            scorers = [(s, w) for s, w in self.scorers if w > 0 and s.applies(req)]
+            scorers = [(s, w) for s, w in self.scorers_for(req) if w > 0 and s.applies(req)]
             parts = self._parts[req] = _Parts(
                 tuple(c for c in checkers if c.machine_local),
                 tuple(c for c in checkers if not c.machine_local),
@@ -129,6 +148,9 @@ SCORERS: dict[str, ScorerFactory] = {
     "random": lambda seed: RandomScore(seed),
     "soft-constraints": lambda seed: SoftConstraints(),
     "spread": lambda seed: DomainSpread(),
+    "stability-first": lambda seed: StabilityFirst(),
+    "utilisation-first": lambda seed: UtilisationFirst(),
+    "utilization-first": lambda seed: UtilisationFirst(),
 }
 PolicyFactory = Callable[[int], Policy]
 POLICIES: dict[str, PolicyFactory] = {}
@@ -159,6 +181,9 @@ def _weighted(name: str, weights: dict[str, float]) -> PolicyFactory:
 for _packing in ("hybrid", "best-fit", "worst-fit"):
     register_policy(_packing, _weighted(_packing, {_packing: 1.0, "soft-constraints": 1.0, "spread": 1.0}))
 register_policy("random", _weighted("random", {"random": 1.0}))
+# Sigma's water levels, with soft constraints and failure-domain spreading as the packing presets have.
+for _level in (*PLACEMENTS, *PLACEMENT_ALIASES):
+    register_policy(_level, _weighted(_level, {_level: 1.0, "soft-constraints": 1.0, "spread": 1.0}))
 
 
 # The GPU-sharing policies, by their names in corral's registry: the FGD paper's six (whose

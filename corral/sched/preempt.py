@@ -30,36 +30,39 @@ def why_no_preemption(req: TaskRequest, enabled: bool = True) -> str:
     return f"Preemption cannot help: evicting all tasks below priority {req.priority} would not make room"
 
 
-def _fits(view: CellView, policy, req: TaskRequest, machine: int, free: np.ndarray, gpu_idle: np.ndarray) -> tuple[bool, float]:
-    feasible, score = policy.evaluate(
-        EvalContext(view, req, np.array([machine]), free=free[None, :], gpu_idle=gpu_idle[None, :])
-    )
+def _fits(view: CellView, policy, req: TaskRequest, machine: int, free: np.ndarray, gpu_idle: np.ndarray,
+          room: np.ndarray) -> tuple[bool, float]:
+    feasible, score = policy.evaluate(EvalContext(view, req, np.array([machine]), free=free[None, :],
+                                                  gpu_idle=gpu_idle[None, :], room=room[None, :]))
     return bool(feasible[0]), float(score[0])
 
 
 def _victims_on(view, policy, req, machine, candidates: list[PlacedTask]):
     free = view.free[machine].copy()
     gpu_idle = view.gpu_idle[machine].copy()
+    room = view.reclaim_room(machine).copy()  # reclamation: a victim gives back its reservation
     chosen: list[PlacedTask] = []
-    fits, score = _fits(view, policy, req, machine, free, gpu_idle)
+    fits, score = _fits(view, policy, req, machine, free, gpu_idle, room)
     for victim in candidates:
         if fits:
             break
         free += victim.request.vector
+        room += victim.reservation
         gpu_idle[list(victim.gpus)] += victim.request.gpu_milli
         chosen.append(victim)
-        fits, score = _fits(view, policy, req, machine, free, gpu_idle)
+        fits, score = _fits(view, policy, req, machine, free, gpu_idle, room)
     if not fits:
         return None
     # Spare the victims that were not needed after all, most valuable first.
     for victim in sorted(chosen, key=lambda t: -t.priority):
         trial_free = free - victim.request.vector
+        trial_room = room - victim.reservation
         trial_gpu = gpu_idle.copy()
         trial_gpu[list(victim.gpus)] -= victim.request.gpu_milli
-        ok, trial_score = _fits(view, policy, req, machine, trial_free, trial_gpu)
+        ok, trial_score = _fits(view, policy, req, machine, trial_free, trial_gpu, trial_room)
         if ok:
             chosen.remove(victim)
-            free, gpu_idle, score = trial_free, trial_gpu, trial_score
+            free, gpu_idle, room, score = trial_free, trial_gpu, trial_room, trial_score
     return chosen, score
 
 

@@ -29,6 +29,7 @@ class TaskRequest:
     max_per_domain: tuple[tuple[str, int], ...] = ()
     spread: str | None = None
     job: str | None = None  # set only when domain limits or spreading apply
+    placement: str | None = None  # the job's own water level (corral.model.placement); None: the cell's policy
 
     def __post_init__(self) -> None:
         if (self.max_per_domain or self.spread) and self.job is None:
@@ -39,7 +40,7 @@ class TaskRequest:
         cached = self.__dict__.get("_hash")
         if cached is None:
             cached = hash((self.resources, self.priority, self.appclass, self.constraints, self.preferences,
-                           self.max_per_domain, self.spread, self.job))
+                           self.max_per_domain, self.spread, self.job, self.placement))
             object.__setattr__(self, "_hash", cached)
         return cached
 
@@ -77,6 +78,9 @@ class PendingTask:
     request: TaskRequest
     index: int = 0
     submitted: float = 0.0  # submission order inside a user's queue
+    # How many of its job's pending tasks this pass must place together, or none of them (a gang,
+    # corral/sched/gang.py); 0: the task is placed on its own.
+    gang: int = 0
 
 
 @dataclass(slots=True)
@@ -91,10 +95,19 @@ class PlacedTask:
     plan: object = None  # the scheduling pass that placed it, while that pass runs (never a victim of it)
 
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it (its fixed ones are in the request)
+    # Reclamation (Borg §5.5): placed in room that only reservations leave (it would not have fit
+    # against limits), and its reservation over DIMS (None: its limit, until the master says less).
+    reclaimed: bool = False
+    reserved: np.ndarray | None = None
 
     @property
     def priority(self) -> int:
         return self.request.priority
+
+    @property
+    def reservation(self) -> np.ndarray:
+        """What the master reserves for it over DIMS: its reservation, or its limit before one is known."""
+        return self.request.vector if self.reserved is None else self.reserved
 
     @property
     def held_ports(self) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import gc
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -30,8 +30,10 @@ import numpy as np
 from corral.model.priority import preemptible_below
 from corral.sched.cellview import CellView
 from corral.sched.checkers.ports import pick_ports
+from corral.sched.checkers.reclaim import against_limits, fits_against_limits, with_reclamation
 from corral.sched.context import EvalContext
 from corral.sched.explain import Explanation, explain
+from corral.sched.gang import GangPlacement, GangReservations
 from corral.sched.plan import Placement, Plan, Preemption
 from corral.sched.policy import DEFAULT_POLICY, Policy, make_policy
 from corral.sched.preempt import find_preemption, why_no_preemption
@@ -55,8 +57,10 @@ class SchedulerConfig:
     # cell (0: exact progressive filling; 0.1 % keeps runs of identical tasks long in big cells)
     fair_share_slack: float = 0.001
     preemption: bool = True
+    reclamation: bool = True  # non-production work also against reservations (checkers/reclaim.py)
     preemption_candidates: int = 64  # machines whose victims are costed, at most
     cached_classes: int = 4096  # class states kept between passes (least recently used go first)
+    gang_reserve_after: int | None = 3  # passes a gang fails before machines are reserved for it (gang.py; None: never)
 
 
 class _ClassState:
@@ -82,11 +86,13 @@ class _ClassState:
         self.explanation: Explanation | None = None
 
 
-class Scheduler:
+class Scheduler(GangPlacement):
     def __init__(self, config: SchedulerConfig | None = None, policy: Policy | None = None,
                  user_order: UserOrder | None = None, shares: ShareConfig | None = None):
         self.config = config or SchedulerConfig()
-        self.policy = policy or make_policy(self.config.policy, self.config.seed)
+        policy = policy or make_policy(self.config.policy, self.config.seed)
+        checkers = with_reclamation(policy.checkers, self.config.reclamation)  # a copy if it changes
+        self.policy = policy if checkers == policy.checkers else replace(policy, checkers=checkers, _parts={})
         self.shares = shares or ShareConfig()
         self.user_order = user_order or make_user_order(self.config.queue_order, self.shares,
                                                         self.config.fair_share_slack)
@@ -98,6 +104,7 @@ class Scheduler:
         self._cycle: np.ndarray | None = None
         self._possible: dict[tuple, np.ndarray] = {}  # machines that could ever hold a request
         self.stats = {"evaluations": 0, "cache_hits": 0}
+        self._gangs = GangReservations(self.config.gang_reserve_after)
 
     # ---- the pass ----------------------------------------------------------------------------
 
@@ -126,8 +133,12 @@ class Scheduler:
         # has started: a class's per-pass state is reset when the pass first uses it, so a pass
         # costs nothing for classes it does not touch (the simulator asks about one task a time).
         this_pass = self._pass = object()
+        gangs = self._gangs.begin(view, self.policy, pending)  # job -> its pending tasks, of each gang
         for run in queue_order(pending, self.config.user_quantum, self.user_order, view):
-            self._schedule_run(view, run, plan, this_pass)
+            if gangs:
+                self._schedule_with_gangs(view, run, plan, this_pass, gangs)
+            else:
+                self._schedule_run(view, run, plan, this_pass)
         used = set(map(id, self._this_pass.values()))
         self._this_pass = {}
         if len(self._states) > self.config.cached_classes:
@@ -219,7 +230,7 @@ class Scheduler:
         if len(at) and not self.policy.parts(state.req).machine_local:
             feasible, extra = self.policy.evaluate_other(EvalContext(view, state.req, idx[at]))
             at, scores = at[feasible], scores[feasible] + extra[feasible]
-        return at, scores
+        return self._gangs.keep_off_held(view, state.req, idx, at, scores)
 
     def _candidates(self, view: CellView, state: _ClassState):
         """Feasible machines to choose from and their scores, ``(idx, scores, evaluated)``, or None."""
@@ -271,6 +282,7 @@ class Scheduler:
         batchable = (
             wanted > 1 and self.config.equivalence_classes and self.config.score_cache
             and parts.machine_local and parts.predictable and not req.gpu and not req.resources.needs_ports
+            and not self._gangs.restricts(req)
         )
         if not batchable:
             # The best score, ties to the lowest rank: no sort needed for one task.
@@ -346,15 +358,22 @@ class Scheduler:
     def _place(self, view, batch, machine, score, evaluated, plan, this_pass) -> None:
         name = view.names[machine]
         req = batch[0].request
+        # Copies beyond what fits against limits go in reclaimed room (the checkers said they fit there).
+        within = len(batch) if not view.reserving_below_limit or against_limits(req.priority) \
+            else fits_against_limits(view.free[machine], req.vector)
         if req.gpu or req.resources.needs_ports or req.job is not None:
-            for task in batch:
+            for n, task in enumerate(batch):
                 gpus = self.policy.select_gpus(view, machine, req)
                 ports = pick_ports(view, machine, req)
-                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports), machine)
-                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports))
+                reclaimed = n >= within
+                view.place(PlacedTask(task.id, task.job, task.user, req, gpus, this_pass, ports, reclaimed), machine)
+                plan.placements.append(Placement(task.id, name, gpus, score, evaluated, ports, reclaimed))
         else:
-            view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass) for t in batch], machine)
-            plan.placements.extend([Placement(t.id, name, (), score, evaluated) for t in batch])
+            for part, reclaimed in ((batch[:within], False), (batch[within:], True)):
+                if part:
+                    view.place_copies([PlacedTask(t.id, t.job, t.user, req, (), this_pass, (), reclaimed)
+                                       for t in part], machine)
+                    plan.placements.extend([Placement(t.id, name, (), score, evaluated, (), reclaimed) for t in part])
 
     # ---- when nothing fits ---------------------------------------------------------------------
 
@@ -366,9 +385,12 @@ class Scheduler:
             state.no_preemption = True
             return False
         machine, victims, score = found
+        if self._gangs.holds(task.request, machine):
+            state.no_preemption = True  # not on a machine held for a waiting gang (gang.py)
+            return False
         name = view.names[machine]
         for victim in victims:
-            view.remove(victim.id)
+            self._gangs.evicted(view.remove(victim.id), machine)
             plan.preemptions.append(Preemption(
                 victim.id, name, task.id,
                 f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
@@ -386,4 +408,5 @@ class Scheduler:
         if state.explanation is None:
             state.explanation = explain(self.policy, EvalContext(view, state.req, np.arange(len(view))))
             state.explanation.preemption = why_no_preemption(state.req, self.config.preemption)
+            state.explanation.held = self._gangs.note(view, state.req)  # machines held for a gang, if any
         return state.explanation

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corral.master.commands import Effect, StartTask
+from corral.master.commands import Effect, KillTask, StartTask
 from corral.sim.engine import Engine
 from corral.sim.trace import TraceJob
 
@@ -38,8 +38,9 @@ class SimulatedAgents:
         for effect in effects:
             if isinstance(effect, StartTask):
                 self._start(effect)
-            else:
+            elif isinstance(effect, KillTask):
                 self._stop(effect.task, effect.machine)
+            # ReclaimedCpu: simulated tasks use what the trace says; nothing to throttle
 
     def _start(self, effect: StartTask) -> None:
         # A copy still running elsewhere (the master moved it) is gone with the new start.

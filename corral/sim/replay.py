@@ -49,6 +49,7 @@ class ReplayConfig:
     validate: bool = False  # check invariants after every command and at every sample (slow; for tests)
     queue_order: str = DEFAULT_USER_ORDER  # inside a band: drf or round-robin
     shares: ShareConfig | None = None  # DRF's weights and groups (None: every weight 1)
+    gang_reserve_after: int | None = 3  # passes before a waiting gang reserves machines (None: never)
 
 
 @dataclass
@@ -68,8 +69,8 @@ class Replay:
         self.engine = Engine()
         self.by_id: dict[str, TraceJob] = {job_id(j.name, j.user): j for j in trace.jobs}
         self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report)
-        scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed, queue_order=config.queue_order),
-                              shares=config.shares)
+        scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed, queue_order=config.queue_order,
+                                              gang_reserve_after=config.gang_reserve_after), shares=config.shares)
         self.ids = CommandIds.seeded(config.seed)  # the commands' ids
         self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
                                cell="sim", validate=config.validate, ids=plan_ids(config.seed))

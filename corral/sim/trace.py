@@ -70,6 +70,8 @@ class TraceJob:
     kind: str = "job"
     alloc: str | None = None
     alloc_placement: str = "index"
+    gang: bool = False  # all its tasks placed together or none (the spec's ``gang: true``)
+    min_tasks: int | None = None  # at least this many of its tasks together (the spec's ``min_tasks``)
 
 
 @dataclass
@@ -114,6 +116,9 @@ class Trace:
                 raise TraceError(self.source or self.name, 0, f"{where}: expected duration >= 0")
             if not MIN_PRIORITY <= j.priority <= MAX_PRIORITY:
                 raise TraceError(self.source or self.name, 0, f"{where}: priority {j.priority} is not in 0..11")
+            if j.min_tasks is not None and (j.gang or not 1 <= j.min_tasks <= j.tasks):
+                raise TraceError(self.source or self.name, 0,
+                                 f"{where}: min_tasks: expected 1..tasks ({j.tasks}) and no gang, got {j.min_tasks}")
             if j.appclass not in ("batch", "latency-sensitive"):
                 raise TraceError(self.source or self.name, 0, f"{where}: appclass must be batch or latency-sensitive")
         self._check_allocs(across)
@@ -174,6 +179,10 @@ def job_spec(job: TraceJob) -> dict[str, Any]:
         spec["alloc"] = job.alloc
         if job.alloc_placement != "index":
             spec["alloc_placement"] = job.alloc_placement
+    if job.gang:
+        spec["gang"] = True
+    if job.min_tasks is not None:
+        spec["min_tasks"] = job.min_tasks
     return spec
 
 

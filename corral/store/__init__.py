@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from corral.store.base import Store, StoreCompacted, StoreError
 from corral.store.memory import MemoryStore
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, tls: Any = None) -> Store:
     """Open a store from its URL: ``sqlite:///abs/path.db``, ``sqlite://rel/path.db``,
-    ``etcd://host:port[,host:port...][/prefix]`` or ``memory://``."""
+    ``etcd://host:port[,host:port...][/prefix]`` or ``memory://``. ``tls`` (a corral.tls.TlsFiles):
+    etcd over TLS, verified against its CA, this certificate presented (the others ignore it)."""
     if url.startswith("memory:"):
         return MemoryStore()
     if url.startswith("sqlite://"):
@@ -25,7 +28,7 @@ def open_store(url: str) -> Store:
 
         endpoints, prefix = parse_endpoints(url[len("etcd://"):])
         try:
-            return EtcdStore(endpoints, prefix)
+            return EtcdStore(endpoints, prefix, tls=tls)
         except ImportError:
             raise StoreError("the etcd store needs the aetcd package: pip install 'corral[etcd]'") from None
     raise StoreError("expected a store URL like sqlite:///path/to/state.db, etcd://127.0.0.1:2379 or memory://, "

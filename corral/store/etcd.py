@@ -4,15 +4,18 @@ Keys under one prefix ``P`` (``etcd://host:port,host:port/corral/`` → ``/corra
 
 =============================== =================================================================
 ``P head``                      the seq of the newest event appended (20 digits)
-``P events/<last seq>``         one append: the JSON list of its events, keyed by its last seq
+``P events/<last seq>``         one commit group: the JSON list of its events, keyed by its last seq
 ``P checkpoint``                the newest checkpoint: ``{"seq", "parts", "compacted"}``
 ``P checkpoints/<seq>/<part>``  its state as JSON, in parts of at most ``max_bytes``
 =============================== =================================================================
 
 A writer thread takes everything queued (group commit, as in SQLite) and puts
-each append as one key, many appends in one transaction (at most ``max_ops``
-operations and ``max_bytes``), resolving their futures only once etcd has
-committed it. Every transaction compares ``head`` with the last seq this store
+the events of all those appends as one key (at most ``max_bytes``) in one
+transaction (etcd_append.py), resolving their futures only once etcd has
+committed it. While fewer appends are queued than the previous group held, it
+waits up to ``group_wait_s`` (5 ms) for their writers to come back: one
+transaction for them all instead of two (etcd's cost is per transaction).
+Every transaction compares ``head`` with the last seq this store
 wrote, so no other writer's events slip in between, and, once ``fence`` is set,
 the leader key's create revision, so a deposed leader can never append. A
 transaction whose answer was lost (a member died under it) is retried and then
@@ -36,39 +39,50 @@ from concurrent.futures import Future
 from typing import Any, Iterator
 
 from corral.store.base import Event, StoreCompacted, StoreError
+from corral.store.etcd_append import Appender, pack, pad
 from corral.store.etcd_endpoints import grpc_target
 
 log = logging.getLogger(__name__)
 _STOP = object()
 
 
-def _pad(n: int) -> bytes:
-    return b"%020d" % n
-
-
 class EtcdStore:
     kind = "etcd"
 
     def __init__(self, endpoints: list[str], prefix: str = "/corral/", timeout_s: float = 1.0,
-                 retry_s: float = 5.0, max_ops: int = 100, max_bytes: int = 1 << 20, compact: bool = True):
+                 retry_s: float = 5.0, max_bytes: int = 1 << 20, compact: bool = True,
+                 group_wait_s: float = 0.005, tls: Any = None):
         import aetcd  # the client is an optional dependency of the HA mode
 
         self._aetcd = aetcd
         self.endpoints, self.prefix = endpoints, prefix.encode()
+        self.tls = tls  # a corral.tls.TlsFiles: etcd over TLS, this certificate presented (etcd_tls.py)
         self.timeout_s, self.retry_s = timeout_s, retry_s
-        self.max_ops, self.max_bytes, self.compact = max_ops, max_bytes, compact
+        self.max_bytes, self.compact = max_bytes, compact
+        self.group_wait_s = group_wait_s
         self.loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self.loop.run_forever, name="corral-etcd", daemon=True)
         self._loop_thread.start()
         host, port = grpc_target(endpoints)
         self.client = self.call(self._connect(host, port), timeout_s=retry_s + timeout_s)
+        creds, options = None, []
+        if tls is not None:
+            from corral.store.etcd_tls import credentials, name_override
+
+            creds, options = credentials(tls), name_override(endpoints)
+        self.appender = Appender(f"{host}:{port}", self.prefix, timeout_s, retry_s, creds, options)  # writes
         self.fence_key: bytes | None = None
         self.fence_revision = 0
         self.require_fence = False  # a replicated master's store: nothing is written before it leads
         self._failed: StoreError | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self._last = self.head()  # the newest seq appended (queued), for the order check
+        try:
+            self._last = self.head()  # the newest seq appended (queued), for the order check
+        except BaseException:  # etcd unreachable (or refusing this certificate): leave nothing running
+            self.appender.close()
+            self._stop_loop()
+            raise
         self._durable = self._last  # the newest seq etcd committed, what the next txn compares
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.groups = 0
@@ -76,8 +90,14 @@ class EtcdStore:
         self._writer.start()
 
     async def _connect(self, host: str, port: int):  # type: ignore[no-untyped-def]
-        client = self._aetcd.Client(host=host, port=port, timeout=self.timeout_s,
-                                    options={"grpc.lb_policy_name": "round_robin"})
+        options = {"grpc.lb_policy_name": "round_robin"}
+        if self.tls is not None:
+            from corral.store.etcd_tls import name_override, tls_client
+
+            options.update(name_override(self.endpoints))
+            client = tls_client(self._aetcd, self.tls, host=host, port=port, timeout=self.timeout_s, options=options)
+        else:
+            client = self._aetcd.Client(host=host, port=port, timeout=self.timeout_s, options=options)
         await client.connect()
         return client
 
@@ -165,26 +185,35 @@ class EtcdStore:
         return future
 
     def _write_loop(self) -> None:
+        expect = 1  # the appends the previous group acknowledged: their writers are likely back soon
         while True:
             group = [self._queue.get()]
+            deadline = time.monotonic() + self.group_wait_s
             while group[-1] is not _STOP and len(group) < 4096:
                 try:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
-                    break
+                    wait = deadline - time.monotonic()
+                    if len(group) >= expect or wait <= 0:
+                        break
+                    try:  # a short wait for the rest of the group: one transaction instead of two
+                        group.append(self._queue.get(timeout=wait))
+                    except queue.Empty:
+                        break
             stop = group[-1] is _STOP
-            self._commit([item for item in group if item is not _STOP])
+            group = [item for item in group if item is not _STOP]
+            self._commit(group)
+            expect = max(1, len(group))
             if stop:
                 return
 
     def _commit(self, group: list) -> None:
+        """Write a group: its appends packed into keys of at most ``max_bytes`` (one transaction
+        each, in order); a checkpoint between appends is written in its place."""
         batch: list = []
         size = 0
         for kind, body, future in group:
-            if self._failed is not None:
-                future.set_exception(self._failed)
-                continue
-            if kind == "checkpoint" or len(batch) + 2 > self.max_ops or size + len(body[1]) > self.max_bytes:
+            if kind == "checkpoint" or (batch and size + len(body[1]) > self.max_bytes):
                 self._write_events(batch)
                 batch, size = [], 0
             if kind == "checkpoint":
@@ -204,60 +233,21 @@ class EtcdStore:
             for _, future in batch:
                 future.set_exception(self._failed)
             return
+        last = batch[-1][0][0]
+        fence = (self.fence_key, self.fence_revision) if self.fence_key is not None else None
         try:
-            self.call(self._txn_events([body for body, _ in batch]))
+            if last > self._durable:  # appends of no events leave the log as it is
+                self.appender.commit(self._durable, last, pack([body for (_, body), _ in batch]), fence)
         except Exception as e:  # nothing of it is acknowledged, nor anything after it
             self._failed = e if isinstance(e, StoreError) else StoreError(f"etcd append failed: {e}")
             log.error("%s", self._failed)
             for _, future in batch:
                 future.set_exception(self._failed)
             return
-        self.groups += 1
-        for (last, _), future in batch:
-            future.set_result(last)
-
-    async def _txn_events(self, bodies: list[tuple[int, bytes]]) -> None:
-        t = self.client.transactions
-        head, last = self.key("head"), bodies[-1][0]
-        compare = [t.value(head) == _pad(self._durable)] if self._durable else [t.version(head) == 0]
-        puts = [t.put(self.key("events/") + _pad(seq), body) for seq, body in bodies] + [t.put(head, _pad(last))]
-
-        sent = [False]  # an attempt whose answer was lost: it may have committed
-
-        async def attempt() -> bool:
-            lost = self._aetcd.exceptions
-            try:
-                ok, _ = await self.client.transaction(compare=compare + self._guards(), success=puts, failure=[])
-            except (lost.ConnectionTimeoutError, lost.ConnectionFailedError, lost.InternalError):
-                sent[0] = True
-                raise
-            if ok:
-                return True
-            if sent[0]:  # did a lost attempt commit? our last key holds exactly our bytes only if so
-                kvs, _, _ = await self.range(self.key("events/") + _pad(last))
-                if kvs and kvs[0].value == bodies[-1][1]:
-                    return True
-            await self._why_refused()
-            return False
-
-        deadline = time.monotonic() + self.retry_s
-        while not await self.retrying(attempt, "append"):
-            if time.monotonic() > deadline:
-                raise StoreError("etcd did not commit the append in time")
-            await asyncio.sleep(0.02)
         self._durable = last
-
-    async def _why_refused(self) -> None:
-        """A refused transaction: raise if it will never succeed (deposed, or another writer)."""
-        if self.fence_key is not None:
-            kvs, _, _ = await self.range(self.fence_key)
-            if not kvs or kvs[0].create_revision != self.fence_revision:
-                raise StoreError("this master is no longer the leader (its lease in etcd is gone): "
-                                 "it appends nothing more")
-        kvs, _, _ = await self.range(self.key("head"))
-        head = int(kvs[0].value) if kvs else 0
-        if head != self._durable:
-            raise StoreError(f"another writer appended to the log (head {head}, expected {self._durable})")
+        self.groups += 1
+        for (seq, _), future in batch:
+            future.set_result(seq)
 
     def _write_checkpoint(self, seq: int, state: dict[str, Any], future: Future) -> None:
         try:
@@ -276,7 +266,7 @@ class EtcdStore:
 
     async def _txn_checkpoint(self, seq: int, parts: list[bytes]) -> None:
         t = self.client.transactions
-        base = self.key("checkpoints/") + _pad(seq) + b"/"
+        base = self.key("checkpoints/") + pad(seq) + b"/"
         for i, part in enumerate(parts):
             ok, _ = await self.retrying(lambda i=i, part=part: self.client.transaction(
                 compare=self._guards(), success=[t.put(base + b"%06d" % i, part)], failure=[]), "checkpoint")
@@ -287,9 +277,9 @@ class EtcdStore:
         pointer = json.dumps({"seq": seq, "parts": len(parts), "compacted": max(compacted, (found or {}).get(
             "compacted", 0))}).encode()
         ops = [t.put(self.key("checkpoint"), pointer),
-               t.delete(self.key("checkpoints/"), range_end=self.key("checkpoints/") + _pad(seq))]
+               t.delete(self.key("checkpoints/"), range_end=self.key("checkpoints/") + pad(seq))]
         if self.compact:
-            ops.append(t.delete(self.key("events/"), range_end=self.key("events/") + _pad(seq + 1)))
+            ops.append(t.delete(self.key("events/"), range_end=self.key("events/") + pad(seq + 1)))
         ok, responses = await self.retrying(lambda: self.client.transaction(
             compare=self._guards(), success=ops, failure=[]), "checkpoint")
         if not ok:
@@ -321,7 +311,7 @@ class EtcdStore:
 
     def _pages(self, seq: int, revision: int, page: int) -> Iterator[Event]:
         """Every page read at one revision: one consistent view of the log."""
-        start, end = self.key("events/") + _pad(seq + 1), self.key("events0")
+        start, end = self.key("events/") + pad(seq + 1), self.key("events0")
         while True:
             try:
                 kvs, _, more = self.call(self.retrying(lambda: self.range(start, end, page, revision), "read"))
@@ -341,7 +331,7 @@ class EtcdStore:
             if not kvs:
                 return None
             pointer = json.loads(kvs[0].value)
-            base = self.key("checkpoints/") + _pad(pointer["seq"]) + b"/"
+            base = self.key("checkpoints/") + pad(pointer["seq"]) + b"/"
             try:
                 parts, _, _ = self.call(self.retrying(lambda: self.range(base, base[:-1] + b"0", 0, revision), "read"))
             except self._aetcd.exceptions.RevisionCompactedError:
@@ -374,6 +364,10 @@ class EtcdStore:
         self._closed = True
         self._queue.put(_STOP)
         self._writer.join(30.0)
+        self.appender.close()
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
         try:
             self.call(self.client.close(), timeout_s=5.0)
         except Exception:  # closing a channel to a dead cluster: nothing left to save

@@ -5,6 +5,12 @@ Members listen on loopback ports picked free at start; their data lives under
 election timeout 500 ms (etcd's defaults are 100 ms / 1 s). ``stop()`` ends
 every member it started; a member can be killed and started again alone
 (fault tests).
+
+With ``ca`` (a cell CA's directory: corral ca init), every member serves
+clients and peers over TLS with a certificate of role ``etcd`` issued from it
+on first start (``CA/etcdN.pem``) and accepts only clients and peers
+that present a certificate of that CA (``--client-cert-auth``,
+``--peer-client-cert-auth``); the masters use their own certificates.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,10 +48,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class EtcdCluster:
     def __init__(self, directory: str | Path, members: int = 3, host: str = "127.0.0.1",
-                 heartbeat_ms: int = 50, election_ms: int = 500):
+                 heartbeat_ms: int = 50, election_ms: int = 500, ca: str | Path | None = None,
+                 also_listen: tuple[str, ...] = ()):
         self.binary = etcd_binary()
         self.directory = Path(directory)
         self.host = host
+        self.ca = Path(ca) if ca is not None else None
+        self.scheme = "https" if ca is not None else "http"
+        self.also_listen = also_listen  # more addresses clients reach the members on (same ports)
         self.names = [f"etcd{i}" for i in range(members)]
         known = self.directory / "cluster.json"  # a cluster started here before comes back on its ports
         if known.exists():
@@ -66,17 +77,38 @@ class EtcdCluster:
         """The store URL of this cluster: ``etcd://host:port,host:port,...``."""
         return "etcd://" + ",".join(self.endpoints)
 
+    def _tls_args(self, name: str) -> list[str]:
+        if self.ca is None:
+            return []
+        from corral.tls import CA_CERT, issue
+
+        if not (self.ca / f"{name}.pem").exists():
+            issue(self.ca, name, [self.host], role="etcd")
+        cert, key, ca = str(self.ca / f"{name}.pem"), str(self.ca / f"{name}-key.pem"), str(self.ca / CA_CERT)
+        return ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
+                "--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
+                "--peer-client-cert-auth"]
+
+    def client_files(self) -> Any:
+        """A corral.tls.TlsFiles for this cluster's clients: the CA and a member's certificate."""
+        from corral.tls import CA_CERT, TlsFiles
+
+        name = self.names[0]
+        return TlsFiles(self.ca / f"{name}.pem", self.ca / f"{name}-key.pem", self.ca / CA_CERT)
+
     def _args(self, name: str) -> list[str]:
-        peers = ",".join(f"{n}=http://{self.host}:{self.peer_ports[n]}" for n in self.names)
-        client = f"http://{self.host}:{self.client_ports[name]}"
-        peer = f"http://{self.host}:{self.peer_ports[name]}"
+        http = self.scheme
+        peers = ",".join(f"{n}={http}://{self.host}:{self.peer_ports[n]}" for n in self.names)
+        client = f"{http}://{self.host}:{self.client_ports[name]}"
+        listen = ",".join([client, *(f"{http}://{h}:{self.client_ports[name]}" for h in self.also_listen)])
+        peer = f"{http}://{self.host}:{self.peer_ports[name]}"
         return [self.binary, "--name", name, "--data-dir", str(self.directory / name),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-client-urls", listen, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", peers, "--initial-cluster-token", f"corral-{self.directory.name}",
                 "--initial-cluster-state", "existing" if name in self._started_once else "new",
                 "--heartbeat-interval", str(self.heartbeat_ms), "--election-timeout", str(self.election_ms),
-                "--logger", "zap", "--log-level", "error"]
+                "--logger", "zap", "--log-level", "error", *self._tls_args(name)]
 
     def start(self, timeout_s: float = 20.0) -> "EtcdCluster":
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -108,7 +140,8 @@ class EtcdCluster:
 
     def healthy(self, name: str) -> bool:
         try:
-            r = httpx.get(f"http://{self.host}:{self.client_ports[name]}/health", timeout=1.0)
+            verify: Any = self.client_files().client_context() if self.ca is not None else True
+            r = httpx.get(f"{self.scheme}://{self.host}:{self.client_ports[name]}/health", timeout=1.0, verify=verify)
             return r.status_code == 200 and r.json().get("health") == "true"
         except (httpx.HTTPError, ValueError):
             return False

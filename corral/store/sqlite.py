@@ -4,7 +4,9 @@ A single writer thread owns the write connection. ``append`` queues the events
 and returns a future; the writer takes everything queued, writes it in one
 transaction, commits with ``synchronous=FULL`` (fsync of the WAL) and only
 then resolves the futures of that group. Queue order is log order, so an
-event is never durable before an event appended earlier. Readers use their
+event is never durable before an event appended earlier; after a failed
+append, later events fail unwritten until the missing ones are appended again
+(``_after_hole``), so the log never has a hole. Readers use their
 own connections (WAL lets them run beside the writer).
 """
 
@@ -64,6 +66,8 @@ class SqliteStore:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self.groups = 0  # transactions committed (for the benchmark and tests)
+        self._hole: int | None = None  # the first event of a failed append, until it is written
+        self._hole_error = self._last_error = ""
         self._writer = threading.Thread(target=self._write_loop, name="corral-store-writer", daemon=True)
         self._writer.start()
 
@@ -110,13 +114,16 @@ class SqliteStore:
         """Events of the whole group in one transaction, then each checkpoint in its own (a
         checkpoint is durable no earlier than the events before it, and a failed checkpoint
         fails only itself)."""
-        appends = [item for item in group if item[0] == "events"]
+        appends = self._after_hole([item for item in group if item[0] == "events"])
         if appends:
             rows = [row for _, rows, _ in appends for row in rows]
             if self._transaction(lambda: self._conn.executemany("INSERT INTO events (seq, body) VALUES (?, ?)", rows),
                                  [f for _, _, f in appends]):
+                self._hole = None
                 for _, rows, future in appends:
                     future.set_result(rows[-1][0] if rows else None)
+            elif self._hole is None and rows:
+                self._hole, self._hole_error = rows[0][0], self._last_error
         for _, ((seq, state),), future in (item for item in group if item[0] == "checkpoint"):
             def write(seq=seq, state=state) -> None:
                 body = json.dumps(state, separators=(",", ":"))
@@ -132,13 +139,32 @@ class SqliteStore:
             if self._transaction(write, [future]):
                 future.set_result(seq)
 
+    def _after_hole(self, appends: list) -> list:
+        """The appends that may be written now. After an append failed, the log has a hole at its
+        first event: until an append starting there succeeds, later events fail unwritten (an
+        event is never durable before one appended earlier), so the caller can write the whole
+        missing tail again, in order, once the store works."""
+        if self._hole is None:
+            return appends
+        keep, expected = [], self._hole
+        for item in appends:
+            rows, future = item[1], item[2]
+            if not rows or rows[0][0] == expected:
+                keep.append(item)
+                expected = rows[-1][0] + 1 if rows else expected
+            else:
+                future.set_exception(StoreError(f"store commit failed: event {self._hole} is not durable yet "
+                                                f"({self._hole_error})"))
+        return keep
+
     def _transaction(self, work, futures: list[Future]) -> bool:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             work()
             self._conn.execute("COMMIT")
-        except Exception as e:  # nothing of it is acknowledged
-            log.error("store commit failed: %s", e)
+        except Exception as e:  # nothing of it is acknowledged; the caller says so (once, not per try)
+            log.debug("store commit failed: %s", e)
+            self._last_error = str(e)
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:

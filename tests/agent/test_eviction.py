@@ -41,3 +41,28 @@ def test_over_the_threshold_one_victim_is_chosen_when_usage_is_unknown():
     reading = MemoryReading(total_bytes=100, available_bytes=1)
     tasks = [Candidate("a", 5, 0), Candidate("b", 1, 0), Candidate("c", 1, 0)]
     assert choose_victims(reading, 0.9, tasks) == ["b"]
+
+
+COLOCATED = [
+    Candidate("web", priority=10, memory_bytes=4 * GiB, started_at=1, latency_sensitive=True),
+    Candidate("pipeline", priority=9, memory_bytes=2 * GiB, started_at=2),
+    Candidate("dev-web", priority=2, memory_bytes=1 * GiB, started_at=3, latency_sensitive=True),
+    Candidate("etl", priority=8, memory_bytes=1 * GiB, started_at=4),
+]
+
+
+@pytest.mark.parametrize(
+    "case, tasks, want",
+    [
+        ("inside a band batch goes before latency-sensitive work, even at a higher priority",
+         COLOCATED[2:], ["etl"]),
+        ("a production batch task goes before a production service of a higher priority",
+         COLOCATED[:2], ["pipeline"]),
+        ("a latency-sensitive task of a lower band goes before batch of a higher band",
+         COLOCATED[1:3], ["dev-web"]),
+        ("the whole machine: batch-band batch first", COLOCATED, ["etl"]),
+    ],
+)
+def test_batch_is_evicted_before_latency_sensitive_work(case, tasks, want):
+    reading = MemoryReading(total_bytes=16 * GiB, available_bytes=int(0.5 * GiB))
+    assert choose_victims(reading, 0.95, tasks) == want

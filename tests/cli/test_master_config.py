@@ -140,3 +140,15 @@ def test_a_bad_queue_order_flag_is_one_line_and_exit_2(tmp_path):
     result = runner.invoke(app, ["master", "--queue-order", "fifo", "--store", "memory://"],
                            env={"CORRAL_CONFIG": str(tmp_path / "cli.yaml")})
     assert result.exit_code == 2 and "--queue-order: expected one of drf, round-robin" in result.stderr
+
+
+def test_reclamation_is_a_cell_option_that_build_master_hands_to_the_scheduler(tmp_path):
+    assert load_cell_config(write(tmp_path, "reclamation: false\n")) == {"reclamation": False}
+    with pytest.raises(CellConfigError, match="reclamation: expected true or false"):
+        load_cell_config(write(tmp_path, "reclamation: off-ish\n"))
+    for setting, want in ((None, True), (False, False), (True, True)):
+        master = build_master("memory://", reclamation=setting)
+        try:
+            assert master.core.scheduler.config.reclamation is want
+        finally:
+            master.store.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
+from pathlib import Path
 
 import psutil
+import pytest
 
-from tests.e2e.conftest import alive, task_line, wait_until
+from tests.e2e.conftest import Cell, alive, task_line, wait_until
 
 
 def test_a_job_submitted_through_the_cli_runs_as_real_processes_on_the_agents(cell):
@@ -101,3 +104,30 @@ def test_no_token_is_on_a_command_line_and_the_cells_secrets_are_private(cell):
         assert entry["machine"] == entry["user"][len("agent-"):]  # each agent's token is bound to its machine
     for name in ("tokens.yaml", "state.db"):
         assert stat.S_IMODE((cell.dir / name).stat().st_mode) == 0o600, name
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="an agent that is not root runs its tasks as its own user")
+def test_under_corral_up_as_root_a_task_runs_unprivileged_and_cannot_read_the_cells_secrets():
+    import shutil
+    import tempfile
+
+    # a directory every user may pass through (pytest's own are 0700): only the files' modes guard them
+    base = Path(tempfile.mkdtemp(prefix="corral-e2e-secrets-"))
+    os.chmod(base, 0o711)
+    c = Cell(base)
+    try:
+        c.start()
+        os.chmod(c.dir, 0o711)
+        (c.dir / "public.txt").write_text("anyone\n")
+        os.chmod(c.dir / "public.txt", 0o644)
+        probes = "; ".join(f"cat {c.dir / name} >/dev/null 2>&1; echo {key}=$?" for key, name in (
+            ("public", "public.txt"), ("tokens", "tokens.yaml"), ("store", "state.db")))
+        spec = c.spec("snoop", command="sh", args=["-c", f"echo uid=$(id -u); {probes}"])
+        assert c.corral("submit", spec).returncode == 0
+        wait_until(lambda: c.tasks("snoop")[0]["state"] in ("succeeded", "failed", "dead"), 30, "the probe")
+        out = dict(line.split("=") for line in c.corral("logs", "snoop/0").stdout.split())
+        assert out["uid"] != "0" and out == {"uid": out["uid"], "public": "0", "tokens": "1", "store": "1"}, out
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    assert not c.leftovers(), c.leftovers()

@@ -269,9 +269,9 @@ def test_scheduling_retries_stale_placements_a_bounded_number_of_times():
 
 def test_agent_reports_end_tasks_and_unknown_tasks_are_killed(h):
     h.machine("m1", cpu="8")
-    h.machine("m2", cpu="0.5")  # too small for the job, but up: a failed task is tried there before the job fails
     h.submit("a", tasks=3)
     h.schedule()
+    h.machine("m2", cpu="1")  # registered after the placement, so all three run on m1: a failed task goes there
     t0, t1, t2 = h.state.tasks_of("a.alice")
     out = h.run(AgentReport("m1", [
         {"task_id": t0.name, "generation": t0.generation, "state": "finished", "exit_code": 0},

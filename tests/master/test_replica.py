@@ -79,8 +79,9 @@ def test_a_leader_cut_off_from_etcd_stops_acknowledging_and_a_follower_takes_ove
 
         def cut(*args, **kw):  # a's etcd client path is gone: nothing it sends reaches etcd
             raise StoreError("etcd is unreachable (cut off)")
-        original_call = a.store.call
-        a.store.call = lambda coro, timeout_s=None: (coro.close(), cut())[1]
+        original_call, original_commit = a.store.call, a.store.appender.commit
+        a.store.call = lambda coro, timeout_s=None: (coro.close(), cut())[1]  # reads, lease, election
+        a.store.appender.commit = cut  # and the write path's channel of its own
         cut_at = time.monotonic()
         wait(lambda: b.leading, 15, "b to take over")
         took_over = time.monotonic() - cut_at
@@ -93,7 +94,7 @@ def test_a_leader_cut_off_from_etcd_stops_acknowledging_and_a_follower_takes_ove
         assert last_a < first_b, "two masters acknowledged at once"
         assert a.role == "deposed" and took_over < 5
         assert {job for _, _, job in acks} <= set(b.master.core.state.jobs)  # nothing acknowledged lost
-        a.store.call = original_call
+        a.store.call, a.store.appender.commit = original_call, original_commit
     finally:
         halt.set()
         stop(a, b)

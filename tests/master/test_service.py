@@ -1,5 +1,5 @@
 """The live master's shell: acknowledgement only after durability, effects after events,
-a broken store stops writes, checkpoints plus log rebuild the state."""
+a failing store refuses writes until it works again, checkpoints plus log rebuild the state."""
 
 from __future__ import annotations
 
@@ -73,16 +73,46 @@ def test_effects_reach_the_agents_only_after_their_events_are_durable():
     assert [e.task for e in master.core.transport.sent] == ["0.web.alice.local"]
 
 
-def test_a_store_that_fails_stops_all_writes_until_restart():
+def test_a_store_that_fails_refuses_writes_holds_the_effects_and_resumes_once_it_works_again():
     store = HeldStore()
     master = master_on(store)
-    _, durable = master.submit_command(Submit(spec("web")))
-    store.release(fail=True)
-    with pytest.raises(RuntimeError):
-        durable.result(5)
-    assert master.broken is not None
-    with pytest.raises(MasterUnavailable):
+    master.store_health.probe_interval_s = 3600  # the test probes by hand
+    master.submit_command(RegisterMachine("m1", {"cpu": "4", "memory": "8Gi"}, address="http://m1"))
+    store.release()
+    master.submit_command(Submit(spec("web")))
+    store.release()
+    thread = threading.Thread(target=lambda: pytest.raises(Exception, master.schedule_once), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not store.held and time.monotonic() < deadline:
+        time.sleep(0.005)
+    store.release(fail=True)  # the placement's events fail
+    thread.join(5)
+    assert master.unavailable() == "disk on fire" and master.broken is None
+    with pytest.raises(MasterUnavailable, match="disk on fire"):
         master.submit_command(Submit(spec("other")))
+    assert master.core.transport.sent == []  # its start waits for its events to be durable
+    # The probe writes the missing events again; they are held once more, then fail: still failing.
+    probe = threading.Thread(target=master.store_health.try_recover, daemon=True)
+    probe.start()
+    while not store.held and time.monotonic() < deadline:
+        time.sleep(0.005)
+    store.release(fail=True)
+    probe.join(5)
+    assert master.unavailable() == "disk on fire"
+    # Next time they are durable: the start goes out and writes are taken again.
+    probe = threading.Thread(target=master.store_health.try_recover, daemon=True)
+    probe.start()
+    while not store.held and time.monotonic() < deadline:
+        time.sleep(0.005)
+    store.release()
+    probe.join(5)
+    assert master.unavailable() is None
+    assert [e.task for e in master.core.transport.sent] == ["0.web.alice.local"]
+    assert [e["seq"] for e in store.read_since(0)] == list(range(1, master.core.state.seq + 1))
+    _, durable = master.submit_command(Submit(spec("other")))
+    store.release()
+    assert durable.result(5)
 
 
 def test_periodic_checkpoints_and_the_log_after_them_rebuild_the_state(tmp_path):

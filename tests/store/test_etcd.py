@@ -168,3 +168,39 @@ def test_a_long_soak_keeps_etcd_bounded(etcd_url):
         _soak(s, lambda: events_held(s))
     finally:
         s.close()
+
+
+def test_a_tls_etcd_takes_only_clients_with_a_certificate_of_its_ca(etcd_tls_cluster, tmp_path):
+    from corral.tls import TlsFiles, init_ca, issue
+
+    cluster, master = etcd_tls_cluster
+    url = f"{cluster.url}/tls{time.monotonic_ns()}"
+    assert cluster.scheme == "https" and all(cluster.healthy(n) for n in cluster.names)
+    s = open_store(url, tls=master)
+    try:
+        s.append([ev(1)]).result(10)
+        s.write_checkpoint(1, {"n": 1}).result(10)
+        assert s.latest_checkpoint() == (1, {"n": 1})
+    finally:
+        s.close()
+    init_ca(tmp_path / "other")  # a certificate of another CA, and the right CA without a certificate
+    stranger = issue(tmp_path / "other", "master0", role="master")
+    from corral.store.etcd import EtcdStore
+
+    # another CA's certificate; a certificate of ours, but another CA to verify etcd; plain gRPC
+    for tls in (TlsFiles(stranger.cert, stranger.key, master.ca), TlsFiles(master.cert, master.key, stranger.ca),
+                None):
+        with pytest.raises(StoreError, match="unreachable"):
+            EtcdStore(cluster.endpoints, "/tls/", retry_s=0.5, tls=tls)
+    import grpc
+    from aetcd.rpc import rpc_pb2, rpc_pb2_grpc
+
+    with grpc.secure_channel(cluster.endpoints[0], grpc.ssl_channel_credentials(master.ca.read_bytes()),
+                             options=[("grpc.ssl_target_name_override", "127.0.0.1")]) as channel:
+        with pytest.raises(grpc.RpcError):  # the right CA, but no client certificate
+            rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=b"/"), timeout=3)
+    s = open_store(url, tls=master)
+    try:
+        assert s.latest_checkpoint() == (1, {"n": 1}) and s.head() == 1
+    finally:
+        s.close()

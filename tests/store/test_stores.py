@@ -8,6 +8,7 @@ import pytest
 
 from corral.store import MemoryStore, StoreCompacted, StoreError, open_store
 from corral.store.sqlite import SqliteStore
+from tests.etcd import _prefixes
 
 
 def ev(seq: int, **fields) -> dict:
@@ -19,10 +20,13 @@ def make_store(kind: str, request, tmp_path):
         return MemoryStore(compact=True)
     if kind == "sqlite":
         return SqliteStore(tmp_path / "state.db")
+    if kind == "etcd-tls":  # client certificate auth, the master's certificate
+        cluster, master = request.getfixturevalue("etcd_tls_cluster")
+        return open_store(f"{cluster.url}/test{next(_prefixes)}", tls=master)
     return open_store(request.getfixturevalue("etcd_url"))
 
 
-@pytest.fixture(params=["memory", "sqlite", "etcd"])
+@pytest.fixture(params=["memory", "sqlite", "etcd", "etcd-tls"])
 def store(request, tmp_path):
     s = make_store(request.param, request, tmp_path)
     yield s

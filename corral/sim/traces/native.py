@@ -30,6 +30,7 @@ from corral.sim.traces.common import existing
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
 _NUM = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number")
 _STR = (lambda v: isinstance(v, str), "a string")
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
 
 
 def _maybe(check: tuple) -> tuple:
@@ -45,6 +46,7 @@ JOB_FIELDS = {
     "duration": _maybe(_NUM), "departure": _maybe(_NUM), "gpu": _INT, "gpu_milli": _INT, "gpu_models": _STRINGS,
     "priority": _INT, "appclass": _STR, "cpu_usage": _maybe(_INT), "memory_usage": _maybe(_INT),
     "max_per_machine": _maybe(_INT), "kind": _STR, "alloc": _maybe(_STR), "alloc_placement": _STR,
+    "gang": _BOOL, "min_tasks": _maybe(_INT),
 }
 
 

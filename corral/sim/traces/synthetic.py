@@ -219,3 +219,20 @@ def _diurnal_arrivals(rng: np.random.Generator, n: int, horizon: float) -> np.nd
     rate = 1 + DIURNAL_AMPLITUDE * np.sin(2 * np.pi * (grid / 86400.0 - (DIURNAL_PEAK_H - 6) / 24))
     cumulative = np.concatenate([[0.0], np.cumsum((rate[1:] + rate[:-1]) / 2)])
     return np.interp(rng.random(n) * cumulative[-1], cumulative, grid)
+
+
+# Online services' CPU use over the day (corral sim colocate): the trace's ``cpu_usage`` is the mean,
+# a sine around it peaks at SERVICE_USAGE_PEAK_H and never reaches the limit; batch uses its mean.
+SERVICE_USAGE_AMPLITUDE, SERVICE_USAGE_PEAK_H = 0.5, 20.0
+SERVICE_USAGE_CEILING = 0.95  # of the limit
+
+
+def cpu_usage_at(job: TraceJob, t: float) -> int:
+    """Millicores one task of ``job`` uses at ``t`` (seconds from midnight): diurnal for latency-sensitive
+    services (mean ``cpu_usage``, ±``SERVICE_USAGE_AMPLITUDE`` of it, below the limit), flat for batch;
+    the limit where the trace gives no usage."""
+    mean = job.cpu if job.cpu_usage is None else job.cpu_usage
+    if job.appclass != "latency-sensitive":
+        return mean
+    wave = 1 + SERVICE_USAGE_AMPLITUDE * math.sin(2 * math.pi * (t / 86400.0 - (SERVICE_USAGE_PEAK_H - 6) / 24))
+    return int(min(mean * wave, SERVICE_USAGE_CEILING * job.cpu))

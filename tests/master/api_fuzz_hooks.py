@@ -1,0 +1,64 @@
+"""Schemathesis hooks for tests/master/test_api_fuzz.py: the rules of the API that JSON Schema
+cannot state (corral/master/openapi_rules.py names them), taught to the positive cases only, so
+``positive_data_acceptance`` and ``negative_data_rejection`` both stay on for every operation.
+
+* ``after`` must name an existing job of the same user: a positive case waits for no job;
+* named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
+* ``PUT /jobs/{job}``: the body's name and user are the path's (or left out).
+
+And one of the run's own: ``watch=true`` (``/events``, ``/names/{job}``) holds the answer open
+for up to an hour, which a fuzzer reads as a timeout, so any case asks ``watch=false`` (the same
+operation answering at once); a case whose ``watch`` is not a boolean keeps it.
+
+Loaded through ``SCHEMATHESIS_HOOKS=tests.master.api_fuzz_hooks``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+JOB_BODIES = {("POST", "/api/v1/jobs"), ("PUT", "/api/v1/jobs/{job}")}
+
+
+def _positive(case: Any) -> bool:
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the rules above applied (a new dict)."""
+    body = dict(body)
+    if body.get("after") is not None:
+        body["after"] = None
+    resources = body.get("resources")
+    if isinstance(resources, dict) and isinstance(resources.get("ports"), dict):
+        seen: set[int] = set()
+        ports = {}
+        for name, port in resources["ports"].items():
+            ports[name] = 0 if port in seen else port
+            if port:
+                seen.add(port)
+        body["resources"] = {**resources, "ports": ports}
+    if method == "PUT":
+        name, _, user = str(path_parameters.get("job", "")).partition(".")
+        if "name" in body:
+            body["name"] = name
+        body.pop("owner", None)
+        if user:
+            body["user"] = user
+        else:
+            body.pop("user", None)  # the caller's job
+    return body
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    operation = case.operation
+    key = (operation.method.upper(), operation.path)
+    if key in JOB_BODIES and _positive(case) and isinstance(case.body, dict):
+        case.body = taught(key[0], key[1], case.body, case.path_parameters or {})
+    if isinstance(case.query, dict) and case.query.get("watch") in (True, "true"):
+        case.query = {**case.query, "watch": False}
+    return case
