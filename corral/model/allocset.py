@@ -68,6 +68,16 @@ class AllocSetSpec(_Strict):
     restart: ClassVar[None] = None
     alloc: ClassVar[None] = None
     alloc_placement: ClassVar[str] = "index"
+    # a set's allocs are placed one by one, run no process to check and roll without a health gate
+    gang: ClassVar[bool] = False
+    min_tasks: ClassVar[None] = None
+    placement: ClassVar[None] = None
+    health_check: ClassVar[None] = None
+    update: ClassVar[None] = None
+
+    @property
+    def gang_size(self) -> int:
+        return 0
 
     @property
     def env(self) -> dict[str, str]:
