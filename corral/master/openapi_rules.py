@@ -62,6 +62,10 @@ def job_spec(components_ref: str = "#/components/schemas/") -> dict[str, dict[st
 
     published = json.loads(json.dumps(job_spec_schema()).replace('"#/$defs/', f'"{components_ref}'))
     defs = published.pop("$defs", {})
+    # the file's schema is either kind (if kind: allocset, then AllocSetSpec, else JobSpec); the API
+    # describes the alloc set itself (api.py), from the pydantic model
+    published = defs.pop("JobSpec", published)
+    defs.pop("AllocSetSpec", None)
     for key in ("$schema", "$id"):
         published.pop(key, None)
     props = published["properties"]

@@ -66,6 +66,8 @@ def _as_typed(schema: dict[str, Any]) -> None:
         props[key] = {**props[key], "pattern": NAME_PATTERN}
     props["owner"] = {**props["user"], "title": "Owner", "description": "the same as user"}
     props["user"]["description"] = "the owner; default: the user of the token that submits it"
+    if "alloc" in props:  # a job's: the name of an alloc set (an alloc set has none)
+        props["alloc"] = {**props["alloc"], "anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {"type": "null"}]}
     if "placement" in props:  # a job's (an alloc set has none)
         props["placement"] = {**props["placement"], "anyOf": [{"enum": [*PLACEMENTS, *ALIASES]}, {"type": "null"}]}
     props["$schema"] = {"type": "string", "description": "the schema this file follows (for editors)"}
