@@ -100,7 +100,8 @@ def _why_job(job: str, output: str) -> None:
         typer.echo(f"{data['job']} ({data['state']}): no task is pending")
     for reason, indexes in reasons.items():
         shown = ",".join(map(str, indexes[:10])) + (",..." if len(indexes) > 10 else "")
-        typer.echo(f"{data['job']} tasks {shown} ({len(indexes)} pending): {reason}")
+        what = "allocs" if data.get("kind") == "allocset" else "tasks"
+        typer.echo(f"{data['job']} {what} {shown} ({len(indexes)} pending): {reason}")
 
 
 def show_plan(command: str, body: dict[str, Any], max_unavailable: int, output: Output) -> None:
@@ -167,10 +168,15 @@ def register(app: typer.Typer) -> None:
         """A job and its tasks."""
         with calling("status") as client:
             data = client.get(job)
+            if data.get("kind") == "allocset":
+                from corral.cli.allocs import print_allocset
+
+                return print_allocset(client.allocset(data["job"]), output)
         if print_data(data, output):
             return
         typer.echo(f"job {data['job']}: {data['state']}, priority {data['priority']}, {data['tasks']} tasks, "
-                   f"version {data['version']}" + (f", after {data['after']}" if data.get("after") else ""))
+                   f"version {data['version']}" + (f", after {data['after']}" if data.get("after") else "")
+                   + (f", in alloc set {data['alloc']}" if data.get("alloc") else ""))
         if data.get("reason"):
             typer.echo(f"  {data['state']}: {data['reason']}")
         if data.get("rollout"):

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.master",
     "corral.cli.client",
     "corral.cli.lists",
+    "corral.cli.allocs",
     "corral.cli.events",
     "corral.cli.up",
     "corral.cli.masters",
@@ -50,6 +51,7 @@ COMMAND_HOMES: dict[str, str] = {
     "sim": "corral.cli.sim", "master": "corral.cli.master",
     **dict.fromkeys(("submit", "plan", "status", "why", "kill", "update", "rollback"), "corral.cli.client"),
     **dict.fromkeys(("jobs", "tasks", "machines", "shares"), "corral.cli.lists"),
+    "allocs": "corral.cli.allocs",
     "events": "corral.cli.events", "up": "corral.cli.up", "masters": "corral.cli.masters",
     "ca": "corral.cli.ca", "logs": "corral.cli.logs",
 }

@@ -96,6 +96,14 @@ class Client:
         return self._typed("UpdateReply", self.http.call("PUT", f"/jobs/{ref}", json=body,
                                                          params={"max_unavailable": max_unavailable}))
 
+    def allocsets(self, user: str | None = None, all: bool = False) -> Any:
+        """Alloc sets (live ones; ``all``: ended too) with their allocs -> ``AllocSetList``."""
+        return self._typed("AllocSetList", self._get("/allocs", _params(user=user, all="true" if all else None)))
+
+    def allocset(self, name: str) -> Any:
+        """One alloc set (``NAME`` is yours, or ``NAME.USER``) with its allocs -> ``AllocSetView``."""
+        return self._typed("AllocSetView", self._get(f"/allocs/{name}"))
+
     def job_events(self, job: str) -> Any:
         """Every transition of a job and its tasks -> ``JobEvents``."""
         return self._typed("JobEvents", self._get(f"/jobs/{job}/events"))

@@ -14,6 +14,10 @@ apply a command call admission first, so a refused command leaves no trace.
 * quota: the limits of all live jobs of the user in the band plus this job's
   (Borg §2.5; corral.master.quota);
 * a repeated request id of the same user answers the first job;
+* an alloc set (``kind: allocset``) is admitted like a job, charged its
+  allocs; a job with ``alloc: SET`` needs the user's live set, tasks that fit
+  one alloc (and, by index, at most one per alloc), and is charged nothing
+  (its set is): ``check_alloc_job``;
 * a machine's name and capacity must be usable (integers are corral's units,
   strings quantities people type).
 
@@ -30,13 +34,15 @@ from corral.master.commands import RegisterMachine, Submit, Update
 from corral.master.errors import AdmissionError
 from corral.master.quota import Quotas, quantity_bounds
 from corral.master.records import JobRecord, charge, job_id, spec_to_dict
+from corral.model.allocset import is_allocset
 from corral.model.job import JobState
 from corral.model.priority import band_of
 from corral.model.quantity import parse_capacity_mapping
+from corral.model.resources import format_bytes, format_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 
-# Spec fields a running task can take without a restart.
-IN_PLACE_FIELDS = {"priority", "tasks", "update"}
+# Spec fields a running task can take without a restart (an alloc set's count is its tasks).
+IN_PLACE_FIELDS = {"priority", "tasks", "count", "update"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -94,8 +100,44 @@ def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecor
                                                  f"there is no job {spec.after}")])
         if dep.state.ended and dep.state is not JobState.SUCCEEDED:
             raise AdmissionError(422, [("after", f"job {spec.after} {dep.state.value}, it will never succeed")])
+    if spec.alloc:
+        check_alloc_job(state, spec)
     quotas.check(spec.user, spec.priority, state.usage_of(spec.user, band_of(spec.priority)), charge(spec))
     return Admitted(jid, spec, spec_to_dict(spec))
+
+
+_PLACED_BY_THE_SET = ("constraints", "soft_constraints", "max_per_domain", "spread")
+
+
+def check_alloc_job(state: Any, spec: JobSpec) -> None:
+    """A job that runs in alloc set ``spec.alloc``: the set must be the user's and live, hold its
+    tasks (``index``: one alloc per task) and each of its allocs a task; it asks for no GPUs or ports
+    and takes its placement from the set."""
+    allocset = state.jobs.get(job_id(spec.alloc, spec.user))
+    if allocset is None or not allocset.is_allocset:
+        raise AdmissionError(422, [("alloc", f"expected the name of an alloc set of user {spec.user}; "
+                                             f"there is no alloc set {spec.alloc}")])
+    if allocset.state.ended:
+        raise AdmissionError(422, [("alloc", f"alloc set {spec.alloc} was {allocset.state.value}")])
+    errors = []
+    if spec.alloc_placement == "index" and spec.tasks > allocset.spec.count:
+        errors.append(("tasks", f"alloc set {spec.alloc} has {allocset.spec.count} allocs and task i runs in "
+                                f"alloc i: expected at most {allocset.spec.count} tasks, or alloc_placement: any"))
+    need, holds = spec.resources, allocset.spec.resources
+    for name, show in (("cpu", format_cpu), ("memory", format_bytes), ("disk", format_bytes)):
+        if getattr(need, name) > getattr(holds, name):
+            errors.append((f"resources.{name}", f"a task asks {show(getattr(need, name))}, an alloc of "
+                                                f"{spec.alloc} holds {show(getattr(holds, name))}"))
+    if need.gpu:
+        errors.append(("resources.gpu", "a task in an alloc cannot ask for GPUs yet"))
+    if need.ports:
+        errors.append(("resources.ports", "a task in an alloc cannot ask for ports yet"))
+    for name in _PLACED_BY_THE_SET:
+        if getattr(spec, name):
+            errors.append((name, f"a task in an alloc runs where its alloc is: give {name} to alloc set "
+                                 f"{spec.alloc}"))
+    if errors:
+        raise AdmissionError(422, errors)
 
 
 def _no_cycle(state: Any, spec: JobSpec) -> None:
@@ -136,12 +178,33 @@ def admit_update(state: Any, quotas: Quotas, cmd: Update) -> AdmittedUpdate:
         return AdmittedUpdate(job, spec, new, changed, False)
     if "after" in changed:
         raise AdmissionError(422, [("after", "cannot change the job a job waits for; submit a new job")])
+    if is_allocset(spec) != job.is_allocset:
+        raise AdmissionError(422, [("kind", f"{job.id} is {'an alloc set' if job.is_allocset else 'a job'}; "
+                                            f"submit a new one of the other kind")])
+    if "alloc" in changed:
+        raise AdmissionError(422, [("alloc", "cannot move a job to another alloc set; submit a new job")])
+    if job.is_allocset:
+        _check_allocset_update(state, job, spec, changed)
+    elif spec.alloc:
+        check_alloc_job(state, spec)
     band = band_of(spec.priority)
     used = state.usage_of(spec.user, band)
     if band == job.band:
         used = used - charge(job.spec)
     quotas.check(spec.user, spec.priority, used, charge(spec))
     return AdmittedUpdate(job, spec, new, changed, bool(changed - IN_PLACE_FIELDS))
+
+
+def _check_allocset_update(state: Any, job: JobRecord, spec: Any, changed: frozenset[str]) -> None:
+    """An alloc set changes its priority and count in place; fewer allocs only if those removed are empty."""
+    other = sorted(changed - {"priority", "count"})
+    if other:
+        raise AdmissionError(422, [(other[0], "an alloc set changes only its priority and count in place; "
+                                              "submit a new alloc set for other changes")])
+    busy = [t for t in state.tasks_of(job.id) if t.index >= spec.count and state.alloc_members.get(t.name)]
+    if busy:
+        raise AdmissionError(422, [("count", f"alloc {job.name}/{busy[0].index} still holds tasks "
+                                             f"({', '.join(sorted(state.alloc_members[busy[0].name]))})")])
 
 
 def admit_machine(cmd: RegisterMachine) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from corral.master.inputs import labels, mapping, parse_json, register_command
 from corral.master.failover import last_machine
 from corral.master.gate import FollowerGate
 from corral.master.middleware import BodyLimit, CatchAll, FastSubmit
+from corral.master.allocs_api import allocs_router
 from corral.master.names_api import names_router
 from corral.master.naming import resolve_job, resolve_task
 from corral.master.history_api import history_router
@@ -84,6 +85,7 @@ def _document_bodies(app: FastAPI) -> None:
     from fastapi.openapi.utils import get_openapi
 
     from corral.master.openapi_rules import tighten
+    from corral.model.allocset import AllocSetSpec
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -95,7 +97,16 @@ def _document_bodies(app: FastAPI) -> None:
             _errors_are_json(schema)
             # JobSpec, JobUpdate, MachineRegistration, the notification and the path names, with
             # every rule admission enforces that JSON Schema can state (openapi_rules.py)
-            app.openapi_schema = tighten(schema)
+            tighten(schema)
+            body = AllocSetSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in body.pop("$defs", {}).items():
+                components.setdefault(name, definition)  # the tightened JobSpec's, where they share one
+            body["required"] = [f for f in body.get("required", []) if f != "user"]  # the caller's
+            components["AllocSetSpec"] = body
+            # what POST /jobs takes: a job, or an alloc set (kind: allocset; docs/allocs.md)
+            components["Submission"] = {"title": "Submission", "oneOf": [
+                {"$ref": "#/components/schemas/JobSpec"}, {"$ref": "#/components/schemas/AllocSetSpec"}]}
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -199,6 +210,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
     app.include_router(history_router(master, auth.anyone))  # GET /events
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
+    app.include_router(allocs_router(master, caller))  # GET /allocs[/{allocset}]: alloc sets and their allocs
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
     app.include_router(rollout_router(master, auth.user))  # POST /jobs/{job}/rollback
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
@@ -217,7 +229,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     # ---- jobs ----------------------------------------------------------------------------------
 
     @app.post(PREFIX + "/jobs", status_code=201, summary="Submit a job (idempotent with X-Request-Id)",
-              openapi_extra=_body("JobSpec"), response_model=JobReply,
+              openapi_extra=_body("Submission"), response_model=JobReply,
               responses={200: {"model": JobReply | DryRunReply,
                                "description": "the job an earlier X-Request-Id submitted; with dry_run, what "
                                               "submitting would do (nothing is stored)"},

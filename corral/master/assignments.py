@@ -64,7 +64,8 @@ def plan_assignments(master: Any, agent: AgentMemory, name: str, address: str, t
         view = core.state.view
         agent.settled = settled_mark(view, name)
         at = view.index.get(name)
-        want = sorted(view.tasks[at]) if at is not None else []  # the running tasks placed there
+        # the running tasks placed there (allocs are reservations: no agent runs them)
+        want = sorted(t for t in view.tasks[at] if not core.state.is_alloc(t)) if at is not None else []
         relaunch = []
         for task in want:
             if task in reported:

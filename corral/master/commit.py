@@ -13,11 +13,12 @@ parked in the unschedulable queue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from corral.master import allocs
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
 from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting, rest_of_gangs
@@ -47,6 +48,8 @@ class Round:
     versions: Any = None
     lineage: object = None
     mark: int = -1  # the highest machine version at snapshot time (what pending reasons describe)
+    # runnable tasks of jobs that run in alloc sets: placed at commit into their allocs (allocs.py)
+    in_allocs: list[str] = field(default_factory=list)
 
 
 def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None) -> Round:
@@ -57,6 +60,7 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     failover.reschedule.release(lambda n: n in state.pending)
     held = failover.reschedule.positions()
     excluded = False
+    in_allocs = []
     queue.wake(state.view)
     for name in (list(queue.runnable) if only is None else [n for n in queue.runnable if n in only]):
         task = state.tasks[name]
@@ -72,6 +76,9 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
         if name in held:
             task.reason, task.explanation = failover.reschedule.describe(name, held[name]), None
             continue
+        if job.spec.alloc:
+            in_allocs.append(name)
+            continue
         request = job.request
         tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []
         if tried:  # it failed there: elsewhere first
@@ -86,7 +93,7 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     if excluded:
         _name_machines(view)
     mark = int(live.version.max()) if len(live) else -1
-    return Round(view, pending, tokens, live.version.copy(), live.lineage, mark)
+    return Round(view, pending, tokens, live.version.copy(), live.lineage, mark, in_allocs)
 
 
 def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dict[str, str]:
@@ -119,6 +126,7 @@ def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dic
             continue
         _start(step, state, p, victims_of)
     _explain_unplaced(state, rnd, plan, queue)
+    allocs.place_members(step, rnd.in_allocs)
     for name, why in stale.items():
         task = state.tasks.get(name)
         if task is not None and task.state is P:
@@ -150,7 +158,11 @@ def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
     task = state.tasks[p.task_id]
     victims = [v for v in victims_of.get(p.task_id, []) if state.tasks[v.victim].state is R]  # not yet evicted
     for v in victims:
-        step.kill(v.victim, p.machine, v.reason)
+        if state.is_alloc(v.victim):  # an alloc preempted takes its tasks with it; no agent runs it
+            allocs.evict_members(step, v.victim, "evict", f"its alloc {allocs.label(state, v.victim)} "
+                                                           f"was preempted: {v.reason}")
+        else:
+            step.kill(v.victim, p.machine, v.reason)
         step.emit(TaskEnded, task=v.victim, via="evict", note=v.reason, machine=p.machine)
         state.tasks[v.victim].reason = v.reason
     for name, machine, why in rest_of_gangs(state, [v.victim for v in victims]):
@@ -159,7 +171,8 @@ def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
         state.tasks[name].reason = why
     step.emit(TaskScheduled, task=task.name, machine=p.machine, gpus=tuple(p.gpus),
               generation=task.generation + 1, ports=tuple(p.ports), reclaimed=p.reclaimed)
-    step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
+    if not state.jobs[task.job].is_allocset:  # an alloc holds room; no agent runs it (allocs.py)
+        step.start(task.name, p.machine, launch_body(state.jobs[task.job], task))
 
 
 def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> None:

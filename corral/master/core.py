@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from corral.master import admission, jobs, rollout
+from corral.master import admission, allocs, jobs, rollout
 from corral.master.clock import Clock, WallClock
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
                                     RegisterMachine, Rollback, Submit, Tick, Update, UsageReport, new_command_id)
@@ -43,7 +43,7 @@ from corral.master.commit import Round, commit, readable, snapshot, try_fit
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
 from corral.master.quota import Quotas
-from corral.master.records import JobRecord, launch_body
+from corral.master.records import JobRecord
 from corral.master.reports import apply_report
 from corral.master.rounds import SchedulingRounds
 from corral.master.state import CellState
@@ -224,13 +224,12 @@ class MasterCore:
 
     def launch(self, name: str) -> dict[str, Any]:
         """The TaskLaunch body (docs/agent-protocol.md) for running task ``name``."""
-        task = self.state.tasks[name]
-        return launch_body(self.state.jobs[task.job], task)
+        return allocs.launch(self.state, self.state.tasks[name])
 
     def assignments(self, machine: str) -> list[str]:
         """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``)."""
         return sorted(t.name for t in self.state.tasks.values()
-                      if t.state is TaskState.RUNNING and t.machine == machine)
+                      if t.state is TaskState.RUNNING and t.machine == machine and not self.state.is_alloc(t.name))
 
     def pending_reason(self, task: Any, top: int | None = None) -> tuple[str, dict[str, Any] | None]:
         """A pending task's reason and its record, true of the cell as it is now: a parked task has its

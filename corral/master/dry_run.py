@@ -22,7 +22,7 @@ from typing import Any
 
 from corral.master.commands import Submit, Tick, Update
 from corral.master.core import MasterCore
-from corral.master.events import JobSubmitted, JobUpdated, TaskEnded, TaskScheduled
+from corral.master.events import AllocSetSubmitted, JobSubmitted, JobUpdated, TaskEnded, TaskScheduled
 from corral.master.state import CellState
 from corral.model.job import TaskState
 from corral.sched.plan import Plan
@@ -92,7 +92,7 @@ def _pending_count(scratch: MasterCore, job_id: str) -> int:
 
 def _job_of(events: list[Any]) -> str:
     for event in events:
-        if isinstance(event, (JobSubmitted, JobUpdated)):
+        if isinstance(event, (JobSubmitted, JobUpdated, AllocSetSubmitted)):
             return event.job
     raise LookupError("the command emitted no job")
 

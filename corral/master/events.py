@@ -19,7 +19,13 @@ job_killed             a job was killed (by its user)
 job_failed             a task of the job failed for good; the rest are killed
 task_scheduled         a plan placing the task was committed
 task_ended             a running or pending task left that state (``via``)
+allocset_submitted     an alloc set was admitted; its allocs are pending
+allocset_killed        an alloc set was killed; its allocs are released
 =====================  =====================================================
+
+An alloc is placed, lost, preempted and released by the same ``task_scheduled``
+and ``task_ended`` events as a task (an alloc is its set's "task" in the
+state); a task placed inside an alloc has ``task_scheduled.alloc``.
 """
 
 from __future__ import annotations
@@ -131,6 +137,7 @@ class TaskScheduled(Event):
     generation: int
     gpus: tuple[int, ...] = ()
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it
+    alloc: str | None = None  # the alloc it was placed in (on that alloc's machine), if any
     reclaimed: bool = False  # non-production work placed in room only reservations leave (Borg §5.5)
     TYPE: ClassVar[str] = "task_scheduled"
 
@@ -144,8 +151,25 @@ class TaskEnded(Event):
     TYPE: ClassVar[str] = "task_ended"
 
 
+@dataclass(frozen=True, slots=True)
+class AllocSetSubmitted(Event):
+    job: str  # the alloc set's id, <name>.<user>, in the jobs' name space
+    spec: dict[str, Any]  # kind: allocset (corral.model.allocset)
+    request_id: str | None = None
+    parsed: Any = _transient()
+    TYPE: ClassVar[str] = "allocset_submitted"
+
+
+@dataclass(frozen=True, slots=True)
+class AllocSetKilled(Event):
+    job: str
+    note: str = ""
+    TYPE: ClassVar[str] = "allocset_killed"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
-    MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded)}
+    MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded,
+    AllocSetSubmitted, AllocSetKilled)}
 
 
 def decode(d: dict[str, Any]) -> Event:

@@ -128,7 +128,8 @@ class Failover:
         if (record is None or record.state != "up" or not task.history or task.history[-1].via != "lost"
                 or last_machine(task.history) != machine or status.get("generation") != task.generation
                 or status.get("state") not in ACTIVE or task.version != job.version
-                or job.request.gpu or job.request.resources.dynamic_ports or not fits(task, machine)):
+                or job.request.gpu or job.request.resources.dynamic_ports or job.spec.alloc
+                or not fits(task, machine)):  # a task of an alloc goes back into its alloc, placed again
             return False
         self.reschedule.discard(task.name)
         step.emit(TaskScheduled, task=task.name, machine=machine, gpus=(), generation=task.generation)

@@ -70,6 +70,7 @@ def check(state: Any) -> None:
     live_ordered = {j.id for j in state.jobs.values() if j.spec.after is not None and not j.state.ended}
     if live_ordered != state.waiting:
         fail(f"the set of ordered jobs is out of date: {sorted(live_ordered ^ state.waiting)}")
+    _check_allocs(state, fail)
     usage: dict[tuple[str, Band], np.ndarray] = {}
     for job in state.jobs.values():
         if not job.state.ended:
@@ -78,3 +79,37 @@ def check(state: Any) -> None:
     for key in set(usage) | set(state.usage):
         if not np.array_equal(usage.get(key, 0) + np.zeros(len(DIMS), dtype=np.int64), state.usage_of(*key)):
             fail(f"quota usage of {key[0]} in band {key[1].value} is out of date")
+
+
+def _check_allocs(state: Any, fail) -> None:
+    """Alloc-level accounting: every task placed in an alloc is running on the alloc's machine and
+    holds nothing of the machine itself (the alloc holds it: nothing is counted twice); the tasks in
+    an alloc fit it; the alloc bookkeeping is what the tasks say."""
+    members: dict[str, dict[str, None]] = {}
+    for name, task in state.tasks.items():
+        job = state.jobs[task.job]
+        if task.alloc is not None:
+            if task.state is not R:
+                fail(f"{task.state.value} task {name} is in alloc {task.alloc}")
+            members.setdefault(task.alloc, {})[name] = None
+            alloc = state.tasks.get(task.alloc)
+            if alloc is None or alloc.state is not R or not state.jobs[alloc.job].is_allocset:
+                fail(f"task {name} runs in alloc {task.alloc}, which is not a placed alloc")
+            if alloc.machine != task.machine:
+                fail(f"task {name} is on {task.machine}, its alloc {task.alloc} on {alloc.machine}")
+            if task.request is not None and task.request.vector.any():
+                fail(f"task {name} in alloc {task.alloc} holds resources of its machine too")
+        elif task.state is R and job.spec.alloc:
+            fail(f"running task {name} of job {job.id} is in no alloc of its set {job.spec.alloc}")
+    if {a: set(m) for a, m in members.items()} != {a: set(m) for a, m in state.alloc_members.items()}:
+        fail("the allocs' member lists are out of date")
+    for alloc, tasks in state.alloc_members.items():
+        allocset = state.jobs[state.tasks[alloc].job]
+        capacity = allocset.spec.resources.to_resources().vector()
+        used = state.alloc_used(alloc)
+        if (used > capacity).any():
+            fail(f"alloc {alloc} is over-committed: its tasks use {used.tolist()}, it holds {capacity.tolist()}")
+        for name, need in tasks.items():
+            task = state.tasks[name]
+            if not np.array_equal(need, state.jobs[task.job].need_of(task.version)):
+                fail(f"task {name} takes {need.tolist()} of alloc {alloc}, its spec says otherwise")

@@ -12,25 +12,31 @@ from __future__ import annotations
 from typing import Any
 
 from corral.master.admission import Admitted
-from corral.master.events import JobKilled, JobSubmitted, TaskEnded
+from corral.master import allocs
+from corral.master.events import AllocSetSubmitted, JobKilled, JobSubmitted, TaskEnded
 from corral.master.records import JobRecord, job_id
 from corral.master.step import Step
+from corral.model.allocset import is_allocset
 from corral.model.job import JobState, TaskState
 
 
 def job_reply(job: JobRecord) -> dict[str, Any]:
     return {"job": job.id, "name": job.name, "user": job.user, "state": job.state.value,
-            "version": job.version, "tasks": job.spec.tasks}
+            "version": job.version, "tasks": job.spec.tasks,
+            **({"kind": "allocset"} if job.is_allocset else {})}
 
 
 def submit(step: Step, admitted: Admitted, request_id: str | None) -> None:
-    step.emit(JobSubmitted, job=admitted.job, spec=admitted.spec_dict, request_id=request_id,
-              parsed=admitted.spec)
+    kind = AllocSetSubmitted if is_allocset(admitted.spec) else JobSubmitted
+    step.emit(kind, job=admitted.job, spec=admitted.spec_dict, request_id=request_id, parsed=admitted.spec)
     step.reply = job_reply(step.state.jobs[admitted.job])
 
 
 def kill(step: Step, job: JobRecord, note: str = "killed by its user") -> None:
-    if not job.state.ended:
+    if not job.state.ended and job.is_allocset:
+        allocs.kill_set(step, job, note)
+        reject_dependents(step)
+    elif not job.state.ended:
         for task in step.state.tasks_of(job.id):
             if task.state is TaskState.RUNNING:
                 step.kill(task.name, task.machine, "the job was killed")

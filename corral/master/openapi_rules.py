@@ -64,6 +64,10 @@ def job_spec(components_ref: str = "#/components/schemas/") -> dict[str, dict[st
 
     published = json.loads(json.dumps(job_spec_schema()).replace('"#/$defs/', f'"{components_ref}'))
     defs = published.pop("$defs", {})
+    # the file's schema is either kind (if kind: allocset, then AllocSetSpec, else JobSpec); the API
+    # describes the alloc set itself (api.py), from the pydantic model
+    published = defs.pop("JobSpec", published)
+    defs.pop("AllocSetSpec", None)
     for key in ("$schema", "$id"):
         published.pop(key, None)
     props = published["properties"]
@@ -100,6 +104,13 @@ def job_spec(components_ref: str = "#/components/schemas/") -> dict[str, dict[st
     # a fractional GPU share (gpu_milli < 1000) is a share of one GPU
     resources["anyOf"] = [{"properties": {"gpu_milli": {"const": 1000}}},
                           {"required": ["gpu"], "properties": {"gpu": {"const": 1}}}]
+    if "HealthCheckSpec" in defs:  # exactly one of http (a URL) or command (a non-empty argv)
+        check = defs["HealthCheckSpec"]
+        url = {"type": "string", "pattern": r"^https?://[^\x00]{0,2040}$"}
+        argv = {"type": "array", "minItems": 1, "items": _text(),
+                "prefixItems": [{"type": "string", "minLength": 1, "pattern": NO_NUL}]}
+        check["oneOf"] = [{"required": ["http"], "properties": {"http": url, "command": {"type": "null"}}},
+                          {"required": ["command"], "properties": {"command": argv, "http": {"type": "null"}}}]
     return {"JobSpec": published, **defs}
 
 

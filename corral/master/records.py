@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from corral.model.allocset import is_allocset
 from corral.model.job import JobState, TaskState, job_end_state
 from corral.model.machine import HOST, Machine
 from corral.model.priority import Band, band_of
@@ -22,17 +23,29 @@ def job_id(name: str, user: str) -> str:
     return f"{name}.{user}"
 
 
+# A job spec's fields whose default is left out of its canonical form (specs logged before them
+# read back the same; an alloc set always says its kind).
+_QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index"}
+
+
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
     """The canonical form of a spec, which reads back into the same spec (cpu as millicores "500m")."""
     d = spec.model_dump(mode="json")
     d["resources"]["cpu"] = f"{spec.resources.cpu}m"
+    if not is_allocset(spec):
+        for key, default in _QUIET_DEFAULTS.items():
+            if d.get(key, default) == default:
+                d.pop(key, None)
     return d
 
 
 def request_for(spec: JobSpec, jid: str) -> TaskRequest:
+    """The scheduler's request for a task of ``spec`` (or an alloc of an alloc set). A task that runs
+    in an alloc asks the machine for nothing: its alloc holds its resources (corral.master.allocs
+    checks it against the alloc's room), so it is placed in the cell view with none."""
     domain_dependent = bool(spec.max_per_domain or spec.spread)
     return TaskRequest(
-        resources=spec.resources.to_resources(),
+        resources=Resources() if spec.alloc else spec.resources.to_resources(),
         priority=spec.priority,
         appclass=spec.appclass,
         constraints=spec.hard_constraints(),
@@ -48,6 +61,8 @@ def charge(spec: JobSpec) -> np.ndarray:
     """What a job counts against its user's quota: its task count times one task's limits
     (the vector of ``Resources.vector()``, built without the intermediate object: a hot path)."""
     r = spec.resources
+    if spec.alloc:  # its alloc set is charged for what it uses
+        return np.zeros(4, dtype=np.int64)
     gpu = r.gpu * r.gpu_milli if r.gpu else 0
     return np.array((r.cpu * spec.tasks, r.memory * spec.tasks, r.disk * spec.tasks, gpu * spec.tasks),
                     dtype=np.int64)
@@ -120,6 +135,12 @@ class JobRecord:
             cached = self._requests[version] = request_for(parse_job_spec(self.old_specs[version]), self.id)
         return cached
 
+    def need_of(self, version: int) -> np.ndarray:
+        """What one task of spec version ``version`` takes of its alloc's room: its own limits, the
+        ``Resources.vector()`` its request would have outside an alloc."""
+        spec = self.spec if version == self.version else parse_job_spec(self.old_specs[version])
+        return spec.resources.to_resources().vector()
+
     @property
     def name(self) -> str:
         return self.spec.name
@@ -131,6 +152,10 @@ class JobRecord:
     @property
     def band(self) -> Band:
         return band_of(self.spec.priority)
+
+    @property
+    def is_allocset(self) -> bool:
+        return is_allocset(self.spec)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +201,7 @@ class TaskRecord:
     agent: dict[str, Any] | None = None
     agent_next_try_at: float | None = None
     ports: tuple[int, ...] = ()  # the dynamic ports picked for it while it is placed
+    alloc: str | None = None  # the alloc (its task name) it runs in while it is placed there
     # soft state: OOM kills its agents counted, (machine, generation) -> (count, memory limit); health.py
     oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     reclaimed: bool = False  # placed in reclaimed room (its TaskScheduled said so) while it is placed
@@ -186,6 +212,7 @@ class TaskRecord:
             "machine": self.machine, "gpus": list(self.gpus), "generation": self.generation,
             "version": self.version, "history": [t.to_dict() for t in self.history],
             **({"ports": list(self.ports)} if self.ports else {}),
+            **({"alloc": self.alloc} if self.alloc else {}),
             **({"reclaimed": True} if self.reclaimed else {}),
         }
 
@@ -194,11 +221,12 @@ class TaskRecord:
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
-                   reclaimed=bool(d.get("reclaimed", False)))
+                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)))
 
 
-def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
-    """The TaskLaunch body (docs/agent-protocol.md) for running ``task`` of ``job``."""
+def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The TaskLaunch body (docs/agent-protocol.md) for running ``task`` of ``job``; ``alloc``: the
+    ``AllocRef`` of the alloc it runs in (corral.master.allocs.alloc_ref), its parent cgroup there."""
     spec = job.spec
     r: Resources = spec.resources.to_resources()
     return {
@@ -210,5 +238,6 @@ def launch_body(job: JobRecord, task: TaskRecord) -> dict[str, Any]:
         "priority": spec.priority, "appclass": spec.appclass.value, "ports": list(r.ports + task.ports),
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
+        **({"alloc": alloc} if alloc is not None else {}),
         **({"health_check": spec.health_check.model_dump(mode="json")} if spec.health_check is not None else {}),
     }

@@ -217,6 +217,8 @@ class JobSummary(BaseModel):
     submitted_at: float
     after: str | None
     last: LastTransition | None = None
+    kind: str = Field("job", description="job, or allocset: an alloc set, whose tasks are its allocs")
+    alloc: str | None = Field(None, description="the alloc set the job's tasks run in, if any")
 
 
 class RolloutView(BaseModel):
@@ -375,3 +377,44 @@ class MasterRole(BaseModel):
     pid: int = Field(description="the master's process id")
     applied: int = Field(description="the seq of the last event of the log it has applied")
     leader: str | None = Field(None, description="the leader's URL, as far as this master knows")
+
+
+# ---- alloc sets (allocs_api.py) ----------------------------------------------------------------
+
+
+class AllocResources(BaseModel):
+    cpu: int = Field(description="millicores")
+    memory: int = Field(description="bytes")
+    disk: int = Field(description="bytes")
+
+
+class AllocView(BaseModel):
+    """One alloc: where it is, what its tasks use of it, which tasks run in it."""
+
+    alloc: str = Field(description="<set>/<index>, as the CLI names it")
+    id: str = Field(description="its id: INDEX.SET.USER.CELL (the agent's alloc-<id> cgroup)")
+    index: int
+    state: str = Field(description="pending (not placed), running (placed: it holds its resources) or dead")
+    machine: str | None
+    used: AllocResources = Field(description="what the tasks in it take of it (their limits)")
+    tasks: list[str] = Field(description="the tasks placed in it")
+    reason: str = Field(description="why it waits for a machine (pending), else ''")
+
+
+class AllocSetView(BaseModel):
+    """An alloc set: ``count`` allocs of ``resources`` each, and the live jobs that run in it."""
+
+    allocset: str = Field(description="its id <name>.<user>")
+    name: str
+    user: str
+    state: str
+    priority: int
+    count: int
+    resources: AllocResources = Field(description="what each alloc holds")
+    jobs: list[str] = Field(description="the live jobs whose tasks run in its allocs")
+    allocs: list[AllocView]
+
+
+class AllocSetList(BaseModel):
+    allocsets: list[AllocSetView]
+    count: int

@@ -49,7 +49,7 @@ def update(step: Step, admitted: AdmittedUpdate, max_unavailable: int) -> None:
         step.reply = {**job_reply(job), "changed": []}
         return
     for task in step.state.tasks_of(job.id):
-        if task.state is TaskState.RUNNING and task.index >= admitted.spec.tasks:
+        if task.state is TaskState.RUNNING and task.index >= admitted.spec.tasks and not job.is_allocset:
             step.kill(task.name, task.machine, "the job was scaled down")
     step.emit(JobUpdated, job=job.id, spec=admitted.spec_dict, restart=admitted.restart,
               max_unavailable=max_unavailable, parsed=admitted.spec)

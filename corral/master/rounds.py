@@ -70,7 +70,7 @@ class SchedulingRounds:
                     break
                 rnd = core.snapshot(only)
                 seen = core.state.seq
-            if not rnd.pending:
+            if not rnd.pending and not rnd.in_allocs:
                 rnd.view.release()
                 if only is None:
                     planned = (seen, core.queue.unparked)

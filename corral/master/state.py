@@ -22,6 +22,8 @@ from corral.model.priority import Band
 from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
+from corral.master.alloc_accounts import AllocAccounts
+from corral.master.checkpoint import state_from_dict, state_to_dict
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
@@ -30,7 +32,6 @@ from corral.sched.request import PlacedTask
 
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 _GONE = object()
-CHECKPOINT_FORMAT = 2  # 1: ended jobs were all "dead"
 
 
 class PendingObserver(Protocol):
@@ -49,7 +50,7 @@ class _Nobody:
         pass
 
 
-class CellState:
+class CellState(AllocAccounts):
     def __init__(self, cell: str = "local"):
         self.cell = cell
         self.seq = 0
@@ -66,6 +67,8 @@ class CellState:
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
+        # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
+        self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
         self._appliers = {
@@ -73,6 +76,7 @@ class CellState:
             ev.JobSubmitted: self._job_submitted, ev.JobUpdated: self._job_updated,
             ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
             ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
+            ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
         }
 
     # ---- reading -------------------------------------------------------------------------------
@@ -104,6 +108,7 @@ class CellState:
                                        event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
+            self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
         task.state = new
@@ -223,6 +228,11 @@ class CellState:
                                            reclaimed=task.reclaimed), at)
             except PlacementError as e:
                 misfits.append((task, str(e)))
+        for alloc, why in [(t.name, w) for t, w in misfits if t.name in self.alloc_members]:
+            for name in list(self.alloc_members[alloc]):  # its tasks go with it (they hold nothing themselves)
+                member = self.tasks[name]
+                self.view.remove(name)
+                misfits.append((member, f"its alloc {alloc} {why}"))
         for task, why in misfits:
             if event is None:
                 raise InvariantError(f"running task {task.name} does not fit its machine: {why}")
@@ -230,6 +240,7 @@ class CellState:
             next_task_state(task.name, R, "evict", task.history)
             task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
                                            event.t, f"no longer fits its machine: {why}", task.machine))
+            self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
             task.reclaimed = False
             self._moved(task.job, R, P)
@@ -269,12 +280,19 @@ class CellState:
         gpus = tuple(event.gpus)
         request = job.request_of(job.version)
         at = self.view.index[event.machine]
+        if event.alloc is not None:
+            alloc = self.tasks.get(event.alloc)
+            if alloc is None or alloc.state is not R or alloc.machine != event.machine or not self.is_alloc(alloc.name):
+                raise PlacementError(f"alloc {event.alloc} is not placed on {event.machine}")
         self.view.place(PlacedTask(task.name, job.id, job.user, request, gpus, ports=tuple(event.ports),
                                    reclaimed=event.reclaimed), at)
-        self._transition(task, "schedule", event, f"on {event.machine}", event.machine)
+        where = f"on {event.machine}" + (f" in alloc {event.alloc}" if event.alloc else "")
+        self._transition(task, "schedule", event, where, event.machine)
         task.machine, task.gpus, task.request, task.ports = event.machine, gpus, request, tuple(event.ports)
         task.reclaimed = event.reclaimed
         task.generation, task.version = event.generation, job.version
+        if event.alloc is not None:
+            self._enter_alloc(task, event.alloc)
         task.reason, task.explanation = "", None
         task.agent, task.agent_next_try_at = None, None
         self._job_follows(job, "schedule", event)
@@ -358,49 +376,13 @@ class CellState:
     # ---- checkpoints ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything that survives a restart. Mappings keep their insertion order (which events
-        decided): a state rebuilt from this iterates its machines, jobs and tasks in the same order
-        as the live one, so it takes the same decisions."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "cell": self.cell,
-            "seq": self.seq,
-            "machines": {n: m.to_dict() for n, m in self.machines.items()},
-            "jobs": {j: r.to_dict() for j, r in self.jobs.items()},
-            "tasks": {n: t.to_dict() for n, t in self.tasks.items()},
-            "job_tasks": {j: list(ns) for j, ns in self.job_tasks.items()},
-            "pending": list(self.pending),
-            "requests": dict(self.requests),
-        }
+        """Everything that survives a restart (corral.master.checkpoint)."""
+        return state_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
-        """A state from :meth:`to_dict` of this version or an earlier one (format 1: jobs that ended
-        are ``dead``; :meth:`JobRecord.from_dict` maps them by their recorded ends)."""
-        if d.get("format", 1) > CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {d['format']} is newer than this corral reads "
-                             f"({CHECKPOINT_FORMAT}): upgrade it")
-        state = cls(d["cell"])
-        state.seq = d["seq"]
-        state.machines = {n: MachineRecord.from_dict(m) for n, m in d["machines"].items()}
-        state.jobs = {j: JobRecord.from_dict(r) for j, r in d["jobs"].items()}
-        state.tasks = {n: TaskRecord.from_dict(t) for n, t in d["tasks"].items()}
-        state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
-        state.pending = dict.fromkeys(d["pending"])
-        state.requests = dict(d["requests"])
-        for task in state.tasks.values():
-            state._moved(task.job, None, task.state)
-            if task.state is R:
-                task.request = state.jobs[task.job].request_of(task.version)
-        for job in state.jobs.values():
-            if not job.state.ended:
-                state._charge(job, +1)
-                if job.spec.after is not None:
-                    state.waiting.add(job.id)
-            if state._rolling(job):
-                state.rolling.add(job.id)
-        state._rebuild_view(None)
-        return state
+        """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
+        return state_from_dict(cls, d)
 
     # ---- invariants ------------------------------------------------------------------------------
 

@@ -170,7 +170,8 @@ def _job_fields(state: Any, job: JobRecord, tasks: list[TaskRecord] | None = Non
             "priority": job.spec.priority, "tasks": job.spec.tasks,
             "task_states": task_counts(job_tasks(state, job) if tasks is None else tasks),
             "version": job.version, "submitted_at": job.submitted_at, "after": job.spec.after,
-            "last": LastTransition(via=last.via, note=last.note) if last else None}
+            "last": LastTransition(via=last.via, note=last.note) if last else None,
+            "kind": "allocset" if job.is_allocset else "job", "alloc": job.spec.alloc}
 
 
 def _ended(job: JobRecord) -> bool:

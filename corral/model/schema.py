@@ -45,17 +45,35 @@ def job_spec_schema() -> dict[str, Any]:
         {"type": "integer", "minimum": 0, "maximum": MAX_GPUS}, {"type": "string", "pattern": r"^\s*[0-9]+\s*$"}]}
     resources["gpu_model"] = {"description": "one model, models joined by |, or a list of models", "default": [],
                               "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    _as_typed(schema)
+    # An alloc set (kind: allocset, corral.model.allocset) shares the job's resources and rules.
+    from corral.model.allocset import AllocSetSpec
+
+    allocset = AllocSetSpec.model_json_schema(ref_template="#/$defs/{model}")
+    defs = {**allocset.pop("$defs", {}), **schema.pop("$defs")}  # the job's defs, quantities as typed
+    _as_typed(allocset)
+    defs["AllocSetSpec"] = allocset
+    defs["JobSpec"] = schema
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, "$defs": defs,
+            "if": {"properties": {"kind": {"const": "allocset"}}, "required": ["kind"]},
+            "then": {"$ref": "#/$defs/AllocSetSpec"}, "else": {"$ref": "#/$defs/JobSpec"}}
+
+
+def _as_typed(schema: dict[str, Any]) -> None:
+    """Names by their rule, ``user`` optional or spelled ``owner``, ``$schema``/``$id`` for editors."""
     props = schema["properties"]
     for key in ("name", "user"):
         props[key] = {**props[key], "pattern": NAME_PATTERN}
     props["owner"] = {**props["user"], "title": "Owner", "description": "the same as user"}
-    props["user"]["description"] = "the job's user; default: the user of the token that submits it"
-    props["placement"] = {**props["placement"], "anyOf": [{"enum": [*PLACEMENTS, *ALIASES]}, {"type": "null"}]}
+    props["user"]["description"] = "the owner; default: the user of the token that submits it"
+    if "alloc" in props:  # a job's: the name of an alloc set (an alloc set has none)
+        props["alloc"] = {**props["alloc"], "anyOf": [{"type": "string", "pattern": NAME_PATTERN}, {"type": "null"}]}
+    if "placement" in props:  # a job's (an alloc set has none)
+        props["placement"] = {**props["placement"], "anyOf": [{"enum": [*PLACEMENTS, *ALIASES]}, {"type": "null"}]}
     props["$schema"] = {"type": "string", "description": "the schema this file follows (for editors)"}
     props["$id"] = {"type": "string", "description": "an identifier of this file (for editors)"}
     schema["required"] = [r for r in schema.get("required", []) if r != "user"]
     schema["not"] = {"required": ["user", "owner"]}  # one or the other
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
 def job_spec_schema_text() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, ValidationInfo, field_validator, model_validator
@@ -29,6 +29,8 @@ from corral.model.validation import field_errors
 NAME = re.compile(r"^[a-z0-9]([a-z0-9_\-]{0,62}[a-z0-9])?$")  # job and user names
 NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
 EDITOR_KEYS = frozenset({"$schema", "$id"})
+JOB, ALLOCSET = "job", "allocset"  # the kinds of spec (corral.model.allocset: alloc sets)
+ALLOC_PLACEMENTS = ("index", "any")
 
 
 class FieldErrors(ValueError):
@@ -136,6 +138,7 @@ class RestartSpec(_Strict):
 class JobSpec(_Strict):
     """One job: ``tasks`` identical tasks with ``resources`` each."""
 
+    kind: Literal["job"] = Field("job", description="job (the default) or allocset (corral.model.allocset)")
     # the pattern is documented in the schema; the validator below checks it, in corral's words
     name: str = Field(json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64})
     user: str = Field(json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64})
@@ -165,6 +168,9 @@ class JobSpec(_Strict):
     health_check: HealthCheckSpec | None = Field(None, description="how the agent checks a task's health "
                                                                    "(corral.model.health); default: none")
     update: UpdateSpec | None = Field(None, description="how a rolling update treats failing new tasks")
+    alloc: str | None = Field(None, description="run inside the allocs of this alloc set (same user)")
+    alloc_placement: Literal["index", "any"] = Field(
+        "index", description="index: task i in alloc i; any: in any alloc of the set with room")
 
     # what the agent will run: the agent's own rules (corral.model.process), checked at admission
     _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
@@ -172,9 +178,11 @@ class JobSpec(_Strict):
     _command = field_validator("command")(classmethod(lambda cls, value: check_text(value, "command")))
     _workdir = field_validator("workdir")(classmethod(lambda cls, value: check_text(value, "working directory")))
 
-    @field_validator("name", "user")
+    @field_validator("name", "user", "alloc")
     @classmethod
-    def _name(cls, value: str) -> str:
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not NAME.match(value):
             raise ValueError(f"expected {NAME_RULE}")
         return value
@@ -258,20 +266,30 @@ class JobSpec(_Strict):
         return tuple(SoftConstraint(Constraint.parse(s.constraint), s.weight) for s in self.soft_constraints)
 
 
-def parse_job_spec(data: Any) -> JobSpec:
-    """Validate a decoded spec (a dict); raise :class:`SpecError` naming each bad field."""
+def parse_job_spec(data: Any) -> Any:
+    """Validate a decoded spec (a dict): a :class:`JobSpec`, or an alloc set's spec when its ``kind``
+    is ``allocset`` (corral.model.allocset.AllocSetSpec); raise :class:`SpecError` naming each bad field."""
     if not isinstance(data, dict):
         raise SpecError([("spec", f"expected a mapping of job fields, got {type(data).__name__}")])
+    kind = data.get("kind", JOB)
+    if kind not in (JOB, ALLOCSET):
+        raise SpecError([("kind", f"expected {JOB} or {ALLOCSET}, got {kind!r}")])
+    if kind == ALLOCSET:
+        from corral.model.allocset import AllocSetSpec
+
+        model: type[BaseModel] = AllocSetSpec
+    else:
+        model = JobSpec
     try:
-        return JobSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        raise SpecError(with_suggestions(field_errors(e, default="spec"))) from None
+        raise SpecError(with_suggestions(field_errors(e, default="spec"), model)) from None
 
 
 # The model of the mapping a field path ends in (for "did you mean" on an unknown field).
-def _model_at(path: list[str]) -> type[BaseModel] | None:
+def _model_at(path: list[str], top: type[BaseModel]) -> type[BaseModel] | None:
     if not path:
-        return JobSpec
+        return top
     head = path[0]
     if head == "resources" and len(path) == 1:
         return ResourcesSpec
@@ -286,7 +304,7 @@ def _model_at(path: list[str]) -> type[BaseModel] | None:
     return None
 
 
-def with_suggestions(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def with_suggestions(errors: list[tuple[str, str]], top: type[BaseModel] | None = None) -> list[tuple[str, str]]:
     """Each "unknown field" error with the closest known field of its mapping, when one is close:
     ``prioirty: unknown field; did you mean `priority`?``."""
     from difflib import get_close_matches
@@ -295,9 +313,9 @@ def with_suggestions(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for field, message in errors:
         if message == "unknown field":
             *parent, name = field.split(".")
-            model = _model_at(parent)
+            model = _model_at(parent, top or JobSpec)
             if model is not None:
-                known = list(model.model_fields) + (["owner"] if model is JobSpec else [])
+                known = list(model.model_fields) + (["owner"] if not parent else [])
                 close = get_close_matches(name, known, n=1, cutoff=0.6)
                 message = (f"unknown field; did you mean `{close[0]}`?" if close
                            else f"unknown field; expected one of {', '.join(known)}")

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from corral.master.events import Event, JobFailed, JobKilled, JobSubmitted, JobUpdated, MachineLost, TaskEnded, TaskScheduled
+from corral.master.events import AllocSetKilled, AllocSetSubmitted, Event, JobFailed, JobKilled, JobSubmitted, JobUpdated, MachineLost, TaskEnded, TaskScheduled
 from corral.master.state import CellState
 from corral.model.job import TaskState
 from corral.model.resources import CPU, GPU, MEMORY
@@ -23,7 +23,7 @@ from corral.model.resources import CPU, GPU, MEMORY
 P, R, D = TaskState.PENDING, TaskState.RUNNING, TaskState.DEAD
 SAMPLE_COLUMNS = ("t", "alloc_cpu", "alloc_memory", "alloc_gpu", "usage_cpu", "usage_memory", "running", "pending")
 
-_JOB_EVENTS = (JobSubmitted, JobUpdated, JobKilled, JobFailed)
+_JOB_EVENTS = (JobSubmitted, JobUpdated, JobKilled, JobFailed, AllocSetSubmitted, AllocSetKilled)
 
 
 class Metrics:

@@ -191,15 +191,16 @@ class Replay:
         included); the metrics count the same running and pending tasks as the state."""
         state = self.core.state
         view = state.view
-        running = {n: t for n, t in state.tasks.items() if t.state is TaskState.RUNNING}
+        everything = {n: t for n, t in state.tasks.items() if t.state is TaskState.RUNNING}
+        running = {n: t for n, t in everything.items() if not state.is_alloc(n)}  # no agent runs an alloc
         held = self.agents.running
         if running.keys() != held.keys():
             extra, missing = sorted(held.keys() - running.keys())[:3], sorted(running.keys() - held.keys())[:3]
             raise InvariantError(f"agents run {extra} the master does not; the master runs {missing} no agent does")
         used = np.zeros_like(view.capacity)
         gpu_used = np.zeros_like(view.gpu_idle)
-        for name, task in running.items():
-            if held[name][0] != task.machine or held[name][1] != task.generation:
+        for name, task in everything.items():
+            if name in running and (held[name][0] != task.machine or held[name][1] != task.generation):
                 raise InvariantError(f"task {name}: master has it on {task.machine} generation {task.generation}, "
                                      f"the agents on {held[name][0]} generation {held[name][1]}")
             at = view.index[task.machine]
@@ -209,9 +210,10 @@ class Replay:
         if not np.array_equal(view.free + used, view.capacity):
             bad = view.names[int(np.flatnonzero((view.free + used != view.capacity).any(axis=1))[0])]
             raise InvariantError(f"machine {bad}: free plus running requests is not its capacity")
+        check_allocs(state, everything)
         if not np.array_equal(view.gpu_idle + gpu_used, view.gpu_idle_when_empty):
             raise InvariantError("idle GPU shares plus running tasks' shares are not the machines' GPUs")
-        if self.metrics.running.keys() != running.keys() or self.metrics.pending_since.keys() != state.pending.keys():
+        if self.metrics.running.keys() != everything.keys() or self.metrics.pending_since.keys() != state.pending.keys():
             raise InvariantError("the metrics count different running or pending tasks than the state")
 
     def _summary(self, end: float) -> dict[str, Any]:
@@ -233,6 +235,28 @@ class Replay:
             **self.metrics.summary(end),
             "notes": list(trace.notes),
         }
+
+
+def check_allocs(state: Any, running: dict[str, Any]) -> None:
+    """Alloc-level conservation: a machine holds each alloc's resources once (the alloc's request) and
+    nothing more for the tasks inside it (their requests are empty); the tasks in an alloc run on its
+    machine and their limits sum to what the alloc's bookkeeping says, within what it holds."""
+    used: dict[str, np.ndarray] = {}
+    for name, task in running.items():
+        if task.alloc is None:
+            continue
+        if task.request.vector.any():
+            raise InvariantError(f"task {name} in alloc {task.alloc} is counted against its machine too")
+        alloc = running.get(task.alloc)
+        if alloc is None or alloc.machine != task.machine:
+            raise InvariantError(f"task {name} runs in alloc {task.alloc}, which is not placed on {task.machine}")
+        job = state.jobs[task.job]
+        used[task.alloc] = used.get(task.alloc, 0) + job.need_of(task.version)
+    for alloc, total in used.items():
+        capacity = state.jobs[running[alloc].job].spec.resources.to_resources().vector()
+        if not np.array_equal(total, state.alloc_used(alloc)) or (total > capacity).any():
+            raise InvariantError(f"alloc {alloc}: its tasks use {total.tolist()} of {capacity.tolist()}, "
+                                 f"its bookkeeping says {state.alloc_used(alloc).tolist()}")
 
 
 def plan_ids(seed: int) -> CommandIds:

@@ -64,6 +64,12 @@ class TraceJob:
     cpu_usage: int | None = None
     memory_usage: int | None = None
     max_per_machine: int | None = None  # at most this many of the job's tasks on one machine
+    # "allocset": an alloc set of `tasks` allocs of cpu/memory each, which run nothing themselves; a job
+    # with `alloc` runs its tasks inside that alloc set's allocs (same user; task i in alloc i, or
+    # `alloc_placement` "any": any alloc with room). See corral/sim/README.md.
+    kind: str = "job"
+    alloc: str | None = None
+    alloc_placement: str = "index"
     gang: bool = False  # all its tasks placed together or none (the spec's ``gang: true``)
     min_tasks: int | None = None  # at least this many of its tasks together (the spec's ``min_tasks``)
 
@@ -86,8 +92,9 @@ class Trace:
     def task_count(self) -> int:
         return sum(j.tasks for j in self.jobs)
 
-    def check(self) -> None:
-        """Raise :class:`TraceError` if a machine or job breaks the format's rules."""
+    def check(self, across: bool = True) -> None:
+        """Raise :class:`TraceError` if a machine or job breaks the format's rules (``across``: also the
+        rules between jobs, an alloc set before the jobs that run in it)."""
         seen: set[str] = set()
         for i, m in enumerate(self.machines):
             if not _MACHINE_NAME.match(m.name) or m.name in seen:
@@ -114,6 +121,34 @@ class Trace:
                                  f"{where}: min_tasks: expected 1..tasks ({j.tasks}) and no gang, got {j.min_tasks}")
             if j.appclass not in ("batch", "latency-sensitive"):
                 raise TraceError(self.source or self.name, 0, f"{where}: appclass must be batch or latency-sensitive")
+        self._check_allocs(across)
+
+    def _check_allocs(self, across: bool) -> None:
+        """An alloc set runs nothing (no duration, GPUs or alloc of its own); a job's alloc set is one of
+        its user's that arrives before it (in trace order) and has room for one of its tasks."""
+        where_from = self.source or self.name
+        sets = {}
+        for j in self.jobs:
+            where = f"job {j.name}"
+            if j.kind not in ("job", "allocset"):
+                raise TraceError(where_from, 0, f"{where}: kind must be job or allocset, got {j.kind!r}")
+            if j.alloc_placement not in ("index", "any"):
+                raise TraceError(where_from, 0, f"{where}: alloc_placement must be index or any")
+            if j.kind == "allocset":
+                if j.duration is not None or j.gpu or j.alloc is not None:
+                    raise TraceError(where_from, 0, f"{where}: an alloc set has no duration, gpu or alloc "
+                                                    "(it runs nothing; departure ends it)")
+                sets[(j.name, j.user)] = j
+            elif j.alloc is not None and across:
+                allocset = sets.get((j.alloc, j.user))
+                if allocset is None:
+                    raise TraceError(where_from, 0, f"{where}: alloc {j.alloc!r}: expected an alloc set of user "
+                                                    f"{j.user} earlier in the trace")
+                if j.gpu or j.cpu > allocset.cpu or j.memory > allocset.memory:
+                    raise TraceError(where_from, 0, f"{where}: a task must fit one alloc of {j.alloc} "
+                                                    f"(cpu {allocset.cpu}, memory {allocset.memory}, no gpu)")
+                if j.alloc_placement == "index" and j.tasks > allocset.tasks:
+                    raise TraceError(where_from, 0, f"{where}: {j.tasks} tasks by index in {allocset.tasks} allocs")
 
 
 def _order(job: TraceJob) -> tuple[float, str]:
@@ -137,6 +172,13 @@ def job_spec(job: TraceJob) -> dict[str, Any]:
                             "appclass": job.appclass, "tasks": job.tasks, "resources": resources}
     if job.max_per_machine is not None:
         spec["max_per_domain"] = {HOST: job.max_per_machine}
+    if job.kind == "allocset":
+        spec["kind"] = "allocset"
+        spec["count"] = spec.pop("tasks")
+    elif job.alloc is not None:
+        spec["alloc"] = job.alloc
+        if job.alloc_placement != "index":
+            spec["alloc_placement"] = job.alloc_placement
     if job.gang:
         spec["gang"] = True
     if job.min_tasks is not None:

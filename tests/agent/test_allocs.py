@@ -93,3 +93,43 @@ def launch_kill(task_id: str):
     from corral.agent import supervisor as sv
 
     return sv.Kill(task_id)
+
+
+def test_the_launches_the_master_sends_nest_two_jobs_of_one_alloc_in_its_cgroup(cgroup_runner):
+    """End to end through the master core: an alloc set of one 96Mi alloc, a web server and a log
+    saver of two jobs placed in it (48Mi each: the master fits their limits in the alloc's room; a
+    third does not fit and waits); the StartTask bodies the commit emits are what the agent runs:
+    both under the alloc's parent cgroup at the alloc's limit, each at its own limit, their memory
+    charged to the parent together."""
+    from corral.agent.launch import parse_launch
+    from corral.agent import supervisor as sv
+    from corral.master.commands import StartTask, Submit
+    from tests.master.helpers import Harness
+
+    h = Harness()
+    h.machine("m1", cpu="4", memory="8Gi")
+    h.run(Submit({"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 1,
+                  "resources": {"cpu": "2", "memory": 96 * MiB}}))
+    h.schedule()
+    for name in ("web", "logsaver", "extra"):
+        h.run(Submit({"name": name, "user": "alice", "alloc": "web-allocs", "command": sys.executable,
+                      "args": ["-c", HOLD.format(mb=32)], "restart": {"max_failures": 1},
+                      "resources": {"cpu": "500m", "memory": 48 * MiB}}))
+    launches = {e.task: e.launch for e in h.schedule().effects if isinstance(e, StartTask)}
+    assert set(launches) == {"0.web.alice.local", "0.logsaver.alice.local"}
+    assert h.core.pending_reason(h.task("extra"))[0] == "alloc web-allocs/0 has 0B memory left, task asks 48Mi"
+    alloc_id = h.task("web-allocs").name
+    runner = cgroup_runner
+    for name, body in launches.items():
+        runner.submit(sv.Launch(parse_launch(body)))
+        wait_until(lambda: "holding" in runner.logs(name, "stdout", 5), 10, f"{name} to hold 32Mi")
+    parent = memory_dir(runner, f"alloc-{alloc_id}")
+    assert memory_limit(parent) == 96 * MiB
+    for proc in runner.procs.values():
+        assert proc.box.key.startswith(f"alloc-{alloc_id}/")
+        assert memory_limit(memory_dir(runner, proc.box.key)) == 48 * MiB
+    usage = "memory.usage_in_bytes" if (parent / "memory.usage_in_bytes").exists() else "memory.current"
+    assert int(cgroups.read(parent / usage)) >= 64 * MiB, "both tasks' memory is charged to their alloc"
+    for name in launches:
+        runner.submit(launch_kill(name))
+    wait_until(lambda: not runner.allocs.boxes, 10, "the alloc's cgroup to go with its last task")

@@ -16,7 +16,9 @@ from corral.model.spec import parse_job_spec
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TOKEN_OF = {"alice": "example-token-alice", "bob": "example-token-bob"}
 # The examples name no user (a job is its submitter's); who submits each here.
-SUBMITTER = {"prep.yaml": "alice", "batch.yaml": "alice", "service.yaml": "alice", "gpu.yaml": "bob"}
+SUBMITTER = {"prep.yaml": "alice", "batch.yaml": "alice", "service.yaml": "alice", "gpu.yaml": "bob",
+             "web-allocs.yaml": "alice", "web-in-allocs.yaml": "alice", "logsaver.yaml": "alice"}
+ORDER = ("prep.yaml", "batch.yaml", "service.yaml", "gpu.yaml", "web-allocs.yaml", "web-in-allocs.yaml", "logsaver.yaml")
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def master(tmp_path):
 
 
 def test_every_example_spec_validates():
-    for name in ("service.yaml", "batch.yaml", "prep.yaml", "gpu.yaml"):
+    for name in ORDER:
         # As the API reads it: without a user, the submitter's.
         parse_job_spec({**yaml.safe_load((EXAMPLES / name).read_text()), "user": SUBMITTER[name]})
     assert Quotas.load(EXAMPLES / "quota.yaml").table is not None
@@ -39,7 +41,7 @@ def test_every_example_spec_validates():
 
 def test_the_examples_are_admitted_in_order(master):
     with httpx.Client(base_url=master.url + "/api/v1", timeout=10) as client:
-        for name in ("prep.yaml", "batch.yaml", "service.yaml", "gpu.yaml"):
+        for name in ORDER:
             spec = yaml.safe_load((EXAMPLES / name).read_text())
             assert "user" not in spec and "owner" not in spec, name
             r = client.post("/jobs", json=spec, headers={"Authorization": f"Bearer {TOKEN_OF[SUBMITTER[name]]}"})

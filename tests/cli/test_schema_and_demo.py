@@ -11,8 +11,11 @@ def test_the_schema_command_prints_the_job_spec_json_schema():
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0, result.output
     schema = json.loads(result.output)
-    assert set(schema["required"]) == {"name", "resources"}  # a spec without user is its submitter's
-    assert "priority" in schema["properties"]
+    job, allocset = schema["$defs"]["JobSpec"], schema["$defs"]["AllocSetSpec"]
+    assert schema["then"] == {"$ref": "#/$defs/AllocSetSpec"} and schema["else"] == {"$ref": "#/$defs/JobSpec"}
+    assert set(job["required"]) == {"name", "resources"}  # a spec without user is its submitter's
+    assert set(allocset["required"]) == {"kind", "name", "resources"}
+    assert "priority" in job["properties"] and "alloc" in job["properties"] and "count" in allocset["properties"]
 
 
 def test_the_demo_shows_placements_preemptions_and_pending_reasons():

@@ -3,6 +3,8 @@ cannot state (corral/master/openapi_rules.py names them), taught to the positive
 ``positive_data_acceptance`` and ``negative_data_rejection`` both stay on for every operation.
 
 * ``after`` must name an existing job of the same user: a positive case waits for no job;
+* ``alloc`` must name an existing alloc set of the same user: a positive case runs in none;
+* ``min_tasks`` is at most ``tasks``: a positive case's is cut to it;
 * named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
 * ``PUT /jobs/{job}``: the body's name and user are the path's (or left out);
 * a gang: ``min_tasks`` at most ``tasks``, and not beside ``gang: true``.
@@ -33,6 +35,11 @@ def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[s
     body = dict(body)
     if body.get("after") is not None:
         body["after"] = None
+    if body.get("alloc") is not None:  # it must name an existing alloc set of the same user
+        body["alloc"] = None
+    tasks = body.get("tasks", 1)
+    if isinstance(body.get("min_tasks"), int) and isinstance(tasks, int) and body["min_tasks"] > tasks:
+        body["min_tasks"] = tasks  # at most the job's tasks
     resources = body.get("resources")
     if isinstance(resources, dict) and isinstance(resources.get("ports"), dict):
         seen: set[int] = set()

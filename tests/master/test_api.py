@@ -201,9 +201,14 @@ def test_the_openapi_description_is_served(server):
     paths = doc["paths"]
     assert "/api/v1/jobs" in paths and "/api/v1/agents/register" in paths
     body = paths["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/JobSpec"}
+    assert body == {"$ref": "#/components/schemas/Submission"}  # a job or an alloc set
     schemas = doc["components"]["schemas"]
+    assert [s["$ref"].rsplit("/", 1)[1] for s in schemas["Submission"]["oneOf"]] == ["JobSpec", "AllocSetSpec"]
     assert "resources" in schemas["JobSpec"]["properties"] and "ResourcesSpec" in schemas
+    assert "count" in schemas["AllocSetSpec"]["properties"] and "user" not in schemas["AllocSetSpec"]["required"]
+    assert "/api/v1/allocs" in paths and "/api/v1/allocs/{allocset}" in paths
+    listed = paths["/api/v1/allocs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed == {"$ref": "#/components/schemas/AllocSetList"}
     assert "capacity" in schemas["MachineRegistration"]["properties"]
 
 

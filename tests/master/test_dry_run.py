@@ -114,3 +114,12 @@ def test_post_and_put_with_dry_run_answer_the_plan_and_store_nothing(client):
     assert update.status_code == 200, update.text
     assert update.json()["restart"] is True and update.json()["dry_run"] is True
     assert client.get("/jobs/web", headers=alice).json()["version"] == 1
+
+
+def test_a_dry_submit_of_an_alloc_set_says_where_its_allocs_would_go():
+    h = Harness()
+    h.machine("m1", cpu="4")
+    answer = dry_run.dry_submit(scratch(h), {"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 2,
+                                             "resources": {"cpu": "1", "memory": "1Gi"}})
+    assert answer["job"] == "web-allocs.alice" and [p["machine"] for p in answer["placed"]] == ["m1", "m1"]
+    assert "web-allocs.alice" not in h.state.jobs, "nothing was stored"

@@ -15,10 +15,14 @@ EXAMPLES = [
     ev.JobFailed(6, "c-6", 15.0, "web.alice", "task 0 failed on m1; last error: exit 1"),
     ev.TaskScheduled(7, "c-7", 16.0, "0.web.alice.local", "m1", 3, (0, 1)),
     ev.TaskEnded(8, "c-8", 17.0, "0.web.alice.local", "finish", "exit code 0", "m1"),
+    ev.AllocSetSubmitted(9, "c-9", 18.0, "web-allocs.alice",
+                         {"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 2}, "req-2"),
+    ev.AllocSetKilled(10, "c-10", 19.0, "web-allocs.alice", "killed by its user"),
+    ev.TaskScheduled(11, "c-11", 20.0, "0.web.alice.local", "m1", 4, alloc="0.web-allocs.alice.local"),
 ]
 
 
-@pytest.mark.parametrize("event", EXAMPLES, ids=[e.TYPE for e in EXAMPLES])
+@pytest.mark.parametrize("event", EXAMPLES, ids=[f"{e.TYPE}-{e.seq}" for e in EXAMPLES])
 def test_every_event_type_survives_its_own_round_trip_with_the_format_version(event):
     d = event.to_dict()
     assert d["v"] == ev.FORMAT_VERSION and d["type"] == event.TYPE and d["seq"] == event.seq
@@ -26,7 +30,7 @@ def test_every_event_type_survives_its_own_round_trip_with_the_format_version(ev
 
 
 def test_every_event_type_is_in_the_registry_once():
-    assert sorted(ev.EVENT_TYPES) == sorted(e.TYPE for e in EXAMPLES)
+    assert sorted(ev.EVENT_TYPES) == sorted({e.TYPE for e in EXAMPLES})
 
 
 def test_the_parsed_spec_handed_to_apply_is_not_logged():
@@ -42,6 +46,10 @@ LEGACY = [
                                                    "task": "0.a.b.local", "machine": "m1", "gpus": [1],
                                                    "generation": 1},
      ev.TaskScheduled(3, "x-2", 2.0, "0.a.b.local", "m1", 1, (1,))),
+    ("a placement logged before allocs is in no alloc", {"v": 2, "seq": 4, "type": "task_scheduled", "cmd": "x-3",
+                                                         "t": 3.0, "task": "0.a.b.local", "machine": "m1",
+                                                         "generation": 2},
+     ev.TaskScheduled(4, "x-3", 3.0, "0.a.b.local", "m1", 2, alloc=None)),
 ]
 
 

@@ -30,15 +30,32 @@ job_spec = st.fixed_dictionaries({
                                         "memory": st.sampled_from(["512Mi", "1Gi", "4Gi"])}),
 }, optional={"after": st.sampled_from(JOBS + [None] * 6), "max_per_domain": st.just({"rack": 2})})
 
+# Alloc sets and jobs that run in them (corral/master/allocs.py), in the same name spaces.
+SETS = ["s1"]
+allocset_spec = st.fixed_dictionaries({
+    "kind": st.just("allocset"), "name": st.sampled_from(SETS), "user": st.sampled_from(USERS),
+    "count": st.integers(1, 3), "priority": st.sampled_from([0, 2, 5, 9]),
+    "resources": st.fixed_dictionaries({"cpu": st.sampled_from(["1", "2"]), "memory": st.sampled_from(["1Gi", "2Gi"])}),
+})
+alloc_job_spec = st.fixed_dictionaries({
+    "name": st.sampled_from(["w", "x"]), "user": st.sampled_from(USERS), "tasks": st.integers(1, 2),
+    "priority": st.sampled_from([2, 9]), "alloc": st.sampled_from(SETS),
+    "resources": st.fixed_dictionaries({"cpu": st.sampled_from(["500m", "1"]), "memory": st.sampled_from(["256Mi", "1Gi"])}),
+}, optional={"alloc_placement": st.sampled_from(["index", "any"])})
+any_spec = st.one_of(job_spec, job_spec, allocset_spec, alloc_job_spec, alloc_job_spec)
+
 register = st.builds(lambda n, cpu, rack: ("register", n, cpu, rack), st.sampled_from(MACHINES),
                      st.sampled_from(["2", "4", "8"]), st.sampled_from(["r1", "r2"]))
-submit = st.builds(lambda s, rid: ("submit", s, rid), job_spec, st.sampled_from([None, "r1", "r2"]))
+submit = st.builds(lambda s, rid: ("submit", s, rid), any_spec, st.sampled_from([None, "r1", "r2"]))
 schedule = st.just(("schedule",))
 # Weighted by repetition: mostly submissions and rounds, some churn, rare lost machines.
+# A job into the alloc set of a user who has a live one (a set is submitted first if none has).
+in_alloc = st.builds(lambda job, allocset: ("in_alloc", job, allocset), alloc_job_spec, allocset_spec)
+
 simple_commands = st.one_of(
-    register, register, submit, submit, submit, submit, schedule, schedule, schedule, schedule,
-    st.builds(lambda j, u: ("kill", f"{j}.{u}"), st.sampled_from(JOBS), st.sampled_from(USERS)),
-    st.builds(lambda s, n: ("update", s, n), job_spec, st.integers(1, 3)),
+    register, register, submit, submit, submit, submit, schedule, schedule, schedule, schedule, in_alloc, in_alloc,
+    st.builds(lambda j, u: ("kill", f"{j}.{u}"), st.sampled_from(JOBS + SETS + ["w"]), st.sampled_from(USERS)),
+    st.builds(lambda s, n: ("update", s, n), any_spec, st.integers(1, 3)),
     st.builds(lambda s, n: ("update", s, n), job_spec, st.integers(1, 3)),
     st.builds(lambda i, how: ("report", i, how), st.integers(0, 50), st.sampled_from(["finished", "failed", "killed"])),
     st.builds(lambda i, how: ("report", i, how), st.integers(0, 50), st.sampled_from(["finished", "failed", "killed"])),
@@ -61,6 +78,13 @@ def run(h: Harness, cmd: tuple) -> None:
             h.run(Submit(cmd[1], request_id=cmd[2]))
         elif kind == "kill":
             h.run(Kill(cmd[1]))
+        elif kind == "in_alloc":
+            live = [j for j in h.state.jobs.values() if j.is_allocset and not j.state.ended]
+            if not live:
+                h.run(Submit(cmd[2]))
+                live = [h.state.jobs[f"{cmd[2]['name']}.{cmd[2]['user']}"]]
+                h.schedule()  # its allocs placed where there is room
+            h.run(Submit({**cmd[1], "user": live[0].user, "alloc": live[0].name}))
         elif kind == "update":
             h.run(Update(cmd[1], max_unavailable=cmd[2]))
         elif kind == "schedule":
@@ -68,7 +92,8 @@ def run(h: Harness, cmd: tuple) -> None:
             waiting = [t for t in h.state.tasks.values() if t.state is TaskState.PENDING and not t.reason]
             assert not waiting, f"pending without a reason after a round: {[t.name for t in waiting]}"
         elif kind == "report":
-            running = sorted(n for n, t in h.state.tasks.items() if t.state is TaskState.RUNNING)
+            running = sorted(n for n, t in h.state.tasks.items()
+                             if t.state is TaskState.RUNNING and not h.state.is_alloc(n))  # no agent runs an alloc
             if running:
                 task = h.state.tasks[running[cmd[1] % len(running)]]
                 h.run(AgentReport(task.machine, [{"task_id": task.name, "generation": task.generation,

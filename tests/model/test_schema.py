@@ -55,6 +55,10 @@ GOOD = [
     ("$schema and $id for editors", base(**{"$schema": "./job-spec.schema.json", "$id": "web"})),
     ("the user spelled owner", base(owner="bob")),
     ("the user given", base(user="bob", priority=9, tasks=3)),
+    ("a job in an alloc set", base(alloc="web-allocs", alloc_placement="any")),
+    ("kind job said out loud", base(kind="job")),
+    ("an alloc set", {"kind": "allocset", "name": "web-allocs", "count": 3, "resources": {"cpu": 2, "memory": "2Gi"},
+                      "max_per_domain": {"rack": 1}}),
 ]
 
 BAD = [
@@ -71,6 +75,13 @@ BAD = [
     ("no name", {"resources": {"cpu": 1, "memory": "1Gi"}}),
     ("both user and owner", base(user="a", owner="b")),
     ("an appclass that does not exist", base(appclass="fast")),
+    ("a kind that does not exist", base(kind="pod")),
+    ("an alloc placement that does not exist", base(alloc="a", alloc_placement="some")),
+    ("an alloc set with a job's tasks", {"kind": "allocset", "name": "a", "tasks": 3,
+                                         "resources": {"cpu": 2, "memory": "2Gi"}}),
+    ("an alloc set with a command", {"kind": "allocset", "name": "a", "command": "sleep",
+                                     "resources": {"cpu": 2, "memory": "2Gi"}}),
+    ("an alloc set without resources", {"kind": "allocset", "name": "a"}),
 ]
 
 

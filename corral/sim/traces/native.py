@@ -3,6 +3,13 @@
     {"trace": "openb", "source": "...", "notes": ["...", ...]}
     {"machine": {"name": "m00001", "cpu": 32000, "memory": 137438953472, "attributes": {"rack": "r0"}}}
     {"job": {"name": "svc-000001", "user": "user03", "arrival": 12.5, "cpu": 1200, "memory": 3221225472}}
+    {"job": {"name": "web-allocs", "user": "user03", "arrival": 20, "kind": "allocset", "tasks": 4, "cpu": 2000, "memory": 4294967296}}
+    {"job": {"name": "web", "user": "user03", "arrival": 21, "alloc": "web-allocs", "tasks": 4, "cpu": 1500, "memory": 1073741824}}
+
+An alloc set is a job line with ``"kind": "allocset"``: ``tasks`` allocs of ``cpu``/``memory`` each,
+placed like tasks and holding their resources while they live (until ``departure``; no ``duration``).
+A job with ``"alloc"`` runs its tasks inside that set's allocs (``"alloc_placement": "any"``: any alloc
+with room; default ``index``: task i in alloc i); the set must come earlier in the file, of the same user.
 
 Fields are those of :class:`~corral.sim.trace.TraceMachine` and :class:`~corral.sim.trace.TraceJob`
 in corral's units; a field left out takes its default. ``write_trace`` leaves out defaults and
@@ -38,7 +45,8 @@ JOB_FIELDS = {
     "name": _STR, "user": _STR, "arrival": _NUM, "cpu": _INT, "memory": _INT, "tasks": _INT,
     "duration": _maybe(_NUM), "departure": _maybe(_NUM), "gpu": _INT, "gpu_milli": _INT, "gpu_models": _STRINGS,
     "priority": _INT, "appclass": _STR, "cpu_usage": _maybe(_INT), "memory_usage": _maybe(_INT),
-    "max_per_machine": _maybe(_INT), "gang": _BOOL, "min_tasks": _maybe(_INT),
+    "max_per_machine": _maybe(_INT), "kind": _STR, "alloc": _maybe(_STR), "alloc_placement": _STR,
+    "gang": _BOOL, "min_tasks": _maybe(_INT),
 }
 
 
@@ -90,7 +98,7 @@ def read_trace(path: str | Path) -> Trace:
                                              f"{', '.join(map(repr, data)) or 'none'}")
             kind = "machine" if isinstance(item, TraceMachine) else "job"
             try:
-                one.check()
+                one.check(across=False)
             except TraceError as e:
                 raise TraceError(path, line, e.message) from None
             if (kind, item.name) in names:
@@ -100,7 +108,14 @@ def read_trace(path: str | Path) -> Trace:
             (machines if kind == "machine" else jobs).append(item)  # type: ignore[arg-type]
     if header is None:
         raise TraceError(path, 1, 'expected a header line {"trace": name, "notes": [...]}, the file is empty')
-    return Trace(header["trace"], machines, sort_jobs(jobs), header.get("source") or str(path), header["notes"])
+    trace = Trace(header["trace"], machines, sort_jobs(jobs), header.get("source") or str(path), header["notes"])
+    try:
+        trace.check()  # the rules between lines: a job's alloc set comes before it
+    except TraceError as e:
+        name = e.message.split(":")[0].removeprefix("job ")
+        line = next((n for (kind, item), n in names.items() if kind == "job" and item == name), 0)
+        raise TraceError(path, line, e.message) from None
+    return trace
 
 
 def _header(path: Path, line: int, data: dict[str, Any]) -> dict[str, Any]:
