@@ -6,7 +6,7 @@ fit, all pending before anything runs (the DRF paper's setting with tasks).
 
 from collections import Counter
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from corral.sched.cellview import CellView
@@ -82,9 +82,15 @@ def test_no_user_gets_more_of_every_resource_by_lying_about_its_demand(cell, dem
     """Strategy-proofness with indivisible tasks. A lie can win by rounding alone (6 slots, three
     users of one-slot tasks: asking for three slots at once gets three, the truth two), so the
     test's model allows one task either way: the liar's allocation less one of its (lied) tasks
-    is never more, in every resource, than its honest allocation plus one honest task."""
+    is never more, in every resource, than its honest allocation plus one honest task.
+
+    Indivisibility also lets a lie win when it shuts another user out altogether (cell 7 CPUs,
+    11 GiB; demands <1,1>, <1,4>, <1,6>: asking <2,2> leaves the <1,6> user no room for even one
+    task, and the liar fills what that user held). DRF's strategy-proofness is a theorem of
+    divisible demands; the property is checked where every user keeps at least one task."""
     truth = _schedule(cell, demands)
     told = _schedule(cell, [lie] + list(demands[1:]))
+    assume(all(told[u] > 0 for u in USERS[1:len(demands)]) and all(truth[u] > 0 for u in USERS[:len(demands)]))
     honest = [(truth[USERS[0]] + 1) * x for x in demands[0]]
     lying = [max(0, told[USERS[0]] - 1) * x for x in lie]
     assert not all(got > had for got, had in zip(lying, honest)), (honest, lying)
