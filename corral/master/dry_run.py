@@ -29,6 +29,7 @@ from corral.sched.plan import Plan
 from corral.sched.scheduler import Scheduler
 
 MAX_WAVES = 1000  # a rolling update of a job this large is described up to here
+MAX_PLACED_SHOWN = 1000  # placements listed; ``placed_count`` counts them all
 MAX_PENDING_SHOWN = 100  # pending tasks listed with their reasons; ``pending_count`` counts them all
 
 
@@ -105,7 +106,14 @@ def dry_submit(scratch: MasterCore, spec: Any) -> dict[str, Any]:
     _round(scratch, job_id, answer)
     answer["pending"] = _pending(scratch, job_id)
     answer["pending_count"] = _pending_count(scratch, job_id)
+    _cap_placed(answer)
     return answer
+
+
+def _cap_placed(answer: dict[str, Any]) -> None:
+    """The first ``MAX_PLACED_SHOWN`` placements; ``placed_count`` counts them all (a huge job's answer stays small)."""
+    answer["placed_count"] = len(answer["placed"])
+    del answer["placed"][MAX_PLACED_SHOWN:]
 
 
 def dry_update(scratch: MasterCore, spec: Any, max_unavailable: int = 1) -> dict[str, Any]:
@@ -130,6 +138,7 @@ def dry_update(scratch: MasterCore, spec: Any, max_unavailable: int = 1) -> dict
     answer["restarts"] = sum(len(w) for w in answer["waves"])
     answer["pending"] = _pending(scratch, job_id)
     answer["pending_count"] = _pending_count(scratch, job_id)
+    _cap_placed(answer)
     return answer
 
 

@@ -117,6 +117,7 @@ class DryRunReply(BaseModel):
     preempted: list[DryPreemption]
     pending: list[DryPending] = Field(description="the first 100 tasks that would stay pending, with why")
     pending_count: int = 0
+    placed_count: int = Field(0, description="all placements (``placed`` lists the first 1,000)")
 
 
 class DryRunUpdateReply(BaseModel):
