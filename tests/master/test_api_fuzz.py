@@ -50,7 +50,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(server, t
         [sys.executable, "-c", RUN, "--config-file", str(HERE / "api_fuzz.toml"), "run", server.url + "/openapi.json",
          "-H", "Authorization: Bearer t-ops", "--checks", "all", "--phases", "examples,coverage,fuzzing",
          "--exclude-path-regex", STREAMING,
-         "--max-examples", "10", "--seed", "17", "--max-time", "30", "--request-timeout", "20", "--no-color"],
+         "--max-examples", "10", "--seed", "17", "--max-time", "30", "--request-timeout", "60", "--no-color"],
         capture_output=True, text=True, timeout=140, cwd=tmp_path, env=env)
     summary = done.stdout[-4000:]
     print(summary)
