@@ -25,6 +25,7 @@ from corral.master.events import EVENT_TYPES
 from corral.master.history import parse_time
 from corral.master.naming import resolve_job
 from corral.master.responses import EventPage, error_responses
+from corral.model.spec import NAME, NAME_RULE
 
 PREFIX = "/api/v1"
 POLL_S = 0.2
@@ -52,6 +53,16 @@ def _since(text: str | None) -> float | None:
                                              f"(or seconds since the epoch), got {text!r}")]) from None
 
 
+def _job(text: str | None, user: str) -> str | None:
+    """The ``job`` filter as a job id; a malformed one is a 400, never read as "every job"."""
+    if text is None:
+        return None
+    parts = text.split(".")
+    if len(parts) > 2 or not all(NAME.match(p) for p in parts):
+        raise AdmissionError(400, [("job", f"expected a job as NAME or NAME.USER ({NAME_RULE}), got {text!r}")])
+    return resolve_job(text, user)
+
+
 def history_router(master: Any, caller: Callable[..., Any]) -> APIRouter:
     router = APIRouter()
 
@@ -64,7 +75,7 @@ def history_router(master: Any, caller: Callable[..., Any]) -> APIRouter:
                      machine: str | None = None, type_: str | None = Query(None, alias="type"),
                      since: str | None = None, cursor: int | None = Query(None, ge=0),
                      limit: int = Query(1000, ge=1, le=10_000), watch: bool = False) -> Any:
-        filters: dict[str, Any] = {"job": resolve_job(job, who.user) if job else None, "user": user,
+        filters: dict[str, Any] = {"job": _job(job, who.user), "user": user,
                                    "machine": machine, "types": _types(type_), "since": _since(since)}
         history = master.history
         if not watch:

@@ -123,6 +123,10 @@ def test_the_event_history_pages_with_a_cursor_filters_and_gives_rfc3339_times(c
     with pytest.raises(ApiError) as e:
         alice.events(since="yesterday")
     assert e.value.field("since")
+    for malformed in ("Web", "a.b.c", "a..b"):  # a malformed job filter is refused, never read as every job
+        with pytest.raises(ApiError) as e:
+            alice.events(job=malformed)
+        assert e.value.status == 400 and "NAME.USER" in e.value.field("job")
 
 
 def test_watch_streams_the_events_logged_after_it_starts(cell, alice):
