@@ -14,7 +14,7 @@ parked in the unschedulable queue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,9 +52,12 @@ class Round:
     in_allocs: list[str] = field(default_factory=list)
 
 
-def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None) -> Round:
-    """A consistent copy of the cell and the runnable tasks to plan (all, or those in ``only``)."""
+def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None,
+             keep: Callable[[Any], bool] | None = None) -> Round:
+    """A consistent copy of the cell and the runnable tasks to plan (all, or those in ``only``; with
+    ``keep``, only those of jobs it keeps: a scheduler profile's share). The view is the whole cell."""
     pending = []
+    others: set[str] = set()  # jobs another profile places: not this round's to touch
     tokens = {}
     reasons: dict[str, str | None] = {}
     failover.reschedule.release(lambda n: n in state.pending)
@@ -65,7 +68,12 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     for name in (list(queue.runnable) if only is None else [n for n in queue.runnable if n in only]):
         task = state.tasks[name]
         job = state.jobs[task.job]
+        if job.id in others:
+            continue
         if job.id not in reasons:
+            if keep is not None and not keep(job):
+                others.add(job.id)
+                continue
             reasons[job.id] = waiting_reason(state, job)
         if reasons[job.id] is not None:
             task.reason, task.explanation = reasons[job.id], None
