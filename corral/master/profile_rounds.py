@@ -38,10 +38,10 @@ class ProfileRunners:
         return lambda job: owner(job.spec) == name
 
     def scheduler(self, name: str) -> Any:
-        if name == DEFAULT:
-            return self.core.scheduler
         base = self.core.scheduler
         profile = self.profiles.by_name[name]
+        if name == DEFAULT and profile.policy in (None, base.config.policy):
+            return base
         config = base.config if profile.policy is None else replace(base.config, policy=profile.policy)
         cached = self._schedulers.get(name)
         if cached is None or cached.config != config:
