@@ -32,14 +32,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from corral.master.errors import AdmissionError
 from corral.master.configfiles import ConfigFileError, read_yaml
 
-ROLES = ("user", "admin", "agent")
+ROLES = ("user", "admin", "agent", "scheduler")  # scheduler: an external scheduler (plan_api.py)
 ANY_MACHINE = "*"
 
 
 @dataclass(frozen=True)
 class Principal:
     user: str
-    role: str  # user | admin | agent
+    role: str  # user | admin | agent | scheduler
     machine: str | None = None  # an agent's machine name, "*" for any; None for users and admins
 
     @property
@@ -133,6 +133,8 @@ def user_of(tokens: Tokens, header: str) -> Principal:
     who = principal_of(tokens, header)
     if who.role == "agent":
         raise forbidden(AGENT_ONLY)
+    if who.role == "scheduler":
+        raise forbidden("a scheduler token may only read snapshots and commit plans (/api/v1/schedulers)")
     return who
 
 

@@ -207,6 +207,29 @@ class Master:
             self.metrics.round(time.monotonic() - started, result)
         return result.reply()
 
+    def commit_plan(self, profile: str, rnd: Any, plan: Any, retry: bool = False) -> tuple[dict[str, Any], Future]:
+        """Commit a plan an external scheduler of ``profile`` made (plan_api.py) as a round's commit is:
+        under the lock, checked again per placement; counted in the profile's stats. The reply has
+        ``backoff_s``: how long the scheduler should wait before its next round."""
+        with self.lock:
+            why = self.unavailable()
+            if why is None and self.replica is not None and not self.replica.leading:
+                why = f"this master is a {self.replica.role}, not the leader"
+            if why is not None:
+                raise MasterUnavailable(f"the master takes no plans now: {why}")
+            try:
+                out = self.core.commit(rnd, plan)
+            except BaseException as e:
+                self._after_failure(e)
+                raise
+            durable = self._persist(out, from_round=True)
+            reply = out.reply
+            pause = self.core.profiles.record(profile, reply["placed"], len(reply["stale"]), int(retry),
+                                              reply["preempted"])
+        if out.events:
+            self.wake()
+        return {**reply, "backoff_s": pause}, durable
+
     def tick(self) -> None:
         reply, durable = self.submit_command(Tick())
         durable.result(30.0)
