@@ -95,13 +95,13 @@ def plans_router(master: Any, anyone: Any) -> APIRouter:
                                  "conflict")
 
     @router.get("/api/v1/schedulers", summary="The scheduler profiles and what each did",
-                response_model=SchedulersReply, responses=error_responses(401))
+                response_model=SchedulersReply, responses=error_responses(400, 401))
     def schedulers(who: Principal = Depends(anyone)) -> SchedulersReply:
         with master.lock:
             return SchedulersReply(schedulers=core.profiles.describe())
 
     @router.get("/api/v1/schedulers/{profile}/snapshot", summary="A snapshot for an external scheduler profile",
-                response_model=SnapshotReply, responses=error_responses(401, 403, 404, 409))
+                response_model=SnapshotReply, responses=error_responses(400, 401, 403, 404, 409))
     def snapshot(profile: str, who: Principal = Depends(planner)) -> dict[str, Any]:
         external(profile)
         with master.lock:

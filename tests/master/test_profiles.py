@@ -196,3 +196,36 @@ def test_several_schedulers_commits_interleaved_at_random_never_over_commit_or_p
     # every running task was placed by one of the schedulers' commits, and counted there
     placements = sum(p["placements"] for p in runners.describe())
     assert placements >= sum(t.state is R for t in h.state.tasks.values())
+
+
+def _placements(h: Harness) -> list[tuple[str, str]]:
+    return [(e["task"], e["machine"]) for e in h.store.read_since(0) if e["type"] == "task_scheduled"]
+
+
+def test_a_profile_owning_every_job_places_them_as_the_single_default_scheduler_does():
+    one = Harness()
+    split = Harness(profiles=Profiles([SchedulerProfile("all", bands=("best-effort", "batch", "production",
+                                                                      "monitoring"))]))
+    for h in (one, split):
+        for i in range(4):
+            h.machine(f"m{i}", cpu=str(2 + i))
+        for i, (cpu, priority) in enumerate([("1", 2), ("2", 9), ("500m", 0), ("3", 2), ("1", 11)]):
+            h.submit(f"j{i}", tasks=2, cpu=cpu, priority=priority)
+    one.schedule()
+    for profile in ("all", "default"):
+        out = split.core.schedule(profile=profile)
+        split.store.append([e.to_dict() for e in out.events])
+    assert _placements(split) == _placements(one) and len(_placements(one)) > 4
+    rows = {p["name"]: p for p in split.core.profiles.describe()}
+    assert rows["all"]["placements"] == len(_placements(one)) and rows["default"]["placements"] == 0
+
+
+def test_a_dry_run_plans_a_job_with_its_own_profile_and_accepts_its_scheduler_field():
+    from corral.master import dry_run
+
+    h = Harness(profiles=Profiles([SchedulerProfile("packer", "best-fit")]))
+    h.machine("small", cpu="2")
+    h.machine("big", cpu="16")
+    answer = dry_run.dry_submit(dry_run.scratch_of(h.core), spec("probe", cpu="2", scheduler="packer"))
+    assert [p["machine"] for p in answer["placed"]] == ["small"]  # best-fit, not the cell's hybrid
+    assert "probe.alice" not in h.state.jobs
