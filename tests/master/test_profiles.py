@@ -229,3 +229,20 @@ def test_a_dry_run_plans_a_job_with_its_own_profile_and_accepts_its_scheduler_fi
     answer = dry_run.dry_submit(dry_run.scratch_of(h.core), spec("probe", cpu="2", scheduler="packer"))
     assert [p["machine"] for p in answer["placed"]] == ["small"]  # best-fit, not the cell's hybrid
     assert "probe.alice" not in h.state.jobs
+
+
+def test_a_task_parked_by_a_plan_older_than_another_schedulers_wake_check_still_wakes_for_the_room_freed():
+    h = Harness(profiles=Profiles([SchedulerProfile("fast")]))
+    h.machine("m0", cpu="4")
+    h.submit("hog", cpu="4")
+    h.schedule()
+    h.submit("small", cpu="2", scheduler="fast")
+    runners = h.core.profiles
+    rnd = h.core.snapshot(keep=runners.keep("fast"))
+    plan = runners.scheduler("fast").schedule(rnd.view, rnd.pending)
+    assert "0.small.alice.local" in plan.unplaced
+    h.run(Kill("hog.alice"))  # room freed after the plan was made ...
+    h.core.schedule(profile="default")  # ... and another scheduler's snapshot ran the wake check
+    h.commit(rnd, plan)  # the stale "no room" parks the task
+    h.core.schedule(profile="fast")
+    assert h.task("small").state is R
