@@ -259,9 +259,8 @@ class Master:
         backoff = self.core.profiles.stats[profile].backoff if profile is not None else None
         while not self._stop.is_set():
             wait = self.schedule_interval_s
-            if backoff is not None:  # its plans kept conflicting: no round before the pause is over
-                pause = backoff.remaining(self.core.clock.now())
-                wait = max(wait, pause) if not ticks else wait
+            if backoff is not None and not ticks:  # its plans kept conflicting: sleep the pause out
+                wait = max(wait, backoff.remaining(self.core.clock.now()))  # (the ticking thread only skips)
             wake.wait(wait)
             wake.clear()
             if self._stop.is_set():

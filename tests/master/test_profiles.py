@@ -246,3 +246,31 @@ def test_a_task_parked_by_a_plan_older_than_another_schedulers_wake_check_still_
     h.commit(rnd, plan)  # the stale "no room" parks the task
     h.core.schedule(profile="fast")
     assert h.task("small").state is R
+
+
+def test_the_masters_thread_for_a_profile_backing_off_waits_its_pause_out_before_its_next_round():
+    import time
+
+    from corral.master.commands import RegisterMachine
+    from corral.master.server import build_master
+
+    master = build_master("memory://", schedule_interval_s=0.02, profiles=Profiles([SchedulerProfile("fast")]))
+    core = master.core
+    master.execute(RegisterMachine("m0", {"cpu": "4", "memory": "8Gi"}, address="http://m0"))
+    backoff = core.profiles.stats["fast"].backoff
+    backoff.streak, backoff.until = 3, core.clock.now() + 1.0  # as after three conflicting rounds
+    master.start()
+    try:
+        master.execute(Submit(spec("quick", cpu="1")))
+        master.execute(Submit(spec("later", cpu="1", scheduler="fast")))
+        time.sleep(0.5)
+        with master.lock:
+            assert core.state.tasks["0.quick.alice.local"].state is R  # the default profile is not held up
+            assert core.state.tasks["0.later.alice.local"].state is P  # its profile is still backing off
+        deadline = time.monotonic() + 5.0
+        while core.state.tasks["0.later.alice.local"].state is not R and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert core.state.tasks["0.later.alice.local"].state is R
+        assert backoff.streak == 0  # a clean round cleared it
+    finally:
+        master.stop(checkpoint=False)
