@@ -151,7 +151,8 @@ class JobSpec(_Strict):
     gang: bool = Field(False, strict=True, description="place all the job's tasks together or none of them")
     min_tasks: int | None = Field(None, ge=1, le=100_000, strict=True, description=(
         "place at least this many of the job's tasks together (a gang), the rest one by one once it runs"))
-    scheduler: str | None = Field(None, description=(
+    scheduler: str | None = Field(None, json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64},
+                                  description=(
         "the scheduler profile that places this job (the cell configuration's schedulers); default: the "
         "profile that claims its band or appclass, else the default profile"))
     resources: ResourcesSpec

@@ -86,6 +86,7 @@ def test_the_master_leaves_an_external_profiles_jobs_to_its_scheduler_which_plac
 
 def test_a_plan_that_went_stale_on_its_way_is_not_committed_and_earns_a_backoff(api):
     c, srv = api
+    srv.master.core.profiles.stats["batch"].backoff.base_s = 30.0  # long enough to outlast a loaded machine
     machine(c, "m1", "4")
     job(c, "crunch", "3", scheduler="batch")
     snap = c.get("/schedulers/batch/snapshot", headers=PLANNER).json()
