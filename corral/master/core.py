@@ -248,6 +248,8 @@ class MasterCore:
             found = self.queue.reason(task.name, self.state.view, self._explain, top)
             if found is not None:
                 task.reason, task.explanation = found
+            elif not task.reason and not self.profiles.profiles.single:  # soft state, as every reason
+                task.reason = self.profiles.waiting_reason(self.state.jobs[task.job])
         return task.reason, task.explanation
 
     def _explain(self, request: Any) -> tuple[str, dict[str, Any]]:

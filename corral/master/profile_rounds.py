@@ -71,6 +71,15 @@ class ProfileRunners:
         """Count a round or a commit of profile ``name``; the pause its conflicts earn, in seconds."""
         return self.stats[name].record(placed, conflicts, retries, preempted, self.core.clock.now())
 
+    def waiting_reason(self, job: Any) -> str | None:
+        """Why a task of ``job`` no round has looked at yet waits: an external profile's scheduler
+        has not planned it (None for a profile the master runs: its next round will)."""
+        name = self.profiles.owner(job.spec)
+        if not self.profiles.by_name[name].external:
+            return None
+        return (f"waiting for scheduler profile {name}, which runs outside the master "
+                f"(corral scheduler --profile {name}); none has planned this task yet")
+
     def owned(self) -> dict[str, int]:
         """Each profile -> how many live jobs it owns now."""
         counts = {p.name: 0 for p in self.profiles}

@@ -73,7 +73,9 @@ def test_the_master_leaves_an_external_profiles_jobs_to_its_scheduler_which_plac
     job(c, "crunch", "2", scheduler="batch")
     wait(lambda: running(c, "web") == 1)  # the master runs the service profile itself
     time.sleep(0.3)
-    assert running(c, "crunch") == 0  # ... but not the external one
+    assert running(c, "crunch") == 0  # ... but not the external one, and says so
+    why = c.get("/jobs/crunch/tasks/0/why", headers=ALICE).json()
+    assert "waiting for scheduler profile batch" in why["summary"] + str(why.get("detail")), why
     assert loop(c).round() == 0.0
     assert running(c, "crunch") == 1
     rows = {r["name"]: r for r in c.get("/schedulers", headers=ALICE).json()["schedulers"]}
