@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
         from corral.cli.config import ClientConfigError, client_ca, client_settings
         from corral.cli.connect import die
-        from corral.client.errors import ApiError
+        from corral.client.errors import BAD_INPUT, ApiError
         from corral.client.transport import Transport
 
         if not interval > 0:
@@ -83,8 +83,14 @@ def register(app: typer.Typer) -> None:
                 die("scheduler", e.message, e.code)
             typer.echo(f"corral scheduler: profile {profile} against {transport.addr} "
                        f"(policy {policy or first['policy']})", err=True)
+            def passing(e: Exception) -> bool:  # the master unreachable or failing: try again later
+                if isinstance(e, ApiError) and e.code != BAD_INPUT:
+                    typer.echo(f"corral scheduler: {e.message}; trying again", err=True)
+                    return True
+                return False
+
             try:
-                counts = loop.run(interval, stop.wait, stop.is_set, rounds or None)
+                counts = loop.run(interval, stop.wait, stop.is_set, rounds or None, passing)
             except ApiError as e:
                 die("scheduler", e.message, e.code)
         typer.echo(json.dumps({"profile": profile, "rounds": counts.rounds, "placed": counts.placed,

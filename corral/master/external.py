@@ -68,11 +68,18 @@ class ExternalScheduler:
         return pause
 
     def run(self, interval_s: float, sleep: Callable[[float], Any], stopped: Callable[[], bool],
-            rounds: int | None = None) -> ExternalCounts:
-        """Rounds until ``stopped()`` (or ``rounds`` of them), ``interval_s`` apart at least."""
-        done = 0
+            rounds: int | None = None, passing: Callable[[Exception], bool] = lambda e: False) -> ExternalCounts:
+        """Rounds until ``stopped()`` (or ``rounds`` of them), ``interval_s`` apart at least. An error
+        ``passing(e)`` accepts (a master briefly away) costs that round, waiting twice as long up to
+        30 s before the next; any other is raised."""
+        done, wait = 0, interval_s
         while not stopped() and (rounds is None or done < rounds):
-            pause = self.round()
+            try:
+                pause, wait = self.round(), interval_s
+            except Exception as e:
+                if not passing(e):
+                    raise
+                pause, wait = 0.0, min(30.0, 2 * wait)
             done += 1
-            sleep(max(interval_s, pause))
+            sleep(max(wait, pause))
         return self.counts

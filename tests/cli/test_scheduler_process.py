@@ -107,6 +107,11 @@ def test_corral_scheduler_as_its_own_process_places_its_profiles_jobs_through_a_
             rows = {r["name"]: r for r in json.loads(listed.stdout)["schedulers"]}
             assert rows["batch"]["external"] and rows["batch"]["placements"] == 3 and rows["batch"]["jobs"] == 1
             assert rows["default"]["placements"] == 0
+            text = subprocess.run([sys.executable, "-m", "corral.cli.main", "schedulers"],
+                                  env={**env, "CORRAL_ADDR": url, "CORRAL_TOKEN": "t-ops"}, capture_output=True,
+                                  timeout=60, text=True).stdout.splitlines()
+            assert text[0].split()[:3] == ["PROFILE", "WHERE", "POLICY"]
+            assert text[1].split()[:3] == ["batch", "external", "best-fit"] and text[1].split()[6] == "3"
         _stop(scheduler)
         assert scheduler.returncode == 0, sched_out.read_text()
         last = json.loads(sched_out.read_text().strip().splitlines()[-1])

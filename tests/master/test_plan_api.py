@@ -152,3 +152,21 @@ def test_a_scheduler_token_may_not_submit_jobs_and_an_unknown_scheduler_in_a_spe
     r = c.post("/jobs", json={"name": "x", "resources": {"cpu": "1", "memory": "1Gi"}, "scheduler": "nosuch"},
                headers=ALICE)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "scheduler"
+
+
+def test_the_external_loop_rides_out_errors_it_is_told_to_pass_and_raises_the_others():
+    calls = []
+
+    def get(path):
+        calls.append(path)
+        if len(calls) <= 2:
+            raise ConnectionError("the master is away")
+        return {"pending": [], "in_allocs": [], "backoff_s": 0, "seq": 0, "mark": -1}
+
+    slept = []
+    ext = ExternalScheduler("batch", get, lambda p, b: {})
+    counts = ext.run(0.1, slept.append, lambda: False, rounds=4, passing=lambda e: isinstance(e, ConnectionError))
+    assert slept == [0.2, 0.4, 0.1, 0.1] and counts.rounds == 2  # backed off twice, then back to its pace
+    with pytest.raises(ConnectionError):
+        ExternalScheduler("batch", lambda p: (_ for _ in ()).throw(ConnectionError("x")), lambda p, b: {}).run(
+            0.1, slept.append, lambda: False, rounds=1)
