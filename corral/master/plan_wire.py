@@ -80,7 +80,17 @@ def snapshot_body(state: Any, rnd: Round, profile: str) -> dict[str, Any]:
         tried = [v for c in p.request.constraints if c.attribute == MACHINE_ATTRIBUTE for v in c.values]
         pending.append({"task": p.id, "token": rnd.tokens[p.id], "tried": tried})
     return {"profile": profile, "seq": state.seq, "mark": rnd.mark, "pending": pending,
-            "in_allocs": list(rnd.in_allocs), "state": state.to_dict()}
+            "in_allocs": list(rnd.in_allocs), "state": without_secrets(state.to_dict())}
+
+
+def without_secrets(d: dict[str, Any]) -> dict[str, Any]:
+    """A state dict whose jobs' env values are blanked (the names stay): a scheduler places tasks,
+    it never needs what they run with (docs/security.md). ``d`` is a fresh dict: changed in place."""
+    for job in d.get("jobs", {}).values():
+        for spec in (job.get("spec"), job.get("previous_spec"), *job.get("old_specs", {}).values()):
+            if isinstance(spec, dict) and isinstance(spec.get("env"), dict):
+                spec["env"] = dict.fromkeys(spec["env"], "")
+    return d
 
 
 def rebuilt(body: dict[str, Any]) -> tuple[Any, Any, list]:

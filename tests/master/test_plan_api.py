@@ -90,8 +90,9 @@ def test_a_plan_that_went_stale_on_its_way_is_not_committed_and_earns_a_backoff(
     c, srv = api
     srv.master.core.profiles.stats["batch"].backoff.base_s = 30.0  # long enough to outlast a loaded machine
     machine(c, "m1", "4")
-    job(c, "crunch", "3", scheduler="batch")
+    job(c, "crunch", "3", scheduler="batch", env={"DB_PASSWORD": "hunter2"})
     snap = c.get("/schedulers/batch/snapshot", headers=PLANNER).json()
+    assert snap["state"]["jobs"]["crunch.alice"]["spec"]["env"] == {"DB_PASSWORD": ""}  # never the value
     assert [p["task"] for p in snap["pending"]] == ["0.crunch.alice.local"] and snap["policy"] == "best-fit"
     ext = loop(c)
     from corral.master.plan_wire import plan_body, rebuilt
