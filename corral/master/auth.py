@@ -64,7 +64,8 @@ class Tokens:
         table = {}
         for i, (token, entry) in enumerate(data.items()):
             if not isinstance(entry, dict) or not isinstance(entry.get("user"), str):
-                raise ConfigFileError(f"{source}: entry {i + 1}: expected {{user: NAME, role: user|admin|agent}}")
+                raise ConfigFileError(f"{source}: entry {i + 1}: expected "
+                                      f"{{user: NAME, role: user|admin|agent|scheduler}}")
             role = entry.get("role", "user")
             if role not in ROLES:
                 raise ConfigFileError(f"{source}: entry {i + 1} ({entry['user']}): role must be one of "

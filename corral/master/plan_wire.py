@@ -108,7 +108,8 @@ def rebuilt(body: dict[str, Any]) -> tuple[Any, Any, list]:
 def plan_body(snapshot: dict[str, Any], plan: Plan, attempt: int = 0) -> dict[str, Any]:
     """The body to post for ``plan``, made on ``snapshot`` (a snapshot body)."""
     tokens = {t["task"]: t["token"] for t in snapshot["pending"]}
-    return {"seq": snapshot["seq"], "attempt": attempt, "mark": snapshot["mark"], "tokens": tokens, "in_allocs": snapshot["in_allocs"],
+    return {"seq": snapshot["seq"], "attempt": attempt, "mark": snapshot["mark"], "tokens": tokens,
+            "in_allocs": snapshot["in_allocs"],
             "placements": [{"task": p.task_id, "machine": p.machine, "gpus": list(p.gpus), "ports": list(p.ports),
                             "score": float(p.score), "reclaimed": p.reclaimed} for p in plan.placements],
             "preemptions": [{"victim": v.victim, "machine": v.machine, "by": v.by, "reason": v.reason}
