@@ -23,6 +23,9 @@ is ``poll-interval`` or ``poll_interval``)::
     verbose: false
     log-format: json        # or text
     log-level: info         # debug, info, warning, error
+    schedulers:             # scheduler profiles (file only; corral/master/README.md)
+      - {name: service, policy: hybrid, bands: [production, monitoring]}
+      - {name: batch, policy: best-fit, appclasses: [batch], external: true}
 
 Relative paths (``tokens``, ``quota``, a ``sqlite://REL/PATH`` store) are
 relative to the file's folder, so a cell's files can sit together. A flag
@@ -92,6 +95,15 @@ def _shares(value: Any) -> Any:
         raise ValueError(str(e).removeprefix("shares: ").removeprefix("shares.")) from None
 
 
+def _schedulers(value: Any) -> Any:
+    from corral.master.profiles import ProfileError, Profiles
+
+    try:
+        return Profiles.parse(value)
+    except ProfileError as e:
+        raise ValueError(str(e)) from None
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -111,6 +123,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "policy": ("policy", _text),
     "queue-order": ("queue_order", _order),
     "shares": ("shares", _shares),
+    "schedulers": ("schedulers", _schedulers),
     "reclamation": ("reclamation", _flag),
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
@@ -170,7 +183,8 @@ def load_cell_config(path: Path) -> dict[str, Any]:
                 settings["host"], settings["port"] = split_listen(value)
                 continue
         except ValueError as e:
-            raise CellConfigError(f"{path}: {key}: {e}") from None
+            said = str(e)  # a profile's error names its own place (schedulers[1].bands)
+            raise CellConfigError(f"{path}: {said if said.startswith(key) else f'{key}: {said}'}") from None
         if key in ("tokens", "quota", "store"):
             value = _relative_to(path.resolve().parent, key, value)
         settings[name] = value

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.masters",
     "corral.cli.ca",
     "corral.cli.logs",
+    "corral.cli.scheduler",
 )
 
 # Optional modules that libraries the CLI uses import eagerly for features corral never uses:
@@ -54,6 +55,7 @@ COMMAND_HOMES: dict[str, str] = {
     "allocs": "corral.cli.allocs",
     "events": "corral.cli.events", "up": "corral.cli.up", "masters": "corral.cli.masters",
     "ca": "corral.cli.ca", "logs": "corral.cli.logs",
+    **dict.fromkeys(("scheduler", "schedulers"), "corral.cli.scheduler"),
 }
 
 

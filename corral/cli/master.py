@@ -147,7 +147,8 @@ def register(app: typer.Typer) -> None:
         if advertise is not None and not advertise.startswith(("http://", "https://")):
             die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
         given = dict(store=store, port=port, host=host, advertise=advertise, tls=tls, cell=cell, tokens=tokens,
-                     quota=quota, policy=policy, queue_order=queue_order, shares=None, reclamation=reclamation,
+                     quota=quota, policy=policy, queue_order=queue_order, shares=None, schedulers=None,
+                     reclamation=reclamation,
                      write_config=write_config,
                      validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
                      reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
@@ -181,7 +182,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
                log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
                advertise: str | None = None, tls: Any = None, etcd_tls: bool = False,
-               reclamation: bool | None = None) -> None:
+               reclamation: bool | None = None, schedulers: Any = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -208,7 +209,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         token_table = Tokens.load(tokens)
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
                                             queue_order=queue_order, shares=shares, reclamation=reclamation,
-                                            store_tls=tls if etcd_tls else None),
+                                            store_tls=tls if etcd_tls else None,
+                                            **({} if schedulers is None else {"profiles": schedulers})),
                               token_table, host=host, port=port, dns=dns_at, tls=tls)
     except (ConfigFileError, StoreError, OSError) as e:
         die("master", str(e))
@@ -249,7 +251,9 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         link.start()
     what = (f"store {store}, policy {core.scheduler.config.policy}, queue order {core.scheduler.user_order.name}"
             + ("" if core.scheduler.config.reclamation else ", reclamation off")
-            + (", a replica: follower until elected" if replicated else ""))
+            + (", a replica: follower until elected" if replicated else "")
+            + ("" if core.profiles.profiles.single else ", schedulers " + ", ".join(
+                p.name + (" (external)" if p.external else "") for p in core.profiles.profiles)))
     if write_config and admin_token:
         path = save_config(addr, admin_token)
         typer.echo(f"corral master: serving {addr} ({what}); CLI config written to {path}", err=True)

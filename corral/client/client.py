@@ -43,6 +43,12 @@ class Client:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    # ---- scheduler profiles ----------------------------------------------------------------------
+
+    def schedulers(self) -> dict[str, Any]:
+        """``{"schedulers": [...]}``: every scheduler profile, the jobs it owns and what it did."""
+        return self.http.call("GET", "/schedulers")
+
     # ---- jobs ----------------------------------------------------------------------------------
 
     def submit(self, spec: dict[str, Any] | str | Path, request_id: str | None = None) -> Any:

@@ -40,6 +40,7 @@ from corral.master.history_api import history_router
 from corral.master.metrics import CONTENT_TYPE
 from corral.master.notify import notify_router
 from corral.master.records import TaskRecord
+from corral.master.plan_api import plans_router
 from corral.master.rollout_api import rollout_router
 from corral.master.responses import (CellSummary, DryRunReply, DryRunUpdateReply, ErrorBody, JobDetail, JobEvents, JobList, JobReply, JobTasks,
                                      MachineDetail, MachineList, MasterRole, RegisterReply, TaskDetail, TaskList, UpdateReply,
@@ -213,6 +214,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     app.include_router(allocs_router(master, caller))  # GET /allocs[/{allocset}]: alloc sets and their allocs
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)
     app.include_router(rollout_router(master, auth.user))  # POST /jobs/{job}/rollback
+    app.include_router(plans_router(master, auth.anyone))  # /schedulers: profiles, external snapshots and plans
     app.include_router(ui_router(app, tokens))  # the web UI under /ui (it calls this API in process)
     app.add_middleware(FastSubmit, path=PREFIX + "/jobs", submit=submit_here)
     app.add_middleware(BodyLimit)  # every route, the fast path included: 413 past MAX_BODY bytes

@@ -32,14 +32,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from corral.master.errors import AdmissionError
 from corral.master.configfiles import ConfigFileError, read_yaml
 
-ROLES = ("user", "admin", "agent")
+ROLES = ("user", "admin", "agent", "scheduler")  # scheduler: an external scheduler (plan_api.py)
 ANY_MACHINE = "*"
 
 
 @dataclass(frozen=True)
 class Principal:
     user: str
-    role: str  # user | admin | agent
+    role: str  # user | admin | agent | scheduler
     machine: str | None = None  # an agent's machine name, "*" for any; None for users and admins
 
     @property
@@ -64,7 +64,8 @@ class Tokens:
         table = {}
         for i, (token, entry) in enumerate(data.items()):
             if not isinstance(entry, dict) or not isinstance(entry.get("user"), str):
-                raise ConfigFileError(f"{source}: entry {i + 1}: expected {{user: NAME, role: user|admin|agent}}")
+                raise ConfigFileError(f"{source}: entry {i + 1}: expected "
+                                      f"{{user: NAME, role: user|admin|agent|scheduler}}")
             role = entry.get("role", "user")
             if role not in ROLES:
                 raise ConfigFileError(f"{source}: entry {i + 1} ({entry['user']}): role must be one of "
@@ -133,6 +134,8 @@ def user_of(tokens: Tokens, header: str) -> Principal:
     who = principal_of(tokens, header)
     if who.role == "agent":
         raise forbidden(AGENT_ONLY)
+    if who.role == "scheduler":
+        raise forbidden("a scheduler token may only read snapshots and commit plans (/api/v1/schedulers)")
     return who
 
 

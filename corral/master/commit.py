@@ -14,7 +14,7 @@ parked in the unschedulable queue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -52,9 +52,12 @@ class Round:
     in_allocs: list[str] = field(default_factory=list)
 
 
-def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None) -> Round:
-    """A consistent copy of the cell and the runnable tasks to plan (all, or those in ``only``)."""
+def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: set[str] | None = None,
+             keep: Callable[[Any], bool] | None = None) -> Round:
+    """A consistent copy of the cell and the runnable tasks to plan (all, or those in ``only``; with
+    ``keep``, only those of jobs it keeps: a scheduler profile's share). The view is the whole cell."""
     pending = []
+    others: set[str] = set()  # jobs another profile places: not this round's to touch
     tokens = {}
     reasons: dict[str, str | None] = {}
     failover.reschedule.release(lambda n: n in state.pending)
@@ -65,7 +68,12 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
     for name in (list(queue.runnable) if only is None else [n for n in queue.runnable if n in only]):
         task = state.tasks[name]
         job = state.jobs[task.job]
+        if job.id in others:
+            continue
         if job.id not in reasons:
+            if keep is not None and not keep(job):
+                others.add(job.id)
+                continue
             reasons[job.id] = waiting_reason(state, job)
         if reasons[job.id] is not None:
             task.reason, task.explanation = reasons[job.id], None
@@ -79,21 +87,27 @@ def snapshot(state: Any, queue: UnschedulableQueue, failover: Failover, only: se
         if job.spec.alloc:
             in_allocs.append(name)
             continue
-        request = job.request
         tried = failed_machines(task.history) if task.history and task.history[-1].via == "failover" else []
-        if tried:  # it failed there: elsewhere first
-            request = replace(request, constraints=request.constraints
-                              + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
-            excluded = True
-        pending.append(PendingTask(name, job.id, job.user, request, task.index, job.submitted_seq,
-                                   gang_need(state, job)))
+        excluded = excluded or bool(tried)
+        pending.append(pending_task(state, task, tried))
         tokens[name] = len(task.history)
     live = state.view
     view = live.copy()
     if excluded:
-        _name_machines(view)
+        name_machines(view)
     mark = int(live.version.max()) if len(live) else -1
     return Round(view, pending, tokens, live.version.copy(), live.lineage, mark, in_allocs)
+
+
+def pending_task(state: Any, task: Any, tried: Any = ()) -> PendingTask:
+    """What the scheduler is asked to place for pending ``task``; ``tried``: machines it failed on
+    (elsewhere first: the snapshot's view then needs ``name_machines``)."""
+    job = state.jobs[task.job]
+    request = job.request
+    if tried:
+        request = replace(request, constraints=request.constraints
+                          + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
+    return PendingTask(task.name, job.id, job.user, request, task.index, job.submitted_seq, gang_need(state, job))
 
 
 def commit(step: Step, rnd: Round, plan: Plan, queue: UnschedulableQueue) -> dict[str, str]:
@@ -221,7 +235,7 @@ def readable(summary: str) -> str:
     return summary.replace(f"constraint {MACHINE_ATTRIBUTE} not in ", "where it failed before ")
 
 
-def _name_machines(view: CellView) -> None:
+def name_machines(view: CellView) -> None:
     """Give the snapshot ``view`` an attribute holding each machine's name (its own copy of the maps)."""
     view.attributes = {**view.attributes, MACHINE_ATTRIBUTE: np.arange(len(view), dtype=np.int32)}
     view.vocabularies = {**view.vocabularies, MACHINE_ATTRIBUTE: _Vocabulary(dict(view.index))}

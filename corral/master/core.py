@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from corral.master import admission, allocs, jobs, rollout
 from corral.master.clock import Clock, WallClock
+from corral.master.errors import AdmissionError
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
                                     RegisterMachine, Rollback, Submit, Tick, Update, UsageReport, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
@@ -45,6 +46,8 @@ from corral.master.failover import Failover
 from corral.master.quota import Quotas
 from corral.master.records import JobRecord
 from corral.master.reports import apply_report
+from corral.master.profile_rounds import ProfileRunners
+from corral.master.profiles import Profiles
 from corral.master.rounds import SchedulingRounds
 from corral.master.state import CellState
 from corral.master.step import Outcome, Step
@@ -74,6 +77,7 @@ class MasterCore:
         poll_interval_s: float = 2.0,
         lost_after_s: float | None = None,
         ids: Callable[[], str] | None = None,
+        profiles: Profiles | None = None,
     ):
         self.state = state or CellState(cell)
         self.clock = clock or WallClock()
@@ -90,6 +94,8 @@ class MasterCore:
         self.queue.reset(self.state.pending)
         self.state.observer = self.queue
         self.rounds = SchedulingRounds(self, retries)
+        # Scheduler profiles (Omega): the default one is self.scheduler and self.rounds.
+        self.profiles = ProfileRunners(self, profiles)
         self._explainer: Scheduler | None = None
         self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
@@ -171,6 +177,9 @@ class MasterCore:
         if isinstance(admitted, JobRecord):  # the same request id again: the same answer
             step.reply = {**jobs.job_reply(admitted), "duplicate": True}
             return
+        unknown = self.profiles.profiles.check_spec(admitted.spec)
+        if unknown is not None:
+            raise AdmissionError(400, [("scheduler", unknown)])
         jobs.submit(step, admitted, cmd.request_id)
 
     def _kill(self, step: Step, cmd: Kill) -> None:
@@ -239,6 +248,8 @@ class MasterCore:
             found = self.queue.reason(task.name, self.state.view, self._explain, top)
             if found is not None:
                 task.reason, task.explanation = found
+            elif not task.reason and not self.profiles.profiles.single:  # soft state, as every reason
+                task.reason = self.profiles.waiting_reason(self.state.jobs[task.job])
         return task.reason, task.explanation
 
     def _explain(self, request: Any) -> tuple[str, dict[str, Any]]:
@@ -251,18 +262,20 @@ class MasterCore:
 
     # ---- scheduling ----------------------------------------------------------------------------
 
-    def snapshot(self, only: set[str] | None = None) -> Round:
-        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``); the
-        cell view is given the reservations that changed first (reclamation)."""
+    def snapshot(self, only: set[str] | None = None, keep: Callable[[Any], bool] | None = None) -> Round:
+        """A consistent copy of the cell and the tasks to plan (all runnable, or those in ``only``, of
+        the jobs ``keep`` keeps: a profile's); the cell view is given the reservations that changed
+        first (reclamation)."""
         self.reservations.sync(self.state)
-        return snapshot(self.state, self.queue, self.failover, only)
+        return snapshot(self.state, self.queue, self.failover, only, keep)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
         """Commit what of ``plan`` is still valid. ``reply["stale"]`` lists the tasks whose
         placement went stale (to plan again); unplaced tasks get their pending reasons."""
         # The plan is made: the snapshot is not read again, so the live view may change its task
         # map in place (no copy of it while the snapshot is open; see CellView.release).
-        rnd.view.release()
+        if rnd.view is not None:  # None: a plan made elsewhere (an external scheduler, plan_api.py)
+            rnd.view.release()
         # Reservations that rose since the snapshot reach the view first: a machine they changed is
         # no longer as the plan saw it, so its placements in reclaimed room are checked again.
         self.reservations.sync(self.state)
@@ -281,18 +294,20 @@ class MasterCore:
         return bool(len(self.failover.reschedule)) or self.queue.flush_due() or self.reservations.changed
 
     def schedule(self, scheduler: Scheduler | None = None, lock=None,
-                 persist: Callable[[Outcome], Any] | None = None, stopped: Callable[[], bool] = lambda: False):
-        """The one scheduling round (rounds.py). Without ``persist`` (tests), the round's events and
-        effects are gathered into one :class:`Outcome` whose reply sums the passes."""
+                 persist: Callable[[Outcome], Any] | None = None, stopped: Callable[[], bool] = lambda: False,
+                 profile: str = "default"):
+        """The one scheduling round (rounds.py) of scheduler ``profile`` (profile_rounds.py). Without
+        ``persist`` (tests), the round's events and effects are gathered into one :class:`Outcome`
+        whose reply sums the passes."""
         if persist is not None:
-            return self.rounds.run(scheduler, lock, persist, stopped)
+            return self.profiles.run(profile, lock, persist, stopped, scheduler)
         total = Outcome()
 
         def gather(out: Outcome) -> None:
             total.events += out.events
             total.effects += out.effects
 
-        result = self.rounds.run(scheduler, lock, gather, stopped)
+        result = self.profiles.run(profile, lock, gather, stopped, scheduler)
         total.reply = result.reply()
         return total
 

@@ -49,13 +49,16 @@ def scratch_of(core: MasterCore) -> MasterCore:
     """A core on a copy of ``core``'s state; call under the lock that guards ``core``."""
     copy = CellState.from_dict(core.state.to_dict())
     return MasterCore(copy, clock=core.clock, quotas=core.quotas, scheduler=Scheduler(core.scheduler.config),
-                      cell=core.state.cell, poll_interval_s=core.poll_interval_s)
+                      cell=core.state.cell, poll_interval_s=core.poll_interval_s,
+                      profiles=core.profiles.profiles)
 
 
 def _round(scratch: MasterCore, job_id: str, into: dict[str, Any]) -> list[Any]:
     """One scheduling round on the scratch core; adds the job's placements and preemptions to ``into``."""
-    recording = _Recording(scratch.scheduler)
-    out = scratch.schedule(scheduler=recording)
+    job = scratch.state.jobs.get(job_id)
+    profile = scratch.profiles.profiles.owner(job.spec) if job is not None else "default"
+    recording = _Recording(scratch.profiles.scheduler(profile))  # the job's own scheduler profile plans it
+    out = scratch.schedule(scheduler=recording, profile=profile)
     scores = {p.task_id: p.score for plan in recording.plans for p in plan.placements}
     victims = {v.victim: v for plan in recording.plans for v in plan.preemptions}
     state = scratch.state

@@ -24,6 +24,12 @@ corral_tasks{state}                            gauge      tasks by state (pendin
 corral_machines{state}                         gauge      machines up and lost
 corral_master_leader                           gauge      1 while this master leads the cell
 corral_master_broken                           gauge      1 once its store failed (it takes no writes)
+corral_scheduler_rounds_total{scheduler}       counter    rounds (or external commits) of each scheduler profile
+corral_scheduler_placements_total{scheduler}   counter    placements each profile committed
+corral_scheduler_conflicts_total{scheduler}    counter    each profile's placements stale at commit
+corral_scheduler_retries_total{scheduler}      counter    each profile's passes planned again for stale ones
+corral_scheduler_backoff_seconds{scheduler}    gauge      how long each profile still waits before its next round
+corral_scheduler_jobs{scheduler}               gauge      live jobs each profile owns
 =============================================  =========  ================================================
 """
 
@@ -33,7 +39,7 @@ from collections import Counter as Tally
 from typing import Any, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -121,6 +127,7 @@ class _CellCollector:
                     pending[(band, pending_reason_key(task))] += 1
             for m in state.machines.values():
                 machines[m.state] += 1
+            profiles = master.core.profiles.describe()
         g = GaugeMetricFamily("corral_tasks_pending", "Pending tasks by priority band and reason",
                               labels=["band", "reason"])
         for (band, reason), n in sorted(pending.items()):
@@ -134,8 +141,30 @@ class _CellCollector:
         for word in ("up", "lost"):
             g.add_metric([word], machines.get(word, 0))
         yield g
+        yield from _profile_metrics(profiles)
         yield GaugeMetricFamily("corral_master_leader", "1 while this master leads the cell",
                                 value=1.0 if master.leading else 0.0)
         yield GaugeMetricFamily("corral_master_broken", "1 while no writes are taken (the store fails, or the "
                                 "master is broken until restarted)",
                                 value=1.0 if master.unavailable() is not None else 0.0)
+
+
+def _profile_metrics(profiles: list[dict[str, Any]]) -> Iterator[Any]:
+    """Each scheduler profile's counts (corral.master.profiles), read from its stats when scraped."""
+    for key, what in (("rounds", "Rounds (or external commits) of each scheduler profile"),
+                      ("placements", "Placements each scheduler profile committed"),
+                      ("conflicts", "Placements of each scheduler profile stale at commit"),
+                      ("retries", "Passes each scheduler profile planned again for stale placements")):
+        c = CounterMetricFamily(f"corral_scheduler_{key}", what, labels=["scheduler"])
+        for p in profiles:
+            c.add_metric([p["name"]], p[key])
+        yield c
+    g = GaugeMetricFamily("corral_scheduler_backoff_seconds", "Seconds each scheduler profile still waits "
+                          "before its next round (its plans kept conflicting)", labels=["scheduler"])
+    for p in profiles:
+        g.add_metric([p["name"]], p["backoff"]["remaining_s"])
+    yield g
+    g = GaugeMetricFamily("corral_scheduler_jobs", "Live jobs each scheduler profile owns", labels=["scheduler"])
+    for p in profiles:
+        g.add_metric([p["name"]], p["jobs"])
+    yield g

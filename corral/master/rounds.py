@@ -53,7 +53,9 @@ class SchedulingRounds:
 
     def run(self, scheduler: Scheduler | None = None, lock: ContextManager = None,
             persist: Callable[[Any], Any] = lambda out: None,
-            stopped: Callable[[], bool] = lambda: False) -> RoundResult:
+            stopped: Callable[[], bool] = lambda: False,
+            keep: Callable[[Any], bool] | None = None) -> RoundResult:
+        """One round; ``keep`` (a job -> bool): plan only the jobs of one scheduler profile."""
         core = self.core
         scheduler = scheduler or core.scheduler
         lock = lock or nullcontext()
@@ -68,7 +70,7 @@ class SchedulingRounds:
             with lock:
                 if stopped():
                     break
-                rnd = core.snapshot(only)
+                rnd = core.snapshot(only) if keep is None else core.snapshot(only, keep)
                 seen = core.state.seq
             if not rnd.pending and not rnd.in_allocs:
                 rnd.view.release()

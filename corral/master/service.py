@@ -63,8 +63,10 @@ class Master:
         self._last_checkpoint = core.state.seq
         self._last_append: Future = done()  # the newest append; the log is durable up to it once it resolves
         self._wake = threading.Event()
+        self._wakes = [self._wake]  # one per scheduler thread: a submission wakes them all
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._profile_threads: list[threading.Thread] = []
         self.rounds = 0
         # This master has no election (one replica): it leads the cell from start() on.
         self.leading = False
@@ -112,7 +114,7 @@ class Master:
                 raise
             durable = self._persist(out)
         if isinstance(cmd, _WAKING) or (isinstance(cmd, (AgentReport, UsageReport)) and out.events):
-            self._wake.set()  # something may fit now: the next round need not wait for its interval
+            self.wake()  # something may fit now: the next round need not wait for its interval
         return out.reply, durable
 
     def _after_failure(self, e: BaseException) -> None:
@@ -183,13 +185,17 @@ class Master:
 
     # ---- the scheduler loop --------------------------------------------------------------------
 
-    def schedule_once(self) -> dict[str, Any]:
-        """The core's one scheduling round under this service's lock; returns once its commits are
-        durable."""
+    def wake(self) -> None:
+        for event in self._wakes:
+            event.set()
+
+    def schedule_once(self, profile: str = "default") -> dict[str, Any]:
+        """One scheduling round of scheduler ``profile`` (the core's one round) under this service's
+        lock; returns once its commits are durable."""
         started = time.monotonic()
         try:
             result = self.core.schedule(lock=self.lock, persist=lambda out: self._persist(out, from_round=True),
-                                        stopped=lambda: self.unavailable() is not None)
+                                        stopped=lambda: self.unavailable() is not None, profile=profile)
         except BaseException as e:
             with self.lock:
                 self._after_failure(e)
@@ -201,30 +207,74 @@ class Master:
             self.metrics.round(time.monotonic() - started, result)
         return result.reply()
 
+    def commit_plan(self, profile: str, rnd: Any, plan: Any, retry: bool = False) -> tuple[dict[str, Any], Future]:
+        """Commit a plan an external scheduler of ``profile`` made (plan_api.py) as a round's commit is:
+        under the lock, checked again per placement; counted in the profile's stats. The reply has
+        ``backoff_s``: how long the scheduler should wait before its next round."""
+        with self.lock:
+            why = self.unavailable()
+            if why is None and self.replica is not None and not self.replica.leading:
+                why = f"this master is a {self.replica.role}, not the leader"
+            if why is not None:
+                raise MasterUnavailable(f"the master takes no plans now: {why}")
+            try:
+                out = self.core.commit(rnd, plan)
+            except BaseException as e:
+                self._after_failure(e)
+                raise
+            durable = self._persist(out, from_round=True)
+            reply = out.reply
+            pause = self.core.profiles.record(profile, reply["placed"], len(reply["stale"]), int(retry),
+                                              reply["preempted"])
+        if out.events:
+            self.wake()
+        return {**reply, "backoff_s": pause}, durable
+
     def tick(self) -> None:
         reply, durable = self.submit_command(Tick())
         durable.result(30.0)
 
     def start(self) -> None:
+        """Run the scheduler thread (ticks, and the default profile's rounds unless it is external)
+        and one thread for every other profile the master runs itself (profiles.py)."""
         self.leading = True  # run_master logs it, after the line that says where the master serves
-        self._thread = threading.Thread(target=self._loop, name="corral-master-scheduler", daemon=True)
+        runners = self.core.profiles
+        internal = runners.internal()
+        main = "default" if "default" in internal else None
+        self._thread = threading.Thread(target=self._loop, args=(main, self._wake, True),
+                                        name="corral-master-scheduler", daemon=True)
         self._thread.start()
+        for name in internal:
+            if name == main:
+                continue
+            wake = threading.Event()
+            self._wakes.append(wake)
+            thread = threading.Thread(target=self._loop, args=(name, wake, False), daemon=True,
+                                      name=f"corral-master-scheduler-{name}")
+            self._profile_threads.append(thread)
+            thread.start()
 
-    def _loop(self) -> None:
+    def _loop(self, profile: str | None, wake: threading.Event, ticks: bool) -> None:
         next_tick = time.monotonic()
+        backoff = self.core.profiles.stats[profile].backoff if profile is not None else None
         while not self._stop.is_set():
-            self._wake.wait(self.schedule_interval_s)
-            self._wake.clear()
+            wait = self.schedule_interval_s
+            if backoff is not None and not ticks:  # its plans kept conflicting: sleep the pause out
+                wait = max(wait, backoff.remaining(self.core.clock.now()))  # (the ticking thread only skips)
+            wake.wait(wait)
+            wake.clear()
             if self._stop.is_set():
                 return
             if self.unavailable() is not None:
                 continue  # no ticks or rounds while writes are refused (said once, when it began)
             try:
-                if time.monotonic() >= next_tick:
+                if ticks and time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + self.tick_interval_s
+                if profile is None or (backoff is not None and backoff.remaining(self.core.clock.now()) > 0):
+                    continue
                 started = time.monotonic()
-                self.schedule_once()
+                self.schedule_once(profile)
                 # A long round (a big backlog) is followed by as long a pause: the scheduler takes
                 # at most about half the master's time from request handling.
                 self._stop.wait(max(self.min_round_gap_s, min(time.monotonic() - started, 1.0)))
@@ -250,10 +300,11 @@ class Master:
             log.info("no longer leading cell %s: stopping", self.core.state.cell)
         self.leading = False
         self._stop.set()
-        self._wake.set()
+        self.wake()
         self.store_health.stop()
-        if self._thread is not None:
-            self._thread.join(30.0)
+        for thread in [self._thread, *self._profile_threads]:
+            if thread is not None:
+                thread.join(30.0)
         if checkpoint and self.unavailable() is None:
             try:
                 self.checkpoint().result(30.0)

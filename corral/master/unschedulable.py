@@ -94,6 +94,9 @@ class UnschedulableQueue:
         A class has one reason: the newest, for the tasks parked in it before too."""
         if not self.enabled:
             return
+        # Another scheduler's snapshot may have run the wake check since this plan's snapshot: the
+        # machines changed in between must still be looked at for these tasks (several profiles).
+        self._wake_mark = min(self._wake_mark, mark)
         for name, key, reason in tasks:
             if name in self.runnable:
                 del self.runnable[name]

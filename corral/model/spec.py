@@ -151,6 +151,10 @@ class JobSpec(_Strict):
     gang: bool = Field(False, strict=True, description="place all the job's tasks together or none of them")
     min_tasks: int | None = Field(None, ge=1, le=100_000, strict=True, description=(
         "place at least this many of the job's tasks together (a gang), the rest one by one once it runs"))
+    scheduler: str | None = Field(None, json_schema_extra={"pattern": NAME.pattern, "minLength": 1, "maxLength": 64},
+                                  description=(
+        "the scheduler profile that places this job (the cell configuration's schedulers); default: the "
+        "profile that claims its band or appclass, else the default profile"))
     resources: ResourcesSpec
     constraints: tuple[str, ...] = ()
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
@@ -178,7 +182,7 @@ class JobSpec(_Strict):
     _command = field_validator("command")(classmethod(lambda cls, value: check_text(value, "command")))
     _workdir = field_validator("workdir")(classmethod(lambda cls, value: check_text(value, "working directory")))
 
-    @field_validator("name", "user", "alloc")
+    @field_validator("name", "user", "alloc", "scheduler")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is None:
