@@ -61,6 +61,7 @@ MEMORY_THRESHOLD = 0.95  # the agent's default memory pressure threshold
 USAGE_INTERVAL_S = 600.0  # agents' usage reports (Borg: every few seconds; the trace's usage moves over hours)
 CELLS = ("online", "batch", "colocated")
 LAYOUTS = {"separate": ("online", "batch"), "colocated": ("colocated",)}
+SHARES = ("cpu_limits", "cpu_usage", "memory_limits", "memory_usage")
 SERIES = ("t", "busy_machines", "busy_cpu", "ls_demand", "ls_got", "batch_demand", "batch_got", "batch_reclaimed_got",
           "limits_cpu", "reserved_cpu", "busy_memory", "used_memory", "limits_memory", "reserved_memory")
 
@@ -95,8 +96,11 @@ class CellRun:
     agent_evictions: int = 0  # the agent's memory check at samples (not fed back)
     reclaimed_core_s: float = 0.0  # CPU batch got in tasks placed in reclaimed room
     batch_core_s: float = 0.0
+    online_core_s: float = 0.0
     memory_over_s: float = 0.0
     below_usage: int = 0
+    # Sums over samples of (online, all) limits and use, cpu and memory: the calibration figures.
+    shares: dict[str, list[float]] = field(default_factory=lambda: {k: [0.0, 0.0] for k in SHARES})
     seconds: float = 0.0
 
 
@@ -127,6 +131,8 @@ class MachineModel:
             by_machine[machine].append((task, job))
         totals = dict.fromkeys(("busy_cpu", "ls_demand", "ls_got", "batch_demand", "batch_got", "batch_reclaimed_got",
                                 "short", "throttled", "busy_memory", "used_memory", "memory_over"), 0.0)
+        for key in SHARES:
+            totals[f"ls_{key}"] = totals[f"all_{key}"] = 0.0
         evictions = 0
         for machine in sorted(by_machine):
             tasks = by_machine[machine]
@@ -155,6 +161,12 @@ class MachineModel:
             totals["busy_memory"] += memory
             totals["used_memory"] += used
             totals["memory_over"] += used > memory
+            for t, j in tasks:
+                for key, value in (("cpu_limits", j.cpu), ("cpu_usage", capped.get(t, use[t][0])),
+                                   ("memory_limits", j.memory), ("memory_usage", use[t][1])):
+                    totals[f"all_{key}"] += value
+                    if is_online(j):
+                        totals[f"ls_{key}"] += value
             reading = MemoryReading(memory, max(memory - used, 0))
             candidates = [Candidate(t, j.priority, use[t][1], 0.0, is_online(j)) for t, j in tasks]
             evictions += sum(1 for t in choose_victims(reading, MEMORY_THRESHOLD, candidates)
@@ -209,9 +221,13 @@ def run_cell(name: str, trace: Trace, config: ReplayConfig,
         run.batch_throttled_core_s += totals["throttled"] / 1000 * dt
         run.reclaimed_core_s += totals["batch_reclaimed_got"] / 1000 * dt
         run.batch_core_s += totals["batch_got"] / 1000 * dt
+        run.online_core_s += totals["ls_got"] / 1000 * dt
         run.memory_over_s += totals["memory_over"] * dt
         run.below_usage += below_usage(sim, now)
         run.agent_evictions += evictions
+        for key in SHARES:
+            run.shares[key][0] += totals[f"ls_{key}"]
+            run.shares[key][1] += totals[f"all_{key}"]
         if progress:
             progress(now, horizon)
 
@@ -238,6 +254,7 @@ def layout_figures(runs: list[CellRun]) -> dict[str, Any]:
     online_capacity = max((s[2] for s in online.series), default=0)
     online_used = sum(s[4] + s[6] for s in online.series) / max(len(online.series), 1)
     reclaimed, batch = sum(r.reclaimed_core_s for r in runs), sum(r.batch_core_s for r in runs)
+    work = batch + sum(r.online_core_s for r in runs)
     return {
         "machines_needed": int(machines),
         "avg_cpu_usage_pct": _r(100 * used / capacity) if capacity else None,
@@ -247,12 +264,25 @@ def layout_figures(runs: list[CellRun]) -> dict[str, Any]:
         "batch_evictions": sum(r.evictions for r in runs),
         "agent_memory_evictions": sum(r.agent_evictions for r in runs),
         "batch_on_reclaimed_pct": _r(100 * reclaimed / batch) if batch else None,
+        "work_on_reclaimed_pct": _r(100 * reclaimed / work) if work else None,
         "memory_over_s": _r(sum(r.memory_over_s for r in runs), 1),
         "reservation_below_usage": sum(r.below_usage for r in runs),
         "pending_at_end": sum(r.summary["pending_at_end"] for r in runs),
         "pending_delay_p90_s": max(r.summary["pending_delay_s"]["p90"] for r in runs),
         "placements": sum(r.summary["placements"] for r in runs),
     }
+
+
+# Borg (Verma et al. 2015, §2.1), a typical cell: production holds about 70 % of the CPU and 55 % of the
+# memory allocated (limits), and accounts for about 60 % of the CPU and 85 % of the memory used.
+BORG_PROD_SHARES = {"cpu_limits": 70, "cpu_usage": 60, "memory_limits": 55, "memory_usage": 85}
+
+
+def calibration(run: CellRun) -> dict[str, Any]:
+    """The online (production) services' share of the colocated cell's limits and use, averaged over
+    the samples, beside Borg's typical cell (traces/README.md)."""
+    return {f"prod_share_of_{key}_pct": _r(100 * part / whole) if whole else None
+            for key, (part, whole) in run.shares.items()} | {"borg_typical_cell_pct": BORG_PROD_SHARES}
 
 
 def colocate(trace: Trace, config: ReplayConfig = ReplayConfig(policy=DEFAULT_POLICY),
@@ -286,6 +316,7 @@ def colocate(trace: Trace, config: ReplayConfig = ReplayConfig(policy=DEFAULT_PO
                            "usage_cpu_mean": r.summary["usage"]["cpu"]["mean"], "evictions": r.evictions,
                            "usage_reports": r.summary.get("usage_reports", 0)} for r in runs},
         "usage_interval_s": config.usage_interval_s,
+        "calibration": calibration(by_name["colocated"]),
         "notes": [f"reclamation as the live master runs it: agents report usage every {config.usage_interval_s:g} s, "
                   "the master's reservations decay from the limit towards the usage peak plus a margin, "
                   "non-production tasks are placed in the room they leave",
