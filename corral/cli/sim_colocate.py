@@ -29,7 +29,7 @@ def register(sim: typer.Typer) -> None:
         out: Path = typer.Option(Path("sim-out"), help="folder for the JSON, CSV and PNG outputs"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on the last line"),
     ) -> None:
-        """Machines needed, CPU usage, online shortfall, batch on reclaimed room and evictions: separate vs colocated."""
+        """Machines needed, CPU usage, online shortfall, work on reclaimed room, evictions: separate vs colocated."""
         from rich.console import Console
         from rich.table import Table
 

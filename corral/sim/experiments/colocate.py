@@ -175,28 +175,29 @@ class MachineModel:
         return totals, evictions
 
 
-def below_usage(sim: Replay, now: float) -> int:
-    """Running tasks whose use at ``now`` is above what the master reserves for them (cpu or memory),
-    among those a usage report of this placement gave a reservation."""
-    book, state, count = sim.core.reservations, sim.core.state, 0
+def reservations(sim: Replay, now: float) -> tuple[int, float, float]:
+    """The master's reservations of the running tasks, from its reservation book (a task's limit until a
+    usage report of its placement): (tasks whose use at ``now`` is above what is reserved for them, in
+    cpu or memory, among those a report gave a reservation; reserved cpu; reserved memory)."""
+    book, state = sim.core.reservations, sim.core.state
+    below, cpu_sum, memory_sum = 0, 0, 0
     for task, (_, _, job) in sim.agents.running.items():
-        if task not in book.usage:
-            continue
-        cpu, memory = usage_at(job, now)
         reserved = book.reservation_of(state.tasks[task])
-        count += bool(cpu > reserved[0] or memory > reserved[1])
-    return count
+        cpu_sum, memory_sum = cpu_sum + int(reserved[0]), memory_sum + int(reserved[1])
+        if task in book.usage:
+            cpu, memory = usage_at(job, now)
+            below += bool(cpu > reserved[0] or memory > reserved[1])
+    return below, float(cpu_sum), float(memory_sum)
 
 
-def view_sums(sim: Replay) -> tuple[float, float, float, float]:
-    """Limits and reservations (cpu, memory) on the machines with tasks, as the cell view holds them."""
+def limits(sim: Replay) -> tuple[float, float]:
+    """The limits (cpu, memory) of the tasks on the machines with tasks, as the cell view holds them."""
     view = sim.core.state.view
     rows = [view.index[m] for m in sim.agents.on]
     if not rows:
-        return 0.0, 0.0, 0.0, 0.0
-    limits = (view.capacity[rows] - view.free[rows]).sum(axis=0)
-    reserved = view.reserved[rows].sum(axis=0)
-    return float(limits[CPU]), float(reserved[CPU]), float(limits[MEMORY]), float(reserved[MEMORY])
+        return 0.0, 0.0
+    held = (view.capacity[rows] - view.free[rows]).sum(axis=0)
+    return float(held[CPU]), float(held[MEMORY])
 
 
 def run_cell(name: str, trace: Trace, config: ReplayConfig,
@@ -210,7 +211,8 @@ def run_cell(name: str, trace: Trace, config: ReplayConfig,
         state = sim.core.state
         reclaimed = {t: state.tasks[t].reclaimed for t in sim.agents.running}
         totals, evictions = model.sample(sim.agents.running, now, reclaimed, sim.agents.reclaimed_cpu)
-        limits_cpu, reserved_cpu, limits_memory, reserved_memory = view_sums(sim)
+        limits_cpu, limits_memory = limits(sim)
+        below, reserved_cpu, reserved_memory = reservations(sim, now)
         dt = now - last[0]
         last[0] = now
         run.series.append((now, totals["busy_machines"], totals["busy_cpu"], totals["ls_demand"], totals["ls_got"],
@@ -223,7 +225,7 @@ def run_cell(name: str, trace: Trace, config: ReplayConfig,
         run.batch_core_s += totals["batch_got"] / 1000 * dt
         run.online_core_s += totals["ls_got"] / 1000 * dt
         run.memory_over_s += totals["memory_over"] * dt
-        run.below_usage += below_usage(sim, now)
+        run.below_usage += below
         run.agent_evictions += evictions
         for key in SHARES:
             run.shares[key][0] += totals[f"ls_{key}"]

@@ -78,7 +78,8 @@ def run_trials(machines: list[TraceMachine], workloads: dict[str, list[TraceJob]
             _report(progress, key, done[key], same)
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=_context(),
-                                 initializer=_setup, initargs=(machines, unique, tuple(placement), allowance, reclaim)) as pool:
+                                 initializer=_setup,
+                                 initargs=(machines, unique, tuple(placement), allowance, reclaim)) as pool:
             for future in as_completed([pool.submit(_search, key) for key in keys]):
                 key, trial = future.result()
                 done[key] = trial
