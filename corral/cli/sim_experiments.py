@@ -37,7 +37,7 @@ def _check(trials: int, seed: int, at: str, workers: int | None, margin: float) 
         fail(f"--seed: expected an integer >= 0, got {seed}")
     if workers is not None and workers < 1:
         fail(f"--workers: expected an integer >= 1, got {workers}")
-    if margin < 0:
+    if not math.isfinite(margin) or margin < 0:
         fail(f"--margin: expected a number >= 0, got {margin}")
     if at != "peak":
         try:
