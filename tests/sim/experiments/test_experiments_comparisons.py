@@ -84,3 +84,14 @@ def test_without_usage_reclamation_saves_nothing_and_says_so():
     # The two forms are the same workload: searched once, its master events counted once.
     assert result["events"] == compaction(cp, ["hybrid"], [0])["events"]
     assert any("no usage" in n for n in result["notes"])
+
+
+def test_reclamation_over_time_gives_the_same_result_in_worker_processes_and_run_to_run():
+    # The reservation policy travels to the workers with the workloads: 2 workers, 1 worker and a
+    # second run agree exactly.
+    jobs = [job("prod", 2, 2000, priority=10, cpu_usage=500), job("batch", 6, 2000, priority=2, cpu_usage=900)]
+    cp = checkpoint(trace(machines(8), jobs))
+    one = reclaim(cp, ["hybrid", "best-fit"], SEEDS, workers=1)
+    assert reclaim(cp, ["hybrid", "best-fit"], SEEDS, workers=2) == one == reclaim(cp, ["hybrid", "best-fit"], SEEDS)
+    figures = one["policies"]["hybrid"]
+    assert all(r < k for r, k in zip(figures["reclaimed"]["min_machines"], figures["limit"]["min_machines"]))
