@@ -89,6 +89,7 @@ class Replay:
         if config.reservation_policy is not None:  # before any report: the book's estimator, another policy
             self.core.reservations.estimator = Reservations(config.reservation_policy)
         self.usage_reports = 0
+        self.reclaim_evictions = 0  # reclaimed tasks the master evicted on a usage report (not preemptions)
         self.log: list[dict[str, Any]] | None = None  # every event's dict, when asked for (keep_log)
         self.metrics: Metrics | None = None
         self.round_due = False  # a round is on the heap
@@ -160,8 +161,9 @@ class Replay:
         and reclamation step take it from there."""
         now = self.engine.now
         for machine in sorted(self.agents.on):
-            self.command(UsageReport(machine, self.agents.usage_report(machine, now), id=self.ids()))
+            out = self.command(UsageReport(machine, self.agents.usage_report(machine, now), id=self.ids()))
             self.usage_reports += 1
+            self.reclaim_evictions += len(out.reply.get("evicted", ()))
         until = self.config.until
         # Again after the interval while anything else is left to happen (or up to ``until``).
         if (self.engine.pending() if until is None else now + self.config.usage_interval_s <= until):
@@ -263,7 +265,7 @@ class Replay:
             "finished": self.agents.finished,
             "rejected": len(self.rejected),
             "rejected_examples": [f"{name}: {why}" for name, why in self.rejected[:5]],
-            **({"usage_reports": self.usage_reports, "evictions": self.metrics.ended.get("evict", 0)}
+            **({"usage_reports": self.usage_reports, "reclaim_evictions": self.reclaim_evictions}
                if self.config.usage_interval_s is not None else {}),
             **self.metrics.summary(end),
             "notes": list(trace.notes),

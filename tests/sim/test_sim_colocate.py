@@ -180,7 +180,7 @@ def test_rising_service_memory_makes_the_master_evict_reclaimed_batch_and_place_
         in_use.append(sum(memory_usage_at(job, now) for _, _, job in sim.agents.running.values()))
 
     result = sim.run(sample)
-    assert result.summary["evictions"] >= 1
+    assert result.summary["reclaim_evictions"] >= 1
     etl = sim.core.state.tasks["0.etl.bob.sim"]
     assert any(h.via == "evict" for h in etl.history)
     assert etl.state.value == "running" and etl.reclaimed  # back in reclaimed room after the night

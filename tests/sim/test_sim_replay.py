@@ -134,7 +134,8 @@ def test_usage_reports_let_the_master_place_batch_in_reclaimed_room():
     sim = Replay(Trace("t", cell(1), sort_jobs(reclaim_jobs())),
                  ReplayConfig(until=2000.0, usage_interval_s=60.0, validate=True))
     s = sim.run().summary
-    assert s["placements"] == 3 and s["pending_at_end"] == 0 and s["evictions"] == 0
+    assert s["placements"] == 3 and s["pending_at_end"] == 0
+    assert s["reclaim_evictions"] == 0 and s["preemptions"] == 0
     assert s["usage_reports"] == 2000 // 60  # one machine busy from the first report on
     reclaimed = sorted(n for n, t in sim.core.state.tasks.items() if t.reclaimed)
     assert len(reclaimed) == 1 and reclaimed[0].endswith(".etl.u2.sim")

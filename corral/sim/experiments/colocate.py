@@ -132,7 +132,7 @@ def run_cell(name: str, trace: Trace, config: ReplayConfig,
     result = sim.run(sample)
     run.seconds = time.perf_counter() - started
     run.summary = result.summary
-    run.evictions = result.summary.get("evictions", 0)
+    run.evictions = result.summary.get("reclaim_evictions", 0)
     return run
 
 
