@@ -24,10 +24,12 @@ def register(sim: typer.Typer) -> None:
         until: float = typer.Option(None, min=0, help="stop at this simulated second"),
         sample_interval: float = typer.Option(None, min=0.001, help="simulated seconds between samples "
                                               "[default: 1/500 of the trace]"),
+        usage_interval: float = typer.Option(None, min=0.001, help="simulated seconds between the agents' usage "
+                                             "reports (reclamation) [default: 600]"),
         out: Path = typer.Option(Path("sim-out"), help="folder for the JSON, CSV and PNG outputs"),
         as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on the last line"),
     ) -> None:
-        """Machines needed, CPU usage, online shortfall and batch evictions: separate cells vs colocated."""
+        """Machines needed, CPU usage, online shortfall, work on reclaimed room, evictions: separate vs colocated."""
         from rich.console import Console
         from rich.table import Table
 
@@ -42,7 +44,8 @@ def register(sim: typer.Typer) -> None:
         console = Console(stderr=True)
         with console.status(f"loading trace {trace}"):
             loaded = load_trace_or_fail(trace, path, seed)
-        config = ReplayConfig(policy=policy, seed=seed, until=until, sample_interval_s=sample_interval)
+        config = ReplayConfig(policy=policy, seed=seed, until=until, sample_interval_s=sample_interval,
+                              usage_interval_s=usage_interval)
         with console.status("replaying") as status:
             summary, runs = run_colocate(loaded, config, lambda cell, now, end: status.update(
                 f"replaying the {cell} cell: {100 * now / end if end else 100:.0f} %"))

@@ -26,7 +26,8 @@ OutOpt = Annotated[Path, typer.Option("--out", help="folder for the plot")]
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="PNG file of the plot [default: OUT/<experiment>.png]")]
 OverflowOpt = Annotated[bool, typer.Option(
     "--keep-overflow", help="keep the snapshot's tasks the trace's cell cannot hold (the cell grows by clones)")]
-MarginOpt = Annotated[float, typer.Option("--margin", help="reservation = usage x (1 + margin), at most the limit")]
+MarginOpt = Annotated[float, typer.Option("--margin", help="the master's reservation margin: reservations decay "
+                                                              "to usage x (1 + margin), at most the limit")]
 
 
 def _check(trials: int, seed: int, at: str, workers: int | None, margin: float) -> None:
@@ -36,7 +37,7 @@ def _check(trials: int, seed: int, at: str, workers: int | None, margin: float) 
         fail(f"--seed: expected an integer >= 0, got {seed}")
     if workers is not None and workers < 1:
         fail(f"--workers: expected an integer >= 1, got {workers}")
-    if margin < 0:
+    if not math.isfinite(margin) or margin < 0:
         fail(f"--margin: expected a number >= 0, got {margin}")
     if at != "peak":
         try:
@@ -148,6 +149,6 @@ def register(sim_app: typer.Typer) -> None:
                 trials: TrialsOpt = 11, seed: SeedOpt = 0, at: AtOpt = "peak", workers: WorkersOpt = None,
                 as_json: JsonOpt = False, out: OutOpt = Path("."), plot: PlotOpt = None,
                 keep_overflow: OverflowOpt = False, margin: MarginOpt = 0.1) -> None:
-        """Borg §5.5: machines needed with and without resource reclamation (a static estimate)."""
+        """Borg §5.5: machines needed with and without resource reclamation (the master's reservations, over time)."""
         _main("reclaim", trace, path, policy, trials, seed, at, workers, as_json, out, plot,
               keep_overflow=keep_overflow, margin=margin)

@@ -9,6 +9,15 @@ as the live master's loop does: after something changed and a task waits,
 one round at most every ``round_interval_s`` of simulated time. Nothing is
 persisted: events are applied by the core as it emits them.
 
+Reclamation (Borg §5.5), with ``usage_interval_s``: every interval each
+machine's simulated agent reports what its tasks use (``UsageReport``, the
+command a live agent's poll becomes), so the master's own reservation book
+(corral/master/reservation_book.py, reservations.py) decays reservations as
+simulated time passes, its reclamation step (reclamation.py) evicts and
+throttles, and the scheduler's ``ReclaimableFit`` places non-production work in
+the room reservations leave. Without it no usage is reported: every
+reservation stays at its limit and nothing is reclaimed.
+
 Command ids come from the run's seed (``CommandIds.seeded``), so two runs
 with the same trace, configuration and seed write identical event logs.
 """
@@ -22,16 +31,17 @@ from typing import Any, Callable
 import numpy as np
 
 from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit
+from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit, UsageReport
 from corral.master.core import MasterCore, Outcome
 from corral.master.records import job_id
+from corral.master.reservations import ReservationPolicy, Reservations
 from corral.master.state import InvariantError
 from corral.model.job import TaskState
 from corral.sched.policy import DEFAULT_POLICY
 from corral.sched.queue import DEFAULT_USER_ORDER
 from corral.sched.scheduler import Scheduler, SchedulerConfig
 from corral.sched.shares import ShareConfig
-from corral.sim.agents import SimulatedAgents
+from corral.sim.agents import SimulatedAgents, UsageAt, trace_usage
 from corral.sim.engine import Engine
 from corral.sim.metrics import Metrics
 from corral.sim.trace import Trace, TraceJob, job_spec, machine_capacity
@@ -50,6 +60,8 @@ class ReplayConfig:
     queue_order: str = DEFAULT_USER_ORDER  # inside a band: drf or round-robin
     shares: ShareConfig | None = None  # DRF's weights and groups (None: every weight 1)
     gang_reserve_after: int | None = 3  # passes before a waiting gang reserves machines (None: never)
+    usage_interval_s: float | None = None  # agents report usage this often (reclamation); None: never
+    reservation_policy: ReservationPolicy | None = None  # the master's reservation estimator (None: its default)
 
 
 @dataclass
@@ -63,17 +75,21 @@ class ReplayResult:
 
 
 class Replay:
-    def __init__(self, trace: Trace, config: ReplayConfig = ReplayConfig()):
+    def __init__(self, trace: Trace, config: ReplayConfig = ReplayConfig(), usage_at: UsageAt = trace_usage):
         self.trace = trace
         self.config = config
         self.engine = Engine()
         self.by_id: dict[str, TraceJob] = {job_id(j.name, j.user): j for j in trace.jobs}
-        self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report)
+        self.agents = SimulatedAgents(self.engine, self._job_of_task, self._report, usage_at)
         scheduler = Scheduler(SchedulerConfig(policy=config.policy, seed=config.seed, queue_order=config.queue_order,
                                               gang_reserve_after=config.gang_reserve_after), shares=config.shares)
         self.ids = CommandIds.seeded(config.seed)  # the commands' ids
         self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
                                cell="sim", validate=config.validate, ids=plan_ids(config.seed))
+        if config.reservation_policy is not None:  # before any report: the book's estimator, another policy
+            self.core.reservations.estimator = Reservations(config.reservation_policy)
+        self.usage_reports = 0
+        self.reclaim_evictions = 0  # reclaimed tasks the master evicted on a usage report (not preemptions)
         self.log: list[dict[str, Any]] | None = None  # every event's dict, when asked for (keep_log)
         self.metrics: Metrics | None = None
         self.round_due = False  # a round is on the heap
@@ -140,6 +156,19 @@ class Replay:
         self.rounds += 1
         self.metrics.unplaced_attempts += result.unplaced
 
+    def _usage(self) -> None:
+        """Every machine with running tasks reports their usage now; the master's reservation book
+        and reclamation step take it from there."""
+        now = self.engine.now
+        for machine in sorted(self.agents.on):
+            out = self.command(UsageReport(machine, self.agents.usage_report(machine, now), id=self.ids()))
+            self.usage_reports += 1
+            self.reclaim_evictions += len(out.reply.get("evicted", ()))
+        until = self.config.until
+        # Again after the interval while anything else is left to happen (or up to ``until``).
+        if (self.engine.pending() if until is None else now + self.config.usage_interval_s <= until):
+            self.engine.after(self.config.usage_interval_s, self._usage)
+
     def _sample(self) -> None:
         self.metrics.sample(self.engine.now, self.core.state.view.free, self.agents.usage)
         if self.config.validate:
@@ -157,6 +186,10 @@ class Replay:
         self.metrics = Metrics(self.core.state, self.core.state.view.capacity.sum(axis=0))
         if self.trace.jobs:
             self.engine.at(self.trace.jobs[0].arrival, self._arrive, 0)
+        if self.config.usage_interval_s is not None:
+            if self.config.usage_interval_s <= 0:
+                raise ValueError(f"usage_interval_s: expected > 0, got {self.config.usage_interval_s}")
+            self.engine.after(self.config.usage_interval_s, self._usage)
 
     def run(self, progress: Callable[[float, float], None] | None = None) -> ReplayResult:
         """Run until ``config.until``, or else until nothing is left to happen (every arrival,
@@ -232,6 +265,8 @@ class Replay:
             "finished": self.agents.finished,
             "rejected": len(self.rejected),
             "rejected_examples": [f"{name}: {why}" for name, why in self.rejected[:5]],
+            **({"usage_reports": self.usage_reports, "reclaim_evictions": self.reclaim_evictions}
+               if self.config.usage_interval_s is not None else {}),
             **self.metrics.summary(end),
             "notes": list(trace.notes),
         }

@@ -115,3 +115,49 @@ def test_same_seed_same_summary_other_seed_may_differ():
     a = replay(trace, ReplayConfig(policy="random", seed=3, until=1000.0)).summary
     b = replay(trace, ReplayConfig(policy="random", seed=3, until=1000.0)).summary
     assert a == b
+
+
+# ---- reclamation: agents' usage reports into the master ------------------------------------------------
+
+
+def reclaim_jobs():
+    # One 4-core machine: a production service of 2 cores using 0.5, batch of 2 x 2 cores using 0.5.
+    # At limits only one batch task fits beside the service; once the master's reservations decayed
+    # (550 + 550 m), the second fits in the room they leave.
+    return [TraceJob("web", "u1", 0.0, 2000, GiB, priority=10, appclass="latency-sensitive", cpu_usage=500,
+                     memory_usage=GiB // 2),
+            TraceJob("etl", "u2", 10.0, 2000, GiB, tasks=2, duration=5000.0, priority=4, cpu_usage=500,
+                     memory_usage=GiB // 2)]
+
+
+def test_usage_reports_let_the_master_place_batch_in_reclaimed_room():
+    sim = Replay(Trace("t", cell(1), sort_jobs(reclaim_jobs())),
+                 ReplayConfig(until=2000.0, usage_interval_s=60.0, validate=True))
+    s = sim.run().summary
+    assert s["placements"] == 3 and s["pending_at_end"] == 0
+    assert s["reclaim_evictions"] == 0 and s["preemptions"] == 0
+    assert s["usage_reports"] == 2000 // 60  # one machine busy from the first report on
+    reclaimed = sorted(n for n, t in sim.core.state.tasks.items() if t.reclaimed)
+    assert len(reclaimed) == 1 and reclaimed[0].endswith(".etl.u2.sim")
+    # The agents were told the reclaimed task's CPU: what the service's reservation leaves, at most its limit.
+    assert sim.agents.reclaimed_cpu == {"m0": {reclaimed[0]: 2000}}
+    assert sim.core.state.view.free[0, 0] == -2000  # limits over the machine by what reclaimed work holds
+
+
+def test_without_usage_reports_every_reservation_stays_at_its_limit():
+    sim = Replay(Trace("t", cell(1), sort_jobs(reclaim_jobs())), ReplayConfig(until=2000.0, validate=True))
+    s = sim.run().summary
+    assert s["placements"] == 2 and s["pending_at_end"] == 1 and "usage_reports" not in s
+    assert not any(t.reclaimed for t in sim.core.state.tasks.values())
+
+
+def test_a_replay_with_reclamation_is_the_same_for_the_same_seed():
+    trace = Trace("t", cell(3), sort_jobs(reclaim_jobs()))
+    one = replay(trace, ReplayConfig(until=3000.0, usage_interval_s=100.0, seed=5)).summary
+    two = replay(trace, ReplayConfig(until=3000.0, usage_interval_s=100.0, seed=5)).summary
+    assert one == two and one["usage_reports"] > 0
+
+
+def test_a_usage_interval_must_be_positive():
+    with pytest.raises(ValueError, match="usage_interval_s"):
+        replay(Trace("t", cell(1), sort_jobs(reclaim_jobs())), ReplayConfig(usage_interval_s=0.0))

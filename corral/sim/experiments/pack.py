@@ -11,6 +11,10 @@ One round is enough: the round itself retries placements that went stale,
 and a second round could only add preemptions, each of which places one task
 by evicting at least one, so the number of pending tasks could not fall.
 Another round runs only if the master reports placements it gave up on as stale.
+
+With ``reclaim`` (a reservation policy), simulated time then passes: agents report
+usage, the master's reservations decay and its rounds place non-production work in
+the room they leave (reclaim_pack.py).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from corral.master.clock import ManualClock
 from corral.master.commands import RegisterMachine, Submit
 from corral.master.core import MasterCore
 from corral.master.records import job_id
+from corral.master.reservations import ReservationPolicy
 from corral.model.job import TaskState
 from corral.sched.scheduler import Scheduler, SchedulerConfig
+from corral.sim.experiments.reclaim_pack import reclaimed_tasks, settle, use_policy
 from corral.sim.trace import TraceJob, TraceMachine, job_spec, machine_capacity, sort_jobs
 
 MAX_ROUNDS = 4  # scheduling rounds while the master still reports stale placements
@@ -37,6 +43,7 @@ class PackResult:
     events: int  # events the master emitted (registrations, submissions, placements)
     # machine -> {job id: tasks of it there}; filled only when asked for (``placement=True``).
     placement: dict[str, Counter] = field(default_factory=dict)
+    reclaimed: Counter = field(default_factory=Counter)  # job id -> tasks placed in reclaimed room (with placement)
 
 
 def new_core(policy: str, seed: int) -> MasterCore:
@@ -52,10 +59,12 @@ def register(core: MasterCore, machine: TraceMachine) -> int:
 
 
 def fits(machines: list[TraceMachine], jobs: list[TraceJob], policy: str, seed: int,
-         placement: bool = False) -> PackResult:
-    """Pack ``jobs`` onto ``machines`` with the master; raises AdmissionError if it refuses a job
-    (screen jobs with :func:`refused` first)."""
+         placement: bool = False, reclaim: ReservationPolicy | None = None) -> PackResult:
+    """Pack ``jobs`` onto ``machines`` with the master (``reclaim``: then with reclamation as time
+    passes); raises AdmissionError if it refuses a job (screen jobs with :func:`refused` first)."""
     core = new_core(policy, seed)
+    if reclaim is not None:
+        use_policy(core, reclaim)
     events = sum(register(core, m) for m in machines)
     for job in sort_jobs(jobs):
         events += len(core.handle(Submit(job_spec(job))).events)
@@ -64,12 +73,15 @@ def fits(machines: list[TraceMachine], jobs: list[TraceJob], policy: str, seed: 
         events += len(out.events)
         if not out.reply["stale"]:
             break
+    if reclaim is not None:
+        events += settle(core, {job_id(j.name, j.user): j for j in jobs}, reclaim)[0]
     pending = len(core.state.pending)
     result = PackResult(placed=sum(j.tasks for j in jobs) - pending, pending=pending, events=events)
     if placement:
         for task in core.state.tasks.values():
             if task.state is TaskState.RUNNING:
                 result.placement.setdefault(task.machine, Counter())[task.job] += 1
+        result.reclaimed = reclaimed_tasks(core)
     return result
 
 

@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from corral.master.reservations import ReservationPolicy
 from corral.model.resources import GPU_MILLI_WHOLE
 from corral.sim.experiments.pack import PackResult, fits
+from corral.sim.experiments.reclaim_pack import floor_job
 from corral.sim.trace import TraceJob, TraceMachine
 
 ALLOWANCE = 0.002  # of the tasks may stay pending (Borg §5.1)
@@ -52,6 +54,7 @@ class Trial:
     events: int  # master events over all probes
     placement: dict[str, Counter] = field(default_factory=dict)  # at the minimum, when asked for
     capacity: dict[str, tuple[int, int]] = field(default_factory=dict)  # machine -> (cpu, memory), with placement
+    reclaimed: Counter = field(default_factory=Counter)  # job id -> tasks in reclaimed room there, with placement
 
 
 def allowed_pending(tasks: int, allowance: float = ALLOWANCE) -> int:
@@ -101,8 +104,9 @@ class _Search:
     """One seed's search state: the machine order (grown by clones as needed) and the probes so far."""
 
     def __init__(self, machines: list[TraceMachine], jobs: list[TraceJob], policy: str, seed: int,
-                 allowance: float, placement: bool):
+                 allowance: float, placement: bool, reclaim: ReservationPolicy | None = None):
         self.machines, self.jobs, self.policy, self.seed, self.placement = machines, jobs, policy, seed, placement
+        self.reclaim = reclaim
         self.rng = np.random.default_rng(seed)
         self.order = machine_order(machines, self.rng)
         self.tasks = sum(j.tasks for j in jobs)
@@ -117,7 +121,7 @@ class _Search:
             self.order += clones(self.machines, self.rng, size - len(self.order), len(self.order) - len(self.machines))
 
     def probe(self, k: int) -> bool:
-        result = fits(self.order[:k], self.jobs, self.policy, self.seed, self.placement)
+        result = fits(self.order[:k], self.jobs, self.policy, self.seed, self.placement, self.reclaim)
         self.trial.probes += 1
         self.trial.events += result.events
         ok = result.pending <= self.allowed
@@ -132,7 +136,9 @@ class _Search:
         number of machines could do (a resource the cell does not have at all)."""
         if not self.jobs:
             return 0
-        floor = demand_floor(self.jobs, self.allowed)
+        # With reclamation non-production work holds less than its limits once reservations decayed.
+        floor = demand_floor([floor_job(j, self.reclaim) for j in self.jobs] if self.reclaim else self.jobs,
+                             self.allowed)
         totals = (sum(m.cpu for m in self.machines), sum(m.memory for m in self.machines),
                   sum(m.gpu for m in self.machines))
         if any(need > 0 and not total for need, total in zip(floor, totals)):
@@ -167,9 +173,11 @@ class _Search:
 
 
 def minimum_cell(machines: list[TraceMachine], jobs: list[TraceJob], policy: str, seed: int,
-                 allowance: float = ALLOWANCE, placement: bool = False) -> Trial:
-    """The smallest prefix of the seed's machine order that holds ``jobs`` (see the module doc)."""
-    search = _Search(machines, jobs, policy, seed, allowance, placement)
+                 allowance: float = ALLOWANCE, placement: bool = False,
+                 reclaim: ReservationPolicy | None = None) -> Trial:
+    """The smallest prefix of the seed's machine order that holds ``jobs`` (see the module doc;
+    ``reclaim``: each probe packed with reclamation as time passes, pack.fits)."""
+    search = _Search(machines, jobs, policy, seed, allowance, placement, reclaim)
     trial = search.trial
     low = search.lowest_possible() if machines else None
     if low == 0:  # nothing to place, or few enough tasks to leave them all pending
@@ -184,4 +192,5 @@ def minimum_cell(machines: list[TraceMachine], jobs: list[TraceJob], policy: str
     if placement:
         trial.placement = result.placement
         trial.capacity = {m.name: (m.cpu, m.memory) for m in search.order[:size]}
+        trial.reclaimed = result.reclaimed
     return trial

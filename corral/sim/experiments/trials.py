@@ -12,6 +12,7 @@ import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Sequence
 
+from corral.master.reservations import ReservationPolicy
 from corral.sim.experiments.search import ALLOWANCE, Trial, minimum_cell
 from corral.sim.trace import TraceJob, TraceMachine
 
@@ -22,16 +23,19 @@ _cell: list[TraceMachine] = []
 _workloads: dict[str, list[TraceJob]] = {}
 _placement: frozenset[str] = frozenset()
 _allowance = ALLOWANCE
+_reclaim: dict[str, ReservationPolicy] = {}
 
 
-def _setup(machines, workloads, placement, allowance) -> None:
-    global _cell, _workloads, _placement, _allowance
+def _setup(machines, workloads, placement, allowance, reclaim=None) -> None:
+    global _cell, _workloads, _placement, _allowance, _reclaim
     _cell, _workloads, _placement, _allowance = machines, workloads, frozenset(placement), allowance
+    _reclaim = dict(reclaim or {})
 
 
 def _search(key: Key) -> tuple[Key, Trial]:
     workload, policy, seed = key
-    return key, minimum_cell(_cell, _workloads[workload], policy, seed, _allowance, workload in _placement)
+    return key, minimum_cell(_cell, _workloads[workload], policy, seed, _allowance, workload in _placement,
+                             _reclaim.get(workload))
 
 
 def _report(progress: Progress | None, key: Key, trial: Trial, same: dict[str, str]) -> None:
@@ -52,25 +56,30 @@ def _context():
 
 def run_trials(machines: list[TraceMachine], workloads: dict[str, list[TraceJob]], policies: Sequence[str],
                seeds: Sequence[int], workers: int = 1, progress: Progress | None = None,
-               placement: Sequence[str] = (), allowance: float = ALLOWANCE) -> dict[tuple[str, str], list[Trial]]:
+               placement: Sequence[str] = (), allowance: float = ALLOWANCE,
+               reclaim: dict[str, ReservationPolicy] | None = None) -> dict[tuple[str, str], list[Trial]]:
     """``{(workload, policy): [Trial per seed, in seed order]}``; ``placement`` names the workloads
-    whose trials keep their packing at the minimum."""
-    # Identical workloads (no production work to split off, no usage to reclaim) are searched once.
+    whose trials keep their packing at the minimum; ``reclaim`` the workloads packed with reclamation
+    as time passes, with the master's reservation policy for each."""
+    reclaim = dict(reclaim or {})
+    # Identical workloads (no production work to split off) packed the same way are searched once.
     same: dict[str, str] = {}
     for w in workloads:
-        same[w] = next(u for u in workloads if u == w or (same.get(u) == u and workloads[u] == workloads[w]))
+        same[w] = next(u for u in workloads if u == w or (same.get(u) == u and workloads[u] == workloads[w]
+                                                          and reclaim.get(u) == reclaim.get(w)))
     unique = {w: jobs for w, jobs in workloads.items() if same[w] == w}
     placement = {same[w] for w in placement}
     keys = [(w, p, s) for w in unique for p in policies for s in seeds]
     done: dict[Key, Trial] = {}
     if workers <= 1 or len(keys) <= 1:
-        _setup(machines, unique, placement, allowance)
+        _setup(machines, unique, placement, allowance, reclaim)
         for key in keys:
             done[key] = _search(key)[1]
             _report(progress, key, done[key], same)
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=_context(),
-                                 initializer=_setup, initargs=(machines, unique, tuple(placement), allowance)) as pool:
+                                 initializer=_setup,
+                                 initargs=(machines, unique, tuple(placement), allowance, reclaim)) as pool:
             for future in as_completed([pool.submit(_search, key) for key in keys]):
                 key, trial = future.result()
                 done[key] = trial

@@ -221,10 +221,17 @@ def _diurnal_arrivals(rng: np.random.Generator, n: int, horizon: float) -> np.nd
     return np.interp(rng.random(n) * cumulative[-1], cumulative, grid)
 
 
-# Online services' CPU use over the day (corral sim colocate): the trace's ``cpu_usage`` is the mean,
-# a sine around it peaks at SERVICE_USAGE_PEAK_H and never reaches the limit; batch uses its mean.
+# Online services' use over the day (corral sim colocate, the replays' usage reports): the trace's
+# ``cpu_usage`` / ``memory_usage`` is the mean, a sine around it peaks at SERVICE_USAGE_PEAK_H and never
+# reaches the limit; batch uses its mean. Memory swings much less than CPU (caches and heaps stay
+# resident through the night; traces/README.md says which published figures these follow).
 SERVICE_USAGE_AMPLITUDE, SERVICE_USAGE_PEAK_H = 0.5, 20.0
+SERVICE_MEMORY_AMPLITUDE = 0.1
 SERVICE_USAGE_CEILING = 0.95  # of the limit
+
+
+def _wave(t: float, amplitude: float) -> float:
+    return 1 + amplitude * math.sin(2 * math.pi * (t / 86400.0 - (SERVICE_USAGE_PEAK_H - 6) / 24))
 
 
 def cpu_usage_at(job: TraceJob, t: float) -> int:
@@ -234,5 +241,19 @@ def cpu_usage_at(job: TraceJob, t: float) -> int:
     mean = job.cpu if job.cpu_usage is None else job.cpu_usage
     if job.appclass != "latency-sensitive":
         return mean
-    wave = 1 + SERVICE_USAGE_AMPLITUDE * math.sin(2 * math.pi * (t / 86400.0 - (SERVICE_USAGE_PEAK_H - 6) / 24))
-    return int(min(mean * wave, SERVICE_USAGE_CEILING * job.cpu))
+    return int(min(mean * _wave(t, SERVICE_USAGE_AMPLITUDE), SERVICE_USAGE_CEILING * job.cpu))
+
+
+def memory_usage_at(job: TraceJob, t: float) -> int:
+    """Bytes one task of ``job`` uses at ``t``: diurnal for services (mean ``memory_usage``,
+    ±``SERVICE_MEMORY_AMPLITUDE`` of it, in phase with the CPU, below the limit), flat for batch; the
+    limit where the trace gives no usage."""
+    mean = job.memory if job.memory_usage is None else job.memory_usage
+    if job.appclass != "latency-sensitive":
+        return mean
+    return int(min(mean * _wave(t, SERVICE_MEMORY_AMPLITUDE), SERVICE_USAGE_CEILING * job.memory))
+
+
+def usage_at(job: TraceJob, t: float) -> tuple[int, int]:
+    """(cpu millicores, memory bytes) one task of ``job`` uses at ``t``: what a simulated agent reports."""
+    return cpu_usage_at(job, t), memory_usage_at(job, t)

@@ -3,7 +3,7 @@ from experiment_cells import GiB, job, machines, trace
 from corral.sim.experiments.buckets import buckets, round_cpu, round_memory
 from corral.sim.experiments.checkpoint import checkpoint
 from corral.sim.experiments.compaction import compaction
-from corral.sim.experiments.reclaim import reclaim, reserve
+from corral.sim.experiments.reclaim import reclaim
 from corral.sim.experiments.segregate import segregate
 
 SEEDS = [0, 1, 2]
@@ -45,15 +45,12 @@ def test_bucketing_costs_the_machines_the_rounding_wastes():
     assert result["extra_requested_pct"] == {"cpu": 53.85, "memory": 0.0}
 
 
-def test_reservations_decay_to_usage_plus_the_margin_never_above_the_limit():
-    assert reserve(2000, 900) == 990 and reserve(2000, 1950) == 2000 and reserve(2000, None) == 2000
-    assert reserve(1000, 500, margin=0.0) == 500
-
-
-def test_reclamation_packs_non_production_work_by_its_reservation():
-    # Without: 6 x 2 cores = 3 machines. With: production 2 x 2000 + batch 4 x 990 = 7960 m on 2 machines.
-    # Every machine is then full at limits (12 cores of limits on 8): 4 cores, a third of the work and
-    # half of the batch work, run on reclaimed resources.
+def test_reclamation_places_non_production_work_in_the_room_the_masters_reservations_leave():
+    # Without: 6 x 2 cores on 4-core machines = 3 machines. With: at limits 2 machines hold 4 tasks;
+    # then the master's reservations decay to usage x 1.1 (prod 550 m, batch 990 m) and its rounds
+    # place the last 2 batch tasks in the room they leave, one per machine (3 of the 2-core limits
+    # of 4: the room is what reservations leave, at most the limit's worth). Those 2 tasks of 6, 4 of
+    # the 12 placed cores, half the batch work, are marked reclaimed by the master.
     jobs = [job("prod", 2, 2000, priority=10, cpu_usage=500), job("batch", 4, 2000, priority=2, cpu_usage=900)]
     result = reclaim(checkpoint(trace(machines(6), jobs)), ["hybrid"], SEEDS)
     figures = result["policies"]["hybrid"]
@@ -61,8 +58,23 @@ def test_reclamation_packs_non_production_work_by_its_reservation():
     assert figures["saving_pct"] == [33.33] * 3 and figures["saving_pct_p90"] == 33.33
     assert figures["on_reclaimed"]["cpu_pct"] == [33.33] * 3
     assert figures["on_reclaimed"]["cpu_pct_of_nonprod"] == [50.0] * 3
-    assert figures["on_reclaimed"]["memory_pct"] == [0.0] * 3  # no memory usage known: reserved at the limit
-    assert any("static estimate" in n for n in result["notes"])
+    assert figures["on_reclaimed"]["tasks_pct"] == [33.33] * 3
+    # A reclaimed task is in reclaimed room whole: its memory limit counts too.
+    assert figures["on_reclaimed"]["memory_pct"] == [33.33] * 3
+    assert any("the master's reservation estimator over simulated time" in n for n in result["notes"])
+
+
+def test_a_larger_margin_reserves_more_and_reclaims_less():
+    # 3 batch tasks of 2 cores using 0.9 on 4-core machines: at limits 2 machines. With a 10 % margin
+    # two reserve 990 m each after the decay, and the third fits in the 2,020 m they leave: 1 machine.
+    # With a 150 % margin a reservation decays to 2,250 m, capped at the limit: nothing to reclaim.
+    jobs = [job("batch", 3, 2000, priority=2, cpu_usage=900)]
+    tight = reclaim(checkpoint(trace(machines(4), jobs)), ["hybrid"], [0])["policies"]["hybrid"]
+    wide = reclaim(checkpoint(trace(machines(4), jobs)), ["hybrid"], [0], margin=1.5)["policies"]["hybrid"]
+    assert tight["limit"]["min_machines"] == [2] and tight["reclaimed"]["min_machines"] == [1]
+    assert tight["on_reclaimed"]["tasks_pct"] == [33.33] and tight["saving_pct"] == [50.0]
+    assert wide["reclaimed"]["min_machines"] == [2]
+    assert wide["on_reclaimed"]["tasks_pct"] == [0.0] and wide["saving_pct"] == [0.0]
 
 
 def test_without_usage_reclamation_saves_nothing_and_says_so():
@@ -72,3 +84,14 @@ def test_without_usage_reclamation_saves_nothing_and_says_so():
     # The two forms are the same workload: searched once, its master events counted once.
     assert result["events"] == compaction(cp, ["hybrid"], [0])["events"]
     assert any("no usage" in n for n in result["notes"])
+
+
+def test_reclamation_over_time_gives_the_same_result_in_worker_processes_and_run_to_run():
+    # The reservation policy travels to the workers with the workloads: 2 workers, 1 worker and a
+    # second run agree exactly.
+    jobs = [job("prod", 2, 2000, priority=10, cpu_usage=500), job("batch", 6, 2000, priority=2, cpu_usage=900)]
+    cp = checkpoint(trace(machines(8), jobs))
+    one = reclaim(cp, ["hybrid", "best-fit"], SEEDS, workers=1)
+    assert reclaim(cp, ["hybrid", "best-fit"], SEEDS, workers=2) == one == reclaim(cp, ["hybrid", "best-fit"], SEEDS)
+    figures = one["policies"]["hybrid"]
+    assert all(r < k for r, k in zip(figures["reclaimed"]["min_machines"], figures["limit"]["min_machines"]))
