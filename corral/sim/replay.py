@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from corral.master.copies import task_of
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit
 from corral.master.core import MasterCore, Outcome
@@ -100,7 +101,7 @@ class Replay:
         return out
 
     def _job_of_task(self, task: str) -> TraceJob:
-        return self.by_id[self.core.state.tasks[task].job]
+        return self.by_id[self.core.state.tasks[task_of(task)].job]  # a speculative copy's: its task's
 
     def _report(self, machine: str, statuses: list[dict[str, Any]]) -> None:
         self.command(AgentReport(machine, statuses, id=self.ids()))
