@@ -103,6 +103,9 @@ def speculate(step: Step, config: SpeculationConfig,
     now = step.clock.now()
     started = 0
     for job in [j for j in state.jobs.values() if j.state.value == "running" and eligible(j)]:
+        pending, running_now = state.job_live.get(job.id, (0, 0))
+        if job.spec.tasks - pending - running_now < config.min_finished:
+            continue  # too few have ended to have finished enough: spare the scan of its records
         tasks = state.tasks_of(job.id)
         runtimes = runtimes_of(tasks)
         if len(runtimes) < config.min_finished:

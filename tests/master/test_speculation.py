@@ -77,6 +77,17 @@ def test_speculation_false_and_production_are_never_copied():
     assert straggling(cell(appclass="latency-sensitive")).events == []
 
 
+def test_turning_speculation_off_is_an_update_in_place():
+    from corral.master.commands import Update
+    from tests.master.helpers import spec
+
+    h = cell()
+    out = h.run(Update(spec("sort", tasks=4, cpu="1", speculation=False)))
+    assert not [e for e in out.events if getattr(e, "via", "") == "restart"]
+    assert h.task("sort", 3).state.value == "running"
+    assert straggling(h).events == []
+
+
 def test_the_cell_budget_bounds_copies_across_jobs():
     h = Harness(speculation=SpeculationConfig(min_finished=1, per_job=5, per_cell=1))
     h.machine("m1", cpu="8")
