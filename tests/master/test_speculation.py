@@ -169,3 +169,19 @@ def test_a_rebuild_from_the_log_holds_the_same_copies():
     again = CellState.from_dict(h.state.to_dict())  # and a checkpoint
     again.validate()
     assert again.to_dict() == h.state.to_dict()
+
+
+def test_the_task_views_show_the_copy_and_why():
+    from corral.cli.client import placed_on
+    from corral.master import views
+
+    h = cell()
+    straggling(h)
+    slow = h.task("sort", 3)
+    view = views.task_view(h.state, slow, h.clock.now())
+    assert view.speculative_copy.number == 1 and view.speculative_copy.machine == "m3"
+    assert view.speculative_copy.reason.startswith("speculative copy of 3.sort.alice")
+    assert placed_on(view.model_dump()) == f"{slow.machine} + copy on m3"
+    why = views.why_view(slow, h.clock.now(), h.state)
+    assert "its copy 1 runs on m3 (speculative copy of 3.sort.alice: running 20 s" in why.summary
+    assert views.task_view(h.state, h.task("sort", 0), h.clock.now()).speculative_copy is None
