@@ -59,8 +59,10 @@ def running_elapsed(task: TaskRecord, now: float) -> float:
 
 
 def eligible(job: JobRecord) -> bool:
+    if job.is_allocset:  # reservations: no agent runs them
+        return False
     spec = job.spec
-    if not spec.speculation or job.is_allocset or spec.alloc or spec.appclass is not AppClass.BATCH:
+    if not spec.speculation or spec.alloc or spec.appclass is not AppClass.BATCH:
         return False
     r = spec.resources.to_resources()
     return band_of(spec.priority) not in (Band.PRODUCTION, Band.MONITORING) and not r.gpu and not r.dynamic_ports

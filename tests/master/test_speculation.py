@@ -185,3 +185,25 @@ def test_the_task_views_show_the_copy_and_why():
     why = views.why_view(slow, h.clock.now(), h.state)
     assert "its copy 1 runs on m3 (speculative copy of 3.sort.alice: running 20 s" in why.summary
     assert views.task_view(h.state, h.task("sort", 0), h.clock.now()).speculative_copy is None
+
+
+def test_alloc_sets_and_their_tasks_are_never_copied():
+    from corral.master.commands import Submit
+
+    h = Harness(speculation=SpeculationConfig(min_finished=1))
+    h.machine("m1", cpu="8")
+    h.machine("m2", cpu="8")
+    h.run(Submit({"kind": "allocset", "name": "pool", "user": "alice", "count": 2,
+                  "resources": {"cpu": 2, "memory": "2Gi"}}))
+    h.schedule()
+    h.submit("in", tasks=2, cpu="1", alloc="pool", alloc_placement="any")
+    h.schedule()
+    done = h.task("in", 0)
+    h.run(AgentReport(done.machine, [status(done.name, "finished", done.generation)], full=False))
+    h.submit("free", tasks=2, cpu="1")  # the same shape outside an alloc is copied: the rule would fire
+    h.schedule()
+    done = h.task("free", 0)
+    h.run(AgentReport(done.machine, [status(done.name, "finished", done.generation)], full=False))
+    h.clock.advance(1000.0)
+    assert h.task("in", 1).state.value == "running" and h.task("in", 0).history[-1].via == "finish"
+    assert [e.task for e in h.run(Tick()).events] == ["1.free.alice.local"]
