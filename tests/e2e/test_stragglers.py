@@ -31,6 +31,8 @@ def test_a_straggler_gets_a_copy_elsewhere_that_finishes_first(fresh_cell):
     assert scheduled["detail"]["note"].startswith(f"speculative copy of {shown}: running ")
     assert "siblings' p90" in scheduled["detail"]["note"] and "× 1.5" in scheduled["detail"]["note"]
     print(scheduled["detail"]["note"])
+    listed = cell.corral("events", "--job", "slow", "--type", "copy_scheduled,copy_ended")
+    assert listed.returncode == 0 and scheduled["detail"]["note"] in listed.stdout, listed.stdout + listed.stderr
     [ended] = [e for e in events if e["type"] == "copy_ended"]
     assert ended["detail"]["via"] == "won" and ended["machine"] == scheduled["machine"]
     finishes = [e for e in events if e["type"] == "task_ended" and e["task"] == name]
