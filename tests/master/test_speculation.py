@@ -207,3 +207,15 @@ def test_alloc_sets_and_their_tasks_are_never_copied():
     h.clock.advance(1000.0)
     assert h.task("in", 1).state.value == "running" and h.task("in", 0).history[-1].via == "finish"
     assert [e.task for e in h.run(Tick()).events] == ["1.free.alice.local"]
+
+
+def test_usage_reports_from_a_machine_running_a_copy_leave_the_copy_alone():
+    from corral.master.commands import UsageReport
+
+    h = cell()
+    straggling(h)
+    copy = h.state.copies["3.sort.alice.local"]
+    h.run(UsageReport("m3", {copy.id: (copy.generation, 900, 512 << 20)}))
+    h.clock.advance(60.0)
+    out = h.run(UsageReport("m3", {copy.id: (copy.generation, 900, 512 << 20)}))
+    assert out.events == [] and h.state.copies["3.sort.alice.local"] is copy
