@@ -111,6 +111,11 @@ class CopyAccounts:
                 self.view.remove(record.id)
                 self.cancelled.append(record)
 
+    def _lose_copies_on(self, machine: str) -> None:
+        """``machine`` left the cell: the copies on it are gone with it (the view is rebuilt next)."""
+        for record in [c for c in self.copies.values() if c.machine == machine]:
+            self._drop_copy(record.task, lost=True)
+
     def _place_copies(self, may_drop: bool) -> None:
         """Place every copy again in a rebuilt view; one that no longer fits is dropped (``may_drop``:
         an event rebuilt it; a checkpoint's copies must fit)."""

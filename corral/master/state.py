@@ -24,7 +24,7 @@ from corral.model.spec import parse_job_spec
 from corral.master import events as ev
 from corral.master.alloc_accounts import AllocAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
-from corral.master.copies import CopyAccounts, CopyRecord
+from corral.master.copies import CopyAccounts
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
@@ -70,8 +70,8 @@ class CellState(AllocAccounts, CopyAccounts):
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
         # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
-        self.copies: dict[str, CopyRecord] = {}  # task -> its speculative copy (corral.master.copies)
-        self.cancelled: list[CopyRecord] = []  # soft: copies dropped with their task, to kill on their agents
+        # task -> its speculative copy; soft: copies dropped with their tasks, to kill (corral.master.copies)
+        self.copies, self.cancelled = {}, []
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
         self._appliers = {
@@ -203,8 +203,7 @@ class CellState(AllocAccounts, CopyAccounts):
 
     def _machine_lost(self, event: ev.MachineLost) -> None:
         machine = self.machines[event.machine]
-        for record in [c for c in self.copies.values() if c.machine == machine.name]:
-            self._drop_copy(record.task, lost=True)
+        self._lose_copies_on(machine.name)
         for task in [t for t in self.tasks.values() if t.machine == machine.name and t.state is R]:
             self._transition(task, "lost", event, f"machine {machine.name} stopped answering")
             self._job_follows(self.jobs[task.job], "lost", event)

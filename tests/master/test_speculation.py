@@ -219,3 +219,23 @@ def test_usage_reports_from_a_machine_running_a_copy_leave_the_copy_alone():
     h.clock.advance(60.0)
     out = h.run(UsageReport("m3", {copy.id: (copy.generation, 900, 512 << 20)}))
     assert out.events == [] and h.state.copies["3.sort.alice.local"] is copy
+
+
+def test_a_lost_machine_takes_its_copy_and_a_lost_task_takes_its_copy_with_a_kill():
+    from corral.master.commands import MachineDown
+
+    h = cell()
+    straggling(h)
+    slow = h.task("sort", 3)
+    out = h.run(MachineDown("m3"))  # the copy's machine
+    assert h.state.copies == {} and slow.state.value == "running"
+    assert not [k for k in out.effects if isinstance(k, KillTask) and k.task.endswith(".copy1")]
+    h.state.validate()
+
+    h = cell()
+    straggling(h)
+    slow = h.task("sort", 3)
+    out = h.run(MachineDown(slow.machine))  # the task's own machine: its copy goes too, killed where it runs
+    assert h.state.copies == {}
+    assert [(k.task, k.machine) for k in out.effects if isinstance(k, KillTask)] == [(f"{slow.name}.copy1", "m3")]
+    h.state.validate()
