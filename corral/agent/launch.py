@@ -92,6 +92,10 @@ class TaskLaunch(_Model):
 
     task_id: str
     generation: int = Field(0, ge=0)
+    # which copy of the master's task this is: 0, or a speculative copy's number (its task_id is then
+    # its own, <task>.copy<N>); the process sees it as CORRAL_TASK_COPY
+    copy_number: int = Field(0, ge=0, le=1000, alias="copy")  # "copy" itself is a pydantic method
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
     name: str = ""
     user: str = Field("", description="the job's user: who the task runs as under --run-as per-user")
     command: str = Field(min_length=1)

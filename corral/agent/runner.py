@@ -268,6 +268,7 @@ class Runner:
             CORRAL_TASK_ID=launch.task_id,
             CORRAL_TASK_NAME=launch.display_name,
             CORRAL_GENERATION=str(launch.generation),
+            CORRAL_TASK_COPY=str(launch.copy_number),
             CORRAL_PORTS=",".join(map(str, launch.ports)),
         )
         for i, port in enumerate(launch.ports):

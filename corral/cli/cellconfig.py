@@ -18,6 +18,8 @@ is ``poll-interval`` or ``poll_interval``)::
     poll-interval: 1.0
     misses-to-down: 3
     reschedule-rate: 20
+    speculation-budget: 20  # stragglers' extra copies running at once in the cell (0: none)
+    speculation-per-job: 2  # ... and per job
     validate: false
     write-config: true
     verbose: false
@@ -128,6 +130,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
     "reschedule-rate": ("reschedule_rate", _positive),
+    "speculation-budget": ("speculation_budget", _count),
+    "speculation-per-job": ("speculation_per_job", _count),
     "validate": ("validate", _flag),
     "write-config": ("write_config", _flag),
     "verbose": ("verbose", _flag),

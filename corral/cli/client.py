@@ -47,7 +47,9 @@ def task_word(task: dict[str, Any]) -> str:
 def placed_on(task: dict[str, Any]) -> str:
     """A task's machine as a table shows it: ``m1 (reclaimed)`` when it runs in reclaimed room."""
     machine = str(task.get("machine") or "")
-    return f"{machine} (reclaimed)" if machine and task.get("reclaimed") else machine
+    shown = f"{machine} (reclaimed)" if machine and task.get("reclaimed") else machine
+    copy = task.get("speculative_copy")
+    return f"{shown} + copy on {copy.get('machine')}" if machine and isinstance(copy, dict) else shown
 
 
 def task_note(task: dict[str, Any]) -> str:

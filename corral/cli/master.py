@@ -119,6 +119,11 @@ def register(app: typer.Typer) -> None:
         misses_to_down: int = typer.Option(3, "--misses-to-down", help="missed polls in a row that make a machine down"),
         reschedule_rate: float = typer.Option(20.0, "--reschedule-rate",
                                               help="tasks per second moved off down machines (burst as many)"),
+        speculation_budget: int = typer.Option(20, "--speculation-budget", min=0,
+                                               help="stragglers' speculative copies running at once in the cell "
+                                                    "(0: none)"),
+        speculation_per_job: int = typer.Option(2, "--speculation-per-job", min=0,
+                                                help="speculative copies running at once per job"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
         log_format: LogFormat = typer.Option("text", "--log-format", help="text lines, or JSON lines with "
                                                                           "the command id on every line about one"),
@@ -152,7 +157,8 @@ def register(app: typer.Typer) -> None:
                      write_config=write_config,
                      validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
                      reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
-                     dns=dns, etcd_tls=etcd_tls)
+                     dns=dns, etcd_tls=etcd_tls, speculation_budget=speculation_budget,
+                     speculation_per_job=speculation_per_job)
         if config is not None:
             given = _from_file(ctx, config, given)
         if etcd_tls and (tls is None or not str(given["store"]).startswith("etcd://")):
@@ -182,7 +188,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                misses_to_down: int, reschedule_rate: float, verbose: bool, log_format: str = "text",
                log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
                advertise: str | None = None, tls: Any = None, etcd_tls: bool = False,
-               reclamation: bool | None = None, schedulers: Any = None) -> None:
+               reclamation: bool | None = None, schedulers: Any = None, speculation_budget: int = 20,
+               speculation_per_job: int = 2) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -193,6 +200,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     from corral.master.auth import Tokens
     from corral.master.configfiles import ConfigFileError
     from corral.master.server import MasterServer, build_master
+    from corral.sched.speculation import SpeculationConfig
     from corral.store import StoreError
 
     from corral.logfmt import setup as setup_logging
@@ -210,6 +218,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
         server = MasterServer(build_master(store, cell=cell, quota_path=quota, validate=validate, policy=policy,
                                             queue_order=queue_order, shares=shares, reclamation=reclamation,
                                             store_tls=tls if etcd_tls else None,
+                                            speculation=SpeculationConfig(per_job=speculation_per_job,
+                                                                          per_cell=speculation_budget),
                                             **({} if schedulers is None else {"profiles": schedulers})),
                               token_table, host=host, port=port, dns=dns_at, tls=tls)
     except (ConfigFileError, StoreError, OSError) as e:

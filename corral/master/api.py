@@ -337,7 +337,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
              responses=READ)
     async def why(task: str, who: Principal = caller) -> WhyView:
         with master.lock:
-            return views.why_view(fresh([find_task(task, who)])[0], core.clock.now())
+            return views.why_view(fresh([find_task(task, who)])[0], core.clock.now(), core.state)
 
     logs_responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                             "description": "the last lines of the stream"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from corral.master.copies import CopyRecord
 from corral.master.records import JobRecord, MachineRecord, TaskRecord
 from corral.model.job import TaskState
 
@@ -29,6 +30,7 @@ def state_to_dict(state: Any) -> dict[str, Any]:
         "job_tasks": {j: list(ns) for j, ns in state.job_tasks.items()},
         "pending": list(state.pending),
         "requests": dict(state.requests),
+        **({"copies": {n: c.to_dict() for n, c in sorted(state.copies.items())}} if state.copies else {}),
     }
 
 
@@ -46,6 +48,7 @@ def state_from_dict(cls: type, d: dict[str, Any]) -> Any:
     state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
     state.pending = dict.fromkeys(d["pending"])
     state.requests = dict(d["requests"])
+    state.copies = {n: CopyRecord.from_dict(c) for n, c in d.get("copies", {}).items()}
     for task in state.tasks.values():
         state._moved(task.job, None, task.state)
         if task.state is TaskState.RUNNING:

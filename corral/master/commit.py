@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from corral.master import allocs
-from corral.master.events import TaskEnded, TaskScheduled
+from corral.master.events import CopyEnded, TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
 from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting, rest_of_gangs
 from corral.master.jobs import waiting_reason
@@ -159,6 +159,9 @@ def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unch
         return f"machine {p.machine} left the cell"
     victims = victims_of.get(p.task_id, [])
     for v in victims:
+        copy = state.copy_by_id(v.victim)  # a speculative copy may be preempted like any batch task
+        if copy is not None and copy.machine == p.machine:
+            continue
         victim = state.tasks.get(v.victim)
         if victim is None or victim.state is not R or victim.machine != p.machine:
             return f"preemption victim {v.victim} is no longer on {p.machine}"
@@ -170,7 +173,14 @@ def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unch
 
 def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
     task = state.tasks[p.task_id]
-    victims = [v for v in victims_of.get(p.task_id, []) if state.tasks[v.victim].state is R]  # not yet evicted
+    for v in victims_of.get(p.task_id, []):
+        copy = state.copy_by_id(v.victim)
+        if copy is not None:  # a speculative copy: it goes, its task runs on (corral.master.speculation)
+            step.kill(copy.id, copy.machine, v.reason)
+            step.emit(CopyEnded, task=copy.task, copy=copy.copy, via="cancel", note=f"preempted: {v.reason}",
+                      machine=copy.machine)
+    victims = [v for v in victims_of.get(p.task_id, [])
+               if v.victim in state.tasks and state.tasks[v.victim].state is R]  # not yet evicted
     for v in victims:
         if state.is_alloc(v.victim):  # an alloc preempted takes its tasks with it; no agent runs it
             allocs.evict_members(step, v.victim, "evict", f"its alloc {allocs.label(state, v.victim)} "

@@ -35,12 +35,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from corral.master import admission, allocs, jobs, rollout
+from corral.master import admission, allocs, jobs, rollout, speculation
 from corral.master.clock import Clock, WallClock
 from corral.master.errors import AdmissionError
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
                                     RegisterMachine, Rollback, Submit, Tick, Update, UsageReport, new_command_id)
 from corral.master.commit import Round, commit, readable, snapshot, try_fit
+from corral.master.copies import parse_copy_id
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
 from corral.master.quota import Quotas
@@ -57,6 +58,7 @@ from corral.model.job import TaskState
 from corral.model.spec import JobSpec
 from corral.sched.plan import Plan
 from corral.sched.scheduler import Scheduler, SchedulerConfig
+from corral.sched.speculation import SpeculationConfig
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class MasterCore:
         lost_after_s: float | None = None,
         ids: Callable[[], str] | None = None,
         profiles: Profiles | None = None,
+        speculation: SpeculationConfig | None = None,
     ):
         self.state = state or CellState(cell)
         self.clock = clock or WallClock()
@@ -85,6 +88,7 @@ class MasterCore:
         self.quotas = quotas or Quotas(None)
         self.scheduler = scheduler or Scheduler(SchedulerConfig())
         self.validate = validate
+        self.speculation = speculation or SpeculationConfig()  # stragglers' copies (corral.master.speculation)
         self.poll_interval_s = poll_interval_s
         self.ids = ids or new_command_id
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
@@ -153,6 +157,8 @@ class MasterCore:
         step = Step(self.state, self.clock, cmd_id)
         try:
             work(step)
+            if self.state.cancelled:  # copies that went with their tasks: kill them where they run
+                speculation.kill_cancelled(step)
         except BaseException as e:
             # Refusals (AdmissionError) are raised before any event. A bug after some events were
             # applied leaves them on the exception: the caller persists them (memory and log stay
@@ -214,6 +220,7 @@ class MasterCore:
         jobs.reject_dependents(step)
         self.failover.lose_silent(step)
         self.failover.fail_stranded(step)
+        speculation.speculate(step, self.speculation)
 
     def _fits(self, task: Any, machine: str) -> bool:
         return try_fit(self.state, task, machine, (), []) is None
@@ -232,13 +239,17 @@ class MasterCore:
         return jobs.job_reply(job)
 
     def launch(self, name: str) -> dict[str, Any]:
-        """The TaskLaunch body (docs/agent-protocol.md) for running task ``name``."""
+        """The TaskLaunch body (docs/agent-protocol.md) for running task ``name`` (or a copy of one)."""
+        copy = parse_copy_id(name)
+        if copy is not None:
+            return speculation.copy_launch(self.state, copy[0])
         return allocs.launch(self.state, self.state.tasks[name])
 
     def assignments(self, machine: str) -> list[str]:
         """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``)."""
-        return sorted(t.name for t in self.state.tasks.values()
-                      if t.state is TaskState.RUNNING and t.machine == machine and not self.state.is_alloc(t.name))
+        return sorted([t.name for t in self.state.tasks.values()
+                       if t.state is TaskState.RUNNING and t.machine == machine and not self.state.is_alloc(t.name)]
+                      + [c.id for c in self.state.copies.values() if c.machine == machine])
 
     def pending_reason(self, task: Any, top: int | None = None) -> tuple[str, dict[str, Any] | None]:
         """A pending task's reason and its record, true of the cell as it is now: a parked task has its
@@ -320,5 +331,6 @@ class MasterCore:
         state = CellState.from_dict(found[1]) if found else CellState(cell)
         for event in store.read_since(state.seq):
             state.apply(event)
+        state.cancelled.clear()  # killed before the restart, or strays the agents' polls will show
         return state
 

@@ -56,7 +56,14 @@ def check(state: Any) -> None:
             fail(f"task {name} is {task.state.value} but {'not ' if name not in state.pending else ''}in the pending set")
         if task.history and task.history[-1].new != task.state.value:
             fail(f"task {name} is {task.state.value} but its last transition says {task.history[-1].new}")
-    if len(state.view.where) != sum(1 for t in state.tasks.values() if t.state is R):
+    for name, copy in state.copies.items():  # a speculative copy: its running task's, elsewhere
+        placed = state.view.where.get(copy.id)
+        task = state.tasks[name]
+        if task.state is not R or copy.machine == task.machine:
+            fail(f"copy {copy.id} runs on {copy.machine} for a task {task.state.value} on {task.machine}")
+        if placed is None or state.view.names[placed] != copy.machine:
+            fail(f"copy {copy.id} is not on its machine {copy.machine} in the view")
+    if len(state.view.where) != sum(1 for t in state.tasks.values() if t.state is R) + len(state.copies):
         fail("the view holds tasks that are not running")
     for jid, job in state.jobs.items():
         tasks = state.tasks_of(jid)

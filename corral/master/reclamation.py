@@ -98,7 +98,9 @@ def held_on(state: Any, book: Any, machine: str, rose: set[str]) -> list[Held]:
     at = view.index.get(machine)
     out = []
     for name in (view.tasks[at] if at is not None else ()):
-        task = state.tasks[name]
+        task = state.tasks.get(name)
+        if task is None:  # a speculative copy: placed against its limits, never in reclaimed room
+            continue
         reserved = book.reservation_of(task)
         out.append(Held(name, f"{task.job}/{task.index}", task.request.priority, task.reclaimed,
                         int(task.request.vector[CPU]), int(reserved[0]), int(reserved[1]), name in rose))

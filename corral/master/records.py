@@ -14,6 +14,7 @@ from corral.model.priority import Band, band_of
 from corral.model.ports import named
 from corral.model.resources import Resources
 from corral.model.spec import JobSpec, parse_job_spec
+from corral.master.copies import copy_id
 from corral.master.lifecycle import Transition
 from corral.sched.request import TaskRequest
 
@@ -25,7 +26,7 @@ def job_id(name: str, user: str) -> str:
 
 # A job spec's fields whose default is left out of its canonical form (specs logged before them
 # read back the same; an alloc set always says its kind).
-_QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index"}
+_QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index", "speculation": True}
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
@@ -205,6 +206,7 @@ class TaskRecord:
     # soft state: OOM kills its agents counted, (machine, generation) -> (count, memory limit); health.py
     oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     reclaimed: bool = False  # placed in reclaimed room (its TaskScheduled said so) while it is placed
+    copies: int = 0  # the number of its last speculative copy (0: never copied; corral.master.copies)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +216,7 @@ class TaskRecord:
             **({"ports": list(self.ports)} if self.ports else {}),
             **({"alloc": self.alloc} if self.alloc else {}),
             **({"reclaimed": True} if self.reclaimed else {}),
+            **({"copies": self.copies} if self.copies else {}),
         }
 
     @classmethod
@@ -221,16 +224,18 @@ class TaskRecord:
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
-                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)))
+                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)), copies=d.get("copies", 0))
 
 
-def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None) -> dict[str, Any]:
+def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None, copy: int = 0) -> dict[str, Any]:
     """The TaskLaunch body (docs/agent-protocol.md) for running ``task`` of ``job``; ``alloc``: the
-    ``AllocRef`` of the alloc it runs in (corral.master.allocs.alloc_ref), its parent cgroup there."""
+    ``AllocRef`` of the alloc it runs in (corral.master.allocs.alloc_ref), its parent cgroup there;
+    ``copy``: which copy of it (a speculative copy's id is its own, corral.master.copies)."""
     spec = job.spec
     r: Resources = spec.resources.to_resources()
     return {
-        "task_id": task.name, "generation": task.generation, "name": task.name, "user": job.user,
+        "task_id": copy_id(task.name, copy), "generation": task.generation, "name": task.name, "user": job.user,
+        **({"copy": copy} if copy else {}),
         "command": spec.command or "",
         "args": list(spec.args), "env": dict(spec.env), "workdir": spec.workdir,
         "resources": {"cpu": r.cpu, "memory": r.memory, "disk": r.disk, "gpu": r.gpu, "gpu_milli": r.gpu_milli},

@@ -76,6 +76,7 @@ class Replica:
             state = self.master.core.state
             for event in self.store.read_since(state.seq):
                 state.apply(event)
+            state.cancelled.clear()  # the leader killed those copies; a follower sends nothing
 
     def _follow(self) -> None:
         while not self._stop.is_set() and self.role == "follower":

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded
-from corral.master import health, rollout
+from corral.master import health, rollout, speculation
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -55,6 +55,8 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
         if cmd.incarnation:
             machine.incarnation = cmd.incarnation
     for status in cmd.tasks:
+        if speculation.copy_report(step, cmd.machine, status, cmd.full):
+            continue  # a speculative copy's (corral.master.speculation)
         name, agent_state = status.get("task_id"), status.get("state")
         task = state.tasks.get(name)
         if task is not None and task.state is TaskState.PENDING and failover.readopt(step, task, cmd.machine,
@@ -69,6 +71,7 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
         health.note_status(task, cmd.machine, status)
         error = status.get("last_error") or ""
         if agent_state == "finished":
+            speculation.first_copy_finished(step, task)
             step.emit(TaskEnded, task=name, via="finish", note=f"exit code {status.get('exit_code', 0)}",
                       machine=cmd.machine)
         elif agent_state == "failed":

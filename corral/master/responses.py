@@ -151,6 +151,15 @@ class ExitInfo(BaseModel):
     error: str = Field(description="the agent's last error (an OS error, a failed health check), or ''")
 
 
+class CopyView(BaseModel):
+    """A straggler's speculative copy (corral.master.speculation): the first copy to finish wins."""
+
+    number: int = Field(description="its copy number (the task itself is copy 0)")
+    machine: str
+    started_at: float = Field(description="when it was placed (seconds since the epoch)")
+    reason: str = Field(description="why: 'speculative copy of 3.sort.alice: running 52 s, siblings' p90 5.1 s × 1.5'")
+
+
 class TaskView(BaseModel):
     """A task: where it runs and, in words (corral.master.status), what it is doing."""
 
@@ -175,6 +184,7 @@ class TaskView(BaseModel):
     reclaimed: bool = Field(False, description="placed in room reclaimed from other tasks' reservations: "
                             "non-production work that would not have fit against limits; throttled (CPU) or "
                             "evicted (memory) when that room shrinks")
+    speculative_copy: CopyView | None = Field(None, description="its second copy while one runs elsewhere")
 
 
 class TransitionView(BaseModel):

@@ -24,6 +24,7 @@ from corral.model.spec import parse_job_spec
 from corral.master import events as ev
 from corral.master.alloc_accounts import AllocAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
+from corral.master.copies import CopyAccounts
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
@@ -50,7 +51,7 @@ class _Nobody:
         pass
 
 
-class CellState(AllocAccounts):
+class CellState(AllocAccounts, CopyAccounts):
     def __init__(self, cell: str = "local"):
         self.cell = cell
         self.seq = 0
@@ -69,6 +70,8 @@ class CellState(AllocAccounts):
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
         # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
+        # task -> its speculative copy; soft: copies dropped with their tasks, to kill (corral.master.copies)
+        self.copies, self.cancelled = {}, []
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
         self._appliers = {
@@ -77,6 +80,7 @@ class CellState(AllocAccounts):
             ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
             ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
             ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
+            ev.CopyScheduled: self._copy_scheduled, ev.CopyEnded: self._copy_ended,
         }
 
     # ---- reading -------------------------------------------------------------------------------
@@ -108,6 +112,7 @@ class CellState(AllocAccounts):
                                        event.t, note, machine or (task.machine if old is R else None)))
         if old is R and (new is not R):
             self.view.remove(task.name)
+            self._drop_copy(task.name)
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
@@ -198,6 +203,7 @@ class CellState(AllocAccounts):
 
     def _machine_lost(self, event: ev.MachineLost) -> None:
         machine = self.machines[event.machine]
+        self._lose_copies_on(machine.name)
         for task in [t for t in self.tasks.values() if t.machine == machine.name and t.state is R]:
             self._transition(task, "lost", event, f"machine {machine.name} stopped answering")
             self._job_follows(self.jobs[task.job], "lost", event)
@@ -233,6 +239,7 @@ class CellState(AllocAccounts):
                 member = self.tasks[name]
                 self.view.remove(name)
                 misfits.append((member, f"its alloc {alloc} {why}"))
+        self._place_copies(event is not None)
         for task, why in misfits:
             if event is None:
                 raise InvariantError(f"running task {task.name} does not fit its machine: {why}")
@@ -241,6 +248,7 @@ class CellState(AllocAccounts):
             task.history.append(Transition(event.seq, event.cmd, "evict", R.value, P.value,
                                            event.t, f"no longer fits its machine: {why}", task.machine))
             self._leave_alloc(task)
+            self._drop_copy(task.name)
             task.machine, task.gpus, task.request, task.state, task.ports = None, (), None, P, ()
             task.reclaimed = False
             self._moved(task.job, R, P)

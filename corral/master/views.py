@@ -26,7 +26,7 @@ from corral.master.health import health, oom_count, oom_line
 from corral.master.history import rfc3339
 from corral.master.records import JobRecord, TaskRecord
 from corral.master.rollout import rollout_view
-from corral.master.responses import (Capacity, CellSummary, EventView, ExitInfo, Free, JobDetail, JobEvents,
+from corral.master.responses import (Capacity, CellSummary, CopyView, EventView, ExitInfo, Free, JobDetail, JobEvents,
                                      JobSummary, LastTransition, MachineDetail, MachineView, RolloutView, TaskDetail,
                                      TaskView, TransitionView, WhyView)
 from corral.master.status import TASK_WORDS, job_end_reason, task_detail, task_word
@@ -60,7 +60,14 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         machine=task.machine, address=machine.address if machine else None,
         ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
         gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason,
-        health=health(job, task), oom_kills=oom_count(task), reclaimed=task.reclaimed)
+        health=health(job, task), oom_kills=oom_count(task), reclaimed=task.reclaimed,
+        speculative_copy=copy_view(state, task))
+
+
+def copy_view(state: Any, task: TaskRecord) -> CopyView | None:
+    record = state.copies.get(task.name)
+    return None if record is None else CopyView(number=record.copy, machine=record.machine,
+                                                started_at=record.started_at, reason=record.note)
 
 
 def task_detail_view(state: Any, task: TaskRecord, now: float) -> TaskDetail:
@@ -68,7 +75,7 @@ def task_detail_view(state: Any, task: TaskRecord, now: float) -> TaskDetail:
     return TaskDetail(**dict(task_view(state, task, now)), history=[_transition(t) for t in task.history])
 
 
-def why_view(task: TaskRecord, now: float) -> WhyView:
+def why_view(task: TaskRecord, now: float, state: Any = None) -> WhyView:
     """Why a task waits: the scheduler's one sentence and its record; for a placed or ended task,
     what it does and how it last changed."""
     if task.state is TaskState.PENDING:
@@ -82,6 +89,9 @@ def why_view(task: TaskRecord, now: float) -> WhyView:
     oom = oom_line(task)
     if oom:
         summary = f"{summary.rstrip('.')}; {oom}"
+    copy = copy_view(state, task) if state is not None else None
+    if copy is not None:
+        summary = f"{summary.rstrip('.')}; its copy {copy.number} runs on {copy.machine} ({copy.reason})"
     return WhyView(task=task.name, state=task.state.value, word=task_word(task), detail=task_detail(task, now),
                    summary=summary, explanation=explanation, reclaimed=task.reclaimed)
 

@@ -175,6 +175,8 @@ class JobSpec(_Strict):
     alloc: str | None = Field(None, description="run inside the allocs of this alloc set (same user)")
     alloc_placement: Literal["index", "any"] = Field(
         "index", description="index: task i in alloc i; any: in any alloc of the set with room")
+    speculation: bool = Field(True, strict=True, description=(
+        "a straggling batch task may get a second copy on another machine; false: never"))
 
     # what the agent will run: the agent's own rules (corral.model.process), checked at admission
     _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from corral.master.copies import task_of
 from corral.master.errors import AdmissionError
 from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit, UsageReport
 from corral.master.core import MasterCore, Outcome
@@ -116,7 +117,7 @@ class Replay:
         return out
 
     def _job_of_task(self, task: str) -> TraceJob:
-        return self.by_id[self.core.state.tasks[task].job]
+        return self.by_id[self.core.state.tasks[task_of(task)].job]  # a speculative copy's: its task's
 
     def _report(self, machine: str, statuses: list[dict[str, Any]]) -> None:
         self.command(AgentReport(machine, statuses, id=self.ids()))
@@ -227,8 +228,10 @@ class Replay:
         everything = {n: t for n, t in state.tasks.items() if t.state is TaskState.RUNNING}
         running = {n: t for n, t in everything.items() if not state.is_alloc(n)}  # no agent runs an alloc
         held = self.agents.running
-        if running.keys() != held.keys():
-            extra, missing = sorted(held.keys() - running.keys())[:3], sorted(running.keys() - held.keys())[:3]
+        copies = {c.id: c for c in state.copies.values()}  # stragglers' speculative copies run too
+        if running.keys() | copies.keys() != held.keys():
+            wanted = running.keys() | copies.keys()
+            extra, missing = sorted(held.keys() - wanted)[:3], sorted(wanted - held.keys())[:3]
             raise InvariantError(f"agents run {extra} the master does not; the master runs {missing} no agent does")
         used = np.zeros_like(view.capacity)
         gpu_used = np.zeros_like(view.gpu_idle)
@@ -240,6 +243,10 @@ class Replay:
             used[at] += task.request.vector
             for gpu in task.gpus:
                 gpu_used[at, gpu] += task.request.gpu_milli
+        for name, copy in copies.items():
+            if held[name][0] != copy.machine:
+                raise InvariantError(f"copy {name}: master has it on {copy.machine}, the agents on {held[name][0]}")
+            used[view.index[copy.machine]] += state.tasks[copy.task].request.vector
         if not np.array_equal(view.free + used, view.capacity):
             bad = view.names[int(np.flatnonzero((view.free + used != view.capacity).any(axis=1))[0])]
             raise InvariantError(f"machine {bad}: free plus running requests is not its capacity")

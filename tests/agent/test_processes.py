@@ -219,6 +219,17 @@ def test_task_environment_has_its_ports_and_env(make_runner):
     wait_until(lambda: "env 8080 hello" in runner.logs("env", "stdout", 5), 2, "the output in the log")
 
 
+def test_a_speculative_copy_runs_under_its_own_id_and_knows_its_copy_number(make_runner):
+    runner = make_runner()
+    script = "echo $CORRAL_TASK_ID $CORRAL_TASK_NAME $CORRAL_TASK_COPY"
+    runner.submit(launch("3.sort.alice.local", "sh", "-c", script))
+    runner.submit(launch("3.sort.alice.local.copy1", "sh", "-c", script, name="3.sort.alice.local", copy=1))
+    for task_id, line in (("3.sort.alice.local", "3.sort.alice.local 3.sort.alice.local 0"),
+                          ("3.sort.alice.local.copy1", "3.sort.alice.local.copy1 3.sort.alice.local 1")):
+        wait_until(lambda: state_of(runner, task_id) == "finished", 5)
+        wait_until(lambda: line in runner.logs(task_id, "stdout", 5), 2, f"{task_id}'s output")
+
+
 def test_a_service_answering_its_http_health_check_is_healthy(make_runner):
     from .conftest import free_port
 

@@ -152,3 +152,19 @@ def test_reclamation_is_a_cell_option_that_build_master_hands_to_the_scheduler(t
             assert master.core.scheduler.config.reclamation is want
         finally:
             master.store.close()
+
+
+def test_the_speculation_budget_is_a_cell_option_that_build_master_hands_to_the_core(tmp_path):
+    assert load_cell_config(write(tmp_path, "speculation-budget: 5\nspeculation-per-job: 1\n")) == {
+        "speculation_budget": 5, "speculation_per_job": 1}
+    with pytest.raises(CellConfigError, match="speculation-budget"):
+        load_cell_config(write(tmp_path, "speculation-budget: lots\n"))
+    from corral.sched.speculation import SpeculationConfig
+
+    master = build_master("memory://", speculation=SpeculationConfig(per_cell=5, per_job=1))
+    try:
+        assert (master.core.speculation.per_cell, master.core.speculation.per_job) == (5, 1)
+    finally:
+        master.store.close()
+    result = runner.invoke(app, ["master", "--speculation-budget", "-1"])
+    assert result.exit_code == 2

@@ -18,6 +18,9 @@ EXAMPLES = [
     ev.AllocSetSubmitted(9, "c-9", 18.0, "web-allocs.alice",
                          {"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 2}, "req-2"),
     ev.AllocSetKilled(10, "c-10", 19.0, "web-allocs.alice", "killed by its user"),
+    ev.CopyScheduled(11, "c-11", 20.0, "3.sort.alice.local", 1, "m2", 1,
+                     "speculative copy of 3.sort.alice: running 52 s, siblings' p90 5.1 s × 1.5"),
+    ev.CopyEnded(12, "c-12", 21.0, "3.sort.alice.local", 1, "won", "copy 1 finished first on m2", "m2"),
     ev.TaskScheduled(11, "c-11", 20.0, "0.web.alice.local", "m1", 4, alloc="0.web-allocs.alice.local"),
 ]
 

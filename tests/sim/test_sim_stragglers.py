@@ -1,0 +1,63 @@
+"""The simulator runs the master's straggler copies unchanged: a slowed task's copy wins, the job ends
+sooner, and conservation holds with duplicates (each task finished once, the loser's resources back)."""
+
+from __future__ import annotations
+
+from corral.master.commands import StartTask, Tick
+from corral.sim.agents import SimulatedAgents
+from corral.sim.replay import Replay, ReplayConfig
+from corral.sim.trace import Trace, TraceJob, TraceMachine, sort_jobs
+
+GiB = 1 << 30
+SLOW = "0.sort.u1.sim"  # its first copy runs 10x longer
+
+
+class SlowFirstCopy(SimulatedAgents):
+    """The simulated agents, but the first copy of task 0 runs ten times its trace duration."""
+
+    def _start(self, effect: StartTask) -> None:
+        self._stop(effect.task, None)
+        job = self.job_of(effect.task)
+        generation = effect.launch["generation"]
+        self.running[effect.task] = (effect.machine, generation, job)
+        self._count(job, +1)
+        self.started += 1
+        self.engine.after(job.duration * (10 if effect.task == SLOW else 1), self._finish, effect.task, generation)
+
+
+def replay_with_stragglers(ticks: bool):
+    trace = Trace("t", [TraceMachine(f"m{i}", 4000, 16 * GiB) for i in range(3)],
+                  sort_jobs([TraceJob("sort", "u1", 0.0, 1000, GiB, tasks=10, duration=10.0)]))
+    r = Replay(trace, ReplayConfig(validate=True))
+    r.agents = SlowFirstCopy(r.engine, r._job_of_task, r._report)
+    r.core.transport = r.agents
+    r.log = []
+    if ticks:
+        def tick():
+            r.command(Tick(id=r.ids()))
+            if r.core.state.jobs.get("sort.u1") is None or not r.core.state.jobs["sort.u1"].state.ended:
+                r.engine.after(1.0, tick)
+        r.engine.after(1.0, tick)
+    r.mid_run = []
+    r.engine.after(20.0, lambda: (r.check(), r.mid_run.append(dict(r.core.state.copies))))  # with a copy running
+    return r, r.run()  # run() ends with the conservation check (Replay.check)
+
+
+def test_a_slowed_task_gets_a_copy_that_wins_and_conservation_holds():
+    r, result = replay_with_stragglers(ticks=True)
+    assert list(r.mid_run[0]) == [SLOW]  # conservation held with the duplicate running (Replay.check)
+    types = [(e["type"], e.get("via")) for e in r.log if e.get("task") == SLOW]
+    assert ("copy_scheduled", None) in types and ("copy_ended", "won") in types
+    assert [t for t in types if t == ("task_ended", "finish")] == [("task_ended", "finish")]  # once
+    state = r.core.state
+    assert state.jobs["sort.u1"].state.value == "succeeded" and state.copies == {}
+    assert (state.view.free == state.view.capacity).all()  # every copy's resources came back
+    assert r.agents.running == {}
+    ended = state.jobs["sort.u1"].history[-1].t
+    assert ended < 40.0  # the slow copy alone would take 100 s
+
+
+def test_without_ticks_nothing_is_copied_and_the_straggler_sets_the_pace():
+    r, result = replay_with_stragglers(ticks=False)
+    assert not [e for e in r.log if e["type"].startswith("copy_")]
+    assert r.core.state.jobs["sort.u1"].history[-1].t >= 100.0
