@@ -86,8 +86,13 @@ class SimulatedAgents:
         self.on.setdefault(effect.machine, {})[effect.task] = None
         self._count(job, +1)
         self.started += 1
-        if job.duration is not None:
-            self.engine.after(job.duration, self._finish, effect.task, generation)
+        duration = self.duration(effect, job)
+        if duration is not None:
+            self.engine.after(duration, self._finish, effect.task, generation)
+
+    def duration(self, effect: StartTask, job: TraceJob) -> float | None:
+        """How long this start runs (the trace's duration; a test may slow some starts down)."""
+        return job.duration
 
     def _stop(self, task: str, machine: str | None) -> None:
         held = self.running.get(task)

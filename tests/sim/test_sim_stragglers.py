@@ -15,14 +15,8 @@ SLOW = "0.sort.u1.sim"  # its first copy runs 10x longer
 class SlowFirstCopy(SimulatedAgents):
     """The simulated agents, but the first copy of task 0 runs ten times its trace duration."""
 
-    def _start(self, effect: StartTask) -> None:
-        self._stop(effect.task, None)
-        job = self.job_of(effect.task)
-        generation = effect.launch["generation"]
-        self.running[effect.task] = (effect.machine, generation, job)
-        self._count(job, +1)
-        self.started += 1
-        self.engine.after(job.duration * (10 if effect.task == SLOW else 1), self._finish, effect.task, generation)
+    def duration(self, effect: StartTask, job: TraceJob) -> float | None:
+        return job.duration * (10 if effect.task == SLOW else 1)
 
 
 def replay_with_stragglers(ticks: bool):
