@@ -9,7 +9,8 @@ import typer
 
 from corral.cli.sim import fail, load_trace_or_fail
 
-COLUMNS = ("mode", "service decision s", "batch wait p50 s", "batch wait p90 s", "busyness", "conflict fraction",
+COLUMNS = ("mode", "service decision s", "batch wait p50 s", "batch wait p90 s", "busyness",
+           "conflict fraction (per scheduler)",
            "service wait p90 s", "transactions")
 
 
@@ -78,10 +79,10 @@ def register(sim: typer.Typer) -> None:
         for figures in summary["runs"]:
             table.add_row(figures["mode"], f"{figures['service_decision_s']:g}", _s(figures["batch_wait_p50_s"]),
                           _s(figures["batch_wait_p90_s"]),
-                          " ".join(f"{k} {v:.3f}" for k, v in figures["busyness"].items()),
-                          f"{figures['conflict_fraction']:.3f}", _s(figures["service_wait_p90_s"]),
+                          " / ".join(f"{k} {v:.3f}" for k, v in figures["busyness"].items()),
+                          _conflicts(figures), _s(figures["service_wait_p90_s"]),
                           " ".join(f"{c['transactions']:,}" for c in figures["schedulers"].values()))
-        Console(width=160).print(table)
+        Console(width=190).print(table)
         t = summary["target"]
         if t is not None:
             console.print(f"target (10 s vs 0.1 s): shared batch wait p90 x{t['shared_p90_10s_over_0_1s']} (within "
@@ -98,3 +99,11 @@ def register(sim: typer.Typer) -> None:
 
 def _s(seconds: float) -> str:
     return f"{seconds:,.1f}" if seconds >= 100 else f"{seconds:.3f}"
+
+
+def _conflicts(figures) -> str:
+    per = figures["schedulers"]
+    if len(per) < 2:
+        return f"{figures['conflict_fraction']:.3f}"
+    return f"{figures['conflict_fraction']:.3f} (" + " / ".join(f"{k} {v['conflict_fraction']:.3f}"
+                                                              for k, v in per.items()) + ")"

@@ -22,7 +22,8 @@ places them before the schedulers start, and they are not measured. What is meas
 arrival window (t=0 to the last arrival): each job's **wait** (submission to the commit that placed
 the last of its tasks), each scheduler's **busyness** (the fraction of the window spent deciding)
 and the **conflict fraction** (of the transactions begun in the window, those with at least one
-conflicting placement, as Omega counts it; ``schedulers`` also counts over the whole run).
+conflicting placement, as Omega counts it, for all schedulers and for each; ``schedulers`` also gives
+each one's counts over the whole run, the drain after the window included).
 """
 
 from __future__ import annotations
@@ -300,8 +301,8 @@ class OmegaReplay(Replay):
         out["conflict_fraction"] = _r(sum(c for c, _ in counts) / transactions if transactions else 0.0)
         out["schedulers"] = {p.name: {"transactions": p.transactions, "conflicted": p.conflicted,
                                       "conflicts": p.conflicts, "placed": p.placed,
-                                      "conflict_fraction": _r(p.conflicted / p.transactions if p.transactions else 0.0)}
-                             for p in procs}
+                                      "conflict_fraction": _r(c / n if n else 0.0)}
+                             for p, (c, n) in zip(procs, counts)}
         out["preemptions"] = self.metrics.ended.get("evict", 0)
         out["window_s"] = _r(window)
         out["end_s"] = _r(end)

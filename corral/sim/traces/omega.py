@@ -5,8 +5,8 @@ al., EuroSys 2015, §2), not fitted to a trace (neither Google trace is availabl
 
 * batch jobs are most of the jobs (here 10 batch arrivals per service arrival; Omega: over 80 %)
   but short (lognormal task run time, median 3 min) and of many small tasks (median 8, up to 200);
-* service jobs are few, long-running (median 1 h here, clipped at 24 h, against the 2 h window)
-  and hold most of what is allocated (about 40 % of the cell's CPU of the ~60 % in use: Omega
+* service jobs are few, long-running (median 1 h here, clipped at 24 h, against the 1.5 h window)
+  and hold most of what is allocated (about 40 % of the cell's CPU of the ~55 % requested: Omega
   reports services holding 55-80 % of the allocations and typical utilisation near 60 %);
 * arrivals are Poisson, on 200 machines at ``load=1`` a batch job every 4 s and a service job every
   40 s on average (rates scale with the number of machines and with ``load``).
@@ -41,7 +41,7 @@ SERVICE_PRIORITY, BATCH_PRIORITY = 9, 4  # production and batch bands (Omega: tw
 USERS = 20
 
 
-def omega_trace(machines: int = 200, hours: float = 2.0, load: float = 1.0, seed: int = 0) -> Trace:
+def omega_trace(machines: int = 200, hours: float = 1.5, load: float = 1.0, seed: int = 0) -> Trace:
     """``machines`` machines, arrivals over ``hours`` hours at ``load`` times the default rates."""
     cell_seed, svc_seed, batch_seed = np.random.SeedSequence(seed).spawn(3)
     cell = _cell(machines, np.random.default_rng(cell_seed))
@@ -64,7 +64,7 @@ def omega_trace(machines: int = 200, hours: float = 2.0, load: float = 1.0, seed
     return Trace("omega", cell, sort_jobs(jobs), source=f"omega seed={seed}", notes=notes)
 
 
-def load_omega(path: str | Path | None = None, *, seed: int = 0, machines: int = 200, hours: float = 2.0,
+def load_omega(path: str | Path | None = None, *, seed: int = 0, machines: int = 200, hours: float = 1.5,
                load: float = 1.0) -> Trace:
     """The registry's ``omega`` (``omega:machines=N,hours=H,load=X``)."""
     if path is not None:
