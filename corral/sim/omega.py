@@ -67,7 +67,6 @@ class OmegaConfig:
     seed: int = 0
     validate: bool = False  # the master's invariants after every command (slow; tests)
     check_commits: bool = False  # conservation after every commit (tests)
-    max_end_s: float | None = None  # give up on jobs still unplaced here (None: run until they are placed)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -268,18 +267,16 @@ class OmegaReplay(Replay):
         return [j for j in self.submitted if self.is_service(j) == want]
 
     def run_omega(self) -> dict[str, Any]:
-        """Run until every measured job is placed (or ``max_end_s``); the figures of this run."""
+        """Run past the arrival window until every measured job is placed or nothing is left to happen;
+        the figures of this run."""
         self.setup()
         window = max((j.arrival for j in self.trace.jobs), default=0.0)
         step = max(window / 200, 1.0)
         engine, t = self.engine, 0.0
-        cap = self.omega.max_end_s
         while True:
             engine.run(until=t)
             self._sample()
             if t >= window and (len(self.waits) == len(self.submitted) or not engine.pending()):
-                break
-            if cap is not None and t >= cap:
                 break
             t += step
         self.check()
