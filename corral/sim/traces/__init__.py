@@ -18,6 +18,7 @@ from corral.sim.traces.azure import load_azure
 from corral.sim.traces.common import default_traces_dir, parse_options, typed_options
 from corral.sim.traces.dlrm import load_dlrm
 from corral.sim.traces.native import read_trace, write_trace
+from corral.sim.traces.omega import load_omega
 from corral.sim.traces.openb import load_openb
 from corral.sim.traces.synthetic import load_synthetic, synthetic_trace
 
@@ -27,6 +28,7 @@ LOADERS: dict[str, Callable[..., Trace]] = {
     "alibaba-batch": load_alibaba_batch,
     "azure": load_azure,
     "synthetic": load_synthetic,
+    "omega": load_omega,
 }
 TRACE_NAMES: tuple[str, ...] = tuple(LOADERS)
 

@@ -11,7 +11,7 @@ TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "traces"
 
 
 def test_the_names_and_the_default_folder_beside_the_repository():
-    assert TRACE_NAMES == ("openb", "dlrm", "alibaba-batch", "azure", "synthetic")
+    assert TRACE_NAMES == ("openb", "dlrm", "alibaba-batch", "azure", "synthetic", "omega")
     assert default_traces_dir() == TRACES
 
 
