@@ -67,6 +67,12 @@ class CellState(AllocAccounts):
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
+        # Quota is charged per live regular task: job -> how many of its tasks are charged (pending or
+        # running, not opportunistic); usage[(user, band)] sums them times one task's limits.
+        self.charged: dict[str, int] = {}
+        # live opportunistic tasks, oldest first (by the seq that made them so, then index)
+        self.opportunistic: dict[str, None] = {}
+        self.quota_freed = False  # set when a charge went down: opportunistic tasks may be upgraded
         # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         self._view = CellView([])
@@ -76,6 +82,7 @@ class CellState(AllocAccounts):
             ev.JobSubmitted: self._job_submitted, ev.JobUpdated: self._job_updated,
             ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
             ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
+            ev.TaskUpgraded: self._task_upgraded,
             ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
         }
 
@@ -111,6 +118,8 @@ class CellState(AllocAccounts):
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
+        if new is D and old is not D:
+            self._uncharge(task)
         task.state = new
         if new is P:
             self._now_pending(task.name)
@@ -154,22 +163,43 @@ class CellState(AllocAccounts):
         job.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
                                       event.t, note))
         if new.ended and not (old is not None and old.ended):
-            self._charge(job, -1)
             self.waiting.discard(job.id)
         job.state = new
 
     def _charge(self, job: JobRecord, sign: int) -> None:
+        """Add (+1) or take back (-1) the job's charged tasks at its spec's limits, in its band."""
         key = (job.user, job.band)
-        self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec)
+        self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec, self.charged.get(job.id, 0))
+        if sign < 0:
+            self.quota_freed = True
 
-    def _new_task(self, job: JobRecord, index: int, event: ev.Event) -> None:
-        """Task ``index`` of ``job`` comes into being; a dead task of the same name (an earlier
-        incarnation of the job) is replaced and its story goes on."""
+    def _count(self, job: JobRecord, delta: int) -> None:
+        """``delta`` more (or fewer) charged tasks of ``job``."""
+        key = (job.user, job.band)
+        self.charged[job.id] = self.charged.get(job.id, 0) + delta
+        self.usage[key] = self.usage_of(job.user, job.band) + charge(job.spec, delta)
+        if delta < 0:
+            self.quota_freed = True
+
+    def _uncharge(self, task: TaskRecord) -> None:
+        """A task ended: a regular one no longer counts against its user's quota."""
+        if task.opportunistic:
+            self.opportunistic.pop(task.name, None)
+        else:
+            self._count(self.jobs[task.job], -1)
+
+    def _new_task(self, job: JobRecord, index: int, event: ev.Event, opportunistic: bool = False) -> None:
+        """Task ``index`` of ``job`` comes into being (charged, unless ``opportunistic``); a dead task of
+        the same name (an earlier incarnation of the job) is replaced and its story goes on."""
         name = task_name(index, job.name, job.user, self.cell)
         previous = self.tasks.get(name)
         if previous is not None and previous.state is not D:
             raise TransitionError(f"task {name} already exists and is {previous.state.value}")
-        task = TaskRecord(name, job.id, index, version=job.version)
+        task = TaskRecord(name, job.id, index, version=job.version, opportunistic=event.seq if opportunistic else 0)
+        if opportunistic:
+            self.opportunistic[name] = None
+        else:
+            self._count(job, +1)
         if previous is not None:
             task.history, task.generation = previous.history, previous.generation
         task.history.append(Transition(event.seq, event.cmd, "submit", None, P.value, event.t))
@@ -265,12 +295,13 @@ class CellState(AllocAccounts):
         self.jobs[jid] = job
         if event.request_id:
             self.requests[f"{spec.user}/{event.request_id}"] = jid
+        self.charged[jid] = 0
+        regular = spec.tasks - event.opportunistic
         for index in range(spec.tasks):
-            self._new_task(job, index, event)
+            self._new_task(job, index, event, opportunistic=index >= regular)
         check_job_transition(jid, None, JobState.PENDING, "submit", job.history)
         job.history.append(Transition(event.seq, event.cmd, "submit", None, JobState.PENDING.value, event.t, note))
         job.state = JobState.PENDING
-        self._charge(job, +1)
         if spec.after is not None:
             self.waiting.add(jid)
 
@@ -278,7 +309,7 @@ class CellState(AllocAccounts):
         task = self.tasks[event.task]
         job = self.jobs[task.job]
         gpus = tuple(event.gpus)
-        request = job.request_of(job.version)
+        request = job.request_of_task(task)
         at = self.view.index[event.machine]
         if event.alloc is not None:
             alloc = self.tasks.get(event.alloc)
@@ -310,11 +341,32 @@ class CellState(AllocAccounts):
         if job.old_specs:
             self._forget_old_specs(job)
 
+    def _task_upgraded(self, event: ev.TaskUpgraded) -> None:
+        """An opportunistic task becomes regular where it is: charged from now on, placed with its job's
+        request (its priority, a victim like any other); a running one is not restarted."""
+        task = self.tasks[event.task]
+        job = self.jobs[task.job]
+        if not task.opportunistic or task.state is D:
+            raise TransitionError(f"task {task.name} is {'not opportunistic' if task.state is not D else 'dead'}; "
+                                  f"only a live opportunistic task is upgraded")
+        self._transition(task, "upgrade", event, event.note)
+        self.opportunistic.pop(task.name, None)
+        task.opportunistic = 0
+        self._count(job, +1)
+        if task.state is R:
+            placed = self.view.remove(task.name)
+            request = job.request_of_task(task, task.version)
+            self.view.place(PlacedTask(task.name, job.id, job.user, request, placed.gpus, ports=placed.ports,
+                                       reclaimed=placed.reclaimed, reserved=placed.reserved),
+                            self.view.index[task.machine])
+            task.request = request
+
     def _forget_old_specs(self, job: JobRecord) -> None:
         """Drop the spec versions no running task of ``job`` still has."""
         used = {t.version for t in self.tasks_of(job.id) if t.state is R}
         job.old_specs = {v: spec for v, spec in job.old_specs.items() if v in used}
         job._requests = {v: r for v, r in job._requests.items() if v in used}
+        job._opportunistic = {v: r for v, r in job._opportunistic.items() if v in used or v == job.version}
 
     def _job_killed(self, event: ev.JobKilled | ev.JobFailed, via: str = "kill") -> None:
         job = self.jobs[event.job]
@@ -355,17 +407,19 @@ class CellState(AllocAccounts):
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
-                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports,
+                request = job.request_of_task(task)
+                self.view.place(PlacedTask(task.name, job.id, job.user, request, placed.gpus, ports=placed.ports,
                                            reclaimed=placed.reclaimed, reserved=placed.reserved),
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
-                task.request, task.version = job.request, job.version
+                task.request, task.version = request, job.version
             elif event.restart and task.state is R and job.old_specs.get(task.version) == event.spec:
                 self._transition(task, "update", event)  # it runs this very spec already (a rollback to it)
                 task.version = job.version
         old_count = parse_job_spec(old_spec).tasks
+        regular = spec.tasks - event.opportunistic
         for index in range(old_count, spec.tasks):  # scaled up
-            self._new_task(job, index, event)
+            self._new_task(job, index, event, opportunistic=index >= regular)
         if event.restart and self._rolling(job):
             self.rolling.add(job.id)
         self._job_follows(job, "update", event)
