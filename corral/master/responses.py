@@ -175,6 +175,9 @@ class TaskView(BaseModel):
     reclaimed: bool = Field(False, description="placed in room reclaimed from other tasks' reservations: "
                             "non-production work that would not have fit against limits; throttled (CPU) or "
                             "evicted (memory) when that room shrinks")
+    opportunistic: bool = Field(False, description="runs beyond its user's quota (the spec's opportunistic): "
+                                "placed in idle room, preempted before any regular task, charged nothing; "
+                                "upgraded to regular in place when the quota frees")
 
 
 class TransitionView(BaseModel):
@@ -220,6 +223,7 @@ class JobSummary(BaseModel):
     last: LastTransition | None = None
     kind: str = Field("job", description="job, or allocset: an alloc set, whose tasks are its allocs")
     alloc: str | None = Field(None, description="the alloc set the job's tasks run in, if any")
+    opportunistic: int = Field(0, description="how many of its live tasks are opportunistic (beyond quota)")
 
 
 class RolloutView(BaseModel):
@@ -275,6 +279,7 @@ class WhyView(BaseModel):
     summary: str = Field(description="one sentence on why it waits, or what it does")
     explanation: Explanation | None
     reclaimed: bool = Field(False, description="it runs in reclaimed room (see TaskView.reclaimed)")
+    opportunistic: bool = Field(False, description="it is an opportunistic task (see TaskView.opportunistic)")
 
 
 # ---- machines and the cell ------------------------------------------------------------------------

@@ -296,7 +296,7 @@ class CellState(AllocAccounts):
         if event.request_id:
             self.requests[f"{spec.user}/{event.request_id}"] = jid
         self.charged[jid] = 0
-        regular = spec.tasks - event.opportunistic
+        regular = spec.tasks - getattr(event, "opportunistic", 0)  # an alloc set's allocs are all regular
         for index in range(spec.tasks):
             self._new_task(job, index, event, opportunistic=index >= regular)
         check_job_transition(jid, None, JobState.PENDING, "submit", job.history)

@@ -19,6 +19,9 @@ EXAMPLES = [
                          {"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 2}, "req-2"),
     ev.AllocSetKilled(10, "c-10", 19.0, "web-allocs.alice", "killed by its user"),
     ev.TaskScheduled(11, "c-11", 20.0, "0.web.alice.local", "m1", 4, alloc="0.web-allocs.alice.local"),
+    ev.JobSubmitted(12, "c-12", 21.0, "batch.alice", {"name": "batch", "user": "alice", "tasks": 6,
+                                                      "opportunistic": True}, None, opportunistic=2),
+    ev.TaskUpgraded(13, "c-13", 22.0, "5.batch.alice.local", "its user's quota has room"),
 ]
 
 
@@ -50,6 +53,10 @@ LEGACY = [
                                                          "t": 3.0, "task": "0.a.b.local", "machine": "m1",
                                                          "generation": 2},
      ev.TaskScheduled(4, "x-3", 3.0, "0.a.b.local", "m1", 2, alloc=None)),
+    ("a submission logged before opportunistic tasks has none", {"v": 2, "seq": 5, "type": "job_submitted",
+                                                                 "cmd": "x-4", "t": 4.0, "job": "a.b",
+                                                                 "spec": {"name": "a"}, "request_id": None},
+     ev.JobSubmitted(5, "x-4", 4.0, "a.b", {"name": "a"}, None, opportunistic=0)),
 ]
 
 
