@@ -14,7 +14,8 @@ Opportunistic tasks (Apollo; ``TaskRequest.opportunistic``, run beyond their
 user's quota) sit below every band: they are placed at priority 0, so every
 task that may preempt at all may evict them, and they are taken first, before
 any regular task of any priority, and cost least (:func:`victim_level` -1).
-They preempt nothing themselves.
+They preempt nothing themselves; best-effort work, which preempts no regular
+task, may evict them (``CellView.available_to``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def why_no_preemption(req: TaskRequest, enabled: bool = True) -> str:
         return "Preemption is off"
     if req.opportunistic:
         return "An opportunistic task uses idle room only and preempts nothing"
-    if preemptible_below(req.priority) == 0:
+    if preemptible_below(req.priority) == 0:  # (but opportunistic tasks, where they hold enough)
         return f"Priority {req.priority} ({band_of(req.priority).value}) cannot preempt"
     if is_production(req.priority):
         return "Preemption cannot help: evicting all batch and best-effort work would not make room (production does not preempt production)"
@@ -83,23 +84,26 @@ def _victims_on(view, policy, req, machine, candidates: list[PlacedTask]):
 def find_preemption(view: CellView, policy, req: TaskRequest, this_pass: object, max_candidates: int):
     """``(machine, victims, score)`` for the cheapest eviction that makes room for ``req``, or None."""
     below = preemptible_below(req.priority)
-    if below == 0 or req.opportunistic:
+    if req.opportunistic or below == 0 and not view.opportunistic.any():
         return None
+    only_opportunistic = below == 0  # best-effort work: opportunistic tasks are all it may evict
     everything = np.arange(len(view))
     # Optimistic screen: every preemptible resource given back, every GPU idle.
     feasible, _ = policy.evaluate(
-        EvalContext(view, req, everything, free=view.available_at(below), gpu_idle=view.gpu_idle_when_empty)
+        EvalContext(view, req, everything, free=view.available_to(req), gpu_idle=view.gpu_idle_when_empty)
     )
     candidates = everything[feasible]
     if not len(candidates):
         return None
     # Machines with the least preemptible work to disturb first.
-    disturbed = view.used[:below, candidates].sum(axis=(0, 2))
+    disturbed = (view.opportunistic[candidates].sum(axis=1) if only_opportunistic
+                 else view.used[:below, candidates].sum(axis=(0, 2)))
     candidates = candidates[np.lexsort((view.rank[candidates], disturbed))][:max_candidates]
     best = None
     for machine in candidates:
         pool = sorted(
-            (t for t in view.tasks[machine].values() if t.priority < below and t.plan is not this_pass),
+            (t for t in view.tasks[machine].values() if t.plan is not this_pass
+             and (t.request.opportunistic if only_opportunistic else t.priority < below)),
             key=lambda t: (victim_level(t), -float((t.request.vector / np.maximum(view.capacity[machine], 1)).sum())),
         )
         found = _victims_on(view, policy, req, int(machine), pool)

@@ -240,3 +240,17 @@ def test_a_log_from_before_opportunistic_tasks_reads_as_all_regular():
     for e in logged:
         state.apply(e)
     assert not state.opportunistic and np.array_equal(state.usage_of("alice", Band.BATCH), h.state.usage_of("alice", Band.BATCH))
+
+
+def test_best_effort_work_evicts_opportunistic_tasks_even_after_it_was_parked():
+    h = Harness(quotas=QUOTA)
+    h.machine("m1", cpu="2")
+    h.submit("hold", tasks=4, constraints=["host == nowhere"])  # alice's quota, all of it
+    h.submit("extra", tasks=2, opportunistic=True)
+    h.schedule()
+    assert all(h.task("extra", i).state is R for i in (0, 1))
+    h.submit("be", user="carol", tasks=1, priority=0)  # best-effort preempts no regular task
+    h.schedule()
+    assert h.task("be", user="carol").state is R
+    assert sorted(h.task("extra", i).state.value for i in (0, 1)) == ["pending", "running"]
+    same_state_rebuilt(h)
