@@ -254,3 +254,42 @@ def test_best_effort_work_evicts_opportunistic_tasks_even_after_it_was_parked():
     assert h.task("be", user="carol").state is R
     assert sorted(h.task("extra", i).state.value for i in (0, 1)) == ["pending", "running"]
     same_state_rebuilt(h)
+
+
+# A replayed log and a checkpoint rebuild the live state under random churn with opportunistic tasks
+# (quota small enough that most jobs run some; the commands of tests/master/test_replay.py).
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from tests.master import test_replay as replay  # noqa: E402
+
+opp_spec = st.fixed_dictionaries({
+    "name": st.sampled_from(replay.JOBS), "user": st.just("alice"), "tasks": st.integers(1, 4),
+    "priority": st.sampled_from([0, 2, 5, 5]), "opportunistic": st.sampled_from([True, True, 2, 3]),
+    "resources": st.fixed_dictionaries({"cpu": st.sampled_from(["500m", "1", "2"]), "memory": st.just("1Gi")}),
+})
+finished = st.builds(lambda i: ("report", i, "finished"), st.integers(0, 50))
+opp_commands = st.one_of(
+    replay.register, replay.register, replay.schedule, replay.schedule, replay.schedule, finished, finished,
+    st.builds(lambda s: ("submit", s, None), opp_spec), st.builds(lambda s: ("submit", s, None), opp_spec),
+    st.builds(lambda s, n: ("update", s, n), opp_spec, st.integers(1, 3)),
+    st.builds(lambda j: ("kill", f"{j}.alice"), st.sampled_from(replay.JOBS)),
+    st.builds(lambda i, how: ("report", i, how), st.integers(0, 50), st.sampled_from(["finished", "failed"])),
+    st.builds(lambda s: ("tick", s), st.sampled_from([0.0, 5.0])), st.just(("checkpoint",)),
+    st.builds(lambda subs: ("interleaved", subs), st.lists(st.one_of(
+        st.builds(lambda s: ("submit", s, None), opp_spec),
+        st.builds(lambda i: ("report", i, "finished"), st.integers(0, 50))), max_size=3)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(opp_commands, min_size=5, max_size=50))
+def test_a_replayed_log_with_opportunistic_tasks_rebuilds_the_same_state(cmds):
+    h = Harness(quotas=Quotas.parse({"*": {"batch": {"cpu": 3, "memory": "64Gi"}}}), lost_after_s=15.0)
+    for cmd in cmds:
+        replay.run(h, cmd)  # validate mode: quota charges and the opportunistic list checked each command
+    same_state_rebuilt(h)
+    from_log = CellState(h.state.cell)
+    for event in h.store.read_since(0):
+        from_log.apply(event)
+    assert from_log.to_dict() == h.state.to_dict()
+    assert list(from_log.opportunistic) == list(h.state.opportunistic)
