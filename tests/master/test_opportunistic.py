@@ -35,7 +35,10 @@ def same_state_rebuilt(h: Harness) -> None:
     rebuilt = MasterCore.rebuild(h.store)
     assert rebuilt.to_dict() == h.state.to_dict()
     assert list(rebuilt.opportunistic) == list(h.state.opportunistic)
-    assert {k: v.tolist() for k, v in rebuilt.usage.items()} == {k: v.tolist() for k, v in h.state.usage.items()}
+    def charged(state):  # (a band charged once and given back keeps a zero entry: the same as none)
+        return {k: v.tolist() for k, v in state.usage.items() if v.any()}
+
+    assert charged(rebuilt) == charged(h.state)
     restored = CellState.from_dict(h.state.to_dict())  # and a checkpoint
     assert list(restored.opportunistic) == list(h.state.opportunistic)
     restored.validate()
