@@ -23,10 +23,11 @@ from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
 from corral.master.alloc_accounts import AllocAccounts
+from corral.master.quota_accounts import QuotaAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
-from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
+from corral.master.records import JobRecord, MachineRecord, TaskRecord
 from corral.sched.cellview import CellView, PlacementError
 from corral.sched.request import PlacedTask
 
@@ -50,7 +51,7 @@ class _Nobody:
         pass
 
 
-class CellState(AllocAccounts):
+class CellState(AllocAccounts, QuotaAccounts):
     def __init__(self, cell: str = "local"):
         self.cell = cell
         self.seq = 0
@@ -67,12 +68,8 @@ class CellState(AllocAccounts):
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
-        # Quota is charged per live regular task: job -> how many of its tasks are charged (pending or
-        # running, not opportunistic); usage[(user, band)] sums them times one task's limits.
-        self.charged: dict[str, int] = {}
-        # live opportunistic tasks, oldest first (by the seq that made them so, then index)
-        self.opportunistic: dict[str, None] = {}
-        self.quota_freed = False  # set when a charge went down: opportunistic tasks may be upgraded
+        # quota charged per live regular task, live opportunistic tasks oldest first (quota_accounts.py)
+        self.charged, self.opportunistic, self.quota_freed = {}, {}, False
         # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         self._view = CellView([])
@@ -118,7 +115,7 @@ class CellState(AllocAccounts):
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
-        if new is D and old is not D:
+        if new is D and old is not D:  # quota_accounts.py
             self._uncharge(task)
         task.state = new
         if new is P:
@@ -166,28 +163,6 @@ class CellState(AllocAccounts):
             self.waiting.discard(job.id)
         job.state = new
 
-    def _charge(self, job: JobRecord, sign: int) -> None:
-        """Add (+1) or take back (-1) the job's charged tasks at its spec's limits, in its band."""
-        key = (job.user, job.band)
-        self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec, self.charged.get(job.id, 0))
-        if sign < 0:
-            self.quota_freed = True
-
-    def _count(self, job: JobRecord, delta: int) -> None:
-        """``delta`` more (or fewer) charged tasks of ``job``."""
-        key = (job.user, job.band)
-        self.charged[job.id] = self.charged.get(job.id, 0) + delta
-        self.usage[key] = self.usage_of(job.user, job.band) + charge(job.spec, delta)
-        if delta < 0:
-            self.quota_freed = True
-
-    def _uncharge(self, task: TaskRecord) -> None:
-        """A task ended: a regular one no longer counts against its user's quota."""
-        if task.opportunistic:
-            self.opportunistic.pop(task.name, None)
-        else:
-            self._count(self.jobs[task.job], -1)
-
     def _new_task(self, job: JobRecord, index: int, event: ev.Event, opportunistic: bool = False) -> None:
         """Task ``index`` of ``job`` comes into being (charged, unless ``opportunistic``); a dead task of
         the same name (an earlier incarnation of the job) is replaced and its story goes on."""
@@ -196,10 +171,7 @@ class CellState(AllocAccounts):
         if previous is not None and previous.state is not D:
             raise TransitionError(f"task {name} already exists and is {previous.state.value}")
         task = TaskRecord(name, job.id, index, version=job.version, opportunistic=event.seq if opportunistic else 0)
-        if opportunistic:
-            self.opportunistic[name] = None
-        else:
-            self._count(job, +1)
+        self._charge_new(task, job)
         if previous is not None:
             task.history, task.generation = previous.history, previous.generation
         task.history.append(Transition(event.seq, event.cmd, "submit", None, P.value, event.t))
@@ -340,26 +312,6 @@ class CellState(AllocAccounts):
             self.rolling.discard(job.id)
         if job.old_specs:
             self._forget_old_specs(job)
-
-    def _task_upgraded(self, event: ev.TaskUpgraded) -> None:
-        """An opportunistic task becomes regular where it is: charged from now on, placed with its job's
-        request (its priority, a victim like any other); a running one is not restarted."""
-        task = self.tasks[event.task]
-        job = self.jobs[task.job]
-        if not task.opportunistic or task.state is D:
-            raise TransitionError(f"task {task.name} is {'not opportunistic' if task.state is not D else 'dead'}; "
-                                  f"only a live opportunistic task is upgraded")
-        self._transition(task, "upgrade", event, event.note)
-        self.opportunistic.pop(task.name, None)
-        task.opportunistic = 0
-        self._count(job, +1)
-        if task.state is R:
-            placed = self.view.remove(task.name)
-            request = job.request_of_task(task, task.version)
-            self.view.place(PlacedTask(task.name, job.id, job.user, request, placed.gpus, ports=placed.ports,
-                                       reclaimed=placed.reclaimed, reserved=placed.reserved),
-                            self.view.index[task.machine])
-            task.request = request
 
     def _forget_old_specs(self, job: JobRecord) -> None:
         """Drop the spec versions no running task of ``job`` still has."""
