@@ -48,11 +48,12 @@ class QuotaAccounts:
         if delta < 0:
             self.quota_freed = True
 
-    def _charge_new(self, task: Any, job: Any) -> None:
-        """A task came into being: charged if regular, listed (youngest) if opportunistic."""
+    def _charge_new(self, task: Any, job: Any, charged: bool = True) -> None:
+        """A task came into being: charged if regular (unless the caller charges a batch of them at
+        once), listed (youngest) if opportunistic."""
         if task.opportunistic:
             self.opportunistic[task.name] = None
-        else:
+        elif charged:
             self._count(job, +1)
 
     def _uncharge(self, task: Any) -> None:
@@ -61,6 +62,16 @@ class QuotaAccounts:
             self.opportunistic.pop(task.name, None)
         else:
             self._count(self.jobs[task.job], -1)
+
+    def _kill_live(self, job: Any, event: Any) -> None:
+        """Kill every live task of ``job`` (it was killed or failed), giving its charges back at once."""
+        regular = 0
+        for task in self.tasks_of(job.id):
+            if task.state is not TaskState.DEAD:
+                regular += not task.opportunistic
+                self.opportunistic.pop(task.name, None)
+                self._transition(task, "kill", event, event.note, uncharge=False)
+        self._count(job, -regular)
 
     def _task_upgraded(self, event: ev.TaskUpgraded) -> None:
         """An opportunistic task becomes regular where it is: charged from now on, placed with its job's

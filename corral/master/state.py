@@ -105,7 +105,8 @@ class CellState(AllocAccounts, QuotaAccounts):
         self.seq = event.seq
         self._appliers[type(event)](event)
 
-    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None) -> None:
+    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None,
+                    uncharge: bool = True) -> None:  # uncharge=False: the caller charges a batch (quota_accounts.py)
         old = task.state if task.history else None
         new = next_task_state(task.name, old, via, task.history)
         task.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
@@ -115,7 +116,7 @@ class CellState(AllocAccounts, QuotaAccounts):
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
-        if new is D and old is not D:  # quota_accounts.py
+        if new is D and old is not D and uncharge:
             self._uncharge(task)
         task.state = new
         if new is P:
@@ -163,7 +164,7 @@ class CellState(AllocAccounts, QuotaAccounts):
             self.waiting.discard(job.id)
         job.state = new
 
-    def _new_task(self, job: JobRecord, index: int, event: ev.Event, opportunistic: bool = False) -> None:
+    def _new_task(self, job: JobRecord, index: int, event: ev.Event, opportunistic: bool = False, charged=True) -> None:
         """Task ``index`` of ``job`` comes into being (charged, unless ``opportunistic``); a dead task of
         the same name (an earlier incarnation of the job) is replaced and its story goes on."""
         name = task_name(index, job.name, job.user, self.cell)
@@ -171,7 +172,7 @@ class CellState(AllocAccounts, QuotaAccounts):
         if previous is not None and previous.state is not D:
             raise TransitionError(f"task {name} already exists and is {previous.state.value}")
         task = TaskRecord(name, job.id, index, version=job.version, opportunistic=event.seq if opportunistic else 0)
-        self._charge_new(task, job)
+        self._charge_new(task, job, charged)
         if previous is not None:
             task.history, task.generation = previous.history, previous.generation
         task.history.append(Transition(event.seq, event.cmd, "submit", None, P.value, event.t))
@@ -269,8 +270,9 @@ class CellState(AllocAccounts, QuotaAccounts):
             self.requests[f"{spec.user}/{event.request_id}"] = jid
         self.charged[jid] = 0
         regular = spec.tasks - getattr(event, "opportunistic", 0)  # an alloc set's allocs are all regular
-        for index in range(spec.tasks):
-            self._new_task(job, index, event, opportunistic=index >= regular)
+        for index in range(spec.tasks):  # charged at once below (a 100,000-task job: one sum)
+            self._new_task(job, index, event, index >= regular, charged=False)
+        self._count(job, regular)
         check_job_transition(jid, None, JobState.PENDING, "submit", job.history)
         job.history.append(Transition(event.seq, event.cmd, "submit", None, JobState.PENDING.value, event.t, note))
         job.state = JobState.PENDING
@@ -322,9 +324,7 @@ class CellState(AllocAccounts, QuotaAccounts):
 
     def _job_killed(self, event: ev.JobKilled | ev.JobFailed, via: str = "kill") -> None:
         job = self.jobs[event.job]
-        for task in self.tasks_of(job.id):
-            if task.state is not D:
-                self._transition(task, "kill", event, event.note)
+        self._kill_live(job, event)  # quota_accounts.py
         self._job_follows(job, via, event, event.note)
         self.rolling.discard(job.id)
         self._forget_old_specs(job)
