@@ -40,8 +40,16 @@ def task_counts(job: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def task_word(task: dict[str, Any]) -> str:
-    """The word a task reply shows a user: its ``word`` when the master gives one, else its state."""
-    return str(task.get("word") or task.get("state") or "")
+    """The word a task reply shows a user: its ``word`` when the master gives one, else its state;
+    ``running (opportunistic)`` for a task beyond its user's quota."""
+    word = str(task.get("word") or task.get("state") or "")
+    return f"{word} (opportunistic)" if task.get("opportunistic") else word
+
+
+def job_tasks_cell(job: dict[str, Any]) -> str:
+    """A job's task count as a table shows it: ``6 (2 opportunistic)`` when some run beyond quota."""
+    extra = job.get("opportunistic") or 0
+    return f"{job.get('tasks')} ({extra} opportunistic)" if extra else str(job.get("tasks"))
 
 
 def placed_on(task: dict[str, Any]) -> str:
@@ -94,7 +102,10 @@ def _why_job(job: str, output: str) -> None:
     reasons: dict[str, list[int]] = {}
     for task in data["task_list"]:
         if task["state"] == "pending":
-            reasons.setdefault(task.get("reason", ""), []).append(task["index"])
+            reason = task.get("reason", "")
+            if task.get("opportunistic"):  # beyond quota: why it waits differs from a regular task's
+                reason = f"opportunistic (beyond quota, idle room only): {reason}"
+            reasons.setdefault(reason, []).append(task["index"])
     if print_data({"job": data["job"], "state": data["state"],
                    "pending": [{"reason": r, "tasks": ts} for r, ts in reasons.items()]}, output):
         return
@@ -176,7 +187,7 @@ def register(app: typer.Typer) -> None:
                 return print_allocset(client.allocset(data["job"]), output)
         if print_data(data, output):
             return
-        typer.echo(f"job {data['job']}: {data['state']}, priority {data['priority']}, {data['tasks']} tasks, "
+        typer.echo(f"job {data['job']}: {data['state']}, priority {data['priority']}, {job_tasks_cell(data)} tasks, "
                    f"version {data['version']}" + (f", after {data['after']}" if data.get("after") else "")
                    + (f", in alloc set {data['alloc']}" if data.get("alloc") else ""))
         if data.get("reason"):
@@ -203,7 +214,8 @@ def register(app: typer.Typer) -> None:
             data = client.why(task)
         if print_data(data, output):
             return
-        typer.echo(f"{data['task']} ({data['state']}): {data['summary']}")
+        kind = ", opportunistic" if data.get("opportunistic") and data["state"] != "pending" else ""
+        typer.echo(f"{data['task']} ({data['state']}{kind}): {data['summary']}")
         explanation = data.get("explanation") or {}
         counts = {**(explanation.get("filtered") or {}), **(explanation.get("exhausted") or {})}
         for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from corral.cli.client import placed_on, task_counts, task_note, task_word
+from corral.cli.client import job_tasks_cell, placed_on, task_counts, task_note, task_word
 from corral.cli.connect import calling, die
 from corral.cli.output import Output, output_option, print_data, table, watch_rows
 
@@ -20,7 +20,7 @@ TASK_WIDE = ["RESTARTS", "GEN", "GPUS", "ADDRESS"]
 
 
 def job_row(j: dict[str, Any], wide: bool) -> list[Any]:
-    row = [j["job"], j["state"], j["priority"], j["tasks"], "/".join(map(str, task_counts(j)))]
+    row = [j["job"], j["state"], j["priority"], job_tasks_cell(j), "/".join(map(str, task_counts(j)))]
     return row + ([j.get("user"), j.get("version"), j.get("after") or "", j.get("reason") or ""] if wide else [])
 
 

@@ -11,8 +11,9 @@ apply a command call admission first, so a refused command leaves no trace.
   submitted again;
 * ``after: X`` needs X to exist and not to have ended other than by
   succeeding;
-* quota: the limits of all live jobs of the user in the band plus this job's
-  (Borg §2.5; corral.master.quota);
+* quota: the limits of the live regular tasks of the user's live jobs in the
+  band plus this job's (Borg §2.5; corral.master.quota); with ``opportunistic``
+  the tasks beyond it are admitted as opportunistic (corral.master.opportunistic);
 * a repeated request id of the same user answers the first job;
 * an alloc set (``kind: allocset``) is admitted like a job, charged its
   allocs; a job with ``alloc: SET`` needs the user's live set, tasks that fit
@@ -32,17 +33,18 @@ from typing import Any
 
 from corral.master.commands import RegisterMachine, Submit, Update
 from corral.master.errors import AdmissionError
+from corral.master.opportunistic import opportunistic_count
 from corral.master.quota import Quotas, quantity_bounds
 from corral.master.records import JobRecord, charge, job_id, spec_to_dict
 from corral.model.allocset import is_allocset
-from corral.model.job import JobState
+from corral.model.job import JobState, TaskState
 from corral.model.priority import band_of
 from corral.model.quantity import parse_capacity_mapping
 from corral.model.resources import format_bytes, format_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 
 # Spec fields a running task can take without a restart (an alloc set's count is its tasks).
-IN_PLACE_FIELDS = {"priority", "tasks", "count", "update", "speculation"}
+IN_PLACE_FIELDS = {"priority", "tasks", "count", "update", "speculation", "opportunistic"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -77,6 +79,7 @@ class Admitted:
     job: str
     spec: JobSpec
     spec_dict: dict[str, Any]
+    opportunistic: int = 0  # how many of its tasks (the last ones) run beyond the quota
 
 
 def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecord:
@@ -102,8 +105,12 @@ def admit_submit(state: Any, quotas: Quotas, cmd: Submit) -> Admitted | JobRecor
             raise AdmissionError(422, [("after", f"job {spec.after} {dep.state.value}, it will never succeed")])
     if spec.alloc:
         check_alloc_job(state, spec)
-    quotas.check(spec.user, spec.priority, state.usage_of(spec.user, band_of(spec.priority)), charge(spec))
-    return Admitted(jid, spec, spec_to_dict(spec))
+    if spec.opportunistic_cap:
+        over = opportunistic_count(quotas, spec, state.usage_of(spec.user, band_of(spec.priority)))
+    else:
+        over = 0
+        quotas.check(spec.user, spec.priority, state.usage_of(spec.user, band_of(spec.priority)), charge(spec))
+    return Admitted(jid, spec, spec_to_dict(spec), over)
 
 
 _PLACED_BY_THE_SET = ("constraints", "soft_constraints", "max_per_domain", "spread")
@@ -162,6 +169,7 @@ class AdmittedUpdate:
     spec_dict: dict[str, Any]
     changed: frozenset[str]  # spec fields that differ; empty: nothing to do
     restart: bool  # a change beyond IN_PLACE_FIELDS: the tasks are restarted (rolling)
+    opportunistic: int = 0  # how many of the tasks it adds (the last ones) run beyond the quota
 
 
 def admit_update(state: Any, quotas: Quotas, cmd: Update) -> AdmittedUpdate:
@@ -173,7 +181,9 @@ def admit_update(state: Any, quotas: Quotas, cmd: Update) -> AdmittedUpdate:
         raise AdmissionError(409, [("name", f"job {job.id} has {job.state.value}; submit it again instead")],
                              "conflict")
     new = spec_to_dict(spec)
-    changed = frozenset(k for k in set(new) | set(job.spec_dict) if new.get(k) != job.spec_dict.get(k))
+    # (by type too: opportunistic true is not opportunistic 1)
+    changed = frozenset(k for k in set(new) | set(job.spec_dict)
+                        if new.get(k) != job.spec_dict.get(k) or type(new.get(k)) is not type(job.spec_dict.get(k)))
     if not changed:
         return AdmittedUpdate(job, spec, new, changed, False)
     if "after" in changed:
@@ -190,9 +200,16 @@ def admit_update(state: Any, quotas: Quotas, cmd: Update) -> AdmittedUpdate:
     band = band_of(spec.priority)
     used = state.usage_of(spec.user, band)
     if band == job.band:
-        used = used - charge(job.spec)
-    quotas.check(spec.user, spec.priority, used, charge(spec))
-    return AdmittedUpdate(job, spec, new, changed, bool(changed - IN_PLACE_FIELDS))
+        used = used - charge(job.spec, state.charged.get(job.id, 0))
+    # Quota counts the live regular tasks the job keeps and those it adds (corral.master.opportunistic).
+    kept = [t for t in state.tasks_of(job.id) if t.state is not TaskState.DEAD and t.index < spec.tasks]
+    already = sum(1 for t in kept if t.opportunistic)
+    if already > spec.opportunistic_cap:
+        raise AdmissionError(422, [("opportunistic", f"job {job.id} has {already} opportunistic tasks; expected "
+                                                     f"at least {already}, or fewer tasks")])
+    added = max(0, spec.tasks - job.spec.tasks)
+    over = opportunistic_count(quotas, spec, used, len(kept) - already, added, already)
+    return AdmittedUpdate(job, spec, new, changed, bool(changed - IN_PLACE_FIELDS), over)
 
 
 def _check_allocset_update(state: Any, job: JobRecord, spec: Any, changed: frozenset[str]) -> None:

@@ -3,7 +3,7 @@ restart; the simulator loads the same checkpoints).
 
 Mappings keep their insertion order (which events decided): a state rebuilt from a checkpoint
 iterates its machines, jobs and tasks in the same order as the live one, so it takes the same
-decisions. Derived state (job counts, quota charges, rolling jobs, the cell view, the allocs'
+decisions. Derived state (job counts, quota charges (per live regular task), the live opportunistic tasks, rolling jobs, the cell view, the allocs'
 member lists) is rebuilt from the records, never stored.
 """
 
@@ -49,18 +49,25 @@ def state_from_dict(cls: type, d: dict[str, Any]) -> Any:
     state.pending = dict.fromkeys(d["pending"])
     state.requests = dict(d["requests"])
     state.copies = {n: CopyRecord.from_dict(c) for n, c in d.get("copies", {}).items()}
+    opportunistic = []
     for task in state.tasks.values():
         state._moved(task.job, None, task.state)
+        if task.state is not TaskState.DEAD:  # quota: live regular tasks are charged (CellState._count)
+            if task.opportunistic:
+                opportunistic.append((task.opportunistic, task.index, task.name))
+            else:
+                state._count(state.jobs[task.job], +1)
         if task.state is TaskState.RUNNING:
-            task.request = state.jobs[task.job].request_of(task.version)
+            task.request = state.jobs[task.job].request_of_task(task, task.version)
             if task.alloc is not None:
                 state._enter_alloc(task, task.alloc)
     for job in state.jobs.values():
         if not job.state.ended:
-            state._charge(job, +1)
             if job.spec.after is not None:
                 state.waiting.add(job.id)
         if state._rolling(job):
             state.rolling.add(job.id)
+    state.opportunistic = {name: None for _, _, name in sorted(opportunistic)}  # oldest first, as live
+    state.quota_freed = False
     state._rebuild_view(None)
     return state

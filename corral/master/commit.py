@@ -103,7 +103,7 @@ def pending_task(state: Any, task: Any, tried: Any = ()) -> PendingTask:
     """What the scheduler is asked to place for pending ``task``; ``tried``: machines it failed on
     (elsewhere first: the snapshot's view then needs ``name_machines``)."""
     job = state.jobs[task.job]
-    request = job.request
+    request = job.request_of_task(task)  # an opportunistic task asks at priority 0
     if tried:
         request = replace(request, constraints=request.constraints
                           + (Constraint(MACHINE_ATTRIBUTE, "not_in", tuple(sorted(tried))),))
@@ -212,7 +212,7 @@ def _explain_unplaced(state: Any, rnd: Round, plan: Plan, queue: UnschedulableQu
         task.reason, task.explanation = shared[key]
         if is_gang_waiting(state, state.jobs[task.job]):
             continue  # a gang's tasks wait for one another: never parked one by one (corral/master/gangs.py)
-        park.append((name, class_key(state.jobs[task.job].request), shared[key]))
+        park.append((name, class_key(state.jobs[task.job].request_of_task(task)), shared[key]))
     if park:
         queue.park(park, rnd.mark)
 
@@ -223,12 +223,13 @@ def try_fit(state: Any, task: Any, machine: str, gpus: tuple[int, ...], victims:
     reservations leave, else against limits)? The view is left as it was."""
     view = state.view
     job = state.jobs[task.job]
+    request = job.request_of_task(task)
     removed = [view.remove(v) for v in victims]
     at = view.index[machine]
     try:
-        if reclaimed and (view.reclaim_room(at) < job.request.vector).any():
+        if reclaimed and (view.reclaim_room(at) < request.vector).any():
             return f"task {task.name} no longer fits in the room reservations leave on {machine}"
-        view.place(PlacedTask(task.name, job.id, job.user, job.request, tuple(gpus), ports=tuple(ports),
+        view.place(PlacedTask(task.name, job.id, job.user, request, tuple(gpus), ports=tuple(ports),
                               reclaimed=reclaimed), at)
     except PlacementError as e:
         return str(e)

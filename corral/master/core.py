@@ -20,6 +20,7 @@ RegisterMachine    admission                         admission.py
 AgentReport        reports (failover, re-adoption)   reports.py, failover.py
 MachineDown / Up   failover                          failover.py
 Tick               rollout, jobs, failover           rollout.py, jobs.py, failover.py
+(any, quota freed) opportunistic tasks upgraded      opportunistic.py
 UsageReport        reservations (soft state)         reservation_book.py, reservations.py
 =================  ================================  ==============================
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from corral.master import admission, allocs, jobs, rollout, speculation
+from corral.master import admission, allocs, jobs, opportunistic, rollout, speculation
 from corral.master.clock import Clock, WallClock
 from corral.master.errors import AdmissionError
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
@@ -159,6 +160,8 @@ class MasterCore:
             work(step)
             if self.state.cancelled:  # copies that went with their tasks: kill them where they run
                 speculation.kill_cancelled(step)
+            if self.state.quota_freed:  # a regular task ended, a job was killed or shrunk
+                self._upgrade(step)
         except BaseException as e:
             # Refusals (AdmissionError) are raised before any event. A bug after some events were
             # applied leaves them on the exception: the caller persists them (memory and log stay
@@ -221,6 +224,14 @@ class MasterCore:
         self.failover.lose_silent(step)
         self.failover.fail_stranded(step)
         speculation.speculate(step, self.speculation)
+        self._upgrade(step)  # also a quota raised (a new quota file) since the last look
+
+    def _upgrade(self, step: Step) -> None:
+        """Opportunistic tasks whose users' quotas have room again become regular, in place; a parked
+        one is looked at again (its request changed)."""
+        upgraded = opportunistic.upgrade(step, self.quotas)
+        if upgraded:
+            self.queue.unpark(upgraded)
 
     def _fits(self, task: Any, machine: str) -> bool:
         return try_fit(self.state, task, machine, (), []) is None

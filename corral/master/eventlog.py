@@ -1,5 +1,5 @@
 """What the master's log says about the events it logs: one info line per submit, placement,
-preemption, eviction, kill, failure and machine up or down, each with the causing command's id
+preemption, eviction, upgrade of an opportunistic task, kill, failure and machine up or down, each with the causing command's id
 (``cmd``) and what it is about (``job``, ``task``, ``machine``) as structured fields."""
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def _line(event: dict[str, Any], from_round: bool) -> tuple[int, str] | None:
         if via == "fail":
             return logging.INFO, "task failed"
         return logging.DEBUG, f"task ended ({via})"
+    if kind == "task_upgraded":
+        return logging.INFO, "opportunistic task upgraded to regular"
     if kind == "job_killed":
         return logging.INFO, "job killed"
     if kind == "job_failed":

@@ -19,6 +19,7 @@ job_killed             a job was killed (by its user)
 job_failed             a task of the job failed for good; the rest are killed
 task_scheduled         a plan placing the task was committed
 task_ended             a running or pending task left that state (``via``)
+task_upgraded          an opportunistic task became regular in place (its user's quota freed)
 allocset_submitted     an alloc set was admitted; its allocs are pending
 allocset_killed        an alloc set was killed; its allocs are released
 copy_scheduled         a running task got a speculative second copy (``note``: why)
@@ -103,6 +104,7 @@ class JobSubmitted(Event):
     job: str
     spec: dict[str, Any]
     request_id: str | None = None
+    opportunistic: int = 0  # how many of its tasks, the last ones, run beyond its user's quota
     parsed: Any = _transient()  # the JobSpec the core validated: apply need not parse it again
     TYPE: ClassVar[str] = "job_submitted"
 
@@ -115,6 +117,7 @@ class JobUpdated(Event):
     max_unavailable: int = 1
     parsed: Any = _transient()
     rollback: str = ""  # why, when the update rolls back to the spec before (corral.master.rollout)
+    opportunistic: int = 0  # how many of the tasks it adds (scaling up), the last ones, are opportunistic
     TYPE: ClassVar[str] = "job_updated"
 
 
@@ -151,6 +154,13 @@ class TaskEnded(Event):
     note: str = ""
     machine: str | None = None  # where it ran (failover, evict, finish, fail), so no note is parsed for it
     TYPE: ClassVar[str] = "task_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpgraded(Event):
+    task: str  # an opportunistic task, now regular where it is: no restart (corral.master.opportunistic)
+    note: str = ""
+    TYPE: ClassVar[str] = "task_upgraded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +201,7 @@ class CopyEnded(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded,
-    AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded)}
+    TaskUpgraded, AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded)}
 
 
 def decode(d: dict[str, Any]) -> Event:

@@ -78,11 +78,21 @@ def check(state: Any) -> None:
     if live_ordered != state.waiting:
         fail(f"the set of ordered jobs is out of date: {sorted(live_ordered ^ state.waiting)}")
     _check_allocs(state, fail)
+    # Quota: every live regular task of a live job is charged at its job's limits; opportunistic ones
+    # never are, and are listed oldest first.
     usage: dict[tuple[str, Band], np.ndarray] = {}
-    for job in state.jobs.values():
-        if not job.state.ended:
-            key = (job.user, job.band)
-            usage[key] = usage.get(key, 0) + charge(job.spec)
+    opportunistic = []
+    for task in state.tasks.values():
+        if task.state is D:
+            continue
+        job = state.jobs[task.job]
+        if task.opportunistic:
+            opportunistic.append((task.opportunistic, task.index, task.name))
+            continue
+        key = (job.user, job.band)
+        usage[key] = usage.get(key, 0) + charge(job.spec, 1)
+    if [name for _, _, name in sorted(opportunistic)] != list(state.opportunistic):
+        fail("the list of opportunistic tasks is out of date (or not oldest first)")
     for key in set(usage) | set(state.usage):
         if not np.array_equal(usage.get(key, 0) + np.zeros(len(DIMS), dtype=np.int64), state.usage_of(*key)):
             fail(f"quota usage of {key[0]} in band {key[1].value} is out of date")

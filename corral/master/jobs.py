@@ -27,8 +27,12 @@ def job_reply(job: JobRecord) -> dict[str, Any]:
 
 
 def submit(step: Step, admitted: Admitted, request_id: str | None) -> None:
-    kind = AllocSetSubmitted if is_allocset(admitted.spec) else JobSubmitted
-    step.emit(kind, job=admitted.job, spec=admitted.spec_dict, request_id=request_id, parsed=admitted.spec)
+    if is_allocset(admitted.spec):
+        step.emit(AllocSetSubmitted, job=admitted.job, spec=admitted.spec_dict, request_id=request_id,
+                  parsed=admitted.spec)
+    else:
+        step.emit(JobSubmitted, job=admitted.job, spec=admitted.spec_dict, request_id=request_id,
+                  parsed=admitted.spec, opportunistic=admitted.opportunistic)
     step.reply = job_reply(step.state.jobs[admitted.job])
 
 

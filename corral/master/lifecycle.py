@@ -11,12 +11,14 @@ from       via         to         when
 (new)      submit      pending    the job was accepted
 pending    schedule    running    a plan placing it was committed
 pending    update      pending    its job's spec changed
+pending    upgrade     pending    opportunistic → regular (its user's quota freed)
 pending    kill        dead       the user killed the job
 pending    reject      dead       the job it waits for ended without finishing
 running    evict       pending    preempted, or evicted by its agent
 running    lost        pending    its machine stopped answering
 running    failover    pending    its agent gave up on it; it is tried on another machine
 running    update      running    priority change: no restart
+running    upgrade     running    opportunistic → regular in place: no restart
 running    update      pending    (via ``restart``) resource change: rescheduled
 running    finish      dead       the agent reported a clean exit
 running    fail        dead       the agent gave up restarting it
@@ -44,12 +46,14 @@ TASK_TRANSITIONS: dict[tuple[TaskState | None, str], TaskState] = {
     (None, "submit"): P,
     (P, "schedule"): R,
     (P, "update"): P,
+    (P, "upgrade"): P,
     (P, "kill"): D,
     (P, "reject"): D,
     (R, "evict"): P,
     (R, "lost"): P,
     (R, "failover"): P,
     (R, "update"): R,
+    (R, "upgrade"): R,
     (R, "restart"): P,
     (R, "finish"): D,
     (R, "fail"): D,

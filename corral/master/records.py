@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ def job_id(name: str, user: str) -> str:
 
 # A job spec's fields whose default is left out of its canonical form (specs logged before them
 # read back the same; an alloc set always says its kind).
-_QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index", "speculation": True}
+_QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index", "speculation": True,
+                   "opportunistic": False}
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
@@ -58,15 +59,16 @@ def request_for(spec: JobSpec, jid: str) -> TaskRequest:
     )
 
 
-def charge(spec: JobSpec) -> np.ndarray:
-    """What a job counts against its user's quota: its task count times one task's limits
-    (the vector of ``Resources.vector()``, built without the intermediate object: a hot path)."""
+def charge(spec: JobSpec, tasks: int | None = None) -> np.ndarray:
+    """What ``tasks`` regular tasks of a job (default: all of them) count against its user's quota: that
+    many times one task's limits (the vector of ``Resources.vector()``, built without the intermediate
+    object: a hot path). The state charges each live regular task of a live job (CellState.charged)."""
     r = spec.resources
     if spec.alloc:  # its alloc set is charged for what it uses
         return np.zeros(4, dtype=np.int64)
+    n = spec.tasks if tasks is None else tasks
     gpu = r.gpu * r.gpu_milli if r.gpu else 0
-    return np.array((r.cpu * spec.tasks, r.memory * spec.tasks, r.disk * spec.tasks, gpu * spec.tasks),
-                    dtype=np.int64)
+    return np.array((r.cpu * n, r.memory * n, r.disk * n, gpu * n), dtype=np.int64)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class JobRecord:
     rollback: str = ""  # why the last update was a rollback ("" if it was not)
     request: TaskRequest | None = None
     _requests: dict[int, TaskRequest] = field(default_factory=dict, repr=False)
+    _opportunistic: dict[int, TaskRequest] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.request is None:
@@ -134,6 +137,18 @@ class JobRecord:
         cached = self._requests.get(version)
         if cached is None:
             cached = self._requests[version] = request_for(parse_job_spec(self.old_specs[version]), self.id)
+        return cached
+
+    def request_of_task(self, task: "TaskRecord", version: int | None = None) -> TaskRequest:
+        """The request a task of this job is placed with: its spec version's (default: the current one),
+        at priority 0 and marked opportunistic while the task is opportunistic (corral.sched.preempt)."""
+        version = self.version if version is None else version
+        base = self.request_of(version)
+        if not task.opportunistic:
+            return base
+        cached = self._opportunistic.get(version)
+        if cached is None:  # a version's spec never changes (an update makes a new version)
+            cached = self._opportunistic[version] = replace(base, priority=0, opportunistic=True)
         return cached
 
     def need_of(self, version: int) -> np.ndarray:
@@ -207,6 +222,9 @@ class TaskRecord:
     oom_kills: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     reclaimed: bool = False  # placed in reclaimed room (its TaskScheduled said so) while it is placed
     copies: int = 0  # the number of its last speculative copy (0: never copied; corral.master.copies)
+    # Opportunistic (beyond its user's quota; corral/master/opportunistic.py): the seq of the event that
+    # made it so, oldest upgraded first; 0 for a regular task.
+    opportunistic: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +235,7 @@ class TaskRecord:
             **({"alloc": self.alloc} if self.alloc else {}),
             **({"reclaimed": True} if self.reclaimed else {}),
             **({"copies": self.copies} if self.copies else {}),
+            **({"opportunistic": self.opportunistic} if self.opportunistic else {}),
         }
 
     @classmethod
@@ -224,7 +243,8 @@ class TaskRecord:
         return cls(d["name"], d["job"], d["index"], TaskState(d["state"]), d.get("machine"),
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
-                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)), copies=d.get("copies", 0))
+                   alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)), copies=d.get("copies", 0),
+                   opportunistic=int(d.get("opportunistic", 0)))
 
 
 def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None, copy: int = 0) -> dict[str, Any]:

@@ -185,6 +185,9 @@ class TaskView(BaseModel):
                             "non-production work that would not have fit against limits; throttled (CPU) or "
                             "evicted (memory) when that room shrinks")
     speculative_copy: CopyView | None = Field(None, description="its second copy while one runs elsewhere")
+    opportunistic: bool = Field(False, description="runs beyond its user's quota (the spec's opportunistic): "
+                                "placed in idle room, preempted before any regular task, charged nothing; "
+                                "upgraded to regular in place when the quota frees")
 
 
 class TransitionView(BaseModel):
@@ -230,6 +233,7 @@ class JobSummary(BaseModel):
     last: LastTransition | None = None
     kind: str = Field("job", description="job, or allocset: an alloc set, whose tasks are its allocs")
     alloc: str | None = Field(None, description="the alloc set the job's tasks run in, if any")
+    opportunistic: int = Field(0, description="how many of its live tasks are opportunistic (beyond quota)")
 
 
 class RolloutView(BaseModel):
@@ -285,6 +289,7 @@ class WhyView(BaseModel):
     summary: str = Field(description="one sentence on why it waits, or what it does")
     explanation: Explanation | None
     reclaimed: bool = Field(False, description="it runs in reclaimed room (see TaskView.reclaimed)")
+    opportunistic: bool = Field(False, description="it is an opportunistic task (see TaskView.opportunistic)")
 
 
 # ---- machines and the cell ------------------------------------------------------------------------
@@ -363,7 +368,7 @@ class EventRecord(BaseModel):
 
     seq: int = Field(description="its place in the log; a page's cursor")
     type: str = Field(description="machine_registered, machine_lost, job_submitted, job_updated, job_killed, "
-                                  "job_failed, task_scheduled or task_ended")
+                                  "job_failed, task_scheduled, task_ended, task_upgraded, allocset_submitted or allocset_killed")
     time: str = Field(description="when it happened, RFC 3339 (UTC)")
     cmd: str = Field(description="the id of the command that caused it")
     job: str | None

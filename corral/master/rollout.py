@@ -52,7 +52,7 @@ def update(step: Step, admitted: AdmittedUpdate, max_unavailable: int) -> None:
         if task.state is TaskState.RUNNING and task.index >= admitted.spec.tasks and not job.is_allocset:
             step.kill(task.name, task.machine, "the job was scaled down")
     step.emit(JobUpdated, job=job.id, spec=admitted.spec_dict, restart=admitted.restart,
-              max_unavailable=max_unavailable, parsed=admitted.spec)
+              max_unavailable=max_unavailable, parsed=admitted.spec, opportunistic=admitted.opportunistic)
     roll(step, job)
     step.reply = {**job_reply(job), "changed": sorted(admitted.changed), "restart": admitted.restart}
 

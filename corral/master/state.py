@@ -23,11 +23,12 @@ from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
 from corral.master.alloc_accounts import AllocAccounts
+from corral.master.quota_accounts import QuotaAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
 from corral.master.copies import CopyAccounts
 from corral.master.invariants import InvariantError, check
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
-from corral.master.records import JobRecord, MachineRecord, TaskRecord, charge
+from corral.master.records import JobRecord, MachineRecord, TaskRecord
 from corral.sched.cellview import CellView, PlacementError
 from corral.sched.request import PlacedTask
 
@@ -51,7 +52,7 @@ class _Nobody:
         pass
 
 
-class CellState(AllocAccounts, CopyAccounts):
+class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def __init__(self, cell: str = "local"):
         self.cell = cell
         self.seq = 0
@@ -68,6 +69,8 @@ class CellState(AllocAccounts, CopyAccounts):
         self.rolling: set[str] = set()  # jobs with running tasks of an older spec version
         self.waiting: set[str] = set()  # live jobs ordered after another job (spec.after)
         self.usage: dict[tuple[str, Band], np.ndarray] = {}
+        # quota charged per live regular task, live opportunistic tasks oldest first (quota_accounts.py)
+        self.charged, self.opportunistic, self.quota_freed = {}, {}, False
         # alloc (its task name) -> the tasks placed in it and what each takes of it (cpu, memory, disk, gpu)
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         # task -> its speculative copy; soft: copies dropped with their tasks, to kill (corral.master.copies)
@@ -79,6 +82,7 @@ class CellState(AllocAccounts, CopyAccounts):
             ev.JobSubmitted: self._job_submitted, ev.JobUpdated: self._job_updated,
             ev.JobKilled: self._job_killed, ev.JobFailed: self._job_failed,
             ev.TaskScheduled: self._task_scheduled, ev.TaskEnded: self._task_ended,
+            ev.TaskUpgraded: self._task_upgraded,
             ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
             ev.CopyScheduled: self._copy_scheduled, ev.CopyEnded: self._copy_ended,
         }
@@ -105,7 +109,8 @@ class CellState(AllocAccounts, CopyAccounts):
         self.seq = event.seq
         self._appliers[type(event)](event)
 
-    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None) -> None:
+    def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None,
+                    uncharge: bool = True) -> None:  # uncharge=False: the caller charges a batch (quota_accounts.py)
         old = task.state if task.history else None
         new = next_task_state(task.name, old, via, task.history)
         task.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
@@ -116,6 +121,8 @@ class CellState(AllocAccounts, CopyAccounts):
             self._leave_alloc(task)
             task.machine, task.gpus, task.request, task.ports, task.reclaimed = None, (), None, (), False
         self._moved(task.job, old, new)
+        if new is D and old is not D and uncharge:
+            self._uncharge(task)
         task.state = new
         if new is P:
             self._now_pending(task.name)
@@ -159,22 +166,18 @@ class CellState(AllocAccounts, CopyAccounts):
         job.history.append(Transition(event.seq, event.cmd, via, old.value if old else None, new.value,
                                       event.t, note))
         if new.ended and not (old is not None and old.ended):
-            self._charge(job, -1)
             self.waiting.discard(job.id)
         job.state = new
 
-    def _charge(self, job: JobRecord, sign: int) -> None:
-        key = (job.user, job.band)
-        self.usage[key] = self.usage_of(job.user, job.band) + sign * charge(job.spec)
-
-    def _new_task(self, job: JobRecord, index: int, event: ev.Event) -> None:
-        """Task ``index`` of ``job`` comes into being; a dead task of the same name (an earlier
-        incarnation of the job) is replaced and its story goes on."""
+    def _new_task(self, job: JobRecord, index: int, event: ev.Event, opportunistic: bool = False, charged=True) -> None:
+        """Task ``index`` of ``job`` comes into being (charged, unless ``opportunistic``); a dead task of
+        the same name (an earlier incarnation of the job) is replaced and its story goes on."""
         name = task_name(index, job.name, job.user, self.cell)
         previous = self.tasks.get(name)
         if previous is not None and previous.state is not D:
             raise TransitionError(f"task {name} already exists and is {previous.state.value}")
-        task = TaskRecord(name, job.id, index, version=job.version)
+        task = TaskRecord(name, job.id, index, version=job.version, opportunistic=event.seq if opportunistic else 0)
+        self._charge_new(task, job, charged)
         if previous is not None:
             task.history, task.generation = previous.history, previous.generation
         task.history.append(Transition(event.seq, event.cmd, "submit", None, P.value, event.t))
@@ -273,12 +276,14 @@ class CellState(AllocAccounts, CopyAccounts):
         self.jobs[jid] = job
         if event.request_id:
             self.requests[f"{spec.user}/{event.request_id}"] = jid
-        for index in range(spec.tasks):
-            self._new_task(job, index, event)
+        self.charged[jid] = 0
+        regular = spec.tasks - getattr(event, "opportunistic", 0)  # an alloc set's allocs are all regular
+        for index in range(spec.tasks):  # charged at once below (a 100,000-task job: one sum)
+            self._new_task(job, index, event, index >= regular, charged=False)
+        self._count(job, regular)
         check_job_transition(jid, None, JobState.PENDING, "submit", job.history)
         job.history.append(Transition(event.seq, event.cmd, "submit", None, JobState.PENDING.value, event.t, note))
         job.state = JobState.PENDING
-        self._charge(job, +1)
         if spec.after is not None:
             self.waiting.add(jid)
 
@@ -286,7 +291,7 @@ class CellState(AllocAccounts, CopyAccounts):
         task = self.tasks[event.task]
         job = self.jobs[task.job]
         gpus = tuple(event.gpus)
-        request = job.request_of(job.version)
+        request = job.request_of_task(task)
         at = self.view.index[event.machine]
         if event.alloc is not None:
             alloc = self.tasks.get(event.alloc)
@@ -323,12 +328,11 @@ class CellState(AllocAccounts, CopyAccounts):
         used = {t.version for t in self.tasks_of(job.id) if t.state is R}
         job.old_specs = {v: spec for v, spec in job.old_specs.items() if v in used}
         job._requests = {v: r for v, r in job._requests.items() if v in used}
+        job._opportunistic = {v: r for v, r in job._opportunistic.items() if v in used or v == job.version}
 
     def _job_killed(self, event: ev.JobKilled | ev.JobFailed, via: str = "kill") -> None:
         job = self.jobs[event.job]
-        for task in self.tasks_of(job.id):
-            if task.state is not D:
-                self._transition(task, "kill", event, event.note)
+        self._kill_live(job, event)  # quota_accounts.py
         self._job_follows(job, via, event, event.note)
         self.rolling.discard(job.id)
         self._forget_old_specs(job)
@@ -363,17 +367,19 @@ class CellState(AllocAccounts, CopyAccounts):
                 # Priority change in place: same machine, same resources, new request. (A task still
                 # on an older spec, mid-way through a rolling update, keeps it until it is rolled.)
                 placed = self.view.remove(task.name)
-                self.view.place(PlacedTask(task.name, job.id, job.user, job.request, placed.gpus, ports=placed.ports,
+                request = job.request_of_task(task)
+                self.view.place(PlacedTask(task.name, job.id, job.user, request, placed.gpus, ports=placed.ports,
                                            reclaimed=placed.reclaimed, reserved=placed.reserved),
                                 self.view.index[task.machine])
                 self._transition(task, "update", event)
-                task.request, task.version = job.request, job.version
+                task.request, task.version = request, job.version
             elif event.restart and task.state is R and job.old_specs.get(task.version) == event.spec:
                 self._transition(task, "update", event)  # it runs this very spec already (a rollback to it)
                 task.version = job.version
         old_count = parse_job_spec(old_spec).tasks
+        regular = spec.tasks - event.opportunistic
         for index in range(old_count, spec.tasks):  # scaled up
-            self._new_task(job, index, event)
+            self._new_task(job, index, event, opportunistic=index >= regular)
         if event.restart and self._rolling(job):
             self.rolling.add(job.id)
         self._job_follows(job, "update", event)

@@ -149,12 +149,15 @@ class UnschedulableQueue:
         changed = np.flatnonzero(view.version > mark)
         if not len(changed):
             return 0
-        by_level: dict[int, list[ClassKey]] = defaultdict(list)
+        by_level: dict[tuple[int, bool], list[ClassKey]] = defaultdict(list)
         for key in self.parked:
-            by_level[key[1]].append(key)
+            # best-effort work may take what opportunistic tasks hold (corral.sched.preempt)
+            by_level[(key[1], key[1] == 0 and not key[0].opportunistic)].append(key)
         woken = 0
-        for below, keys in by_level.items():
+        for (below, evicts_opportunistic), keys in by_level.items():
             room = view.available_at(below, changed)  # (changed machines, dims)
+            if evicts_opportunistic:
+                room = room + view.opportunistic[changed]
             if below < PRODUCTION_FLOOR and view.reserving_below_limit:
                 # Non-production work may also go in the room reservations leave (reclamation).
                 room = np.maximum(room, view.reclaim_room(changed) + view.used[:below, changed].sum(axis=0))

@@ -61,7 +61,8 @@ def task_view(state: Any, task: TaskRecord, now: float) -> TaskView:
         ports=list(job.spec.resources.fixed_ports + task.ports) if task.state is TaskState.RUNNING else [],
         gpus=list(task.gpus), generation=task.generation, version=task.version, reason=reason,
         health=health(job, task), oom_kills=oom_count(task), reclaimed=task.reclaimed,
-        speculative_copy=copy_view(state, task))
+        speculative_copy=copy_view(state, task),
+        opportunistic=bool(task.opportunistic) and task.state is not TaskState.DEAD)
 
 
 def copy_view(state: Any, task: TaskRecord) -> CopyView | None:
@@ -84,6 +85,8 @@ def why_view(task: TaskRecord, now: float, state: Any = None) -> WhyView:
         last = task.history[-1] if task.history else None
         summary = (f"the task is {task.state.value}" + (f" on {task.machine}" if task.machine else "")
                    + (" in reclaimed room (other tasks' unused reservations)" if task.reclaimed else "")
+                   + (" as an opportunistic task (beyond its user's quota: preempted first, upgraded "
+                      "when quota frees)" if task.opportunistic and task.state is TaskState.RUNNING else "")
                    + (f" ({last.via}: {last.note})" if last and last.note else ""))
         explanation = None
     oom = oom_line(task)
@@ -92,8 +95,12 @@ def why_view(task: TaskRecord, now: float, state: Any = None) -> WhyView:
     copy = copy_view(state, task) if state is not None else None
     if copy is not None:
         summary = f"{summary.rstrip('.')}; its copy {copy.number} runs on {copy.machine} ({copy.reason})"
+    opportunistic = bool(task.opportunistic) and task.state is not TaskState.DEAD
+    if opportunistic and task.state is TaskState.PENDING:
+        summary = (f"opportunistic (beyond its user's quota: it waits for idle room and preempts nothing): "
+                   f"{summary}")
     return WhyView(task=task.name, state=task.state.value, word=task_word(task), detail=task_detail(task, now),
-                   summary=summary, explanation=explanation, reclaimed=task.reclaimed)
+                   summary=summary, explanation=explanation, reclaimed=task.reclaimed, opportunistic=opportunistic)
 
 
 def task_counts(tasks: Iterable[TaskRecord]) -> dict[str, int]:
@@ -175,10 +182,12 @@ def job_events(state: Any, job: JobRecord) -> JobEvents:
 
 def _job_fields(state: Any, job: JobRecord, tasks: list[TaskRecord] | None = None) -> dict[str, Any]:
     last = job.history[-1] if job.history else None
+    tasks = job_tasks(state, job) if tasks is None else tasks
     return {"job": job.id, "name": job.name, "user": job.user, "state": job.state.value,
             "reason": job_end_reason(job) if _ended(job) else None,
             "priority": job.spec.priority, "tasks": job.spec.tasks,
-            "task_states": task_counts(job_tasks(state, job) if tasks is None else tasks),
+            "task_states": task_counts(tasks),
+            "opportunistic": sum(1 for t in tasks if t.opportunistic and t.state is not TaskState.DEAD),
             "version": job.version, "submitted_at": job.submitted_at, "after": job.spec.after,
             "last": LastTransition(via=last.via, note=last.note) if last else None,
             "kind": "allocset" if job.is_allocset else "job", "alloc": job.spec.alloc}

@@ -74,6 +74,8 @@ class AllocSetSpec(_Strict):
     placement: ClassVar[None] = None
     health_check: ClassVar[None] = None
     update: ClassVar[None] = None
+    opportunistic: ClassVar[bool] = False  # an alloc set is admitted within quota or not at all
+    opportunistic_cap: ClassVar[int] = 0
 
     @property
     def gang_size(self) -> int:

@@ -20,7 +20,7 @@ from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.placement import canonical_placement
 from corral.model.ports import check_named
-from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY
+from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY, Band, band_floor
 from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import Resources, check_port_range
@@ -31,6 +31,7 @@ NAME_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending wit
 EDITOR_KEYS = frozenset({"$schema", "$id"})
 JOB, ALLOCSET = "job", "allocset"  # the kinds of spec (corral.model.allocset: alloc sets)
 ALLOC_PLACEMENTS = ("index", "any")
+PRODUCTION_PRIORITY = band_floor(Band.PRODUCTION)
 
 
 class FieldErrors(ValueError):
@@ -177,6 +178,12 @@ class JobSpec(_Strict):
         "index", description="index: task i in alloc i; any: in any alloc of the set with room")
     speculation: bool = Field(True, strict=True, description=(
         "a straggling batch task may get a second copy on another machine; false: never"))
+    # Apollo's opportunistic tasks: beyond the user's quota, in idle room, first to be preempted, upgraded
+    # to regular in place when quota frees (corral/master/opportunistic.py). Last, so its validator sees
+    # every other field.
+    opportunistic: bool | Annotated[int, Field(ge=0, le=100_000)] = Field(
+        False, description="run the tasks beyond the user's quota as opportunistic tasks: true (all of them) "
+                           "or at most this many; default false (the job is refused over quota)")
 
     # what the agent will run: the agent's own rules (corral.model.process), checked at admission
     _env = field_validator("env")(classmethod(lambda cls, value: check_env(value)))
@@ -204,6 +211,37 @@ class JobSpec(_Strict):
         if isinstance(tasks, int) and value > tasks:
             raise ValueError(f"expected at most tasks ({tasks}), got {value}")
         return value
+
+    @field_validator("opportunistic", mode="before")
+    @classmethod
+    def _opportunistic_type(cls, value: Any) -> Any:
+        # strict and in one sentence: true, false or a count (not "3", not 1.5)
+        if isinstance(value, bool) or isinstance(value, int) and 0 <= value <= 100_000:
+            return value
+        raise ValueError("expected true, false or a number of tasks (0-100000)")
+
+    @field_validator("opportunistic")
+    @classmethod
+    def _opportunistic(cls, value: bool | int, info: ValidationInfo) -> bool | int:
+        if value is False or value is not True and value == 0:
+            return value
+        priority = info.data.get("priority")
+        if isinstance(priority, int) and priority >= PRODUCTION_PRIORITY:
+            raise ValueError(f"expected a job below the production band (priority < {PRODUCTION_PRIORITY}), "
+                             f"got priority {priority}: opportunistic tasks are preempted by anything")
+        if info.data.get("gang") or info.data.get("min_tasks"):
+            raise ValueError("expected a job without gang or min_tasks: a gang runs together, an "
+                             "opportunistic task may be preempted alone")
+        if info.data.get("alloc"):
+            raise ValueError("expected a job outside alloc sets: its alloc set is charged, not the job")
+        return value
+
+    @property
+    def opportunistic_cap(self) -> int:
+        """How many of the job's tasks may run opportunistically: all (``true``), at most N, or none."""
+        if self.opportunistic is True:
+            return self.tasks
+        return int(self.opportunistic)
 
     @property
     def gang_size(self) -> int:

@@ -67,6 +67,9 @@ class CellView:
         # placed and removed and as the master hands in reservations (set_reservation).
         self.reserved = np.zeros((count, len(DIMS)), dtype=np.int64)
         self.reserving_below_limit = 0  # tasks whose reservation is below their limit (0: no room reclaimed)
+        # What opportunistic tasks (beyond their users' quotas) hold, by limits: the only room best-effort
+        # work may preempt for (corral.sched.preempt); they are in used[0] too.
+        self.opportunistic = np.zeros((count, len(DIMS)), dtype=np.int64)
         max_gpus = int(self.gpu_count.max()) if count else 0
         self.gpu_idle = np.zeros((count, max_gpus), dtype=np.int32)
         for i, gpus in enumerate(self.gpu_count):
@@ -142,6 +145,17 @@ class CellView:
         if preemptible_below <= 0:
             return self.free[rows].copy()
         return self.free[rows] + self.used[:preemptible_below, rows].sum(axis=0)
+
+    def available_to(self, req, idx: np.ndarray | None = None) -> np.ndarray:
+        """What a task of ``req`` could have by preempting (corral.sched.preempt): free plus the lower
+        priorities', or for best-effort work free plus opportunistic tasks'; an opportunistic task: free."""
+        from corral.model.priority import preemptible_below
+
+        below = preemptible_below(req.priority)
+        if below > 0 or req.opportunistic:
+            return self.available_at(below, idx)
+        rows = slice(None) if idx is None else idx
+        return self.free[rows] + self.opportunistic[rows]
 
     def job_domain_counts(self, job: str, domain: str) -> np.ndarray:
         key = (job, domain)
@@ -223,6 +237,8 @@ class CellView:
         self._writable_where()
         free -= vec
         self.used[req.priority, machine] += vec
+        if req.opportunistic:
+            self.opportunistic[machine] += vec
         self.reserved[machine] += task.reservation
         if task.reserved is not None:
             self.reserving_below_limit += 1
@@ -262,6 +278,8 @@ class CellView:
             where[task.id] = machine
         free -= total
         self.used[req.priority, machine] += total
+        if req.opportunistic:
+            self.opportunistic[machine] += total
         self.reserved[machine] += total
         user = tasks[0].user
         if all(task.user == user for task in tasks):
@@ -280,6 +298,8 @@ class CellView:
         req = task.request
         self.free[machine] += req.vector
         self.used[req.priority, machine] -= req.vector
+        if req.opportunistic:
+            self.opportunistic[machine] -= req.vector
         self.reserved[machine] -= task.reservation
         if task.reserved is not None:
             self.reserving_below_limit -= 1
@@ -343,7 +363,7 @@ class CellView:
         map before changing it."""
         other = object.__new__(CellView)
         other.__dict__.update(self.__dict__)
-        for name in ("free", "used", "reserved", "gpu_idle", "version", "user_used"):
+        for name in ("free", "used", "reserved", "opportunistic", "gpu_idle", "version", "user_used"):
             setattr(other, name, getattr(self, name).copy())
         other.ports = list(self.ports)
         other.tasks = list(self.tasks)

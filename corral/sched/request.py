@@ -30,6 +30,9 @@ class TaskRequest:
     spread: str | None = None
     job: str | None = None  # set only when domain limits or spreading apply
     placement: str | None = None  # the job's own water level (corral.model.placement); None: the cell's policy
+    # Apollo's opportunistic task (beyond its user's quota): scheduled at priority 0 (after every regular
+    # task, preempting nothing, in reclaimed room too) and the first victim of any preemption (preempt.py).
+    opportunistic: bool = False
 
     def __post_init__(self) -> None:
         if (self.max_per_domain or self.spread) and self.job is None:
@@ -40,7 +43,7 @@ class TaskRequest:
         cached = self.__dict__.get("_hash")
         if cached is None:
             cached = hash((self.resources, self.priority, self.appclass, self.constraints, self.preferences,
-                           self.max_per_domain, self.spread, self.job, self.placement))
+                           self.max_per_domain, self.spread, self.job, self.placement, self.opportunistic))
             object.__setattr__(self, "_hash", cached)
         return cached
 
@@ -65,7 +68,7 @@ class TaskRequest:
         return bool(self.max_per_domain or self.spread)
 
     def describe(self) -> str:
-        return f"{self.resources.describe()} priority={self.priority}"
+        return f"{self.resources.describe()} priority={self.priority}" + (" opportunistic" if self.opportunistic else "")
 
 
 @dataclass(frozen=True)

@@ -393,7 +393,9 @@ class Scheduler(GangPlacement):
             self._gangs.evicted(view.remove(victim.id), machine)
             plan.preemptions.append(Preemption(
                 victim.id, name, task.id,
-                f"preempted on {name} by {task.id} (priority {task.request.priority} > {victim.priority})",
+                f"preempted on {name} by {task.id} (" + ("an opportunistic task goes first"
+                                                         if victim.request.opportunistic else
+                                                         f"priority {task.request.priority} > {victim.priority}") + ")",
             ))
         self._place(view, [task], machine, score, len(view), plan, this_pass)
         return True

@@ -21,7 +21,7 @@ def machine(name: str, cpu: float = 8, memory_gib: float = 32, gpus: int = 0, gp
 def request(cpu: float = 1, memory_gib: float = 1, priority: int = 2, gpu: int = 0, gpu_milli: int = 1000,
             gpu_models: tuple[str, ...] = (), ports: tuple[int, ...] = (), constraints: tuple[str, ...] = (),
             preferences: tuple[tuple[str, float], ...] = (), max_per_domain: tuple[tuple[str, int], ...] = (),
-            spread: str | None = None, job: str | None = None) -> TaskRequest:
+            spread: str | None = None, job: str | None = None, opportunistic: bool = False) -> TaskRequest:
     return TaskRequest(
         Resources(cpu=int(cpu * 1000), memory=int(memory_gib * GiB), gpu=gpu, gpu_milli=gpu_milli,
                   gpu_models=gpu_models, ports=ports),
@@ -31,6 +31,7 @@ def request(cpu: float = 1, memory_gib: float = 1, priority: int = 2, gpu: int =
         max_per_domain=max_per_domain,
         spread=spread,
         job=job if job is not None else ("job" if (max_per_domain or spread) else None),
+        opportunistic=opportunistic,
     )
 
 

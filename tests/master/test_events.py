@@ -22,6 +22,9 @@ EXAMPLES = [
                      "speculative copy of 3.sort.alice: running 52 s, siblings' p90 5.1 s × 1.5"),
     ev.CopyEnded(12, "c-12", 21.0, "3.sort.alice.local", 1, "won", "copy 1 finished first on m2", "m2"),
     ev.TaskScheduled(11, "c-11", 20.0, "0.web.alice.local", "m1", 4, alloc="0.web-allocs.alice.local"),
+    ev.JobSubmitted(12, "c-12", 21.0, "batch.alice", {"name": "batch", "user": "alice", "tasks": 6,
+                                                      "opportunistic": True}, None, opportunistic=2),
+    ev.TaskUpgraded(13, "c-13", 22.0, "5.batch.alice.local", "its user's quota has room"),
 ]
 
 
@@ -53,6 +56,10 @@ LEGACY = [
                                                          "t": 3.0, "task": "0.a.b.local", "machine": "m1",
                                                          "generation": 2},
      ev.TaskScheduled(4, "x-3", 3.0, "0.a.b.local", "m1", 2, alloc=None)),
+    ("a submission logged before opportunistic tasks has none", {"v": 2, "seq": 5, "type": "job_submitted",
+                                                                 "cmd": "x-4", "t": 4.0, "job": "a.b",
+                                                                 "spec": {"name": "a"}, "request_id": None},
+     ev.JobSubmitted(5, "x-4", 4.0, "a.b", {"name": "a"}, None, opportunistic=0)),
 ]
 
 

@@ -28,7 +28,8 @@ job_spec = st.fixed_dictionaries({
     "priority": st.sampled_from([0, 2, 5, 9]),
     "resources": st.fixed_dictionaries({"cpu": st.sampled_from(["500m", "1", "2", "3"]),
                                         "memory": st.sampled_from(["512Mi", "1Gi", "4Gi"])}),
-}, optional={"after": st.sampled_from(JOBS + [None] * 6), "max_per_domain": st.just({"rack": 2})})
+}, optional={"after": st.sampled_from(JOBS + [None] * 6), "max_per_domain": st.just({"rack": 2}),
+             "opportunistic": st.sampled_from([True, 1, 2])})  # beyond quota: opportunistic tasks, upgrades
 
 # Alloc sets and jobs that run in them (corral/master/allocs.py), in the same name spaces.
 SETS = ["s1"]
@@ -131,6 +132,6 @@ def test_a_replayed_log_rebuilds_the_same_state(cmds):
     rebuilt = MasterCore.rebuild(h.store)  # latest checkpoint + the log after it
     assert rebuilt.to_dict() == live
     # The same iteration orders too (dict equality ignores order): the same decisions follow.
-    for name in ("machines", "jobs", "tasks"):
+    for name in ("machines", "jobs", "tasks", "opportunistic"):
         assert list(getattr(rebuilt, name)) == list(getattr(h.state, name)), name
     assert CellState.from_dict(live).to_dict() == live

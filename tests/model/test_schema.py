@@ -57,6 +57,8 @@ GOOD = [
     ("the user given", base(user="bob", priority=9, tasks=3)),
     ("a job in an alloc set", base(alloc="web-allocs", alloc_placement="any")),
     ("kind job said out loud", base(kind="job")),
+    ("every task beyond quota opportunistic", base(opportunistic=True)),
+    ("at most 3 opportunistic tasks", base(tasks=5, opportunistic=3)),
     ("an alloc set", {"kind": "allocset", "name": "web-allocs", "count": 3, "resources": {"cpu": 2, "memory": "2Gi"},
                       "max_per_domain": {"rack": 1}}),
 ]
@@ -76,6 +78,9 @@ BAD = [
     ("both user and owner", base(user="a", owner="b")),
     ("an appclass that does not exist", base(appclass="fast")),
     ("a kind that does not exist", base(kind="pod")),
+    ("opportunistic as a string", base(opportunistic="yes")),
+    ("a negative number of opportunistic tasks", base(opportunistic=-1)),
+    ("a fractional number of opportunistic tasks", base(opportunistic=1.5)),
     ("an alloc placement that does not exist", base(alloc="a", alloc_placement="some")),
     ("an alloc set with a job's tasks", {"kind": "allocset", "name": "a", "tasks": 3,
                                          "resources": {"cpu": 2, "memory": "2Gi"}}),

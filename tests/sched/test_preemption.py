@@ -14,6 +14,7 @@ def _one_pass(cell, running, req, **config):
 
 
 FULL_BATCH = request(cpu=8, memory_gib=8, priority=2)
+OPPORTUNISTIC = request(cpu=4, priority=0, opportunistic=True)  # beyond its user's quota
 
 CASES = [
     ("a production task evicts batch work from a full machine",
@@ -40,6 +41,24 @@ CASES = [
      [machine("hi"), machine("lo")],
      [("hi", "b8/0", request(cpu=8, priority=8)), ("lo", "b3/0", request(cpu=8, priority=3))],
      request(cpu=6, priority=9), ["b3/0"]),
+    ("an opportunistic task goes before a best-effort one",
+     [machine("m0")], [("m0", "be/0", request(cpu=4, priority=0)), ("m0", "opp/0", OPPORTUNISTIC)],
+     request(cpu=4, priority=9), ["opp/0"]),
+    ("an opportunistic task goes before a batch one of a lower priority than the preemptor",
+     [machine("m0")], [("m0", "b2/0", request(cpu=4, priority=2)), ("m0", "opp/0", OPPORTUNISTIC)],
+     request(cpu=4, priority=5), ["opp/0"]),
+    ("a machine of opportunistic victims wins over one with fewer regular victims",
+     [machine("one"), machine("many")],
+     [("one", "big/0", request(cpu=8, priority=2)), ("many", "opp/0", OPPORTUNISTIC), ("many", "opp/1", OPPORTUNISTIC)],
+     request(cpu=6, priority=9), ["opp/0", "opp/1"]),
+    ("best-effort work evicts opportunistic tasks and nothing else",
+     [machine("m0")], [("m0", "be/0", request(cpu=4, priority=0)), ("m0", "opp/0", OPPORTUNISTIC)],
+     request(cpu=4, priority=1), ["opp/0"]),
+    ("best-effort work cannot evict a regular best-effort task for room opportunistic tasks lack",
+     [machine("m0")], [("m0", "be/0", request(cpu=6, priority=0)), ("m0", "opp/0", request(cpu=2, priority=0, opportunistic=True))],
+     request(cpu=4, priority=1), []),
+    ("an opportunistic task preempts nothing",
+     [machine("m0")], [("m0", "be/0", request(cpu=8, priority=0))], request(cpu=4, priority=0, opportunistic=True), []),
 ]
 
 
