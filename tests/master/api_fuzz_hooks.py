@@ -4,6 +4,7 @@ cannot state (corral/master/openapi_rules.py names them), taught to the positive
 
 * ``after`` must name an existing job of the same user: a positive case waits for no job;
 * ``alloc`` must name an existing alloc set of the same user: a positive case runs in none;
+* ``scheduler`` must name a scheduler profile of the cell: a positive case takes the default one;
 * ``min_tasks`` is at most ``tasks``: a positive case's is cut to it;
 * named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
 * ``PUT /jobs/{job}``: the body's name and user are the path's (or left out);
@@ -39,6 +40,8 @@ def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[s
         body["after"] = None
     if body.get("alloc") is not None:  # it must name an existing alloc set of the same user
         body["alloc"] = None
+    if body.get("scheduler") is not None:  # it must name a profile of the cell's configuration
+        body["scheduler"] = None
     tasks = body.get("tasks", 1)
     if isinstance(body.get("min_tasks"), int) and isinstance(tasks, int) and body["min_tasks"] > tasks:
         body["min_tasks"] = tasks  # at most the job's tasks
