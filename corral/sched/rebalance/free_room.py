@@ -33,6 +33,18 @@ def _ever(view: CellView, policy, req: TaskRequest) -> np.ndarray:
     return mask
 
 
+def shortfall(view: CellView, req: TaskRequest) -> np.ndarray:
+    """Per machine, how much one copy lacks there: each resource short as a share of the machine,
+    and for GPUs the GPUs short (with the request's share idle) as a share of its GPUs."""
+    vec = req.vector.copy()
+    vec[GPU] = 0
+    short = (np.maximum(vec - view.free, 0) * view.inverse_capacity).sum(axis=1)
+    if req.gpu:
+        slots = (view.gpu_idle // max(req.gpu_milli, 1)).sum(axis=1)
+        short = short + np.maximum(req.gpu - slots, 0) / np.maximum(view.gpu_count, 1)
+    return short
+
+
 def _what(req: TaskRequest, need: int) -> str:
     if req.gpu:
         return f"{need * req.gpu} GPU{'s' if need * req.gpu != 1 else ''}" if req.gpu_milli >= 1000 else \
@@ -49,10 +61,11 @@ def free_room(journal: Journal, policy, req: TaskRequest, need: int, label: str,
     if have >= need:
         return False  # it fits already: the scheduler's work, not ours
     ever = _ever(view, policy, req)
-    # Machines by how many movable tasks stand in the way (fewest first), those that could hold it.
+    # Machines that could hold it, those it lacks least on first (then fewest movable tasks).
     counts = np.array([sum(1 for t in view.tasks[m].values() if ledger.movable(t.job)) if ever[m] else -1
                        for m in range(len(view))])
-    order = [int(m) for m in np.lexsort((view.rank, counts)) if counts[m] > 0]
+    short = shortfall(view, req)
+    order = [int(m) for m in np.lexsort((view.rank, counts, short)) if counts[m] > 0]
     mark = journal.mark()
     protected = copies_now(view, policy, req) > 0  # room it already has is kept for it
     why = f"to free {_what(req, need)} for {label}"
