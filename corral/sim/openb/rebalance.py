@@ -47,7 +47,7 @@ class OpenbRebalance:
     interval: int = 200  # pods between defragmenting passes
     max_moves: int = 16  # per pass
     max_machines: int = 4  # machines a free-room pass may clear for one pod
-    max_sources: int = 8  # most fragmented machines a defragmenting pass looks at
+    max_sources: int = 4  # most fragmented machines a defragmenting pass looks at
 
 
 class _PerPod(dict):
