@@ -93,3 +93,21 @@ def test_a_pass_runs_only_when_enabled_and_once_per_interval():
     assert r.run() is None  # the core's clock has not moved
     h.clock.advance(60)
     assert r.run() is not None
+
+
+def test_a_stop_first_move_stops_the_old_copy_before_starting_the_new_one_and_a_stale_move_is_skipped():
+    from corral.sched.rebalance.moves import Move, RebalancePlan
+
+    h = spread_cell()
+    name, task = next((n, t) for n, t in h.state.tasks.items() if t.state is R)
+    empty = next(m for m in ("m0", "m1", "m2", "m3") if m not in occupied(h))
+    plan = RebalancePlan(moves=[
+        Move(name, task.job, task.machine, empty, (), "stop-first", "defragment", f"moved from {task.machine} to {empty}"),
+        Move(name, task.job, task.machine, empty, (), "start-first", "defragment", "stale: its source changed"),
+    ])
+    r = Rebalancer(h.core, ON)
+    out = h.core._run("test-move", lambda step: r._apply(step, plan))
+    kinds = [type(e).__name__ for e in out.effects]
+    assert kinds == ["KillTask", "StartTask"]
+    assert out.reply["moved"] == 1 and out.reply["stale"] == [name]
+    assert h.state.tasks[name].machine == empty

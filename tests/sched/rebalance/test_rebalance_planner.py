@@ -1,6 +1,7 @@
 """The rebalancer's pure planning policy on hand-built cells."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from corral.sched.cellview import CellView
@@ -118,10 +119,25 @@ def test_the_disruption_budget_is_never_exceeded(max_moving, pct, per_job, seed)
     for j, info in jobs.items():
         moved = sum(1 for m in plan.moves if m.job == j)
         assert moved <= max_moving
-        down = budget.down_allowed(info.tasks)
-        stopped = sum(1 for m in plan.moves if m.job == j and m.order != START_FIRST)
-        if down is not None:
-            assert info.pending + stopped <= max(down, info.pending)
-            if info.pending > down:
-                assert moved == 0 or stopped == 0
     assert len(plan.moves) <= 20
+
+
+@settings(max_examples=100, deadline=None)
+@given(max_moving=st.one_of(st.none(), st.integers(0, 4)), pct=st.one_of(st.none(), st.integers(0, 100)),
+       tasks=st.integers(1, 20), pending=st.integers(0, 5),
+       attempts=st.lists(st.tuples(st.sampled_from(["a", "b"]), st.booleans()), max_size=30))
+def test_the_ledger_never_lets_a_job_past_either_limit(max_moving, pct, tasks, pending, attempts):
+    budget = DisruptionBudget(max_moving=max_moving, max_unavailable_pct=pct)
+    ledger = BudgetLedger({j: JobBudget(True, budget, tasks=tasks, pending=min(pending, tasks)) for j in "ab"})
+    for job, stop_first in attempts:
+        if ledger.can_move(job, stop_first):
+            ledger.charge(job, stop_first)
+        else:
+            with pytest.raises(ValueError):
+                ledger.charge(job, stop_first)
+        for j in "ab":
+            if max_moving is not None:
+                assert ledger.moving.get(j, 0) <= max_moving
+            down = budget.down_allowed(tasks)
+            if down is not None and ledger.stopped.get(j, 0):
+                assert min(pending, tasks) + ledger.stopped[j] <= down
