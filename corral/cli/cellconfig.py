@@ -11,6 +11,10 @@ is ``poll-interval`` or ``poll_interval``)::
     policy: best-fit=1,spread=0.5  # as corral sim --policy
     queue-order: drf               # inside a priority band: drf (default) or round-robin
     reclamation: true              # non-production work in reclaimed room (default); false: limits only
+    rebalance:                     # the rebalancer (docs/rebalancer.md; file only); off by default
+      enabled: true
+      interval_s: 60               # between passes
+      max_moves: 8                 # per pass
     shares:                        # DRF weights (default 1) and groups (file only)
       users: {alice: 2}
       groups:
@@ -106,6 +110,31 @@ def _schedulers(value: Any) -> Any:
         raise ValueError(str(e)) from None
 
 
+def _rebalance(value: Any) -> Any:
+    from dataclasses import fields
+
+    from corral.sched.rebalance.planner import RebalanceConfig
+
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping (enabled, interval_s, max_moves, free_room, defragment), got {value!r}")
+    known = {f.name: f.type for f in fields(RebalanceConfig)}
+    args: dict[str, Any] = {}
+    for raw, item in value.items():
+        key = str(raw).replace("-", "_")
+        if key not in known:
+            raise ValueError(f"unknown key {raw!r}; expected one of {', '.join(known)}")
+        if key in ("enabled", "free_room", "defragment"):
+            if not isinstance(item, bool):
+                raise ValueError(f"{key}: expected true or false, got {item!r}")
+        elif key == "max_moves":
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                raise ValueError(f"{key}: expected a whole number >= 0, got {item!r}")
+        elif isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
+            raise ValueError(f"{key}: expected a number > 0, got {item!r}")
+        args[key] = item
+    return RebalanceConfig(**{"enabled": True, **args})
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
@@ -127,6 +156,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "shares": ("shares", _shares),
     "schedulers": ("schedulers", _schedulers),
     "reclamation": ("reclamation", _flag),
+    "rebalance": ("rebalance", _rebalance),
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
     "reschedule-rate": ("reschedule_rate", _positive),

@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
             die("master", f"--advertise: expected a URL like http://10.0.0.5:7100, got {advertise!r}")
         given = dict(store=store, port=port, host=host, advertise=advertise, tls=tls, cell=cell, tokens=tokens,
                      quota=quota, policy=policy, queue_order=queue_order, shares=None, schedulers=None,
-                     reclamation=reclamation,
+                     reclamation=reclamation, rebalance=None,
                      write_config=write_config,
                      validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
                      reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
@@ -189,7 +189,7 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
                advertise: str | None = None, tls: Any = None, etcd_tls: bool = False,
                reclamation: bool | None = None, schedulers: Any = None, speculation_budget: int = 20,
-               speculation_per_job: int = 2) -> None:
+               speculation_per_job: int = 2, rebalance: Any = None) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -231,6 +231,10 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
     if tls is not None:
         link.verify = tls.client_context("agent")
     core = server.master.core
+    if rebalance is not None and rebalance.enabled:  # the cell file's rebalance: (corral.master.rebalancer)
+        from corral.master.rebalancer import Rebalancer
+
+        server.master.rebalancer = Rebalancer(core, rebalance)
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
     # The master holds many long-lived objects: freeze what recovery built and collect the young
     # generation less often, so cyclic GC does not stall request handling.

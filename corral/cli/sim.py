@@ -103,6 +103,11 @@ def register(app: typer.Typer) -> None:
         processes: int = typer.Option(2, min=1, help="worker processes"),
         figure: Path = typer.Option(Path("openb_allocation.png"), help="PNG of the allocation curves (--compare)"),
         results: Path = typer.Option(None, help="JSON-lines file of run results: reused and extended (--compare)"),
+        rebalance: bool = typer.Option(False, "--rebalance", help="each seed with and without corral's rebalancer: "
+                                       "allocation at 130 %, fragmentation, moves, and the LP bound on allocation "
+                                       "(docs/openb.md); prints JSON"),
+        rebalance_interval: int = typer.Option(200, min=1, help="pods between defragmenting passes (--rebalance)"),
+        rebalance_moves: int = typer.Option(16, min=0, help="moves per rebalancing pass (--rebalance)"),
     ) -> None:
         """Replay openb through corral's scheduler: GPU allocation vs arrived demand, as in the FGD paper."""
         from rich.console import Console
@@ -129,7 +134,32 @@ def register(app: typer.Typer) -> None:
         if compare:
             _compare(trace_dir, seed_list, processes, figure, results, as_json, console)
             return
+        if rebalance:
+            _rebalance(trace_dir, workload, policy, seed_list, rebalance_interval, rebalance_moves)
+            return
         _single(trace_dir, workload, policy, seed_list, processes, as_json, console)
+
+
+def _rebalance(trace_dir, workload, policy, seeds, interval, moves) -> None:
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from corral.sim.openb.rebalance import OpenbRebalance, compare_rebalance
+
+    start = time.perf_counter()
+    out = compare_rebalance(trace_dir, workload, policy, seeds, OpenbRebalance(interval=interval, max_moves=moves))
+    table = Table(title=f"openb {workload}, policy {policy}, seeds {seeds[0]}..{seeds[-1]}: the rebalancer")
+    for column in ("", "GPU alloc % at 130", "frag % at 90", "frag % at 130", "moves"):
+        table.add_column(column)
+    for side in ("without", "with"):
+        row = out[side]
+        table.add_row(side, *(str(row[k]) for k in ("alloc_130", "frag_ratio_90", "frag_ratio_130", "moves")))
+    table.add_row("LP bound", f"{out['bound']['min']} .. {out['bound']['max']}", "", "", "")
+    Console(stderr=True).print(table)
+    out["seconds"] = round(time.perf_counter() - start, 3)
+    print(json.dumps(out))
 
 
 def _single(trace_dir, workload, policy, seeds, processes, as_json, console) -> None:

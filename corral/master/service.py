@@ -68,6 +68,7 @@ class Master:
         self._thread: threading.Thread | None = None
         self._profile_threads: list[threading.Thread] = []
         self.rounds = 0
+        self.rebalancer = None  # corral.master.rebalancer.Rebalancer, when the cell turns it on
         # This master has no election (one replica): it leads the cell from start() on.
         self.leading = False
         # The newest logged events, for GET /api/v1/events (refilled from the log after a restart).
@@ -205,6 +206,10 @@ class Master:
         if not result.skipped:
             self.rounds += 1
             self.metrics.round(time.monotonic() - started, result)
+        if self.rebalancer is not None and self.unavailable() is None:
+            moved = self.rebalancer.run(lock=self.lock, persist=lambda out: self._persist(out, from_round=True))
+            if moved is not None and moved.events:
+                self._wake.set()  # the room it freed is for the next round
         return result.reply()
 
     def commit_plan(self, profile: str, rnd: Any, plan: Any, retry: bool = False) -> tuple[dict[str, Any], Future]:

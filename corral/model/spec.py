@@ -20,7 +20,7 @@ from corral.model.job import AppClass
 from corral.model.machine import FAILURE_DOMAINS
 from corral.model.placement import canonical_placement
 from corral.model.ports import check_named
-from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY, Band, band_floor
+from corral.model.priority import MAX_PRIORITY, MIN_PRIORITY, Band, band_floor, band_of
 from corral.model.process import check_args, check_env, check_text
 from corral.model.quantity import GPU_MILLI_WHOLE, MAX_GPUS, parse_bytes, parse_cpu, parse_gpu_count, quantity_validator
 from corral.model.resources import Resources, check_port_range
@@ -136,6 +136,23 @@ class RestartSpec(_Strict):
         return min(self.backoff_s * (2**exponent), self.backoff_max_s)
 
 
+class DisruptionBudgetSpec(_Strict):
+    """How many of a job's tasks the rebalancer may disrupt at once (Kubernetes' PodDisruptionBudget):
+    ``max_moving`` tasks moving, and/or ``max_unavailable_pct`` % of its tasks unavailable (its
+    pending tasks and those stopped before their new copy starts); where both are given both hold."""
+
+    max_moving: int | None = Field(None, ge=0, le=100_000, strict=True,
+                                   description="at most this many of the job's tasks moving at once")
+    max_unavailable_pct: float | None = Field(None, ge=0, le=100, strict=True,
+                                              description="at most this % of the job's tasks unavailable at once")
+
+    @model_validator(mode="after")
+    def _one(self) -> "DisruptionBudgetSpec":
+        if self.max_moving is None and self.max_unavailable_pct is None:
+            raise ValueError("expected max_moving or max_unavailable_pct (or both)")
+        return self
+
+
 class JobSpec(_Strict):
     """One job: ``tasks`` identical tasks with ``resources`` each."""
 
@@ -156,6 +173,12 @@ class JobSpec(_Strict):
                                   description=(
         "the scheduler profile that places this job (the cell configuration's schedulers); default: the "
         "profile that claims its band or appclass, else the default profile"))
+    # The rebalancer (corral/sched/rebalance): whether its tasks may be moved, within what budget.
+    movable: bool | None = Field(None, strict=True, description=(
+        "may the rebalancer move the job's tasks; default: true for batch and best-effort priorities "
+        "with appclass batch, false for production, monitoring and latency-sensitive (service) jobs"))
+    disruption_budget: DisruptionBudgetSpec | None = Field(None, description=(
+        "how many of the job's tasks the rebalancer may disrupt at once; default: max_moving 1"))
     resources: ResourcesSpec
     constraints: tuple[str, ...] = ()
     soft_constraints: tuple[SoftConstraintSpec, ...] = ()
@@ -249,6 +272,13 @@ class JobSpec(_Strict):
         if self.gang:
             return self.tasks
         return self.min_tasks or 0
+
+    @property
+    def may_move(self) -> bool:
+        """``movable``, or by default: batch work (batch or best-effort band, appclass batch)."""
+        if self.movable is not None:
+            return self.movable
+        return band_of(self.priority) in (Band.BATCH, Band.BEST_EFFORT) and self.appclass == AppClass.BATCH
 
     @field_validator("constraints")
     @classmethod
