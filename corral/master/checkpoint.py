@@ -29,6 +29,7 @@ def state_to_dict(state: Any) -> dict[str, Any]:
         "job_tasks": {j: list(ns) for j, ns in state.job_tasks.items()},
         "pending": list(state.pending),
         "requests": dict(state.requests),
+        **({"machine_queues": state.machine_queues.to_dict()} if state.machine_queues else {}),
     }
 
 
@@ -46,6 +47,7 @@ def state_from_dict(cls: type, d: dict[str, Any]) -> Any:
     state.job_tasks = defaultdict(list, {j: list(ns) for j, ns in d["job_tasks"].items()})
     state.pending = dict.fromkeys(d["pending"])
     state.requests = dict(d["requests"])
+    state.machine_queues.load(d.get("machine_queues", []))
     for task in state.tasks.values():
         state._moved(task.job, None, task.state)
         if task.state is TaskState.RUNNING:

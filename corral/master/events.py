@@ -21,6 +21,8 @@ task_scheduled         a plan placing the task was committed
 task_ended             a running or pending task left that state (``via``)
 allocset_submitted     an alloc set was admitted; its allocs are pending
 allocset_killed        an alloc set was killed; its allocs are released
+task_queued            a pending task waits in a machine's queue (machine_queues.py)
+task_dequeued          a pending task left a machine's queue (moved, cancelled, refused)
 =====================  =====================================================
 
 An alloc is placed, lost, preempted and released by the same ``task_scheduled``
@@ -167,9 +169,26 @@ class AllocSetKilled(Event):
     TYPE: ClassVar[str] = "allocset_killed"
 
 
+@dataclass(frozen=True, slots=True)
+class TaskQueued(Event):
+    task: str
+    machine: str
+    generation: int  # the generation its launch carries (the task's next)
+    expected_wait_s: float = 0.0  # the estimate it was queued with
+    TYPE: ClassVar[str] = "task_queued"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDequeued(Event):
+    task: str
+    machine: str
+    why: str = ""
+    TYPE: ClassVar[str] = "task_dequeued"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded,
-    AllocSetSubmitted, AllocSetKilled)}
+    AllocSetSubmitted, AllocSetKilled, TaskQueued, TaskDequeued)}
 
 
 def decode(d: dict[str, Any]) -> Event:

@@ -12,7 +12,10 @@ status harmless:
 * a status of another generation, or of a task the master has elsewhere or
   not at all, changes nothing; if that copy still lives it is killed, since
   the master does not want it there;
-* a lost task reported alive where it ran is re-adopted (no restart).
+* a lost task reported alive where it ran is re-adopted (no restart);
+* a pending task queued on that machine (machine queues, queue_placement.py)
+  reported started there now runs there (the first copy to start wins), one
+  reported ``queued`` stays queued, one reported killed leaves that queue.
 
 A partial report is news, not the truth about the machine: it changes nothing
 for a machine that is not up (its return, ``MachineUp``, carries a full
@@ -30,7 +33,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded
-from corral.master import health, rollout
+from corral.master import health, queue_placement, rollout
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -57,6 +60,9 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
     for status in cmd.tasks:
         name, agent_state = status.get("task_id"), status.get("state")
         task = state.tasks.get(name)
+        if (task is not None and task.state is TaskState.PENDING and state.machine_queues
+                and queue_placement.on_report(step, task, cmd.machine, status, fits)):
+            continue  # a copy waiting in that machine's queue (queue_placement.py)
         if task is not None and task.state is TaskState.PENDING and failover.readopt(step, task, cmd.machine,
                                                                                     status, fits):
             continue

@@ -19,6 +19,8 @@ EXAMPLES = [
                          {"kind": "allocset", "name": "web-allocs", "user": "alice", "count": 2}, "req-2"),
     ev.AllocSetKilled(10, "c-10", 19.0, "web-allocs.alice", "killed by its user"),
     ev.TaskScheduled(11, "c-11", 20.0, "0.web.alice.local", "m1", 4, alloc="0.web-allocs.alice.local"),
+    ev.TaskQueued(12, "c-12", 21.0, "0.batch.alice.local", "m17", 5, 40.0),
+    ev.TaskDequeued(13, "c-13", 22.0, "0.batch.alice.local", "m17", "started on m3 first"),
 ]
 
 
