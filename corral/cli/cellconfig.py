@@ -18,6 +18,8 @@ is ``poll-interval`` or ``poll_interval``)::
     poll-interval: 1.0
     misses-to-down: 3
     reschedule-rate: 20
+    machine-queues: false     # Apollo's machine queues for batch work (corral/master/queue_placement.py)
+    machine-queue-length: 4
     validate: false
     write-config: true
     verbose: false
@@ -115,6 +117,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "poll-interval": ("poll_interval", _positive),
     "misses-to-down": ("misses_to_down", _count),
     "reschedule-rate": ("reschedule_rate", _positive),
+    "machine-queues": ("machine_queues", _flag),
+    "machine-queue-length": ("machine_queue_length", _count),
     "validate": ("validate", _flag),
     "write-config": ("write_config", _flag),
     "verbose": ("verbose", _flag),

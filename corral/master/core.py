@@ -262,7 +262,9 @@ class MasterCore:
         class's reason, explained again if the cell changed since it was written (reads only).
         ``top`` (the view's highest machine version) spares a scan per task when asking about many."""
         if task.state is TaskState.PENDING and self.state.machine_queues.copies(task.name):
-            return queued_reason(self.state.machine_queues.copies(task.name), self.clock.now()), None
+            task.reason, task.explanation = queued_reason(self.state.machine_queues.copies(task.name),
+                                                          self.clock.now()), None
+            return task.reason, task.explanation
         if task.state is TaskState.PENDING:
             found = self.queue.reason(task.name, self.state.view, self._explain, top)
             if found is not None:
