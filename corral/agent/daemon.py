@@ -59,6 +59,7 @@ class Agent:
             colocation=(ColocationConfig(capacity_milli=config.capacity["cpu"])
                         if config.colocation and config.capacity.get("cpu", 0) > 0 else None),
             colocation_interval_s=config.colocation_interval_s,
+            capacity=dict(config.capacity) or None,
         )
         # Task changes reach the master as they happen; its polls stay the authority (notifier.py).
         self.notifier: Notifier | None = None

@@ -112,6 +112,8 @@ class TaskLaunch(_Model):
     alloc: AllocRef | None = None  # run inside this alloc's parent sandbox (corral.agent.allocs)
     health_check: HealthCheck | None = None
     restart: RestartPolicy = RestartPolicy()
+    queued: bool = Field(False, description=(
+        "wait in this machine's queue and start the moment its limits fit here (machine queues)"))
 
     @field_validator("task_id")
     @classmethod

@@ -135,6 +135,7 @@ class Runner:
         gpus: int = 0,
         colocation: ColocationConfig | None = None,
         colocation_interval_s: float = 0.2,
+        capacity: dict[str, int] | None = None,
     ):
         self.state_dir = Path(state_dir)
         self.users = TaskUsers(run_as, task_user)  # who each task runs as (taskuser.py); never root by default
@@ -146,7 +147,8 @@ class Runner:
         self.isolation = isolation
         self.clock = clock
         self.allocs = AllocBoxes(isolation)
-        self.supervisor = sv.Supervisor(clock, kill_grace_s=kill_grace_s, validate=validate)
+        # capacity: what tasks waiting in the machine queue must fit in (machine_queue.py)
+        self.supervisor = sv.Supervisor(clock, kill_grace_s=kill_grace_s, validate=validate, capacity=capacity)
         self.tick_s, self.usage_interval_s = tick_s, usage_interval_s
         self.threshold, self.pressure_source = memory_pressure_threshold, pressure_source
         self.log_max_bytes, self.log_keep = log_max_bytes, log_keep

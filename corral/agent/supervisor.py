@@ -12,7 +12,11 @@ and the terminal ``finished`` (exit 0), ``failed`` (gave up after
 ``restart.max_failures`` failures) and ``killed`` (by the master, by an
 assignment that no longer lists it, or evicted on memory pressure).
 Stopping a process is not a state: a running task with ``stop`` set has been
-sent SIGTERM and gets SIGKILL when ``stop.deadline`` passes.
+sent SIGTERM and gets SIGKILL when ``stop.deadline`` passes. A launch marked
+``queued`` (machine queues, Apollo) makes a ``queued`` task: no process yet;
+it becomes ``starting`` the moment its limits fit beside the tasks holding
+room here (``machine_queue.ready``, checked after every event), or
+``killed`` if the master cancels it first.
 
 Every spawn gets a new ``attempt`` number; events about an older attempt are
 stale and ignored, so a late exit or health result can never touch a
@@ -27,15 +31,17 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from corral.agent import machine_queue
 from corral.agent.launch import HealthCheck, TaskLaunch
 
 log = logging.getLogger(__name__)
 
-STARTING, RUNNING, BACKOFF = "starting", "running", "backoff"
+STARTING, RUNNING, BACKOFF, QUEUED = "starting", "running", "backoff", "queued"
 FINISHED, FAILED, KILLED = "finished", "failed", "killed"
-STATES = (STARTING, RUNNING, BACKOFF, FINISHED, FAILED, KILLED)
+STATES = (QUEUED, STARTING, RUNNING, BACKOFF, FINISHED, FAILED, KILLED)
 TERMINAL = frozenset({FINISHED, FAILED, KILLED})
 LIVE = frozenset({STARTING, RUNNING})  # a process exists or is being created
+HOLDING = frozenset({STARTING, RUNNING, BACKOFF})  # tasks whose limits a queued task must fit beside
 
 # Why a process is being stopped; decides where the task goes when it exits.
 STOP_KILL, STOP_UNHEALTHY, STOP_EVICT, STOP_REPLACE = "kill", "unhealthy", "evicted", "replace"
@@ -216,6 +222,8 @@ TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
         (RUNNING, KILLED),
         (BACKOFF, STARTING),
         (BACKOFF, KILLED),
+        (QUEUED, STARTING),
+        (QUEUED, KILLED),
     }
 )
 
@@ -239,14 +247,19 @@ class Supervisor:
 
     ``clock()`` returns seconds (any epoch); ``kill_grace_s`` is the time
     between SIGTERM and SIGKILL. ``validate=True`` checks invariants after
-    every event (tests turn it on).
+    every event (tests turn it on). ``capacity`` (corral units, ``cpu`` and
+    ``memory``) is what queued tasks must fit in; None: a queued task starts
+    only when nothing else holds room.
     """
 
-    def __init__(self, clock: Callable[[], float], kill_grace_s: float = 10.0, validate: bool = False):
+    def __init__(self, clock: Callable[[], float], kill_grace_s: float = 10.0, validate: bool = False,
+                 capacity: dict[str, int] | None = None):
         self.clock = clock
         self.kill_grace_s = kill_grace_s
         self.validate = validate
+        self.capacity = capacity
         self.tasks: dict[str, TaskRecord] = {}
+        self.queue: list[str] = []  # queued tasks, first come first served
 
     # ------------------------------------------------------------ entry point
 
@@ -254,7 +267,10 @@ class Supervisor:
         out: list[Instruction] = []
         for event in events:
             handler = getattr(self, "_on_" + type(event).__name__.lower())
-            out.extend(handler(event, self.clock()))
+            now = self.clock()
+            out.extend(handler(event, now))
+            if self.queue:
+                out.extend(self._start_queued(event))
             if self.validate:
                 self.check_invariants()
         return out
@@ -264,6 +280,13 @@ class Supervisor:
     def _on_launch(self, ev: Launch, now: float) -> list[Instruction]:
         launch = ev.launch
         rec = self.tasks.get(launch.task_id)
+        if rec is not None and rec.state == QUEUED:
+            if launch.queued and rec.launch.generation == launch.generation:
+                return []  # idempotent
+            # placed here at once (not queued), or a new generation: out of the queue, then as new
+            self.queue.remove(rec.task_id)
+            self._transition(rec, KILLED, ev, f"replaced by a launch of generation {launch.generation}")
+            return self._create(launch, ev, rec)
         if rec is not None and rec.launch.generation == launch.generation:
             return []  # idempotent
         if rec is not None and rec.state in LIVE:
@@ -277,6 +300,13 @@ class Supervisor:
         # Attempts keep counting across generations, so nothing about an old process can match a new one.
         rec = TaskRecord(launch=launch, attempt=previous.attempt + 1 if previous else 1)
         self.tasks[launch.task_id] = rec
+        if launch.queued:
+            rec.state = QUEUED
+            self.queue.append(launch.task_id)
+            rec.story.append((ev.stimulus_id, None, QUEUED, f"queued, generation {launch.generation}"))
+            log.info("task %s: queued, generation %d (stimulus %d)", launch.task_id, launch.generation,
+                     ev.stimulus_id)
+            return []
         rec.story.append((ev.stimulus_id, None, STARTING, f"launch generation {launch.generation}"))
         log.info("task %s: launch generation %d (stimulus %d)", launch.task_id, launch.generation, ev.stimulus_id)
         return [Spawn(launch.task_id, rec.attempt, launch)]
@@ -284,6 +314,10 @@ class Supervisor:
     def _on_kill(self, ev: Kill, now: float) -> list[Instruction]:
         rec = self.tasks.get(ev.task_id)
         if rec is None or rec.state in TERMINAL:
+            return []
+        if rec.state == QUEUED:
+            self.queue.remove(rec.task_id)
+            self._transition(rec, KILLED, ev, f"cancelled in the queue: {ev.reason}")
             return []
         if rec.state == BACKOFF:
             self._transition(rec, KILLED, ev, ev.reason)
@@ -426,6 +460,16 @@ class Supervisor:
                 out.append(CheckHealth(task_id, rec.attempt, rec.launch.health_check))
         return out
 
+    def _start_queued(self, ev: Event) -> list[Instruction]:
+        """Start the queued tasks that fit now (machine_queue.ready), in queue order."""
+        out: list[Instruction] = []
+        for task_id in machine_queue.ready(self.queue, self.tasks, self.capacity, HOLDING):
+            rec = self.tasks[task_id]
+            self.queue.remove(task_id)
+            self._transition(rec, STARTING, ev, "room freed: started from the machine queue")
+            out.append(Spawn(task_id, rec.attempt, rec.launch))
+        return out
+
     # ------------------------------------------------------------ helpers
 
     def _stop(self, rec: TaskRecord, now: float, ev: Event, reason: str, why: str,
@@ -471,6 +515,8 @@ class Supervisor:
                 problems.append("failed before reaching max_failures")
             if task_id != rec.task_id:
                 problems.append(f"filed under {task_id!r}")
+            if (rec.state == QUEUED) != (task_id in self.queue):
+                problems.append(f"{rec.state} and {'' if task_id in self.queue else 'not '}in the queue")
             if problems:
                 story = "; ".join(f"#{sid} {a}->{b}: {w}" for sid, a, b, w in rec.story)
                 raise InvalidTransition(f"task {task_id}: {', '.join(problems)}; story: {story}")

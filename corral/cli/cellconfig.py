@@ -24,6 +24,8 @@ is ``poll-interval`` or ``poll_interval``)::
     reschedule-rate: 20
     speculation-budget: 20  # stragglers' extra copies running at once in the cell (0: none)
     speculation-per-job: 2  # ... and per job
+    machine-queues: false     # Apollo's machine queues for batch work (corral/master/queue_placement.py)
+    machine-queue-length: 4
     validate: false
     write-config: true
     verbose: false
@@ -162,6 +164,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "reschedule-rate": ("reschedule_rate", _positive),
     "speculation-budget": ("speculation_budget", _count),
     "speculation-per-job": ("speculation_per_job", _count),
+    "machine-queues": ("machine_queues", _flag),
+    "machine-queue-length": ("machine_queue_length", _count),
     "validate": ("validate", _flag),
     "write-config": ("write_config", _flag),
     "verbose": ("verbose", _flag),

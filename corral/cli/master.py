@@ -124,6 +124,11 @@ def register(app: typer.Typer) -> None:
                                                     "(0: none)"),
         speculation_per_job: int = typer.Option(2, "--speculation-per-job", min=0,
                                                 help="speculative copies running at once per job"),
+        machine_queues: bool = typer.Option(False, "--machine-queues/--no-machine-queues",
+                                            help="let batch tasks that fit nowhere wait in an agent's queue, "
+                                                 "started there the moment room frees (Apollo; off by default)"),
+        machine_queue_length: int = typer.Option(4, "--machine-queue-length", min=1,
+                                                 help="tasks waiting in one machine's queue at most"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="the same as --log-level debug"),
         log_format: LogFormat = typer.Option("text", "--log-format", help="text lines, or JSON lines with "
                                                                           "the command id on every line about one"),
@@ -158,7 +163,8 @@ def register(app: typer.Typer) -> None:
                      validate=validate, poll_interval=poll_interval, misses_to_down=misses_to_down,
                      reschedule_rate=reschedule_rate, verbose=verbose, log_format=log_format, log_level=log_level,
                      dns=dns, etcd_tls=etcd_tls, speculation_budget=speculation_budget,
-                     speculation_per_job=speculation_per_job)
+                     speculation_per_job=speculation_per_job, machine_queues=machine_queues,
+                     machine_queue_length=machine_queue_length)
         if config is not None:
             given = _from_file(ctx, config, given)
         if etcd_tls and (tls is None or not str(given["store"]).startswith("etcd://")):
@@ -189,7 +195,8 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
                log_level: str = "info", queue_order: str | None = None, shares=None, dns: str = "",
                advertise: str | None = None, tls: Any = None, etcd_tls: bool = False,
                reclamation: bool | None = None, schedulers: Any = None, speculation_budget: int = 20,
-               speculation_per_job: int = 2, rebalance: Any = None) -> None:
+               speculation_per_job: int = 2, rebalance: Any = None, machine_queues: bool = False,
+               machine_queue_length: int = 4) -> None:
     """Serve a master until SIGTERM or SIGINT (what ``corral master`` does once its settings are
     known and checked)."""
     import gc
@@ -236,6 +243,9 @@ def run_master(store: str, port: int, host: str, cell: str, tokens: Path | None,
 
         server.master.rebalancer = Rebalancer(core, rebalance)
     core.reschedule = RescheduleLimiter(core.clock, rate_per_s=reschedule_rate, burst=max(1, int(reschedule_rate)))
+    from corral.master.queue_placement import MachineQueueConfig
+
+    core.machine_queues.config = MachineQueueConfig(enabled=machine_queues, max_length=machine_queue_length)
     # The master holds many long-lived objects: freeze what recovery built and collect the young
     # generation less often, so cyclic GC does not stall request handling.
     gc.collect()

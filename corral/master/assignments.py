@@ -66,6 +66,9 @@ def plan_assignments(master: Any, agent: AgentMemory, name: str, address: str, t
         at = view.index.get(name)
         # the running tasks placed there (allocs are reservations: no agent runs them)
         want = sorted(t for t in view.tasks[at] if not core.state.is_alloc(t)) if at is not None else []
+        # and the copies waiting in its queue: an agent that lost its queue (it restarted) gets them again
+        queued = {c.task for c in core.state.machine_queues.on(name)}
+        want += sorted(queued)
         relaunch = []
         for task in want:
             if task in reported:
@@ -73,7 +76,8 @@ def plan_assignments(master: Any, agent: AgentMemory, name: str, address: str, t
                 continue
             agent.absent[task] = agent.absent.get(task, 0) + 1
             if agent.absent[task] >= 2:
-                relaunch.append(StartTask(task, name, address, core.launch(task)))
+                launch = core.queued_launch(task, name) if task in queued else core.launch(task)
+                relaunch.append(StartTask(task, name, address, launch))
                 agent.absent[task] = 0
         newer = set()
         if asked_at is not None:

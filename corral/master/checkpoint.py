@@ -31,6 +31,7 @@ def state_to_dict(state: Any) -> dict[str, Any]:
         "pending": list(state.pending),
         "requests": dict(state.requests),
         **({"copies": {n: c.to_dict() for n, c in sorted(state.copies.items())}} if state.copies else {}),
+        **({"machine_queues": state.machine_queues.to_dict()} if state.machine_queues else {}),
     }
 
 
@@ -49,6 +50,7 @@ def state_from_dict(cls: type, d: dict[str, Any]) -> Any:
     state.pending = dict.fromkeys(d["pending"])
     state.requests = dict(d["requests"])
     state.copies = {n: CopyRecord.from_dict(c) for n, c in d.get("copies", {}).items()}
+    state.machine_queues.load(d.get("machine_queues", []))
     opportunistic = []
     for task in state.tasks.values():
         state._moved(task.job, None, task.state)

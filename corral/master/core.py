@@ -45,6 +45,9 @@ from corral.master.commit import Round, commit, readable, snapshot, try_fit
 from corral.master.copies import parse_copy_id
 from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
+from corral.master.machine_queues import queued_reason
+from corral.master.queue_placement import MachineQueueConfig, MachineQueues, queued_launch
+from corral.master.queue_wait import ExpectedWait, RuntimeWait
 from corral.master.quota import Quotas
 from corral.master.records import JobRecord
 from corral.master.reports import apply_report
@@ -82,6 +85,8 @@ class MasterCore:
         ids: Callable[[], str] | None = None,
         profiles: Profiles | None = None,
         speculation: SpeculationConfig | None = None,
+        machine_queues: MachineQueueConfig | None = None,
+        expected_wait: ExpectedWait | None = None,
     ):
         self.state = state or CellState(cell)
         self.clock = clock or WallClock()
@@ -103,6 +108,9 @@ class MasterCore:
         self.profiles = ProfileRunners(self, profiles)
         self._explainer: Scheduler | None = None
         self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
+        # Apollo's machine queues (queue_placement.py); off unless the cell configuration turns them on.
+        self.machine_queues = MachineQueues(machine_queues or MachineQueueConfig(),
+                                            expected_wait or RuntimeWait(self.state, self.clock))
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
@@ -156,12 +164,15 @@ class MasterCore:
 
     def _run(self, cmd_id: str, work: Callable[[Step], None]) -> Outcome:
         step = Step(self.state, self.clock, cmd_id)
+        book = self.state.machine_queues
+        book.orphans = []  # copies of tasks that stop waiting in this command: cancelled on their agents
         try:
             work(step)
             if self.state.cancelled:  # copies that went with their tasks: kill them where they run
                 speculation.kill_cancelled(step)
             if self.state.quota_freed:  # a regular task ended, a job was killed or shrunk
                 self._upgrade(step)
+            self.machine_queues.cancel_orphans(step, book.orphans)
         except BaseException as e:
             # Refusals (AdmissionError) are raised before any event. A bug after some events were
             # applied leaves them on the exception: the caller persists them (memory and log stay
@@ -171,6 +182,8 @@ class MasterCore:
                 log.error("command %s failed after emitting %d events", cmd_id, len(step.events))
                 e.applied_events = step.events  # type: ignore[attr-defined]
             raise
+        finally:
+            book.orphans = None
         if self.validate:
             self.state.validate()
             self.queue.validate(self.state.pending)
@@ -199,6 +212,9 @@ class MasterCore:
         rollout.update(step, admitted, cmd.max_unavailable)
         if admitted.changed:  # a new request or priority: its parked tasks are worth a new look
             self.queue.unpark(t.name for t in self.state.tasks_of(admitted.job.id))
+        if self.state.machine_queues:  # queued launches of the old spec: queued again from the new one
+            self.machine_queues.dequeue_job(step, [t.name for t in self.state.tasks_of(admitted.job.id)],
+                                            "its job was updated")
 
     def _register(self, step: Step, cmd: RegisterMachine) -> None:
         record = admission.admit_machine(cmd)
@@ -224,6 +240,7 @@ class MasterCore:
         self.failover.lose_silent(step)
         self.failover.fail_stranded(step)
         speculation.speculate(step, self.speculation)
+        self.machine_queues.correct(step)
         self._upgrade(step)  # also a quota raised (a new quota file) since the last look
 
     def _upgrade(self, step: Step) -> None:
@@ -257,15 +274,28 @@ class MasterCore:
         return allocs.launch(self.state, self.state.tasks[name])
 
     def assignments(self, machine: str) -> list[str]:
-        """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``)."""
+        """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``): what runs
+        there and what waits in its queue."""
         return sorted([t.name for t in self.state.tasks.values()
                        if t.state is TaskState.RUNNING and t.machine == machine and not self.state.is_alloc(t.name)]
-                      + [c.id for c in self.state.copies.values() if c.machine == machine])
+                      + [c.id for c in self.state.copies.values() if c.machine == machine]
+                      + [c.task for c in self.state.machine_queues.on(machine)])
+
+    def queued_launch(self, name: str, machine: str) -> dict[str, Any]:
+        """The launch of pending task ``name``'s copy queued on ``machine`` (sent again if its agent lost it)."""
+        copy = self.state.machine_queues.copy(name, machine)
+        if copy is None:
+            raise KeyError(f"task {name} is not queued on {machine}")
+        return queued_launch(self.state, self.state.tasks[name], copy.generation)
 
     def pending_reason(self, task: Any, top: int | None = None) -> tuple[str, dict[str, Any] | None]:
         """A pending task's reason and its record, true of the cell as it is now: a parked task has its
         class's reason, explained again if the cell changed since it was written (reads only).
         ``top`` (the view's highest machine version) spares a scan per task when asking about many."""
+        if task.state is TaskState.PENDING and self.state.machine_queues.copies(task.name):
+            task.reason, task.explanation = queued_reason(self.state.machine_queues.copies(task.name),
+                                                          self.clock.now()), None
+            return task.reason, task.explanation
         if task.state is TaskState.PENDING:
             found = self.queue.reason(task.name, self.state.view, self._explain, top)
             if found is not None:
@@ -304,7 +334,9 @@ class MasterCore:
 
         def work(step: Step) -> None:
             stale = commit(step, rnd, plan, self.queue)
-            step.reply = {"placed": len(plan.placements) - len(stale), "stale": sorted(stale),
+            queued = self.machine_queues.place(step, [n for n in plan.unplaced if n not in stale])
+            step.reply = {**({"queued": queued} if self.machine_queues.config.enabled else {}),
+                          "placed": len(plan.placements) - len(stale), "stale": sorted(stale),
                           "preempted": sum(1 for e in step.events if getattr(e, "via", None) == "evict"),
                           "unplaced": len(plan.unplaced)}
 

@@ -24,6 +24,8 @@ allocset_submitted     an alloc set was admitted; its allocs are pending
 allocset_killed        an alloc set was killed; its allocs are released
 copy_scheduled         a running task got a speculative second copy (``note``: why)
 copy_ended             a task's speculative copy stopped (``via``: won | lost | cancel | fail)
+task_queued            a pending task waits in a machine's queue (machine_queues.py)
+task_dequeued          a pending task left a machine's queue (moved, cancelled, refused)
 =====================  =====================================================
 
 An alloc is placed, lost, preempted and released by the same ``task_scheduled``
@@ -199,9 +201,26 @@ class CopyEnded(Event):
     TYPE: ClassVar[str] = "copy_ended"
 
 
+@dataclass(frozen=True, slots=True)
+class TaskQueued(Event):
+    task: str
+    machine: str
+    generation: int  # the generation its launch carries (the task's next)
+    expected_wait_s: float = 0.0  # the estimate it was queued with
+    TYPE: ClassVar[str] = "task_queued"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDequeued(Event):
+    task: str
+    machine: str
+    why: str = ""
+    TYPE: ClassVar[str] = "task_dequeued"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded,
-    TaskUpgraded, AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded)}
+    TaskUpgraded, AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded, TaskQueued, TaskDequeued)}
 
 
 def decode(d: dict[str, Any]) -> Event:

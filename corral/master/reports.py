@@ -12,7 +12,10 @@ status harmless:
 * a status of another generation, or of a task the master has elsewhere or
   not at all, changes nothing; if that copy still lives it is killed, since
   the master does not want it there;
-* a lost task reported alive where it ran is re-adopted (no restart).
+* a lost task reported alive where it ran is re-adopted (no restart);
+* a pending task queued on that machine (machine queues, queue_placement.py)
+  reported started there now runs there (the first copy to start wins), one
+  reported ``queued`` stays queued, one reported killed leaves that queue.
 
 A partial report is news, not the truth about the machine: it changes nothing
 for a machine that is not up (its return, ``MachineUp``, carries a full
@@ -30,7 +33,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded
-from corral.master import health, rollout, speculation
+from corral.master import health, queue_placement, rollout, speculation
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -54,20 +57,23 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
         machine.last_seen = now
         if cmd.incarnation:
             machine.incarnation = cmd.incarnation
-    for status in cmd.tasks:
+    def judge(status: dict[str, Any]) -> None:
         if speculation.copy_report(step, cmd.machine, status, cmd.full):
-            continue  # a speculative copy's (corral.master.speculation)
+            return  # a speculative copy's (corral.master.speculation)
         name, agent_state = status.get("task_id"), status.get("state")
         task = state.tasks.get(name)
+        if (task is not None and task.state is TaskState.PENDING and state.machine_queues
+                and queue_placement.on_report(step, task, cmd.machine, status, fits)):
+            return  # a copy waiting in that machine's queue (queue_placement.py)
         if task is not None and task.state is TaskState.PENDING and failover.readopt(step, task, cmd.machine,
                                                                                     status, fits):
-            continue
+            return
         if task is None or task.state is not TaskState.RUNNING or task.machine != cmd.machine:
             if cmd.full and agent_state not in ENDED:  # an ended copy has nothing left to kill
                 step.kill(name, cmd.machine, "not assigned to this machine")
-            continue
+            return
         if status.get("generation") != task.generation:
-            continue
+            return
         health.note_status(task, cmd.machine, status)
         error = status.get("last_error") or ""
         if agent_state == "finished":
@@ -83,6 +89,17 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
             task.agent = status
             wait = status.get("restart_in_s")
             task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None
+
+    # Copies started from that machine's queue are judged last: the ends reported with them (in any
+    # order) are what made their room, and the master must see that room first.
+    book = state.machine_queues
+    later = [s for s in cmd.tasks if book and book.copy(s.get("task_id"), cmd.machine) is not None]
+    deferred = {id(s) for s in later}
+    for status in cmd.tasks:
+        if id(status) not in deferred:
+            judge(status)
+    for status in later:
+        judge(status)
     reject_dependents(step)
     if state.rolling:  # a task of a rolling job may have become healthy, or failed
         rollout.roll_jobs_of(step, [state.tasks.get(s.get("task_id")) for s in cmd.tasks])

@@ -27,6 +27,7 @@ from corral.master.quota_accounts import QuotaAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
 from corral.master.copies import CopyAccounts
 from corral.master.invariants import InvariantError, check
+from corral.master.machine_queues import QueueBook, QueuedCopy
 from corral.master.lifecycle import Transition, TransitionError, check_job_transition, next_task_state
 from corral.master.records import JobRecord, MachineRecord, TaskRecord
 from corral.sched.cellview import CellView, PlacementError
@@ -75,6 +76,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         # task -> its speculative copy; soft: copies dropped with their tasks, to kill (corral.master.copies)
         self.copies, self.cancelled = {}, []
+        self.machine_queues = QueueBook()  # pending tasks waiting in agents' queues (machine_queues.py)
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
         self._appliers = {
@@ -85,6 +87,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
             ev.TaskUpgraded: self._task_upgraded,
             ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
             ev.CopyScheduled: self._copy_scheduled, ev.CopyEnded: self._copy_ended,
+            ev.TaskQueued: self._task_queued, ev.TaskDequeued: self._task_dequeued,
         }
 
     # ---- reading -------------------------------------------------------------------------------
@@ -137,6 +140,21 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def _not_pending(self, task: TaskRecord) -> None:
         if self.pending.pop(task.name, _GONE) is not _GONE:
             self.observer.pending_removed(task.name)
+            if self.machine_queues:
+                self.machine_queues.task_left_pending(task.name)
+
+    def _task_queued(self, event: ev.TaskQueued) -> None:
+        task = self.tasks[event.task]
+        if task.state is not P:
+            raise TransitionError(f"task {task.name} is {task.state.value}; only a pending task can be queued")
+        if self.machines[event.machine].state != "up":
+            raise TransitionError(f"machine {event.machine} is not up; task {task.name} cannot queue there")
+        self.machine_queues.add(QueuedCopy(event.task, event.machine, event.generation, event.t,
+                                           event.expected_wait_s))
+
+    def _task_dequeued(self, event: ev.TaskDequeued) -> None:
+        if self.machine_queues.remove(event.task, event.machine) is None:
+            raise TransitionError(f"task {event.task} is not queued on {event.machine}")
 
     def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:
         live = self.job_live.get(job)
@@ -211,6 +229,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
             self._transition(task, "lost", event, f"machine {machine.name} stopped answering")
             self._job_follows(self.jobs[task.job], "lost", event)
         machine.state = "lost"
+        self.machine_queues.machine_gone(machine.name)
         self._rebuild_view(event)
 
     @property
@@ -403,3 +422,5 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def validate(self) -> None:
         """Check every invariant; raise :class:`InvariantError` naming the first one broken."""
         check(self)
+        for problem in self.machine_queues.problems(self):
+            raise InvariantError(problem)

@@ -25,6 +25,8 @@ EXAMPLES = [
     ev.JobSubmitted(12, "c-12", 21.0, "batch.alice", {"name": "batch", "user": "alice", "tasks": 6,
                                                       "opportunistic": True}, None, opportunistic=2),
     ev.TaskUpgraded(13, "c-13", 22.0, "5.batch.alice.local", "its user's quota has room"),
+    ev.TaskQueued(14, "c-14", 23.0, "0.batch.alice.local", "m17", 5, 40.0),
+    ev.TaskDequeued(15, "c-15", 24.0, "0.batch.alice.local", "m17", "started on m3 first"),
 ]
 
 
