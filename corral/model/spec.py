@@ -141,6 +141,11 @@ class DisruptionBudgetSpec(_Strict):
     ``max_moving`` tasks moving, and/or ``max_unavailable_pct`` % of its tasks unavailable (its
     pending tasks and those stopped before their new copy starts); where both are given both hold."""
 
+    # the schema says what _one checks: at least one of the two, as a number
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"anyOf": [
+        {"required": ["max_moving"], "properties": {"max_moving": {"type": "integer"}}},
+        {"required": ["max_unavailable_pct"], "properties": {"max_unavailable_pct": {"type": "number"}}}]})
+
     max_moving: int | None = Field(None, ge=0, le=100_000, strict=True,
                                    description="at most this many of the job's tasks moving at once")
     max_unavailable_pct: float | None = Field(None, ge=0, le=100, strict=True,

@@ -9,12 +9,20 @@ cannot state (corral/master/openapi_rules.py names them), taught to the positive
 * named ports' fixed numbers must be distinct: a repeated number becomes 0 (any free port);
 * ``PUT /jobs/{job}``: the body's name and user are the path's (or left out);
 * a gang: ``min_tasks`` at most ``tasks``, and not beside ``gang: true``;
+* ``opportunistic`` only below the production band and not in a gang (``gang``, ``min_tasks``):
+  a positive case that asks for both runs no opportunistic tasks;
 * an alloc set holds no GPUs, and its failure-domain fields (``spread``, ``max_per_domain``) are
   not yet stated by its schema as the job's are: a positive alloc-set case leaves them out.
 
 And one of the run's own: ``watch=true`` (``/events``, ``/names/{job}``) holds the answer open
 for up to an hour, which a fuzzer reads as a timeout, so any case asks ``watch=false`` (the same
 operation answering at once); a case whose ``watch`` is not a boolean keeps it.
+
+And one for the run's time: a submission that is not a dry run asks for at most 1,000 tasks (a
+larger number, up to the schema's 100,000, stays in dry runs and refused cases). Jobs of 0-CPU
+tasks cost no quota, so boundary cases would fill the fuzz master's cell with hundreds of
+thousands of tasks, and a dry run plans on a copy of the whole cell: each would then take longer
+than the request timeout on a 2-core machine.
 
 Loaded through ``SCHEMATHESIS_HOOKS=tests.master.api_fuzz_hooks``.
 """
@@ -61,6 +69,11 @@ def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[s
             body["min_tasks"] = None
         elif isinstance(tasks, number) and not isinstance(tasks, bool) and least > tasks:
             body["min_tasks"] = max(1, int(tasks))
+    chance = body.get("opportunistic")
+    if chance is not None and chance is not False and chance != 0:
+        priority = body.get("priority", 2)
+        if body.get("gang") or body.get("min_tasks") or (isinstance(priority, (int, float)) and priority >= 9):
+            body["opportunistic"] = False
     if body.get("kind") == "allocset":
         body.pop("spread", None)
         body.pop("max_per_domain", None)
@@ -78,12 +91,20 @@ def taught(method: str, path: str, body: dict[str, Any], path_parameters: dict[s
     return body
 
 
+def _dry_run(query: Any) -> bool:
+    return isinstance(query, dict) and query.get("dry_run") in (True, "true", "True", "1", 1)
+
+
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
     operation = case.operation
     key = (operation.method.upper(), operation.path)
     if key in JOB_BODIES and _positive(case) and isinstance(case.body, dict):
         case.body = taught(key[0], key[1], case.body, case.path_parameters or {})
+    if key in JOB_BODIES and isinstance(case.body, dict) and not _dry_run(case.query):
+        tasks = case.body.get("tasks")
+        if isinstance(tasks, int) and not isinstance(tasks, bool) and 1000 < tasks <= 100_000:
+            case.body = {**case.body, "tasks": 1000}
     if isinstance(case.query, dict) and case.query.get("watch") in (True, "true"):
         case.query = {**case.query, "watch": False}
     return case
