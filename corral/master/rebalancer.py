@@ -27,6 +27,7 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 
+from corral.master import drains
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.records import launch_body
 from corral.model.job import TaskState
@@ -137,15 +138,19 @@ class Rebalancer:
             if not fits:
                 stale.append(move.task)
                 continue
+            old = drains.Drain(task.name, move.source, task.generation, step.clock.now() + self.config.drain_timeout_s,
+                               move.reason, task.gpus, task.ports, task.reclaimed, task.request)
             step.emit(TaskEnded, task=task.name, via="evict", note=move.reason, machine=move.source)
             step.emit(TaskScheduled, task=task.name, machine=move.target, gpus=tuple(move.gpus),
                       generation=task.generation + 1)
             task.reason = move.reason
             start = lambda: step.start(task.name, move.target, launch_body(state.jobs[task.job], task))  # noqa: E731
-            stop = lambda: step.kill(task.name, move.source, move.reason)  # noqa: E731
-            first, then = (start, stop) if move.order == START_FIRST else (stop, start)
-            first()
-            then()
+            if move.order == START_FIRST:  # the old copy drains until the new one runs (drains.py)
+                drains.hold(state, old)
+                start()
+            else:
+                step.kill(task.name, move.source, move.reason)
+                start()
             moved.append({"task": move.task, "from": move.source, "to": move.target, "order": move.order,
                           "goal": move.goal, "reason": move.reason})
         step.reply = {"moved": len(moved), "moves": moved, "stale": stale, "freed": list(plan.freed)}
