@@ -12,11 +12,12 @@ its loop, the simulator from its event loop, with the same core (``run`` does no
 3. under the lock, in one step, each move that still holds (its task still running on the
    source, the target still with room for it while the old copy runs): ``TaskEnded`` (via
    ``evict``, its note the move's reason: "moved from m3 to m7 to free 16 GPUs for gang
-   train.bob") and ``TaskScheduled`` on the target, then the effects, for a ``start-first`` move
-   ``StartTask`` on the target before ``KillTask`` on the source, for ``stop-first`` the reverse.
-
-What it does not do (docs/rebalancer.md): it does not wait for the new copy to report running
-before asking the old one to stop; both orders go out in the same delivery, in order.
+   train.bob") and ``TaskScheduled`` on the target (the task's next generation), then the
+   effects. A ``stop-first`` move sends ``KillTask`` on the source, then ``StartTask`` on the
+   target. A ``start-first`` move sends only ``StartTask``: the old copy keeps running on the
+   source, its room held in the cell view and the source's assignments listing it, until the
+   target's agent reports the new generation running, ``drain_timeout_s`` passes (at ``Tick``),
+   or the task leaves that placement; only then is it killed (corral.master.drains).
 """
 
 from __future__ import annotations
