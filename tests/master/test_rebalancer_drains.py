@@ -146,3 +146,22 @@ def test_a_stop_first_move_still_kills_at_once_and_leaves_nothing_draining():
     assert [(type(e).__name__, e.machine) for e in out.effects] == [("KillTask", source), ("StartTask", target)]
     assert not h.state.draining and name not in h.core.assignments(source)
     assert isinstance(out.effects[1], StartTask)
+
+
+def test_the_links_assignments_keep_a_draining_old_copy_under_its_name_and_never_start_it_again():
+    import threading
+    from types import SimpleNamespace
+
+    from corral.master.assignments import AgentMemory, plan_assignments
+
+    h, name, source, target, old, _ = moved_cell()
+    master, agent = SimpleNamespace(core=h.core, lock=threading.Lock()), AgentMemory()
+    for _ in range(3):  # the old copy reported: kept, and its hold's id is no task to start
+        keep, relaunch = plan_assignments(master, agent, source, "http://m0", [status(name, old)], None, 60.0)
+        assert name in keep and not any(k.endswith(".drain%d" % old) for k in keep) and relaunch == []
+    for _ in range(3):  # it went missing: still listed while it drains, never started again
+        keep, relaunch = plan_assignments(master, agent, source, "http://m0", [], None, 60.0)
+        assert name in keep and relaunch == []
+    h.run(AgentReport(target, [status(name, old + 1)]))
+    keep, _ = plan_assignments(master, agent, source, "http://m0", [status(name, old)], None, 60.0)
+    assert name not in keep  # the drain ended: the agent stops it
