@@ -165,3 +165,13 @@ def test_the_links_assignments_keep_a_draining_old_copy_under_its_name_and_never
     h.run(AgentReport(target, [status(name, old + 1)]))
     keep, _ = plan_assignments(master, agent, source, "http://m0", [status(name, old)], None, 60.0)
     assert name not in keep  # the drain ended: the agent stops it
+
+
+def test_a_dry_runs_scratch_core_keeps_the_drains_held_rooms():
+    from corral.master.dry_run import scratch_of
+
+    h, name, source, target, old, _ = moved_cell()
+    scratch = scratch_of(h.core)
+    assert scratch.state.draining[name].machine == source and scratch.state.draining[name] is not h.state.draining[name]
+    assert (scratch.state.view.free == h.state.view.free).all()
+    scratch.state.validate()
