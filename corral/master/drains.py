@@ -10,6 +10,7 @@ does not kill it). The drain ends, the old copy killed and its room released, wh
 * the target's agent reports the new generation ``running`` (a poll or a notification);
 * the deadline passes (``RebalanceConfig.drain_timeout_s``, looked at every ``Tick``): the old copy
   is stopped anyway; the new one carries on as the task, wherever it is in its start;
+* a placement preempts the held room (commit.py; like a speculative copy, it may be a victim);
 * the task leaves that placement for any reason (the new copy failed, was killed, its machine
   lost, the job killed): the old copy is stopped too. The move is not undone: the log already says
   where the task is, and the task's own failover or retry takes it from there, so it is never lost;
@@ -82,6 +83,19 @@ def place_all(state: Any) -> None:
         except PlacementError:
             del state.draining[drain.task]
             state.drains_dropped.append(drain)
+
+
+def by_hold(state: Any, view_id: str) -> Drain | None:
+    """The drain whose held room is ``view_id`` in the view, if any (a preemption victim may be one)."""
+    task, sep, number = view_id.rpartition(_SUFFIX)
+    drain = state.draining.get(task) if sep and number.isdigit() else None
+    return drain if drain is not None and drain.id == view_id else None
+
+
+def preempt(step: Any, drain: Drain, reason: str) -> None:
+    """A placement preempts a draining old copy: it stops now (the new copy is the task)."""
+    if step.state.draining.get(drain.task) is drain:
+        _end(step, drain, reason)
 
 
 def on(state: Any, machine: str) -> list[str]:

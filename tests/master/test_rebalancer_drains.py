@@ -175,3 +175,14 @@ def test_a_dry_runs_scratch_core_keeps_the_drains_held_rooms():
     assert scratch.state.draining[name].machine == source and scratch.state.draining[name] is not h.state.draining[name]
     assert (scratch.state.view.free == h.state.view.free).all()
     scratch.state.validate()
+
+
+def test_a_higher_priority_task_may_preempt_a_draining_old_copy_and_the_new_copy_runs_on():
+    h, name, source, target, old, _ = moved_cell()
+    # 4 cpu of production work that may go only to the source: its one victim is the held room
+    h.submit("prod", cpu="4", priority=9, constraints=[f"host == {source}"])
+    out = h.schedule()
+    prod = h.task("prod")
+    assert prod.state is R and prod.machine == source, prod.reason
+    assert (name, source) in kills(out) and not h.state.draining
+    assert h.state.tasks[name].state is R and h.state.tasks[name].machine == target
