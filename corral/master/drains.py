@@ -98,6 +98,11 @@ def preempt(step: Any, drain: Drain, reason: str) -> None:
         _end(step, drain, reason)
 
 
+def pinned(state: Any) -> frozenset[str]:
+    """The placed ids the rebalancer must not move: both copies of every move in progress."""
+    return frozenset(d.task for d in state.draining.values()) | frozenset(d.id for d in state.draining.values())
+
+
 def on(state: Any, machine: str) -> list[str]:
     """The tasks whose old copies drain on ``machine`` (its assignments list them)."""
     return [d.task for d in state.draining.values() if d.machine == machine]

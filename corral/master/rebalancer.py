@@ -110,7 +110,10 @@ class Rebalancer:
         with lock:
             self.last = core.clock.now()
             view = core.state.view.copy()
-            ledger = BudgetLedger(job_budgets(core.state))
+            ledger = BudgetLedger(job_budgets(core.state), pinned=drains.pinned(core.state))
+            for drain in core.state.draining.values():  # a move still in progress counts as moving
+                job = core.state.tasks[drain.task].job
+                ledger.moving[job] = ledger.moving.get(job, 0) + 1
             units = pending_units(core.state)
             measure = cell_measure(core.state)
         try:
@@ -130,7 +133,8 @@ class Rebalancer:
         for move in plan.moves:
             task = state.tasks.get(move.task)
             target = state.view.index.get(move.target)
-            if task is None or task.state is not R or task.machine != move.source or target is None:
+            if (task is None or task.state is not R or task.machine != move.source or target is None
+                    or task.name in state.draining):  # its last move is still in progress
                 stale.append(move.task)
                 continue
             req, view = state.jobs[task.job].request, state.view

@@ -186,3 +186,17 @@ def test_a_higher_priority_task_may_preempt_a_draining_old_copy_and_the_new_copy
     assert prod.state is R and prod.machine == source, prod.reason
     assert (name, source) in kills(out) and not h.state.draining
     assert h.state.tasks[name].state is R and h.state.tasks[name].machine == target
+
+
+def test_a_task_whose_move_is_in_progress_is_not_moved_again():
+    h, name, source, target, old, _ = moved_cell()
+    r = Rebalancer(h.core, RebalanceConfig(enabled=True, max_moves=4, defragment=False))
+    h.submit("train", tasks=2, cpu="4", gang=True)
+    h.schedule()
+    out = r.run(force=True)
+    assert out.reply["moved"] and name not in [m["task"] for m in out.reply["moves"]]
+    assert out.reply["stale"] == []  # the held room was never planned as a task to move
+    again = RebalancePlan(moves=[Move(name, h.state.tasks[name].job, target, source, (), "start-first",
+                                      "defragment", "back")])
+    assert h.core._run("again", lambda step: r._apply(step, again)).reply["stale"] == [name]
+    h.state.validate()
