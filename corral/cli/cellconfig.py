@@ -15,6 +15,7 @@ is ``poll-interval`` or ``poll_interval``)::
       enabled: true
       interval_s: 60               # between passes
       max_moves: 8                 # per pass
+      drain_timeout_s: 60          # a start-first move's old copy waits this long for the new one
     shares:                        # DRF weights (default 1) and groups (file only)
       users: {alice: 2}
       groups:
@@ -118,7 +119,7 @@ def _rebalance(value: Any) -> Any:
     from corral.sched.rebalance.planner import RebalanceConfig
 
     if not isinstance(value, dict):
-        raise ValueError(f"expected a mapping (enabled, interval_s, max_moves, free_room, defragment), got {value!r}")
+        raise ValueError(f"expected a mapping (enabled, interval_s, max_moves, free_room, defragment, drain_timeout_s), got {value!r}")
     known = {f.name: f.type for f in fields(RebalanceConfig)}
     args: dict[str, Any] = {}
     for raw, item in value.items():

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.master import drains
 from corral.master.commands import StartTask
 
 ENDED = ("finished", "failed", "killed")
@@ -66,6 +67,12 @@ def plan_assignments(master: Any, agent: AgentMemory, name: str, address: str, t
         at = view.index.get(name)
         # the running tasks placed there (allocs are reservations: no agent runs them)
         want = sorted(t for t in view.tasks[at] if not core.state.is_alloc(t)) if at is not None else []
+        # old copies of start-first moves drain there under their tasks' names (drains.py): kept, never
+        # started again (an old copy that went missing is gone; the new one is the task)
+        draining = set(drains.on(core.state, name))
+        if draining:
+            holds = {core.state.draining[t].id for t in draining}
+            want = [t for t in want if t not in holds]
         # and the copies waiting in its queue: an agent that lost its queue (it restarted) gets them again
         queued = {c.task for c in core.state.machine_queues.on(name)}
         want += sorted(queued)
@@ -99,4 +106,4 @@ def plan_assignments(master: Any, agent: AgentMemory, name: str, address: str, t
         if task not in reported:
             del agent.ended_at[task]
     agent.next_expiry = min(agent.ended_at.values(), default=float("inf")) + keep_ended_s
-    return frozenset(want) | keep | newer, relaunch
+    return frozenset(want) | draining | keep | newer, relaunch

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from corral.master import allocs
+from corral.master import allocs, drains
 from corral.master.events import CopyEnded, TaskEnded, TaskScheduled
 from corral.master.failover import Failover, failed_machines
 from corral.master.gangs import gang_groups, gang_need, gang_staleness, is_gang_waiting, rest_of_gangs
@@ -162,6 +162,9 @@ def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unch
         copy = state.copy_by_id(v.victim)  # a speculative copy may be preempted like any batch task
         if copy is not None and copy.machine == p.machine:
             continue
+        drain = drains.by_hold(state, v.victim)  # a start-first move's old copy, draining (drains.py)
+        if drain is not None and drain.machine == p.machine:
+            continue
         victim = state.tasks.get(v.victim)
         if victim is None or victim.state is not R or victim.machine != p.machine:
             return f"preemption victim {v.victim} is no longer on {p.machine}"
@@ -179,6 +182,9 @@ def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
             step.kill(copy.id, copy.machine, v.reason)
             step.emit(CopyEnded, task=copy.task, copy=copy.copy, via="cancel", note=f"preempted: {v.reason}",
                       machine=copy.machine)
+        drain = drains.by_hold(state, v.victim)
+        if drain is not None:  # its room goes to the placement now, the new copy runs on as the task
+            drains.preempt(step, drain, v.reason)
     victims = [v for v in victims_of.get(p.task_id, [])
                if v.victim in state.tasks and state.tasks[v.victim].state is R]  # not yet evicted
     for v in victims:

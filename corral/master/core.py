@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from corral.master import admission, allocs, jobs, opportunistic, rollout, speculation
+from corral.master import admission, allocs, drains, jobs, opportunistic, rollout, speculation
 from corral.master.clock import Clock, WallClock
 from corral.master.errors import AdmissionError
 from corral.master.commands import (AgentReport, AgentTransport, Kill, MachineDown, MachineUp, RecordingTransport,
@@ -107,6 +107,7 @@ class MasterCore:
         # Scheduler profiles (Omega): the default one is self.scheduler and self.rounds.
         self.profiles = ProfileRunners(self, profiles)
         self._explainer: Scheduler | None = None
+        self._drains_seen = 0  # state.drains_released when a round last took a snapshot
         self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
         # Apollo's machine queues (queue_placement.py); off unless the cell configuration turns them on.
         self.machine_queues = MachineQueues(machine_queues or MachineQueueConfig(),
@@ -170,6 +171,8 @@ class MasterCore:
             work(step)
             if self.state.cancelled:  # copies that went with their tasks: kill them where they run
                 speculation.kill_cancelled(step)
+            if self.state.draining or self.state.drains_dropped:  # start-first moves (drains.py)
+                drains.settle(step)
             if self.state.quota_freed:  # a regular task ended, a job was killed or shrunk
                 self._upgrade(step)
             self.machine_queues.cancel_orphans(step, book.orphans)
@@ -240,6 +243,7 @@ class MasterCore:
         self.failover.lose_silent(step)
         self.failover.fail_stranded(step)
         speculation.speculate(step, self.speculation)
+        drains.expire(step)  # start-first moves whose new copies did not report running in time
         self.machine_queues.correct(step)
         self._upgrade(step)  # also a quota raised (a new quota file) since the last look
 
@@ -275,10 +279,11 @@ class MasterCore:
 
     def assignments(self, machine: str) -> list[str]:
         """The tasks the master wants on ``machine`` (the body of ``PUT /v1/assignments``): what runs
-        there and what waits in its queue."""
+        there, the old copies that drain there (drains.py) and what waits in its queue."""
         return sorted([t.name for t in self.state.tasks.values()
                        if t.state is TaskState.RUNNING and t.machine == machine and not self.state.is_alloc(t.name)]
                       + [c.id for c in self.state.copies.values() if c.machine == machine]
+                      + drains.on(self.state, machine)
                       + [c.task for c in self.state.machine_queues.on(machine)])
 
     def queued_launch(self, name: str, machine: str) -> dict[str, Any]:
@@ -319,6 +324,7 @@ class MasterCore:
         the jobs ``keep`` keeps: a profile's); the cell view is given the reservations that changed
         first (reclamation)."""
         self.reservations.sync(self.state)
+        self._drains_seen = self.state.drains_released
         return snapshot(self.state, self.queue, self.failover, only, keep)
 
     def commit(self, rnd: Round, plan: Plan, cmd_id: str | None = None) -> Outcome:
@@ -344,7 +350,10 @@ class MasterCore:
 
     def time_may_change_plan(self) -> bool:
         """Could a round find something new with the state unchanged? (Lost tasks wait their turn
-        in time; the unschedulable queue flushes by time; reservations the view was not given yet.)"""
+        in time; the unschedulable queue flushes by time; reservations the view was not given yet; an
+        old copy of a start-first move gave its room back, drains.py.)"""
+        if self.state.drains_released != self._drains_seen:
+            return True
         return bool(len(self.failover.reschedule)) or self.queue.flush_due() or self.reservations.changed
 
     def schedule(self, scheduler: Scheduler | None = None, lock=None,

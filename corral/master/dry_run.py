@@ -18,8 +18,10 @@ master would still hold back for a moment.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from corral.master import drains
 from corral.master.commands import Submit, Tick, Update
 from corral.master.core import MasterCore
 from corral.master.events import AllocSetSubmitted, JobSubmitted, JobUpdated, TaskEnded, TaskScheduled
@@ -48,6 +50,8 @@ class _Recording:
 def scratch_of(core: MasterCore) -> MasterCore:
     """A core on a copy of ``core``'s state; call under the lock that guards ``core``."""
     copy = CellState.from_dict(core.state.to_dict())
+    for drain in core.state.draining.values():  # soft, not in to_dict: their held rooms are not free
+        drains.hold(copy, dataclasses.replace(drain))
     return MasterCore(copy, clock=core.clock, quotas=core.quotas, scheduler=Scheduler(core.scheduler.config),
                       cell=core.state.cell, poll_interval_s=core.poll_interval_s,
                       profiles=core.profiles.profiles)

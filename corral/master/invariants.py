@@ -31,6 +31,9 @@ def check(state: Any) -> None:
     for task in state.tasks.values():
         if task.state is R and task.reclaimed:
             reclaimed[state.view.index[task.machine]] += task.request.vector
+    for drain in state.draining.values():  # an old copy draining in reclaimed room (drains.py)
+        if drain.reclaimed:
+            reclaimed[state.view.index[drain.machine]] += drain.request.vector
     if (state.view.free + reclaimed < 0).any():
         fail("a machine is over-committed")
     if any(t.reclaimed and t.state is not R for t in state.tasks.values()):
@@ -63,7 +66,14 @@ def check(state: Any) -> None:
             fail(f"copy {copy.id} runs on {copy.machine} for a task {task.state.value} on {task.machine}")
         if placed is None or state.view.names[placed] != copy.machine:
             fail(f"copy {copy.id} is not on its machine {copy.machine} in the view")
-    if len(state.view.where) != sum(1 for t in state.tasks.values() if t.state is R) + len(state.copies):
+    for name, drain in state.draining.items():  # an old copy of a start-first move: its room held
+        placed, task = state.view.where.get(drain.id), state.tasks[name]
+        if task.state is not R or task.machine == drain.machine or task.generation != drain.generation + 1:
+            fail(f"old copy {drain.id} drains on {drain.machine} for a task {task.state.value} on {task.machine}")
+        if placed is None or state.view.names[placed] != drain.machine:
+            fail(f"old copy {drain.id} does not hold its room on {drain.machine} in the view")
+    if len(state.view.where) != (sum(1 for t in state.tasks.values() if t.state is R) + len(state.copies)
+                                 + len(state.draining)):
         fail("the view holds tasks that are not running")
     for jid, job in state.jobs.items():
         tasks = state.tasks_of(jid)

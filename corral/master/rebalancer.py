@@ -12,11 +12,12 @@ its loop, the simulator from its event loop, with the same core (``run`` does no
 3. under the lock, in one step, each move that still holds (its task still running on the
    source, the target still with room for it while the old copy runs): ``TaskEnded`` (via
    ``evict``, its note the move's reason: "moved from m3 to m7 to free 16 GPUs for gang
-   train.bob") and ``TaskScheduled`` on the target, then the effects, for a ``start-first`` move
-   ``StartTask`` on the target before ``KillTask`` on the source, for ``stop-first`` the reverse.
-
-What it does not do (docs/rebalancer.md): it does not wait for the new copy to report running
-before asking the old one to stop; both orders go out in the same delivery, in order.
+   train.bob") and ``TaskScheduled`` on the target (the task's next generation), then the
+   effects. A ``stop-first`` move sends ``KillTask`` on the source, then ``StartTask`` on the
+   target. A ``start-first`` move sends only ``StartTask``: the old copy keeps running on the
+   source, its room held in the cell view and the source's assignments listing it, until the
+   target's agent reports the new generation running, ``drain_timeout_s`` passes (at ``Tick``),
+   or the task leaves that placement; only then is it killed (corral.master.drains).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np
 
+from corral.master import drains
 from corral.master.events import TaskEnded, TaskScheduled
 from corral.master.records import launch_body
 from corral.model.job import TaskState
@@ -108,7 +110,10 @@ class Rebalancer:
         with lock:
             self.last = core.clock.now()
             view = core.state.view.copy()
-            ledger = BudgetLedger(job_budgets(core.state))
+            ledger = BudgetLedger(job_budgets(core.state), pinned=drains.pinned(core.state))
+            for drain in core.state.draining.values():  # a move still in progress counts as moving
+                job = core.state.tasks[drain.task].job
+                ledger.moving[job] = ledger.moving.get(job, 0) + 1
             units = pending_units(core.state)
             measure = cell_measure(core.state)
         try:
@@ -128,7 +133,8 @@ class Rebalancer:
         for move in plan.moves:
             task = state.tasks.get(move.task)
             target = state.view.index.get(move.target)
-            if task is None or task.state is not R or task.machine != move.source or target is None:
+            if (task is None or task.state is not R or task.machine != move.source or target is None
+                    or task.name in state.draining):  # its last move is still in progress
                 stale.append(move.task)
                 continue
             req, view = state.jobs[task.job].request, state.view
@@ -137,15 +143,19 @@ class Rebalancer:
             if not fits:
                 stale.append(move.task)
                 continue
+            old = drains.Drain(task.name, move.source, task.generation, step.clock.now() + self.config.drain_timeout_s,
+                               move.reason, task.gpus, task.ports, task.reclaimed, task.request)
             step.emit(TaskEnded, task=task.name, via="evict", note=move.reason, machine=move.source)
             step.emit(TaskScheduled, task=task.name, machine=move.target, gpus=tuple(move.gpus),
                       generation=task.generation + 1)
             task.reason = move.reason
             start = lambda: step.start(task.name, move.target, launch_body(state.jobs[task.job], task))  # noqa: E731
-            stop = lambda: step.kill(task.name, move.source, move.reason)  # noqa: E731
-            first, then = (start, stop) if move.order == START_FIRST else (stop, start)
-            first()
-            then()
+            if move.order == START_FIRST:  # the old copy drains until the new one runs (drains.py)
+                drains.hold(state, old)
+                start()
+            else:
+                step.kill(task.name, move.source, move.reason)
+                start()
             moved.append({"task": move.task, "from": move.source, "to": move.target, "order": move.order,
                           "goal": move.goal, "reason": move.reason})
         step.reply = {"moved": len(moved), "moves": moved, "stale": stale, "freed": list(plan.freed)}

@@ -33,7 +33,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded
-from corral.master import health, queue_placement, rollout, speculation
+from corral.master import drains, health, queue_placement, rollout, speculation
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -60,6 +60,8 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
     def judge(status: dict[str, Any]) -> None:
         if speculation.copy_report(step, cmd.machine, status, cmd.full):
             return  # a speculative copy's (corral.master.speculation)
+        if state.draining and drains.old_copy_report(step, cmd.machine, status):
+            return  # the old copy of a start-first move, draining on its source (drains.py)
         name, agent_state = status.get("task_id"), status.get("state")
         task = state.tasks.get(name)
         if (task is not None and task.state is TaskState.PENDING and state.machine_queues
@@ -86,6 +88,8 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
         elif agent_state == "killed":
             step.emit(TaskEnded, task=name, via="evict", note=error or "killed on its machine", machine=cmd.machine)
         elif agent_state in ACTIVE:
+            if agent_state == "running" and state.draining:
+                drains.new_copy_running(step, task, cmd.machine)  # its old copy may stop now
             task.agent = status
             wait = status.get("restart_in_s")
             task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None

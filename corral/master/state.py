@@ -25,6 +25,7 @@ from corral.master import events as ev
 from corral.master.alloc_accounts import AllocAccounts
 from corral.master.quota_accounts import QuotaAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
+from corral.master import drains
 from corral.master.copies import CopyAccounts
 from corral.master.invariants import InvariantError, check
 from corral.master.machine_queues import QueueBook, QueuedCopy
@@ -76,6 +77,10 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
         self.alloc_members: dict[str, dict[str, np.ndarray]] = {}
         # task -> its speculative copy; soft: copies dropped with their tasks, to kill (corral.master.copies)
         self.copies, self.cancelled = {}, []
+        # task -> the old copy a start-first move leaves on its source until the new one runs; soft:
+        # drains a rebuilt view could not place again, to kill (corral.master.drains)
+        self.draining, self.drains_dropped = {}, []
+        self.drains_released = 0  # rooms drains gave back (no event: a round must look again)
         self.machine_queues = QueueBook()  # pending tasks waiting in agents' queues (machine_queues.py)
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
@@ -262,6 +267,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
                 self.view.remove(name)
                 misfits.append((member, f"its alloc {alloc} {why}"))
         self._place_copies(event is not None)
+        drains.place_all(self)
         for task, why in misfits:
             if event is None:
                 raise InvariantError(f"running task {task.name} does not fit its machine: {why}")

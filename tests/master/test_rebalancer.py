@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corral.master.commands import KillTask, StartTask
+from corral.master.commands import AgentReport, KillTask, StartTask
 from corral.master.core import MasterCore
 from corral.master.rebalancer import Rebalancer
 from corral.model.job import TaskState
@@ -42,6 +42,10 @@ def test_a_move_frees_room_for_a_gang_that_fits_nowhere_and_the_gang_then_starts
     move = out.reply["moves"][0]
     assert move["reason"].startswith(f"moved from {move['from']} to {move['to']} to free ")
     assert move["reason"].endswith(" for gang train.alice"), move["reason"]
+    h.schedule()  # the old copy still drains on the source: its room is not free yet
+    assert all(t.state is not R for t in h.state.tasks_of("train.alice"))
+    moved = h.state.tasks[move["task"]]
+    h.run(AgentReport(move["to"], [{"task_id": moved.name, "state": "running", "generation": moved.generation}]))
     h.schedule()
     assert all(t.state is R for t in h.state.tasks_of("train.alice"))
     # the log holds ordinary events: a rebuilt state is the same state
@@ -56,10 +60,18 @@ def test_the_new_copy_is_started_before_the_old_one_is_stopped():
     move = out.reply["moves"][0]
     assert move["order"] == "start-first"
     kinds = [(type(e).__name__, e.machine) for e in out.effects if isinstance(e, (StartTask, KillTask))]
-    assert kinds == [("StartTask", move["to"]), ("KillTask", move["from"])]
+    assert kinds == [("StartTask", move["to"])]  # the old copy is not stopped yet
     moved = h.state.tasks[move["task"]]
     assert moved.machine == move["to"] and moved.state is R
     assert moved.history[-2].via == "evict" and "moved from" in h.state.tasks[move["task"]].reason
+    # still starting on the target: the old copy keeps running
+    starting = {"task_id": moved.name, "state": "starting", "generation": moved.generation}
+    assert not h.run(AgentReport(move["to"], [starting], full=True)).effects
+    running = {**starting, "state": "running"}
+    kills = [e for e in h.run(AgentReport(move["to"], [running], full=True)).effects if isinstance(e, KillTask)]
+    assert [(k.task, k.machine) for k in kills] == [(moved.name, move["from"])]
+    assert "its new copy runs on" in kills[0].reason
+    assert not h.state.draining and moved.name not in h.core.assignments(move["from"])
 
 
 def test_production_tasks_are_not_movable_by_default_and_never_move():

@@ -45,10 +45,16 @@ class BudgetLedger:
     jobs: dict[str, JobBudget]
     moving: dict[str, int] = field(default_factory=dict)
     stopped: dict[str, int] = field(default_factory=dict)
+    # placed ids that never move, whatever their jobs' budgets (a move still in progress: both its copies)
+    pinned: frozenset[str] = frozenset()
 
     def movable(self, job: str) -> bool:
         info = self.jobs.get(job)
         return info is not None and info.movable
+
+    def movable_task(self, task) -> bool:
+        """May this placed task (a PlacedTask) move at all?"""
+        return task.id not in self.pinned and self.movable(task.job)
 
     def can_move(self, job: str, stop_first: bool = False) -> bool:
         info = self.jobs.get(job)

@@ -50,7 +50,8 @@ def defragment(journal: Journal, policy, measure: Measure, max_moves: int, min_g
         for task in sorted(view.tasks[source].values(), key=lambda t: t.id):
             if made >= max_moves:
                 return made
-            if not ledger.can_move(task.job) or view.where.get(task.id) != source:
+            if (not ledger.movable_task(task) or not ledger.can_move(task.job)
+                    or view.where.get(task.id) != source):
                 continue
             at = np.array([source])
             here = measure.of(view, at)[0]

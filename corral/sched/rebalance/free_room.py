@@ -62,7 +62,7 @@ def free_room(journal: Journal, policy, req: TaskRequest, need: int, label: str,
         return False  # it fits already: the scheduler's work, not ours
     ever = _ever(view, policy, req)
     # Machines that could hold it, those it lacks least on first (then fewest movable tasks).
-    counts = np.array([sum(1 for t in view.tasks[m].values() if ledger.movable(t.job)) if ever[m] else -1
+    counts = np.array([sum(1 for t in view.tasks[m].values() if ledger.movable_task(t)) if ever[m] else -1
                        for m in range(len(view))])
     short = shortfall(view, req)
     order = [int(m) for m in np.lexsort((view.rank, counts, short)) if counts[m] > 0]
@@ -77,7 +77,7 @@ def free_room(journal: Journal, policy, req: TaskRequest, need: int, label: str,
         # this machine and the next ones the unit still needs are never targets: no task is moved
         # twice over (or onto a machine about to be cleared)
         protected[order[i:i + max(need - have, 1)]] = True
-        tasks = sorted((t for t in view.tasks[m].values() if ledger.movable(t.job)),
+        tasks = sorted((t for t in view.tasks[m].values() if ledger.movable_task(t)),
                        key=lambda t: (-(req.gpu > 0 and t.request.gpu > 0), int(t.request.vector[GPU]),
                                       int(t.request.vector.sum()), t.id))
         after = before

@@ -32,6 +32,8 @@ class RebalanceConfig:
     free_room: bool = True  # goal (a)
     defragment: bool = True  # goal (b)
     min_gain: float = 1e-6  # smallest fragmentation drop a defragmenting move must give
+    # how long a start-first move's old copy keeps running for its new copy to report running
+    drain_timeout_s: float = 60.0
 
 
 def plan_moves(view: CellView, policy, ledger: BudgetLedger, units: Sequence[Unit], measure: Measure | None,

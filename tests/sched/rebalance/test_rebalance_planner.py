@@ -61,6 +61,25 @@ def test_non_movable_tasks_never_move_and_no_moves_are_wasted():
     assert dict(view.where) == where
 
 
+def test_pinned_tasks_never_move_for_either_goal():
+    view = gpu_cell(4)
+    jobs = one_gpu_tasks_spread(view)
+    gang = request(cpu=8, memory_gib=8, gpu=8)
+    pinned = frozenset(view.where)  # every placed task: nothing may move, whatever the budgets
+    where = dict(view.where)
+    plan = plan_moves(view, make_policy("hybrid"), BudgetLedger(jobs, pinned=pinned), [(gang, 1, "gang g")], None, ON)
+    assert plan.moves == [] and dict(view.where) == where
+    view = gpu_cell(2)
+    share = request(cpu=1, memory_gib=1, gpu=1, gpu_milli=500)
+    occupy(view, "m0", share, "a", job="a", gpus=(0,))
+    occupy(view, "m1", share, "b", job="b", gpus=(0,))
+    typical = TypicalPods(np.array([1000]), np.array([1000]), np.array([8]), ((),), np.array([1.0]))
+    plan = plan_moves(view, make_policy("hybrid"), BudgetLedger({"a": JobBudget(True), "b": JobBudget(True)},
+                                                                pinned=frozenset({"a", "b"})),
+                      [], GpuFragmentation(typical), RebalanceConfig(enabled=True, max_moves=4, free_room=False))
+    assert plan.moves == []
+
+
 def test_a_gang_that_cannot_get_enough_room_gets_no_moves():
     view = gpu_cell(2)
     jobs = one_gpu_tasks_spread(view, per_machine=7)  # 14 GPUs used of 16: never room for 2 x 8
