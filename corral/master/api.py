@@ -85,7 +85,7 @@ def _document_bodies(app: FastAPI) -> None:
     """Add the JobSpec and MachineRegistration schemas to the OpenAPI description."""
     from fastapi.openapi.utils import get_openapi
 
-    from corral.master.openapi_rules import tighten
+    from corral.master.openapi_rules import CONSTRAINT, tighten
     from corral.model.allocset import AllocSetSpec
 
     def openapi() -> dict[str, Any]:
@@ -103,6 +103,9 @@ def _document_bodies(app: FastAPI) -> None:
             for name, definition in body.pop("$defs", {}).items():
                 components.setdefault(name, definition)  # the tightened JobSpec's, where they share one
             body["required"] = [f for f in body.get("required", []) if f != "user"]  # the caller's
+            if "constraints" in body.get("properties", {}):  # the grammar admission reads, as the job's
+                body["properties"]["constraints"] = {"type": "array", "default": [],
+                                                     "items": {"type": "string", "pattern": CONSTRAINT}}
             components["AllocSetSpec"] = body
             # what POST /jobs takes: a job, or an alloc set (kind: allocset; docs/allocs.md)
             components["Submission"] = {"title": "Submission", "oneOf": [

@@ -123,3 +123,16 @@ def test_a_dry_submit_of_an_alloc_set_says_where_its_allocs_would_go():
                                              "resources": {"cpu": "1", "memory": "1Gi"}})
     assert answer["job"] == "web-allocs.alice" and [p["machine"] for p in answer["placed"]] == ["m1", "m1"]
     assert "web-allocs.alice" not in h.state.jobs, "nothing was stored"
+
+
+@pytest.mark.slow
+def test_a_dry_submit_of_the_largest_job_plans_every_task_and_answers_a_bounded_list():
+    # the schema's bound: 100,000 tasks (the fuzz run keeps its dry runs smaller, for its time)
+    h = Harness()
+    for name in ("m1", "m2", "m3"):
+        h.machine(name, cpu="4")
+    before = h.state.to_dict()
+    answer = dry_run.dry_submit(scratch(h), spec("huge", tasks=100_000, cpu="0", memory="0"))
+    assert answer["placed_count"] == 100_000 and len(answer["placed"]) == dry_run.MAX_PLACED_SHOWN
+    assert answer["pending_count"] == 0 and answer["pending"] == []
+    assert h.state.to_dict() == before
