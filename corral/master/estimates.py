@@ -23,6 +23,7 @@ from typing import Any, Hashable
 
 from corral.master import events as ev
 from corral.master.queue_wait import LATE_FRACTION
+from corral.sched.estimates.completion import completion_s
 from corral.sched.estimates.failures import FailureEstimator
 from corral.sched.estimates.runtime import Estimate, RuntimeEstimator
 
@@ -76,3 +77,32 @@ class MasterEstimates:
 def _expected(state: Any, jid: str) -> float | None:
     job = state.jobs.get(jid)
     return getattr(job.spec, "expected_runtime", None) if job is not None else None
+
+
+class CompletionEstimate:
+    """``(request, machine) -> seconds``: the completion-time scorer's estimate from the master's
+    estimators (corral.sched.estimates.completion): the request's wait there (``wait``, the machine
+    queues' ExpectedWait) + its class's runtime / (1 - p), p the failure prior (a request names no
+    job, so no job's own figures). Start-up costs are not measured by the master yet: 0. An unknown
+    runtime is inf (the scorer then prefers nothing over it, as it scores every such machine 0)."""
+
+    def __init__(self, state: Any, wait: Any):
+        self.state, self.wait = state, wait
+
+    def __call__(self, request: Any, machine: str) -> float:
+        estimates = self.state.estimates
+        runtime = estimates.runtimes.for_class(request, request.job)
+        if not runtime.known:
+            return float("inf")
+        p = estimates.failures.probability(request.job) if request.job else estimates.failures.prior_p
+        return completion_s(float(self.wait(machine, request)), 0.0, runtime.mean_s, p)
+
+
+def attach_completion(scheduler: Any, completion: Any) -> int:
+    """Hand ``completion`` to the completion-time scorers of ``scheduler``'s policy (how many)."""
+    found = 0
+    for scorer, _ in scheduler.policy.scorers:
+        if hasattr(scorer, "completion") and getattr(scorer, "name", "") == "completion-time":
+            scorer.completion = completion
+            found += 1
+    return found

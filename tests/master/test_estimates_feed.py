@@ -80,3 +80,26 @@ def test_a_rebuild_from_the_log_gives_the_same_estimates():
         assert rebuilt.runtime(job) == live.runtime(job)
         assert rebuilt.failures.counts(job) == live.failures.counts(job)
     assert rebuilt.started == live.started and len(live.started) == 1
+
+
+def test_the_completion_estimate_is_the_wait_plus_the_class_runtime_over_the_success_odds():
+    from corral.master.estimates import CompletionEstimate
+
+    h = Harness()
+    h.machine("m1", cpu="8")
+    run_job(h, "b", [10.0, 20.0, 30.0])  # the class of b's request: mean 20 s
+    request = h.state.jobs["b.alice"].request
+    estimate = CompletionEstimate(h.state, lambda machine, req: {"m1": 12.0}[machine])
+    p = h.state.estimates.failures.prior_p  # a request names no job: the failure prior
+    assert abs(estimate(request, "m1") - (12.0 + 20.0 / (1 - p))) < 1e-9
+    other = h.state.jobs["b.alice"].request.__class__(resources=request.resources, priority=9)
+    assert estimate(other, "m1") == float("inf")  # a class nothing finished of
+
+
+def test_the_core_hands_its_estimate_to_a_completion_time_policy():
+    from corral.master.estimates import CompletionEstimate
+    from corral.sched.scheduler import Scheduler, SchedulerConfig
+
+    h = Harness(scheduler=Scheduler(SchedulerConfig(policy="completion-time=1")))
+    (scorer, weight), = h.core.scheduler.policy.scorers
+    assert scorer.name == "completion-time" and isinstance(scorer.completion, CompletionEstimate)
