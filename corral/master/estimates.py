@@ -23,6 +23,7 @@ from typing import Any, Hashable
 
 from corral.master import events as ev
 from corral.master.queue_wait import LATE_FRACTION
+from corral.model.job import TaskState
 from corral.sched.estimates.completion import completion_s
 from corral.sched.estimates.failures import FailureEstimator
 from corral.sched.estimates.runtime import Estimate, RuntimeEstimator
@@ -45,7 +46,10 @@ class MasterEstimates:
             self.started[event.task] = (event.t, task.request)
         elif kind is ev.TaskEnded:
             start = self.started.pop(event.task, None)
-            job = state.tasks[event.task].job
+            task = state.tasks[event.task]
+            job = task.job
+            if start is None:  # started before a checkpoint this state was restored from: its history says
+                start = _from_history(state, task, running=False)
             if event.via == "finish":
                 if start is not None:
                     self.runtimes.observe(job, start[1], event.t - start[0])
@@ -56,6 +60,12 @@ class MasterEstimates:
             for name in state.job_tasks.get(event.job, ()):
                 self.started.pop(name, None)
 
+    def restore(self, state: Any) -> None:
+        """After a checkpoint restore: the live jobs' spec priors (running starts come from the tasks'
+        history as asked; samples and history measured before the checkpoint are not kept)."""
+        for jid in state.jobs:
+            self.runtimes.set_expected(jid, _expected(state, jid))
+
     def runtime(self, job: str, cls: Hashable = None) -> Estimate:
         """The runtime estimate of a task of ``job`` (of class ``cls``)."""
         return self.runtimes.estimate(job, cls)
@@ -65,13 +75,28 @@ class MasterEstimates:
         One past its estimate is given a tenth of it more (late, not endless: as RuntimeWait)."""
         start = self.started.get(task)
         record = state.tasks.get(task)
-        if start is None or record is None:
+        if record is None:
+            return None
+        if start is None:
+            start = _from_history(state, record, running=True)
+        if start is None:
             return None
         estimate = self.runtime(record.job, start[1])
         if not estimate.known:
             return None
         left = start[0] + estimate.mean_s - now
         return left if left > 0 else LATE_FRACTION * estimate.mean_s
+
+
+def _from_history(state: Any, task: Any, running: bool) -> tuple[float, Hashable] | None:
+    """A run's (start, class) from the task's history (checkpointed, unlike ``started``)."""
+    if running and task.state is not TaskState.RUNNING:
+        return None
+    history = task.history if running else task.history[:-1]  # an ended task: its run before the end
+    t = next((h.t for h in reversed(history) if h.new == TaskState.RUNNING.value and h.old != h.new), None)
+    if t is None:
+        return None
+    return t, task.request if running else state.jobs[task.job].request_of_task(task)
 
 
 def _expected(state: Any, jid: str) -> float | None:

@@ -418,7 +418,9 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
         """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
-        return state_from_dict(cls, d)
+        state = state_from_dict(cls, d)
+        state.estimates.restore(state)
+        return state
 
     # ---- invariants ------------------------------------------------------------------------------
 

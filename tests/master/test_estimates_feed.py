@@ -103,3 +103,17 @@ def test_the_core_hands_its_estimate_to_a_completion_time_policy():
     h = Harness(scheduler=Scheduler(SchedulerConfig(policy="completion-time=1")))
     (scorer, weight), = h.core.scheduler.policy.scorers
     assert scorer.name == "completion-time" and isinstance(scorer.completion, CompletionEstimate)
+
+
+def test_a_state_restored_from_a_checkpoint_takes_running_starts_from_the_tasks_history():
+    from corral.master.state import CellState
+
+    h = Harness()
+    h.machine("m1", cpu="8")
+    h.submit("b", tasks=3, cpu="0.5", memory="256Mi", expected_runtime=100)
+    h.schedule()
+    h.clock.advance(40)
+    restored = CellState.from_dict(h.state.to_dict())
+    assert restored.estimates.started == {}  # not checkpointed
+    name = h.task("b").name
+    assert restored.estimates.remaining_s(restored, name, h.clock.now()) == 60.0
