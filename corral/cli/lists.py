@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
     def machines(
         label: list[str] = typer.Option([], "--label", "-l", help="key=value; repeat to narrow"),
         state: str = typer.Option(None, "--state", help="up or lost"),
+        wait: bool = typer.Option(False, "--wait", help="print each machine's wait-time matrix (expected "
+                                                        "seconds before a task of each cpu x memory shape starts)"),
         output: Output = output_option(),
     ) -> None:
         """List the cell's machines."""
@@ -99,7 +101,16 @@ def register(app: typer.Typer) -> None:
 
         with calling("machines") as client:
             data = client.machines(labels=label, state=state)
+            if wait:
+                data = {"machines": [client.machine_wait(m["name"]) for m in data["machines"]]}
         if print_data(data, output):
+            return
+        if wait:
+            for m in data["machines"]:
+                typer.echo(f"{m['machine']}: expected wait (s) by cores x memory")
+                table([[f"{c:g}"] + ["never" if w is None else f"{w:g}" for w in row]
+                       for c, row in zip(m["cpu_buckets"], m["wait_s"])],
+                      ["CPU"] + [format_bytes(b) for b in m["memory_buckets"]])
             return
         wide = output == "wide"
         rows = []

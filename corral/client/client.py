@@ -162,6 +162,10 @@ class Client:
     def machine(self, name: str) -> Any:
         return self._typed("MachineDetail", self._get(f"/machines/{name}"))
 
+    def machine_wait(self, name: str) -> Any:
+        """A machine's wait-time matrix (``GET /machines/{machine}/wait``)."""
+        return self._get(f"/machines/{name}/wait")
+
     def shares(self) -> Any:
         """Per user and group: dominant share, weight, running and pending (``GET /shares``)."""
         return self._get("/shares")

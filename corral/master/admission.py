@@ -44,7 +44,7 @@ from corral.model.resources import format_bytes, format_cpu
 from corral.model.spec import JobSpec, SpecError, parse_job_spec
 
 # Spec fields a running task can take without a restart (an alloc set's count is its tasks).
-IN_PLACE_FIELDS = {"priority", "tasks", "count", "update", "speculation", "opportunistic"}
+IN_PLACE_FIELDS = {"priority", "tasks", "count", "update", "speculation", "opportunistic", "expected_runtime"}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 

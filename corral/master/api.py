@@ -48,6 +48,7 @@ from corral.master.responses import (CellSummary, DryRunReply, DryRunUpdateReply
 from corral.master.service import Master, MasterUnavailable
 from corral.master.shares import SharesView, shares_view
 from corral.master.usage_api import usage_router
+from corral.master.wait_api import wait_router
 from corral.model.validation import field_errors
 from corral.web.app import ui_router
 
@@ -213,6 +214,7 @@ def create_app(master: Master, tokens: Tokens) -> FastAPI:
     submit_here = partial(submit, master, tokens)
     app.include_router(notify_router(master, partial(principal_of, tokens)))  # POST /agents/{machine}/notify
     app.include_router(history_router(master, auth.anyone))  # GET /events
+    app.include_router(wait_router(master, caller))  # GET /machines/{machine}/wait: the wait-time matrix
     app.include_router(usage_router(master, caller))  # GET /usage/...: allocation, usage over time, shares
     app.include_router(allocs_router(master, caller))  # GET /allocs[/{allocset}]: alloc sets and their allocs
     app.include_router(names_router(master, caller))  # GET /names/{job}[?watch=true]: endpoints (and DNS's records)

@@ -47,7 +47,9 @@ from corral.master.events import MachineRegistered
 from corral.master.failover import Failover
 from corral.master.machine_queues import queued_reason
 from corral.master.queue_placement import MachineQueueConfig, MachineQueues, queued_launch
-from corral.master.queue_wait import ExpectedWait, RuntimeWait
+from corral.master.estimates import CompletionEstimate, attach_completion
+from corral.master.matrix_wait import MatrixWait
+from corral.master.queue_wait import ExpectedWait
 from corral.master.quota import Quotas
 from corral.master.records import JobRecord
 from corral.master.reports import apply_report
@@ -111,7 +113,9 @@ class MasterCore:
         self.reservations = ReservationBook(self.clock)  # from agents' usage reports (soft state)
         # Apollo's machine queues (queue_placement.py); off unless the cell configuration turns them on.
         self.machine_queues = MachineQueues(machine_queues or MachineQueueConfig(),
-                                            expected_wait or RuntimeWait(self.state, self.clock))
+                                            expected_wait or MatrixWait(self.state, self.clock))
+        # the completion-time scorer, where the cell's policy has one, estimates from the master's figures
+        attach_completion(self.scheduler, CompletionEstimate(self.state, self.machine_queues.expected_wait))
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,

@@ -27,7 +27,7 @@ def job_id(name: str, user: str) -> str:
 # A job spec's fields whose default is left out of its canonical form (specs logged before them
 # read back the same; an alloc set always says its kind).
 _QUIET_DEFAULTS = {"kind": "job", "alloc": None, "alloc_placement": "index", "speculation": True,
-                   "opportunistic": False}
+                   "opportunistic": False, "expected_runtime": None}
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:

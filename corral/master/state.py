@@ -22,6 +22,7 @@ from corral.model.priority import Band
 from corral.model.resources import DIMS, Resources
 from corral.model.spec import parse_job_spec
 from corral.master import events as ev
+from corral.master.estimates import MasterEstimates
 from corral.master.alloc_accounts import AllocAccounts
 from corral.master.quota_accounts import QuotaAccounts
 from corral.master.checkpoint import state_from_dict, state_to_dict
@@ -81,6 +82,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
         # drains a rebuilt view could not place again, to kill (corral.master.drains)
         self.draining, self.drains_dropped = {}, []
         self.drains_released = 0  # rooms drains gave back (no event: a round must look again)
+        self.estimates = MasterEstimates()  # runtime and failure estimates (corral.master.estimates)
         self.machine_queues = QueueBook()  # pending tasks waiting in agents' queues (machine_queues.py)
         self._view = CellView([])
         self._view_stale = False  # machines were added since the view was built (see _machine_registered)
@@ -116,6 +118,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
             raise ValueError(f"event {event.seq} is not after {self.seq}")
         self.seq = event.seq
         self._appliers[type(event)](event)
+        self.estimates.observe(self, event)  # derived from events: a rebuild from the log rebuilds them
 
     def _transition(self, task: TaskRecord, via: str, event: ev.Event, note: str = "", machine: str | None = None,
                     uncharge: bool = True) -> None:  # uncharge=False: the caller charges a batch (quota_accounts.py)
@@ -421,7 +424,9 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
         """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
-        return state_from_dict(cls, d)
+        state = state_from_dict(cls, d)
+        state.estimates.restore(state)
+        return state
 
     # ---- invariants ------------------------------------------------------------------------------
 

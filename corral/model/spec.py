@@ -206,6 +206,11 @@ class JobSpec(_Strict):
         "index", description="index: task i in alloc i; any: in any alloc of the set with room")
     speculation: bool = Field(True, strict=True, description=(
         "a straggling batch task may get a second copy on another machine; false: never"))
+    # Apollo's runtime hint (corral.sched.estimates): the prior of the job's runtime until its own tasks
+    # have finished often enough; a finite number of seconds, never a string or a bool.
+    expected_runtime: float | None = Field(None, gt=0, strict=True, allow_inf_nan=False, description=(
+        "expected seconds a task of the job runs (a number > 0); the runtime estimate's prior, used in "
+        "expected-wait and completion-time estimates until the job's own tasks have finished"))
     # Apollo's opportunistic tasks: beyond the user's quota, in idle room, first to be preempted, upgraded
     # to regular in place when quota frees (corral/master/opportunistic.py). Last, so its validator sees
     # every other field.

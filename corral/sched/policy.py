@@ -36,6 +36,7 @@ from corral.sched.context import EvalContext
 from corral.sched.gpus import select_gpus_best
 from corral.sched.request import TaskRequest
 from corral.sched.scorers import BestFit, DomainSpread, RandomScore, Scorer, SoftConstraints, StrandingHybrid, WorstFit
+from corral.sched.scorers.completion_time import CompletionTime
 from corral.sched.scorers.dot_product import DotProduct
 from corral.sched.scorers.fgd import FGDScore, TypicalPods, fgd_select_gpus
 from corral.sched.scorers.fgd_bestfit import FgdBestFit
@@ -143,6 +144,7 @@ class Policy:
 ScorerFactory = Callable[[int], Scorer]
 SCORERS: dict[str, ScorerFactory] = {
     "best-fit": lambda seed: BestFit(),
+    "completion-time": lambda seed: CompletionTime(),  # the master hands in its completion estimate
     "worst-fit": lambda seed: WorstFit(),
     "hybrid": lambda seed: StrandingHybrid(),
     "random": lambda seed: RandomScore(seed),

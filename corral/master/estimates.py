@@ -1,0 +1,133 @@
+"""The master's estimators (corral.sched.estimates), kept up to date from its own event stream.
+
+:class:`MasterEstimates` reads every event the cell state applies (``CellState.apply``
+calls :meth:`MasterEstimates.observe` after it), so the live master and the
+simulator feed it through one code path, and a master rebuilt from its log
+rebuilds the same estimates:
+
+* ``JobSubmitted``: the job's prior is its spec's ``expected_runtime``; what an
+  earlier job of the same name and user measured becomes its history;
+* ``JobUpdated``: the spec's ``expected_runtime`` is the prior from then on;
+* ``TaskScheduled``: the task's run starts at the event's time (its class is its
+  request, the scheduler's equivalence class);
+* ``TaskEnded`` via ``finish``: a runtime sample (end less start) for the job and
+  its class, and a success; via ``fail``: a failure; other ends (evict, failover,
+  restart, kill) say nothing of how long the work takes and only forget the start.
+
+Sans-IO: event times only, never a clock. The state is read after the event applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from corral.master import events as ev
+from corral.master.queue_wait import LATE_FRACTION
+from corral.model.job import TaskState
+from corral.sched.estimates.completion import completion_s
+from corral.sched.estimates.failures import FailureEstimator
+from corral.sched.estimates.runtime import Estimate, RuntimeEstimator
+
+
+class MasterEstimates:
+    def __init__(self, min_samples: int = 3):
+        self.runtimes = RuntimeEstimator(min_samples)
+        self.failures = FailureEstimator()
+        self.started: dict[str, tuple[float, Hashable]] = {}  # running task -> (start, its class)
+
+    def observe(self, state: Any, event: ev.Event) -> None:
+        kind = type(event)
+        if kind is ev.JobSubmitted:
+            self.runtimes.job_submitted(event.job, _expected(state, event.job))
+        elif kind is ev.JobUpdated:
+            self.runtimes.set_expected(event.job, _expected(state, event.job))
+        elif kind is ev.TaskScheduled:
+            task = state.tasks[event.task]
+            self.started[event.task] = (event.t, task.request)
+        elif kind is ev.TaskEnded:
+            start = self.started.pop(event.task, None)
+            task = state.tasks[event.task]
+            job = task.job
+            if start is None:  # started before a checkpoint this state was restored from: its history says
+                start = _from_history(state, task, running=False)
+            if event.via == "finish":
+                if start is not None:
+                    self.runtimes.observe(job, start[1], event.t - start[0])
+                self.failures.observe(job, False)
+            elif event.via == "fail":
+                self.failures.observe(job, True)
+        elif kind is ev.JobKilled:
+            for name in state.job_tasks.get(event.job, ()):
+                self.started.pop(name, None)
+
+    def restore(self, state: Any) -> None:
+        """After a checkpoint restore: the live jobs' spec priors (running starts come from the tasks'
+        history as asked; samples and history measured before the checkpoint are not kept)."""
+        for jid in state.jobs:
+            self.runtimes.set_expected(jid, _expected(state, jid))
+
+    def runtime(self, job: str, cls: Hashable = None) -> Estimate:
+        """The runtime estimate of a task of ``job`` (of class ``cls``)."""
+        return self.runtimes.estimate(job, cls)
+
+    def remaining_s(self, state: Any, task: str, now: float) -> float | None:
+        """The estimated seconds left of running ``task``, None where nothing is known of its runtime.
+        One past its estimate is given a tenth of it more (late, not endless: as RuntimeWait)."""
+        start = self.started.get(task)
+        record = state.tasks.get(task)
+        if record is None:
+            return None
+        if start is None:
+            start = _from_history(state, record, running=True)
+        if start is None:
+            return None
+        estimate = self.runtime(record.job, start[1])
+        if not estimate.known:
+            return None
+        left = start[0] + estimate.mean_s - now
+        return left if left > 0 else LATE_FRACTION * estimate.mean_s
+
+
+def _from_history(state: Any, task: Any, running: bool) -> tuple[float, Hashable] | None:
+    """A run's (start, class) from the task's history (checkpointed, unlike ``started``)."""
+    if running and task.state is not TaskState.RUNNING:
+        return None
+    history = task.history if running else task.history[:-1]  # an ended task: its run before the end
+    t = next((h.t for h in reversed(history) if h.new == TaskState.RUNNING.value and h.old != h.new), None)
+    if t is None:
+        return None
+    return t, task.request if running else state.jobs[task.job].request_of_task(task)
+
+
+def _expected(state: Any, jid: str) -> float | None:
+    job = state.jobs.get(jid)
+    return getattr(job.spec, "expected_runtime", None) if job is not None else None
+
+
+class CompletionEstimate:
+    """``(request, machine) -> seconds``: the completion-time scorer's estimate from the master's
+    estimators (corral.sched.estimates.completion): the request's wait there (``wait``, the machine
+    queues' ExpectedWait) + its class's runtime / (1 - p), p the failure prior (a request names no
+    job, so no job's own figures). Start-up costs are not measured by the master yet: 0. An unknown
+    runtime is inf (the scorer then prefers nothing over it, as it scores every such machine 0)."""
+
+    def __init__(self, state: Any, wait: Any):
+        self.state, self.wait = state, wait
+
+    def __call__(self, request: Any, machine: str) -> float:
+        estimates = self.state.estimates
+        runtime = estimates.runtimes.for_class(request, request.job)
+        if not runtime.known:
+            return float("inf")
+        p = estimates.failures.probability(request.job) if request.job else estimates.failures.prior_p
+        return completion_s(float(self.wait(machine, request)), 0.0, runtime.mean_s, p)
+
+
+def attach_completion(scheduler: Any, completion: Any) -> int:
+    """Hand ``completion`` to the completion-time scorers of ``scheduler``'s policy (how many)."""
+    found = 0
+    for scorer, _ in scheduler.policy.scorers:
+        if hasattr(scorer, "completion") and getattr(scorer, "name", "") == "completion-time":
+            scorer.completion = completion
+            found += 1
+    return found

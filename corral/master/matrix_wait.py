@@ -1,0 +1,96 @@
+"""The machine queues' expected wait from corral.sched.estimates' wait-time matrix (Apollo §3.2).
+
+:class:`MatrixWait` is the :class:`~corral.master.queue_wait.ExpectedWait` the
+core uses by default. Per machine it builds a
+:class:`~corral.sched.estimates.wait_matrix.MachineLoad` from the cell state:
+
+* ``running``: each running task's limits (cpu, memory) and its estimated time
+  left (corral.master.estimates: its job's or class's runtime estimate less what
+  it has run; late: a tenth of the estimate more);
+* ``queued``: the copies queued there, in order, each holding its job's
+  estimated runtime once started;
+
+and answers with :meth:`WaitTimeMatrix.expected_wait_s` (the shape's bucket:
+never optimistic). An occupant nothing is known of is given RuntimeWait's rule
+(its spec's ``expected_runtime``, else 60 s). Where no occupant of the machine
+has an estimate at all, or the request asks for disk or GPUs (the matrix is cpu
+× memory), it answers what the fallback (:class:`RuntimeWait`) answers, so a
+cell without estimates queues exactly as before. Pure reads of the state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from corral.master.clock import Clock
+from corral.master.queue_wait import DEFAULT_RUNTIME_S, LATE_FRACTION, RuntimeWait, runtime_of, started_at
+from corral.model.job import TaskState
+from corral.model.resources import CPU, DISK, GPU, MEMORY
+from corral.sched.estimates.wait_matrix import MachineLoad, Occupant, WaitTimeMatrix
+from corral.sched.request import TaskRequest
+
+
+class MatrixWait:
+    def __init__(self, state: Any, clock: Clock, default_runtime_s: float = DEFAULT_RUNTIME_S):
+        self.state, self.clock, self.default_runtime_s = state, clock, default_runtime_s
+        self.fallback = RuntimeWait(state, clock, default_runtime_s)
+
+    def load(self, machine: str, until: str | None = None) -> tuple[MachineLoad, bool] | None:
+        """The machine's load (behind the copies queued before task ``until``, if given) and whether
+        any occupant's time came from an estimate; None for a machine the view does not hold."""
+        state, now = self.state, self.clock.now()
+        view = state.view
+        at = view.index.get(machine)
+        if at is None:
+            return None
+        estimates, known = state.estimates, False
+        running = []
+        for name in sorted(view.tasks[at]):
+            task = state.tasks.get(name)
+            if task is None or task.state is not TaskState.RUNNING or task.request is None:
+                continue
+            left = estimates.remaining_s(state, name, now)
+            if left is None:
+                runtime = runtime_of(state.jobs[task.job], self.default_runtime_s)
+                start = started_at(task)
+                left = runtime if start is None else start + runtime - now
+                left = left if left > 0 else LATE_FRACTION * runtime
+            else:
+                known = True
+            vector = task.request.vector
+            running.append(Occupant(int(vector[CPU]), int(vector[MEMORY]), left))
+        queued = []
+        for copy in state.machine_queues.on(machine):
+            if copy.task == until:
+                break
+            job = state.jobs[state.tasks[copy.task].job]
+            estimate = estimates.runtime(job.id, job.request)
+            known = known or estimate.known
+            seconds = estimate.mean_s if estimate.known else runtime_of(job, self.default_runtime_s)
+            queued.append(Occupant(int(job.request.vector[CPU]), int(job.request.vector[MEMORY]), seconds))
+        capacity, free = view.capacity[at], view.free[at]
+        load = MachineLoad(int(capacity[CPU]), int(capacity[MEMORY]), int(free[CPU]), int(free[MEMORY]),
+                           tuple(running), tuple(queued))
+        return load, known
+
+    def matrix(self, machines: list[str]) -> WaitTimeMatrix:
+        """The wait-time matrix of ``machines`` (those the view holds), for the API and the CLI."""
+        loads = {}
+        for machine in machines:
+            found = self.load(machine)
+            if found is not None:
+                loads[machine] = found[0]
+        return WaitTimeMatrix(loads)
+
+    def __call__(self, machine: str, request: TaskRequest, until: str | None = None) -> float:
+        vector = request.vector
+        if vector[DISK] > 0 or vector[GPU] > 0:
+            return self.fallback(machine, request, until=until)
+        found = self.load(machine, until)
+        if found is None:
+            return math.inf
+        load, known = found
+        if not known:
+            return self.fallback(machine, request, until=until)
+        return WaitTimeMatrix({machine: load}).expected_wait_s(machine, vector[CPU] / 1000.0, int(vector[MEMORY]))
