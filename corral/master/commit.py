@@ -168,10 +168,20 @@ def _why_stale(state: Any, rnd: Round, p: Any, victims_of: dict[str, list], unch
         victim = state.tasks.get(v.victim)
         if victim is None or victim.state is not R or victim.machine != p.machine:
             return f"preemption victim {v.victim} is no longer on {p.machine}"
-    if fit and (unchanged is None or not unchanged[state.view.index[p.machine]]):
+    if fit and (unchanged is None or not unchanged[state.view.index[p.machine]] or _short(state, task, p)):
         return try_fit(state, task, p.machine, p.gpus, [v.victim for v in victims], p.ports,
                        p.reclaimed)
     return None
+
+
+def _short(state: Any, task: Any, p: Any) -> bool:
+    """A machine unchanged since the snapshot needs no second fit check, but one look at its free
+    room is cheap: a plan that asks for more than is left there (seen under concurrent updates and
+    several schedulers) is then judged by the full check, stale instead of an event that cannot apply."""
+    if p.reclaimed:
+        return False
+    view = state.view
+    return bool((view.free[view.index[p.machine]] < state.jobs[task.job].request_of_task(task).vector).any())
 
 
 def _start(step: Step, state: Any, p: Any, victims_of: dict[str, list]) -> None:
