@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from corral.cli.cellconfig import CellConfigError, load_cell_config
 from corral.cli.main import app
+from tests.e2e.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,20 +32,6 @@ def test_a_bad_profile_in_the_cell_configuration_is_one_line_naming_its_place(tm
     assert str(err.value).startswith(f"{path}: schedulers[0].bands: expected a list of ")
     result = CliRunner().invoke(app, ["master", "--config", str(path)])
     assert result.exit_code == 2 and "schedulers[0].bands" in result.output
-
-
-def _wait(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (httpx.HTTPError, KeyError, ValueError) as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -76,7 +63,7 @@ def test_corral_scheduler_as_its_own_process_places_its_profiles_jobs_through_a_
                                   stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, start_new_session=True)
     procs.append(master)
     try:
-        line = _wait(lambda: re.search(rb"serving (http://127\.0\.0\.1:\d+) \((.*)\)\n", master_out.read_bytes()),
+        line = wait_until(lambda: re.search(rb"serving (http://127\.0\.0\.1:\d+) \((.*)\)\n", master_out.read_bytes()),
                      40, "the master to say where it serves")
         url = line.group(1).decode()
         assert b"schedulers batch (external), default" in line.group(2)
@@ -96,7 +83,7 @@ def test_corral_scheduler_as_its_own_process_places_its_profiles_jobs_through_a_
                      "--token", "t-sched", "--interval", "0.2"], stdout=out, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, start_new_session=True)
             procs.append(scheduler)
-            _wait(lambda: c.get("/jobs/crunch").json()["task_states"]["starting"] == 3, 40,
+            wait_until(lambda: c.get("/jobs/crunch").json()["task_states"]["starting"] == 3, 40,
                   "the external scheduler to place the job's three tasks")
             machines = {t["machine"] for t in c.get("/jobs/crunch/tasks").json()["tasks"]}
             assert machines == {"m1"}  # best-fit, the profile's policy: packed on the smaller machine

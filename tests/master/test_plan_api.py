@@ -13,6 +13,7 @@ from corral.master.external import ExternalScheduler
 from corral.master.profiles import Profiles, SchedulerProfile
 from corral.master.server import MasterServer, build_master
 
+from tests.e2e.conftest import wait_until
 from tests.master.conftest import TOKENS, auth
 
 OPS, ALICE, PLANNER = auth("t-ops"), auth("t-alice"), auth("t-sched")
@@ -48,16 +49,6 @@ def running(c, name: str) -> int:
     return states["starting"] + states["running"]
 
 
-def wait(predicate, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def loop(c) -> ExternalScheduler:
     def call(method, path, body=None):
         r = c.request(method, path, json=body, headers=PLANNER)
@@ -71,7 +62,7 @@ def test_the_master_leaves_an_external_profiles_jobs_to_its_scheduler_which_plac
     machine(c, "m1", "8")
     job(c, "web", "1", priority=9, scheduler="service")
     job(c, "crunch", "2", scheduler="batch")
-    wait(lambda: running(c, "web") == 1)  # the master runs the service profile itself
+    wait_until(lambda: running(c, "web") == 1, 10.0, "web placed")  # the master runs the service profile itself
     time.sleep(0.3)
     assert running(c, "crunch") == 0  # ... but not the external one, and says so
     why = c.get("/jobs/crunch/tasks/0/why", headers=ALICE).json()
@@ -100,7 +91,7 @@ def test_a_plan_that_went_stale_on_its_way_is_not_committed_and_earns_a_backoff(
     _, view, pending = rebuilt(snap)
     plan = ext._planner(snap).schedule(view, pending)
     job(c, "hog", "3", priority=9, scheduler="service")  # takes the machine meanwhile
-    wait(lambda: running(c, "hog") == 1)
+    wait_until(lambda: running(c, "hog") == 1, 10.0, "hog placed")
     reply = c.post("/schedulers/batch/plans", json=plan_body(snap, plan), headers=PLANNER).json()
     assert reply["placed"] == 0 and reply["stale"] == ["0.crunch.alice.local"] and reply["backoff_s"] > 0
     assert running(c, "crunch") == 0
