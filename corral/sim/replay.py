@@ -9,6 +9,11 @@ as the live master's loop does: after something changed and a task waits,
 one round at most every ``round_interval_s`` of simulated time. Nothing is
 persisted: events are applied by the core as it emits them.
 
+Time passing (``tick_interval_s``): the master gets a ``Tick`` every interval, as
+the live master's loop sends one every second, so its straggler rule copies slow
+tasks (``speculation``) and machine queues (``machine_queues``) move copies whose
+wait grew. Without it no Tick is sent and neither happens.
+
 Reclamation (Borg §5.5), with ``usage_interval_s``: every interval each
 machine's simulated agent reports what its tasks use (``UsageReport``, the
 command a live agent's poll becomes), so the master's own reservation book
@@ -32,8 +37,9 @@ import numpy as np
 
 from corral.master.copies import task_of
 from corral.master.errors import AdmissionError
-from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit, UsageReport
+from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit, Tick, UsageReport
 from corral.master.core import MasterCore, Outcome
+from corral.master.queue_placement import MachineQueueConfig
 from corral.master.records import job_id
 from corral.master.reservations import ReservationPolicy, Reservations
 from corral.master.state import InvariantError
@@ -42,6 +48,7 @@ from corral.sched.policy import DEFAULT_POLICY
 from corral.sched.queue import DEFAULT_USER_ORDER
 from corral.sched.scheduler import Scheduler, SchedulerConfig
 from corral.sched.shares import ShareConfig
+from corral.sched.speculation import SpeculationConfig
 from corral.sim.agents import SimulatedAgents, UsageAt, trace_usage
 from corral.sim.engine import Engine
 from corral.sim.metrics import Metrics
@@ -63,6 +70,9 @@ class ReplayConfig:
     gang_reserve_after: int | None = 3  # passes before a waiting gang reserves machines (None: never)
     usage_interval_s: float | None = None  # agents report usage this often (reclamation); None: never
     reservation_policy: ReservationPolicy | None = None  # the master's reservation estimator (None: its default)
+    tick_interval_s: float | None = None  # the master gets a Tick this often (stragglers, queue moves); None: never
+    speculation: SpeculationConfig | None = None  # the master's straggler rule (None: its default)
+    machine_queues: MachineQueueConfig | None = None  # Apollo's machine queues (None: off, the master's default)
 
 
 @dataclass
@@ -86,10 +96,12 @@ class Replay:
                                               gang_reserve_after=config.gang_reserve_after), shares=config.shares)
         self.ids = CommandIds.seeded(config.seed)  # the commands' ids
         self.core = MasterCore(clock=self.engine.clock, transport=self.agents, scheduler=scheduler,
-                               cell="sim", validate=config.validate, ids=plan_ids(config.seed))
+                               cell="sim", validate=config.validate, ids=plan_ids(config.seed),
+                               speculation=config.speculation, machine_queues=config.machine_queues)
         if config.reservation_policy is not None:  # before any report: the book's estimator, another policy
             self.core.reservations.estimator = Reservations(config.reservation_policy)
         self.usage_reports = 0
+        self.periodic = 0  # periodic actions (ticks, usage reports) on the engine's heap
         self.reclaim_evictions = 0  # reclaimed tasks the master evicted on a usage report (not preemptions)
         self.log: list[dict[str, Any]] | None = None  # every event's dict, when asked for (keep_log)
         self.metrics: Metrics | None = None
@@ -165,10 +177,22 @@ class Replay:
             out = self.command(UsageReport(machine, self.agents.usage_report(machine, now), id=self.ids()))
             self.usage_reports += 1
             self.reclaim_evictions += len(out.reply.get("evicted", ()))
+        self._again(self.config.usage_interval_s, self._usage)
+
+    def _tick(self) -> None:
+        """Time passed, as the live master's loop tells its core every second: stragglers get copies,
+        queued copies whose wait grew move, rollouts progress."""
+        self.command(Tick(id=self.ids()))
+        self._again(self.config.tick_interval_s, self._tick)
+
+    def _again(self, interval: float, action: Callable[[], None]) -> None:
+        """A periodic action comes back after ``interval`` while anything but periodic actions is left
+        to happen (or up to ``until``): ticks and usage reports alone never keep a run going."""
+        self.periodic -= 1  # the one that just ran
         until = self.config.until
-        # Again after the interval while anything else is left to happen (or up to ``until``).
-        if (self.engine.pending() if until is None else now + self.config.usage_interval_s <= until):
-            self.engine.after(self.config.usage_interval_s, self._usage)
+        if (self.engine.pending() > self.periodic if until is None else self.engine.now + interval <= until):
+            self.periodic += 1
+            self.engine.after(interval, action)
 
     def _sample(self) -> None:
         self.metrics.sample(self.engine.now, self.core.state.view.free, self.agents.usage)
@@ -190,7 +214,13 @@ class Replay:
         if self.config.usage_interval_s is not None:
             if self.config.usage_interval_s <= 0:
                 raise ValueError(f"usage_interval_s: expected > 0, got {self.config.usage_interval_s}")
+            self.periodic += 1
             self.engine.after(self.config.usage_interval_s, self._usage)
+        if self.config.tick_interval_s is not None:
+            if self.config.tick_interval_s <= 0:
+                raise ValueError(f"tick_interval_s: expected > 0, got {self.config.tick_interval_s}")
+            self.periodic += 1
+            self.engine.after(self.config.tick_interval_s, self._tick)
 
     def run(self, progress: Callable[[float, float], None] | None = None) -> ReplayResult:
         """Run until ``config.until``, or else until nothing is left to happen (every arrival,

@@ -3,7 +3,7 @@ sooner, and conservation holds with duplicates (each task finished once, the los
 
 from __future__ import annotations
 
-from corral.master.commands import StartTask, Tick
+from corral.master.commands import StartTask
 from corral.sim.agents import SimulatedAgents
 from corral.sim.replay import Replay, ReplayConfig
 from corral.sim.trace import Trace, TraceJob, TraceMachine, sort_jobs
@@ -22,16 +22,10 @@ class SlowFirstCopy(SimulatedAgents):
 def replay_with_stragglers(ticks: bool):
     trace = Trace("t", [TraceMachine(f"m{i}", 4000, 16 * GiB) for i in range(3)],
                   sort_jobs([TraceJob("sort", "u1", 0.0, 1000, GiB, tasks=10, duration=10.0)]))
-    r = Replay(trace, ReplayConfig(validate=True))
+    r = Replay(trace, ReplayConfig(validate=True, tick_interval_s=1.0 if ticks else None))
     r.agents = SlowFirstCopy(r.engine, r._job_of_task, r._report)
     r.core.transport = r.agents
     r.log = []
-    if ticks:
-        def tick():
-            r.command(Tick(id=r.ids()))
-            if r.core.state.jobs.get("sort.u1") is None or not r.core.state.jobs["sort.u1"].state.ended:
-                r.engine.after(1.0, tick)
-        r.engine.after(1.0, tick)
     r.mid_run = []
     r.engine.after(20.0, lambda: (r.check(), r.mid_run.append(dict(r.core.state.copies))))  # with a copy running
     return r, r.run()  # run() ends with the conservation check (Replay.check)
@@ -55,3 +49,13 @@ def test_without_ticks_nothing_is_copied_and_the_straggler_sets_the_pace():
     r, result = replay_with_stragglers(ticks=False)
     assert not [e for e in r.log if e["type"].startswith("copy_")]
     assert r.core.state.jobs["sort.u1"].history[-1].t >= 100.0
+
+
+def test_ticks_and_usage_reports_alone_do_not_keep_a_run_going():
+    trace = Trace("t", [TraceMachine("m0", 4000, 16 * GiB)],
+                  sort_jobs([TraceJob("a", "u1", 0.0, 1000, GiB, tasks=2, duration=10.0)]))
+    r = Replay(trace, ReplayConfig(tick_interval_s=1.0, usage_interval_s=2.0))
+    result = r.run()
+    assert result.summary["finished"] == 2
+    assert 10.0 <= result.summary["simulated_s"] <= 12.0  # stops within an interval of the last finish
+    assert r.engine.pending() == 0
