@@ -37,6 +37,7 @@ import numpy as np
 
 from corral.master.copies import task_of
 from corral.master.errors import AdmissionError
+from corral.master.events import TaskEnded
 from corral.master.commands import AgentReport, CommandIds, Kill, RegisterMachine, Submit, Tick, UsageReport
 from corral.master.core import MasterCore, Outcome
 from corral.master.queue_placement import MachineQueueConfig
@@ -101,6 +102,7 @@ class Replay:
         if config.reservation_policy is not None:  # before any report: the book's estimator, another policy
             self.core.reservations.estimator = Reservations(config.reservation_policy)
         self.usage_reports = 0
+        self.finishes: dict[str, int] = {}  # task -> times the master counted it finished
         self.periodic = 0  # periodic actions (ticks, usage reports) on the engine's heap
         self.reclaim_evictions = 0  # reclaimed tasks the master evicted on a usage report (not preemptions)
         self.log: list[dict[str, Any]] | None = None  # every event's dict, when asked for (keep_log)
@@ -115,6 +117,9 @@ class Replay:
 
     def _apply(self, out: Outcome) -> None:
         self.core_events += len(out.events)
+        for event in out.events:
+            if type(event) is TaskEnded and event.via == "finish":
+                self.finishes[event.task] = self.finishes.get(event.task, 0) + 1
         if self.log is not None:
             self.log.extend(e.to_dict() for e in out.events)
         self.metrics.observe(out.events)
@@ -203,6 +208,7 @@ class Replay:
 
     def setup(self) -> None:
         for m in self.trace.machines:
+            self.agents.add_machine(m.name, m.cpu, m.memory)
             out = self.core.handle(RegisterMachine(m.name, machine_capacity(m), gpu_model=m.gpu_model,
                                                    attributes=dict(m.attributes), id=self.ids()))
             self.core_events += len(out.events)
@@ -250,10 +256,19 @@ class Replay:
                             list(self.round_seconds), seconds, engine.processed)
 
     def check(self) -> None:
-        """Conservation: the agents run exactly the tasks the master has running, where it put them;
-        on every machine free resources plus the running tasks' requests make its capacity (GPUs
-        included); the metrics count the same running and pending tasks as the state."""
+        """Conservation: the agents run exactly the tasks the master has running, where it put them,
+        and queue exactly the copies the master's queue book has; on every machine free resources plus
+        the running tasks' requests make its capacity (GPUs included: a cancelled copy's resources are
+        back); no task was counted finished twice; the metrics count the same running and pending tasks
+        as the state."""
         state = self.core.state
+        book = {(c.task, c.machine) for queue in state.machine_queues.by_machine.values() for c in queue.values()}
+        if book != self.agents.queued_copies():
+            extra, missing = sorted(self.agents.queued_copies() - book)[:3], sorted(book - self.agents.queued_copies())[:3]
+            raise InvariantError(f"agents queue {extra} the master does not; the master queues {missing} no agent does")
+        twice = [t for t, n in self.finishes.items() if n > 1]
+        if twice:
+            raise InvariantError(f"tasks {sorted(twice)[:3]} were counted finished more than once")
         view = state.view
         everything = {n: t for n, t in state.tasks.items() if t.state is TaskState.RUNNING}
         running = {n: t for n, t in everything.items() if not state.is_alloc(n)}  # no agent runs an alloc
@@ -300,6 +315,9 @@ class Replay:
             "core_events": self.core_events,
             "started": self.agents.started,
             "finished": self.agents.finished,
+            **({"started_from_queue": self.agents.started_from_queue,
+                "cancelled_in_queue": self.agents.cancelled_in_queue}
+               if self.config.machine_queues is not None and self.config.machine_queues.enabled else {}),
             "rejected": len(self.rejected),
             "rejected_examples": [f"{name}: {why}" for name, why in self.rejected[:5]],
             **({"usage_reports": self.usage_reports, "reclaim_evictions": self.reclaim_evictions}
