@@ -515,6 +515,7 @@ class Runner:
             "memory_limit": rec.launch.resources.memory,
             "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},
             "started_at": rec.started_at,
+            "startup_s": rec.startup_s,  # seconds from the spawn asked for to exec done, first attempt
         }
 
     def logs(self, task_id: str, stream: str, lines: int) -> str | None:

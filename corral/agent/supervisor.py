@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from corral.agent import machine_queue
+from corral.agent import machine_queue, startup_cost
 from corral.agent.launch import HealthCheck, TaskLaunch
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,8 @@ class TaskRecord:
     next_health_at: float | None = None
     health_in_flight: bool = False
     oom_kills: int = 0  # attempts the kernel's OOM killer ended, never reset
+    spawn_asked_at: float | None = None  # when its first spawn was asked for (startup_cost.py)
+    startup_s: float | None = None  # what its first start cost here (startup_cost.py)
     story: deque = field(default_factory=lambda: deque(maxlen=50))
 
     @property
@@ -309,6 +311,7 @@ class Supervisor:
             return []
         rec.story.append((ev.stimulus_id, None, STARTING, f"launch generation {launch.generation}"))
         log.info("task %s: launch generation %d (stimulus %d)", launch.task_id, launch.generation, ev.stimulus_id)
+        startup_cost.spawning(rec, self.clock())
         return [Spawn(launch.task_id, rec.attempt, launch)]
 
     def _on_kill(self, ev: Kill, now: float) -> list[Instruction]:
@@ -367,6 +370,7 @@ class Supervisor:
             return []
         self._transition(rec, RUNNING, ev, f"pid {ev.pid}")
         rec.pid, rec.started_at, rec.exit_code = ev.pid, now, None
+        startup_cost.started(rec, now)
         rec.healthy = None
         rec.health_failures, rec.health_in_flight = 0, False
         check = rec.launch.health_check
@@ -467,6 +471,7 @@ class Supervisor:
             rec = self.tasks[task_id]
             self.queue.remove(task_id)
             self._transition(rec, STARTING, ev, "room freed: started from the machine queue")
+            startup_cost.spawning(rec, self.clock())
             out.append(Spawn(task_id, rec.attempt, rec.launch))
         return out
 
