@@ -71,9 +71,21 @@ class MasterEstimates:
             for name in state.job_tasks.get(event.job, ()):
                 self.started.pop(name, None)
 
-    def restore(self, state: Any) -> None:
-        """After a checkpoint restore: the live jobs' spec priors (running starts come from the tasks'
-        history as asked; samples and history measured before the checkpoint are not kept)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``estimates`` (corral.master.estimates_codec)."""
+        from corral.master.estimates_codec import estimates_to_dict
+
+        return estimates_to_dict(self)
+
+    def restore(self, state: Any, saved: dict[str, Any] | None = None) -> None:
+        """After a checkpoint restore: what the checkpoint kept (``saved``, its ``estimates``). A
+        checkpoint from before they were kept has only the live jobs' spec priors to give (running
+        starts then come from the tasks' history; what was measured before it is lost)."""
+        if saved is not None:
+            from corral.master.estimates_codec import estimates_from_dict
+
+            estimates_from_dict(self, saved)
+            return
         for jid in state.jobs:
             self.runtimes.set_expected(jid, _expected(state, jid))
 

@@ -429,7 +429,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
         """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
         state = state_from_dict(cls, d)
-        state.estimates.restore(state)
+        state.estimates.restore(state, d.get("estimates"))  # absent from a checkpoint written before
         return state
 
     # ---- invariants ------------------------------------------------------------------------------
