@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from corral.agent import machine_queue, startup_cost
+from corral.agent import machine_queue, opportunistic, startup_cost
 from corral.agent.launch import HealthCheck, TaskLaunch
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,13 @@ class Signal(Instruction):
 class CheckHealth(Instruction):
     attempt: int
     check: HealthCheck
+
+
+@dataclass(frozen=True)
+class Relimit(Instruction):
+    """Write the live attempt's sandbox limits again from its (changed) launch: an upgrade in place."""
+
+    attempt: int
 
 
 @dataclass(frozen=True)
@@ -282,6 +289,10 @@ class Supervisor:
     def _on_launch(self, ev: Launch, now: float) -> list[Instruction]:
         launch = ev.launch
         rec = self.tasks.get(launch.task_id)
+        if rec is not None and opportunistic.is_upgrade(rec.launch, launch):
+            rec.launch = launch  # upgraded in place (corral/agent/opportunistic.py): no restart
+            rec.story.append((ev.stimulus_id, rec.state, rec.state, f"opportunistic: {launch.opportunistic}"))
+            return [Relimit(rec.task_id, rec.attempt)] if rec.state in LIVE else []
         if rec is not None and rec.state == QUEUED:
             if launch.queued and rec.launch.generation == launch.generation:
                 return []  # idempotent

@@ -267,5 +267,8 @@ def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None =
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
         **({"alloc": alloc} if alloc is not None else {}),
+        # beyond its user's quota (corral/master/opportunistic.py): the agent evicts it first and gives it the
+        # lowest CPU weight; an upgraded task's launch, sent again, lacks it (corral/agent/opportunistic.py)
+        **({"opportunistic": True} if task.opportunistic else {}),
         **({"health_check": spec.health_check.model_dump(mode="json")} if spec.health_check is not None else {}),
     }

@@ -15,6 +15,8 @@ status harmless:
 * a lost task reported alive where it ran is re-adopted (no restart);
 * a status of the running generation that carries the agent's ``startup_s`` (what the start cost
   there, first attempt) yields one ``task_started`` per placement: the start-up estimates' sample;
+* a full report that shows a task ``opportunistic`` the master has upgraded sends its launch again
+  (the agent upgrades it in place: corral.master.opportunistic);
 * a pending task queued on that machine (machine queues, queue_placement.py)
   reported started there now runs there (the first copy to start wins), one
   reported ``queued`` stays queued, one reported killed leaves that queue.
@@ -36,7 +38,7 @@ from typing import Any, Callable
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskEnded, TaskStarted
-from corral.master import drains, health, queue_placement, rollout, speculation
+from corral.master import allocs, drains, health, queue_placement, rollout, speculation
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -95,6 +97,8 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
             if agent_state == "running" and state.draining:
                 drains.new_copy_running(step, task, cmd.machine)  # its old copy may stop now
             task.agent = status
+            if cmd.full and status.get("opportunistic") is True and not task.opportunistic:
+                step.upgrade(name, cmd.machine, allocs.launch(state, task))  # upgraded: its agent missed the word
             wait = status.get("restart_in_s")
             task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None
 
