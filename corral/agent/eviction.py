@@ -1,5 +1,6 @@
-"""Memory pressure: when the machine's memory use crosses a threshold, kill from the lowest priority up,
-batch before latency-sensitive work of the same band.
+"""Memory pressure: when the machine's memory use crosses a threshold, kill opportunistic work first (beyond
+its user's quota: corral/agent/opportunistic.py), then from the lowest priority up, batch before
+latency-sensitive work of the same band.
 
 Pure: ``choose_victims`` takes a reading and the live tasks, returns the ids to
 evict in order. The reading comes from ``system_reading()`` in a live agent
@@ -34,10 +35,12 @@ class Candidate:
     memory_bytes: int
     started_at: float = 0.0
     latency_sensitive: bool = False  # appclass latency-sensitive: evicted after the batch work of its band
+    opportunistic: bool = False  # beyond its user's quota: evicted before every regular task
 
-    def eviction_group(self) -> tuple[int, bool, int]:
-        """Lower goes first: the priority band, then batch before latency-sensitive, then the priority."""
-        return (band_floor(band_of(self.priority)), self.latency_sensitive, self.priority)
+    def eviction_group(self) -> tuple[bool, int, bool, int]:
+        """Lower goes first: opportunistic before regular, the priority band, then batch before
+        latency-sensitive, then the priority."""
+        return (not self.opportunistic, band_floor(band_of(self.priority)), self.latency_sensitive, self.priority)
 
 
 def system_reading() -> MemoryReading:
@@ -48,8 +51,8 @@ def system_reading() -> MemoryReading:
 def choose_victims(reading: MemoryReading, threshold: float, candidates: list[Candidate]) -> list[str]:
     """Tasks to kill now so that use falls back to ``threshold`` (a fraction of total memory).
 
-    Tasks are ordered by :meth:`Candidate.eviction_group`: the lowest priority
-    band first; inside a band batch tasks before latency-sensitive ones (an
+    Tasks are ordered by :meth:`Candidate.eviction_group`: opportunistic tasks
+    first (whatever their priority), then the lowest priority band; inside a band batch tasks before latency-sensitive ones (an
     online service keeps its memory while batch work can give it up:
     Sigma/Fuxi colocation); then the lowest priority. One round takes victims
     from the first group present only: within it the largest memory user

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corral.agent import cgroups, devbpf
+from corral.agent import cgroups, devbpf, opportunistic
 from corral.agent.devices import DeviceFence
 from corral.agent.launch import TaskLaunch
 from corral.model.job import AppClass
@@ -54,8 +54,10 @@ class Limits:
 
 
 def limits_for(launch: TaskLaunch) -> Limits:
-    """The limits a task gets: its memory limit, a CPU cap at its cpu limit, a CPU weight by appclass."""
-    return limits_of(launch.resources.cpu, launch.resources.memory, launch.appclass)
+    """The limits a task gets: its memory limit, a CPU cap at its cpu limit, a CPU weight by appclass
+    (the lowest of all for an opportunistic task: corral/agent/opportunistic.py)."""
+    return opportunistic.limits(limits_of(launch.resources.cpu, launch.resources.memory, launch.appclass),
+                                launch.opportunistic)
 
 
 def limits_of(cpu: int, memory: int, appclass: AppClass = AppClass.BATCH) -> Limits:

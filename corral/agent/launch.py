@@ -114,6 +114,9 @@ class TaskLaunch(_Model):
     restart: RestartPolicy = RestartPolicy()
     queued: bool = Field(False, description=(
         "wait in this machine's queue and start the moment its limits fit here (machine queues)"))
+    opportunistic: bool = Field(False, description=(
+        "beyond its user's quota: evicted first, the lowest CPU weight; cleared by an upgrade in place "
+        "(corral/agent/opportunistic.py)"))
 
     @field_validator("task_id")
     @classmethod

@@ -47,7 +47,7 @@ def news_key(status: dict[str, Any]) -> tuple:
     change all the time and travel with the polls."""
     return (status.get("generation"), status.get("state"), status.get("pid"), status.get("exit_code"),
             status.get("failures"), status.get("restarts"), status.get("last_error"), status.get("healthy"),
-            status.get("oom_kills"))
+            status.get("oom_kills"), status.get("opportunistic"))
 
 
 class HttpSender:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Protocol
 
 from corral.agent import supervisor as sv
-from corral.agent import survivors, taskpipes
+from corral.agent import opportunistic, survivors, taskpipes
 from corral.agent.allocs import AllocBoxes
 from corral.agent.colocation import ColocationConfig, ColocationPolicy, is_latency_sensitive
 from corral.agent.eviction import Candidate, MemoryReading, choose_victims, system_reading
@@ -254,6 +254,9 @@ class Runner:
             if not self._closed.is_set():
                 self._pool.submit(self._health, ins, env, cwd, wrap)  # a check runs as its task does
             return []
+        if isinstance(ins, sv.Relimit):
+            self._relimit(ins)
+            return []
         if isinstance(ins, sv.Forget):
             self.usage.pop(ins.task_id, None)
             self.meter.forget(ins.task_id)
@@ -358,6 +361,16 @@ class Runner:
         proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
         proc.waiter.start()
         return sv.Started(launch.task_id, ins.attempt, popen.pid)
+
+    def _relimit(self, ins: sv.Relimit) -> None:
+        """An upgraded task's sandbox gets the CPU weight of its launch now (corral/agent/opportunistic.py)."""
+        proc, rec = self.procs.get((ins.task_id, ins.attempt)), self.supervisor.tasks.get(ins.task_id)
+        if proc is None or rec is None or self.processes is not None:
+            return  # not started here yet: its spawn writes the launch's limits
+        try:
+            opportunistic.write_weight(self.isolation, proc.box, limits_for(rec.launch))
+        except OSError as e:  # the task runs on at its old weight; a later launch tries again
+            log.warning("task %s: cannot rewrite its limits: %s", ins.task_id, os_error_text(e))
 
     def _send(self, proc: Proc, sig: int) -> None:
         if proc.popen.returncode is None:
@@ -470,7 +483,7 @@ class Runner:
                 return []  # wait for the last eviction to take effect
             candidates = [
                 Candidate(r.task_id, r.launch.priority, self.usage.get(r.task_id, {}).get("memory_bytes", 0),
-                          r.started_at or 0.0, is_latency_sensitive(r.launch.appclass))
+                          r.started_at or 0.0, is_latency_sensitive(r.launch.appclass), r.launch.opportunistic)
                 for r in recs if r.stop is None
             ]
             victims = choose_victims(reading, self.threshold, candidates)
@@ -479,7 +492,8 @@ class Runner:
                 self.submit(sv.Evict(task_id, (
                     f"evicted: machine memory pressure ({reading.used_fraction:.0%} of "
                     f"{format_bytes(reading.total_bytes)} in use, threshold {self.threshold:.0%}); "
-                    f"{launch.appclass.value} work at priority {launch.priority} goes first here"
+                    + ("opportunistic work (beyond its user's quota) goes first here" if launch.opportunistic else
+                       f"{launch.appclass.value} work at priority {launch.priority} goes first here")
                 )))
             return victims
 
@@ -515,6 +529,8 @@ class Runner:
             "memory_limit": rec.launch.resources.memory,
             "usage": dict(usage) if usage else {"cpu_milli": 0, "memory_bytes": 0},
             "started_at": rec.started_at,
+            "startup_s": rec.startup_s,
+            "opportunistic": rec.launch.opportunistic,  # the master upgrades it by sending its launch again  # seconds from the spawn asked for to exec done, first attempt
         }
 
     def logs(self, task_id: str, stream: str, lines: int) -> str | None:

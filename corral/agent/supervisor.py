@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from corral.agent import machine_queue
+from corral.agent import machine_queue, opportunistic, startup_cost
 from corral.agent.launch import HealthCheck, TaskLaunch
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,13 @@ class CheckHealth(Instruction):
 
 
 @dataclass(frozen=True)
+class Relimit(Instruction):
+    """Write the live attempt's sandbox limits again from its (changed) launch: an upgrade in place."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Forget(Instruction):
     """The task is gone from the agent's state; its logs and leftovers may be removed."""
 
@@ -187,6 +194,8 @@ class TaskRecord:
     next_health_at: float | None = None
     health_in_flight: bool = False
     oom_kills: int = 0  # attempts the kernel's OOM killer ended, never reset
+    spawn_asked_at: float | None = None  # when its first spawn was asked for (startup_cost.py)
+    startup_s: float | None = None  # what its first start cost here (startup_cost.py)
     story: deque = field(default_factory=lambda: deque(maxlen=50))
 
     @property
@@ -280,6 +289,10 @@ class Supervisor:
     def _on_launch(self, ev: Launch, now: float) -> list[Instruction]:
         launch = ev.launch
         rec = self.tasks.get(launch.task_id)
+        if rec is not None and opportunistic.is_upgrade(rec.launch, launch):
+            rec.launch = launch  # upgraded in place (corral/agent/opportunistic.py): no restart
+            rec.story.append((ev.stimulus_id, rec.state, rec.state, f"opportunistic: {launch.opportunistic}"))
+            return [Relimit(rec.task_id, rec.attempt)] if rec.state in LIVE else []
         if rec is not None and rec.state == QUEUED:
             if launch.queued and rec.launch.generation == launch.generation:
                 return []  # idempotent
@@ -309,6 +322,7 @@ class Supervisor:
             return []
         rec.story.append((ev.stimulus_id, None, STARTING, f"launch generation {launch.generation}"))
         log.info("task %s: launch generation %d (stimulus %d)", launch.task_id, launch.generation, ev.stimulus_id)
+        startup_cost.spawning(rec, self.clock())
         return [Spawn(launch.task_id, rec.attempt, launch)]
 
     def _on_kill(self, ev: Kill, now: float) -> list[Instruction]:
@@ -367,6 +381,7 @@ class Supervisor:
             return []
         self._transition(rec, RUNNING, ev, f"pid {ev.pid}")
         rec.pid, rec.started_at, rec.exit_code = ev.pid, now, None
+        startup_cost.started(rec, now)
         rec.healthy = None
         rec.health_failures, rec.health_in_flight = 0, False
         check = rec.launch.health_check
@@ -467,6 +482,7 @@ class Supervisor:
             rec = self.tasks[task_id]
             self.queue.remove(task_id)
             self._transition(rec, STARTING, ev, "room freed: started from the machine queue")
+            startup_cost.spawning(rec, self.clock())
             out.append(Spawn(task_id, rec.attempt, rec.launch))
         return out
 

@@ -3,7 +3,9 @@ restart; the simulator loads the same checkpoints).
 
 Mappings keep their insertion order (which events decided): a state rebuilt from a checkpoint
 iterates its machines, jobs and tasks in the same order as the live one, so it takes the same
-decisions. Derived state (job counts, quota charges (per live regular task), the live opportunistic tasks, rolling jobs, the cell view, the allocs'
+decisions. The master's estimates (``estimates``) are derived from events too, but from events compaction
+deletes, so they are kept (corral.master.estimates_codec); a checkpoint without them still loads.
+Other derived state (job counts, quota charges (per live regular task), the live opportunistic tasks, rolling jobs, the cell view, the allocs'
 member lists) is rebuilt from the records, never stored.
 """
 
@@ -32,6 +34,7 @@ def state_to_dict(state: Any) -> dict[str, Any]:
         "requests": dict(state.requests),
         **({"copies": {n: c.to_dict() for n, c in sorted(state.copies.items())}} if state.copies else {}),
         **({"machine_queues": state.machine_queues.to_dict()} if state.machine_queues else {}),
+        "estimates": state.estimates.to_dict(),  # what the compacted events taught (estimates_codec.py)
     }
 
 

@@ -118,6 +118,19 @@ class StartTask:
 
 
 @dataclass(frozen=True)
+class UpgradeTask:
+    """Tell ``machine``'s agent that running ``task`` is regular now (no longer opportunistic): its
+    launch again, the same generation, sent as a start is (``PUT /v1/tasks/{task}``); the agent takes
+    it as an upgrade in place (corral/agent/opportunistic.py). Not a start: nothing restarts, and an
+    agent (or a simulated one) that does not know the flag has nothing to change."""
+
+    task: str
+    machine: str
+    address: str
+    launch: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class KillTask:
     task: str
     machine: str
@@ -136,7 +149,7 @@ class ReclaimedCpu:
     task: str = ""  # not about one task (effects are logged by task)
 
 
-Effect = StartTask | KillTask | ReclaimedCpu
+Effect = StartTask | KillTask | ReclaimedCpu | UpgradeTask
 
 
 class AgentTransport(Protocol):

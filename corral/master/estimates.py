@@ -12,7 +12,11 @@ rebuilds the same estimates:
   request, the scheduler's equivalence class);
 * ``TaskEnded`` via ``finish``: a runtime sample (end less start) for the job and
   its class, and a success; via ``fail``: a failure; other ends (evict, failover,
-  restart, kill) say nothing of how long the work takes and only forget the start.
+  restart, kill) say nothing of how long the work takes and only forget the start;
+* ``TaskStarted``: what the task's start cost on its machine (its agent measured it: the spawn
+  asked for to exec done), a start-up sample keyed by the job's command (first start of that
+  command there, or a warm one) and its job, both warm there from then on;
+* ``MachineLost``: a machine that comes back comes back cold.
 
 Sans-IO: event times only, never a clock. The state is read after the event applied.
 """
@@ -27,12 +31,14 @@ from corral.model.job import TaskState
 from corral.sched.estimates.completion import completion_s
 from corral.sched.estimates.failures import FailureEstimator
 from corral.sched.estimates.runtime import Estimate, RuntimeEstimator
+from corral.sched.estimates.startup import StartupEstimator
 
 
 class MasterEstimates:
     def __init__(self, min_samples: int = 3):
         self.runtimes = RuntimeEstimator(min_samples)
         self.failures = FailureEstimator()
+        self.startups = StartupEstimator()
         self.started: dict[str, tuple[float, Hashable]] = {}  # running task -> (start, its class)
 
     def observe(self, state: Any, event: ev.Event) -> None:
@@ -56,13 +62,30 @@ class MasterEstimates:
                 self.failures.observe(job, False)
             elif event.via == "fail":
                 self.failures.observe(job, True)
+        elif kind is ev.TaskStarted:
+            task = state.tasks[event.task]
+            self.startups.observe(event.machine, startup_keys(state, task), event.startup_s)
+        elif kind is ev.MachineLost:
+            self.startups.forget_machine(event.machine)
         elif kind is ev.JobKilled:
             for name in state.job_tasks.get(event.job, ()):
                 self.started.pop(name, None)
 
-    def restore(self, state: Any) -> None:
-        """After a checkpoint restore: the live jobs' spec priors (running starts come from the tasks'
-        history as asked; samples and history measured before the checkpoint are not kept)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``estimates`` (corral.master.estimates_codec)."""
+        from corral.master.estimates_codec import estimates_to_dict
+
+        return estimates_to_dict(self)
+
+    def restore(self, state: Any, saved: dict[str, Any] | None = None) -> None:
+        """After a checkpoint restore: what the checkpoint kept (``saved``, its ``estimates``). A
+        checkpoint from before they were kept has only the live jobs' spec priors to give (running
+        starts then come from the tasks' history; what was measured before it is lost)."""
+        if saved is not None:
+            from corral.master.estimates_codec import estimates_from_dict
+
+            estimates_from_dict(self, saved)
+            return
         for jid in state.jobs:
             self.runtimes.set_expected(jid, _expected(state, jid))
 
@@ -88,6 +111,15 @@ class MasterEstimates:
         return left if left > 0 else LATE_FRACTION * estimate.mean_s
 
 
+def startup_keys(state: Any, task: Any) -> tuple[Hashable, ...]:
+    """What a start warms on its machine: the job's command first (what a first start fetches; it
+    decides first or warm), then the job (what the estimates are asked by). Both survive a
+    checkpoint as JSON (a list for the command's pair)."""
+    job = state.jobs.get(task.job)
+    command = getattr(job.spec, "command", None) if job is not None else None
+    return ((("command", command),) if command else ()) + (task.job,)
+
+
 def _from_history(state: Any, task: Any, running: bool) -> tuple[float, Hashable] | None:
     """A run's (start, class) from the task's history (checkpointed, unlike ``started``)."""
     if running and task.state is not TaskState.RUNNING:
@@ -107,8 +139,11 @@ def _expected(state: Any, jid: str) -> float | None:
 class CompletionEstimate:
     """``(request, machine) -> seconds``: the completion-time scorer's estimate from the master's
     estimators (corral.sched.estimates.completion): the request's wait there (``wait``, the machine
-    queues' ExpectedWait) + its class's runtime / (1 - p), p the failure prior (a request names no
-    job, so no job's own figures). Start-up costs are not measured by the master yet: 0. An unknown
+    queues' ExpectedWait) + (its start-up there + its class's runtime) / (1 - p), p the failure
+    prior (a request names no job, so no job's own figures). The start-up is the machine's warm
+    mean where a task of the request's job started before, else its first-start mean (the cell's
+    where the machine has none; 0 where no agent measured any): a request that names no job (most
+    do not) cannot say what it runs, so it is taken as a first start, the dearer case. An unknown
     runtime is inf (the scorer then prefers nothing over it, as it scores every such machine 0)."""
 
     def __init__(self, state: Any, wait: Any):
@@ -120,7 +155,14 @@ class CompletionEstimate:
         if not runtime.known:
             return float("inf")
         p = estimates.failures.probability(request.job) if request.job else estimates.failures.prior_p
-        return completion_s(float(self.wait(machine, request)), 0.0, runtime.mean_s, p)
+        return completion_s(float(self.wait(machine, request)), startup_of(estimates.startups, request, machine),
+                            runtime.mean_s, p)
+
+
+def startup_of(startups: StartupEstimator, request: Any, machine: str) -> float:
+    """The start-up estimate of a task of ``request`` on ``machine``: warm where its job started."""
+    warm = bool(request.job) and startups.is_warm(machine, request.job)
+    return startups.warm_s(machine) if warm else startups.first_s(machine)
 
 
 def attach_completion(scheduler: Any, completion: Any) -> int:

@@ -26,6 +26,7 @@ copy_scheduled         a running task got a speculative second copy (``note``: w
 copy_ended             a task's speculative copy stopped (``via``: won | lost | cancel | fail)
 task_queued            a pending task waits in a machine's queue (machine_queues.py)
 task_dequeued          a pending task left a machine's queue (moved, cancelled, refused)
+task_started           a placed task's agent measured what its start cost there (``startup_s``)
 =====================  =====================================================
 
 An alloc is placed, lost, preempted and released by the same ``task_scheduled``
@@ -218,9 +219,19 @@ class TaskDequeued(Event):
     TYPE: ClassVar[str] = "task_dequeued"
 
 
+@dataclass(frozen=True, slots=True)
+class TaskStarted(Event):
+    task: str
+    machine: str
+    generation: int
+    startup_s: float  # the agent's TaskStatus.startup_s: the spawn asked for to exec done (corral/agent/startup_cost.py)
+    TYPE: ClassVar[str] = "task_started"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     MachineRegistered, MachineLost, JobSubmitted, JobUpdated, JobKilled, JobFailed, TaskScheduled, TaskEnded,
-    TaskUpgraded, AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded, TaskQueued, TaskDequeued)}
+    TaskUpgraded, AllocSetSubmitted, AllocSetKilled, CopyScheduled, CopyEnded, TaskQueued, TaskDequeued,
+    TaskStarted)}
 
 
 def decode(d: dict[str, Any]) -> Event:

@@ -58,7 +58,7 @@ from corral.master.auth import Tokens
 from corral.master.delivery import STOP as _STOP, deliver_batch, drain
 from corral.master.errors import AdmissionError, MasterUnavailable
 from corral.master.commands import (AgentReport, Effect, KillTask, MachineDown, MachineUp, ReclaimedCpu, StartTask,
-                                    UsageReport)
+                                    UpgradeTask, UsageReport)
 from corral.master.liveness import Liveness
 from corral.master.reservation_book import usage_of_statuses
 from corral.master.usage import recorder
@@ -217,7 +217,7 @@ class LinkShards:
         if not effect.address:
             return
         try:
-            if isinstance(effect, StartTask):
+            if isinstance(effect, (StartTask, UpgradeTask)):  # an upgrade is the same launch again
                 r = self._request(client, effect.machine, "PUT", f"{effect.address}/v1/tasks/{effect.task}",
                                   json=effect.launch)
             elif isinstance(effect, KillTask):

@@ -34,6 +34,7 @@ from corral.master.commands import AgentReport
 from corral.master.auth import bearer, check_machine_certificate, may_speak_for
 from corral.master.errors import AdmissionError
 from corral.master.inputs import parse_json
+from corral.master.reports import startup_seconds
 from corral.master.responses import NotifyReply, error_responses
 
 PREFIX = "/api/v1"
@@ -84,6 +85,9 @@ def _status_errors(where: str, status: Any) -> list[tuple[str, str]]:
         value = status.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             errors.append((f"{where}.{key}", f"expected an integer or null, got {value!r}"))
+    startup = status.get("startup_s")
+    if startup is not None and not startup_seconds(startup):
+        errors.append((f"{where}.startup_s", f"expected seconds (a number >= 0) or null, got {startup!r}"))
     last_error = status.get("last_error")
     if last_error is not None and not isinstance(last_error, str):
         errors.append((f"{where}.last_error", f"expected a string or null, got {last_error!r}"))

@@ -12,7 +12,11 @@ is not refused when it does not fit its user's quota in its band: as many of its
   killed or shrunk, a larger quota loaded): one ``TaskUpgraded`` event each, oldest first (by the
   event that made them opportunistic, then index), per user and band, stopping at the first that
   does not fit (an older task is never passed over for a younger one). A running task keeps its
-  machine, its process and its generation: no effect goes to its agent.
+  machine, its process and its generation; its agent is sent its launch again, the same generation
+  without ``opportunistic`` (:func:`tell_agents`), which it takes as an upgrade in place: no restart,
+  a regular CPU weight and eviction order (corral/agent/opportunistic.py). A full report that still
+  shows it ``opportunistic`` (the launch was lost, or the agent restarted since) gets it sent again
+  (corral.master.reports).
 
 Pure decisions over the state: :func:`opportunistic_count` is admission's, :func:`upgrade` runs at
 the end of every command that may have freed quota (``CellState.quota_freed``) and at every ``Tick``
@@ -25,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from corral.master import allocs, speculation
+from corral.master.copies import copy_id
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskUpgraded
 from corral.master.quota import Quotas
@@ -95,9 +101,22 @@ def upgrade(step: Step, quotas: Quotas) -> list[str]:
             blocked.add(key)  # oldest first: a younger task of this user and band waits behind it
             continue
         step.emit(TaskUpgraded, task=name, note="its user's quota has room: now a regular task, where it runs")
+        tell_agents(step, task)
         upgraded.append(name)
     state.quota_freed = False
     return upgraded
+
+
+def tell_agents(step: Step, task: Any) -> None:
+    """Send an upgraded running task's launch (and its speculative copy's) again: the same generation,
+    no longer ``opportunistic``; its agent upgrades it in place."""
+    state = step.state
+    if task.state is not TaskState.RUNNING or task.machine is None:
+        return  # a pending one is launched regular when it is placed
+    step.upgrade(task.name, task.machine, allocs.launch(state, task))
+    copy = state.copies.get(task.name)
+    if copy is not None:
+        step.upgrade(copy_id(task.name, copy.copy), copy.machine, speculation.copy_launch(state, task.name))
 
 
 def counts(state: Any, jid: str) -> tuple[int, int]:

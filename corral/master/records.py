@@ -225,6 +225,7 @@ class TaskRecord:
     # Opportunistic (beyond its user's quota; corral/master/opportunistic.py): the seq of the event that
     # made it so, oldest upgraded first; 0 for a regular task.
     opportunistic: int = 0
+    started_generation: int = 0  # the generation whose start-up cost a task_started recorded (reports.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -236,6 +237,7 @@ class TaskRecord:
             **({"reclaimed": True} if self.reclaimed else {}),
             **({"copies": self.copies} if self.copies else {}),
             **({"opportunistic": self.opportunistic} if self.opportunistic else {}),
+            **({"started_generation": self.started_generation} if self.started_generation else {}),
         }
 
     @classmethod
@@ -244,7 +246,8 @@ class TaskRecord:
                    tuple(d.get("gpus", ())), d.get("generation", 0), d.get("version", 1),
                    [Transition.from_dict(t) for t in d.get("history", [])], ports=tuple(d.get("ports", ())),
                    alloc=d.get("alloc"), reclaimed=bool(d.get("reclaimed", False)), copies=d.get("copies", 0),
-                   opportunistic=int(d.get("opportunistic", 0)))
+                   opportunistic=int(d.get("opportunistic", 0)),
+                   started_generation=int(d.get("started_generation", 0)))
 
 
 def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None = None, copy: int = 0) -> dict[str, Any]:
@@ -264,5 +267,8 @@ def launch_body(job: JobRecord, task: TaskRecord, alloc: dict[str, Any] | None =
         **({"named_ports": named(spec.resources.named_ports, task.ports)} if spec.resources.named_ports else {}),
         **({"restart": spec.restart.model_dump()} if spec.restart is not None else {}),
         **({"alloc": alloc} if alloc is not None else {}),
+        # beyond its user's quota (corral/master/opportunistic.py): the agent evicts it first and gives it the
+        # lowest CPU weight; an upgraded task's launch, sent again, lacks it (corral/agent/opportunistic.py)
+        **({"opportunistic": True} if task.opportunistic else {}),
         **({"health_check": spec.health_check.model_dump(mode="json")} if spec.health_check is not None else {}),
     }

@@ -13,6 +13,10 @@ status harmless:
   not at all, changes nothing; if that copy still lives it is killed, since
   the master does not want it there;
 * a lost task reported alive where it ran is re-adopted (no restart);
+* a status of the running generation that carries the agent's ``startup_s`` (what the start cost
+  there, first attempt) yields one ``task_started`` per placement: the start-up estimates' sample;
+* a full report that shows a task ``opportunistic`` the master has upgraded sends its launch again
+  (the agent upgrades it in place: corral.master.opportunistic);
 * a pending task queued on that machine (machine queues, queue_placement.py)
   reported started there now runs there (the first copy to start wins), one
   reported ``queued`` stays queued, one reported killed leaves that queue.
@@ -28,12 +32,13 @@ proves the master reaches it).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from corral.master.commands import AgentReport
 from corral.master.errors import AdmissionError
-from corral.master.events import TaskEnded
-from corral.master import drains, health, queue_placement, rollout, speculation
+from corral.master.events import TaskEnded, TaskStarted
+from corral.master import allocs, drains, health, queue_placement, rollout, speculation
 from corral.master.failover import ACTIVE, Failover
 from corral.master.jobs import reject_dependents
 from corral.master.step import Step
@@ -77,6 +82,7 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
         if status.get("generation") != task.generation:
             return
         health.note_status(task, cmd.machine, status)
+        _note_startup(step, task, cmd.machine, status)
         error = status.get("last_error") or ""
         if agent_state == "finished":
             speculation.first_copy_finished(step, task)
@@ -91,6 +97,8 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
             if agent_state == "running" and state.draining:
                 drains.new_copy_running(step, task, cmd.machine)  # its old copy may stop now
             task.agent = status
+            if cmd.full and status.get("opportunistic") is True and not task.opportunistic:
+                step.upgrade(name, cmd.machine, allocs.launch(state, task))  # upgraded: its agent missed the word
             wait = status.get("restart_in_s")
             task.agent_next_try_at = now + float(wait) if agent_state == "backoff" and wait is not None else None
 
@@ -108,3 +116,16 @@ def apply_report(step: Step, cmd: AgentReport, failover: Failover, fits: Callabl
     if state.rolling:  # a task of a rolling job may have become healthy, or failed
         rollout.roll_jobs_of(step, [state.tasks.get(s.get("task_id")) for s in cmd.tasks])
     step.reply = {"machine": cmd.machine, "tasks": len(cmd.tasks)}
+
+
+def startup_seconds(value: Any) -> bool:
+    """Is ``value`` a TaskStatus ``startup_s`` (seconds, a finite number >= 0)?"""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _note_startup(step: Step, task: Any, machine: str, status: dict[str, Any]) -> None:
+    """Once per placement: what its start cost there (an old agent says nothing, nor does the simulator's)."""
+    startup = status.get("startup_s")
+    if startup is None or task.started_generation == task.generation or not startup_seconds(startup):
+        return
+    step.emit(TaskStarted, task=task.name, machine=machine, generation=task.generation, startup_s=float(startup))

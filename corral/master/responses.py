@@ -368,7 +368,7 @@ class EventRecord(BaseModel):
 
     seq: int = Field(description="its place in the log; a page's cursor")
     type: str = Field(description="machine_registered, machine_lost, job_submitted, job_updated, job_killed, "
-                                  "job_failed, task_scheduled, task_ended, task_upgraded, task_queued, task_dequeued, allocset_submitted or allocset_killed")
+                                  "job_failed, task_scheduled, task_ended, task_upgraded, task_queued, task_dequeued, task_started, allocset_submitted or allocset_killed")
     time: str = Field(description="when it happened, RFC 3339 (UTC)")
     cmd: str = Field(description="the id of the command that caused it")
     job: str | None

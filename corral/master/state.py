@@ -95,6 +95,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
             ev.AllocSetSubmitted: self._job_submitted, ev.AllocSetKilled: self._job_killed,
             ev.CopyScheduled: self._copy_scheduled, ev.CopyEnded: self._copy_ended,
             ev.TaskQueued: self._task_queued, ev.TaskDequeued: self._task_dequeued,
+            ev.TaskStarted: self._task_started,
         }
 
     # ---- reading -------------------------------------------------------------------------------
@@ -163,6 +164,9 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def _task_dequeued(self, event: ev.TaskDequeued) -> None:
         if self.machine_queues.remove(event.task, event.machine) is None:
             raise TransitionError(f"task {event.task} is not queued on {event.machine}")
+
+    def _task_started(self, event: ev.TaskStarted) -> None:
+        self.tasks[event.task].started_generation = event.generation  # its start-up cost is known (estimates.py)
 
     def _moved(self, job: str, old: TaskState | None, new: TaskState) -> None:
         live = self.job_live.get(job)
@@ -425,7 +429,7 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
     def from_dict(cls, d: dict[str, Any]) -> "CellState":
         """A state from :meth:`to_dict` of this version or an earlier one (corral.master.checkpoint)."""
         state = state_from_dict(cls, d)
-        state.estimates.restore(state)
+        state.estimates.restore(state, d.get("estimates"))  # absent from a checkpoint written before
         return state
 
     # ---- invariants ------------------------------------------------------------------------------

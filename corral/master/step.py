@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.master.clock import Clock
-from corral.master.commands import Effect, KillTask, StartTask
+from corral.master.commands import Effect, KillTask, StartTask, UpgradeTask
 from corral.master.events import Event
 
 
@@ -48,6 +48,9 @@ class Step(Outcome):
 
     def start(self, task: str, machine: str, launch: dict[str, Any]) -> None:
         self.effects.append(StartTask(task, machine, self.state.machines[machine].address, launch))
+
+    def upgrade(self, task: str, machine: str, launch: dict[str, Any]) -> None:
+        self.effects.append(UpgradeTask(task, machine, self.state.machines[machine].address, launch))
 
     def outcome(self) -> Outcome:
         return Outcome(self.events, self.effects, self.reply)

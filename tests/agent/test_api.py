@@ -114,6 +114,7 @@ def test_a_launched_task_shows_in_the_full_state_and_is_killed_by_delete(make_ag
                     "healthy", "usage", "started_at"):
             assert key in t1, f"TaskStatus lacks {key}"
         assert set(t1["usage"]) == {"cpu_milli", "memory_bytes"}
+        assert isinstance(t1["startup_s"], float) and 0 <= t1["startup_s"] < 5, "a running task's start-up cost"
         pid = t1["pid"]
         assert c.put("/v1/tasks/t1", json=task("t1")).json()["pid"] == pid, "the same generation again restarted it"
         assert c.delete("/v1/tasks/t1").status_code == 200

@@ -113,7 +113,9 @@ def test_a_state_restored_from_a_checkpoint_takes_running_starts_from_the_tasks_
     h.submit("b", tasks=3, cpu="0.5", memory="256Mi", expected_runtime=100)
     h.schedule()
     h.clock.advance(40)
-    restored = CellState.from_dict(h.state.to_dict())
-    assert restored.estimates.started == {}  # not checkpointed
+    old = h.state.to_dict()
+    del old["estimates"]  # a checkpoint written before the estimates were kept (test_estimates_checkpoint.py)
+    restored = CellState.from_dict(old)
+    assert restored.estimates.started == {}
     name = h.task("b").name
     assert restored.estimates.remaining_s(restored, name, h.clock.now()) == 60.0

@@ -27,6 +27,7 @@ EXAMPLES = [
     ev.TaskUpgraded(13, "c-13", 22.0, "5.batch.alice.local", "its user's quota has room"),
     ev.TaskQueued(14, "c-14", 23.0, "0.batch.alice.local", "m17", 5, 40.0),
     ev.TaskDequeued(15, "c-15", 24.0, "0.batch.alice.local", "m17", "started on m3 first"),
+    ev.TaskStarted(16, "c-16", 25.0, "0.batch.alice.local", "m3", 6, 1.25),
 ]
 
 

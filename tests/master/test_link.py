@@ -348,3 +348,18 @@ def test_quiet_polls_send_no_assignments_until_the_master_changes_the_machine(de
     rig.poll()
     assert len(agent.assignments) == sent + 1 and agent.assignments[-1] == []
     assert agent.tasks == {}
+
+
+def test_an_upgrade_goes_to_the_agent_as_its_launch_again_and_a_refusal_fails_nothing(rig):
+    from corral.master.commands import UpgradeTask
+
+    rig.submit("web", 1)
+    name, task = next((n, t) for n, t in rig.state.tasks.items() if t.state is R)
+    agent = rig.agents[task.machine]
+    launch = rig.master.core.launch(name)
+    del agent.tasks[name]  # so only the upgrade's PUT can bring it back
+    rig.link._deliver(rig.client, UpgradeTask(name, task.machine, f"http://{task.machine}", launch))
+    assert agent.tasks[name]["generation"] == task.generation  # PUT /v1/tasks/{task}, the same generation
+    rig.link._deliver(rig.client, UpgradeTask(name, task.machine, f"http://{task.machine}",
+                                              {**launch, "command": "refused"}))
+    assert task.state is R and rig.reports() == []  # an upgrade refused is no failed start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corral.master.commands import AgentReport, Kill, StartTask, KillTask, Submit, Tick, Update
+from corral.master.commands import AgentReport, Kill, StartTask, KillTask, Submit, Tick, Update, UpgradeTask
 from corral.master.core import MasterCore
 from corral.master.errors import AdmissionError
 from corral.master.events import TaskUpgraded
@@ -159,7 +159,12 @@ def test_when_a_regular_task_ends_the_oldest_opportunistic_task_is_upgraded_in_p
     out = h.run(Kill("a.alice"))  # 3 more cpu of quota: b1 and c0, oldest first
     upgraded = [e.task for e in out.events if isinstance(e, TaskUpgraded)]
     assert upgraded == [b1.name, c0.name]
-    assert not any(isinstance(e, StartTask) for e in out.effects)  # no restart of any upgraded task
+    # no restart: each agent is sent the same generation again, no longer opportunistic (an upgrade in place)
+    assert not any(isinstance(e, StartTask) for e in out.effects)  # no start
+    starts = [e for e in out.effects if isinstance(e, UpgradeTask)]
+    assert [(e.task, e.machine, e.launch["generation"]) for e in starts] == [
+        (t.name, t.machine, t.generation) for t in (b1, c0)]
+    assert all("opportunistic" not in e.launch for e in starts)
     assert {e.task for e in out.effects if isinstance(e, KillTask)} == {h.task("a", i).name for i in (1, 2, 3)}
     assert not h.state.opportunistic and cpu_charged(h) == 3
     assert h.schedule().effects == []  # nothing to start again

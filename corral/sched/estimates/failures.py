@@ -18,6 +18,16 @@ class FailureEstimator:
         self.cap = cap
         self._counts: dict[str, list[int]] = {}  # job -> [failures, attempts]
 
+    def to_dict(self) -> dict:
+        return {"prior_p": self.prior_p, "prior_weight": self.prior_weight, "cap": self.cap,
+                "counts": [[job, f, n] for job, (f, n) in self._counts.items()]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FailureEstimator":
+        out = cls(d["prior_p"], d["prior_weight"], d["cap"])
+        out._counts = {job: [int(f), int(n)] for job, f, n in d["counts"]}
+        return out
+
     def observe(self, job: str, failed: bool) -> None:
         counts = self._counts.setdefault(job, [0, 0])
         counts[0] += int(failed)

@@ -15,7 +15,7 @@ job's estimate. Pure: the master feeds it (corral/master/estimates.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Any, Callable, Hashable
 
 from corral.sched.estimates.sketch import QuantileSketch, RunningMean
 
@@ -55,6 +55,15 @@ class RuntimeStats:
     def n(self) -> int:
         return self.mean.n
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.to_list(), "sketch": self.sketch.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RuntimeStats":
+        out = cls()
+        out.mean, out.sketch = RunningMean.from_list(d["mean"]), QuantileSketch.from_dict(d["sketch"])
+        return out
+
     def estimate(self, source: str) -> Estimate:
         return Estimate(self.mean.mean, self.sketch.quantile(0.5), self.sketch.quantile(0.9), self.n, source)
 
@@ -66,6 +75,24 @@ class RuntimeEstimator:
         self._classes: dict[Hashable, RuntimeStats] = {}
         self._history: dict[str, RuntimeStats] = {}  # earlier incarnations of a job id
         self._expected: dict[str, float] = {}  # the spec's expected_runtime
+
+    def to_dict(self, encode_class: Callable[[Hashable], Any]) -> dict[str, Any]:
+        """Everything it learnt, mappings in the order they were filled (the events' order); a class
+        key is written by ``encode_class`` (the caller knows what its classes are)."""
+        return {"min_samples": self.min_samples,
+                "jobs": [[j, s.to_dict()] for j, s in self._jobs.items()],
+                "classes": [[encode_class(c), s.to_dict()] for c, s in self._classes.items()],
+                "history": [[j, s.to_dict()] for j, s in self._history.items()],
+                "expected": [[j, e] for j, e in self._expected.items()]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], decode_class: Callable[[Any], Hashable]) -> "RuntimeEstimator":
+        out = cls(d["min_samples"])
+        out._jobs = {j: RuntimeStats.from_dict(s) for j, s in d["jobs"]}
+        out._classes = {decode_class(c): RuntimeStats.from_dict(s) for c, s in d["classes"]}
+        out._history = {j: RuntimeStats.from_dict(s) for j, s in d["history"]}
+        out._expected = {j: float(e) for j, e in d["expected"]}
+        return out
 
     def job_submitted(self, job: str, expected_runtime: float | None) -> None:
         """A job (again): what an earlier job of this id measured becomes its history."""

@@ -38,6 +38,16 @@ class RunningMean:
     def variance(self) -> float:
         return self._m2 / (self.n - 1) if self.n > 1 else 0.0
 
+    def to_list(self) -> list[float]:
+        """``[n, mean, m2]``: what a checkpoint keeps (floats round-trip exactly through JSON)."""
+        return [self.n, self.mean, self._m2]
+
+    @classmethod
+    def from_list(cls, values: list[float]) -> "RunningMean":
+        out = cls()
+        out.n, out.mean, out._m2 = int(values[0]), float(values[1]), float(values[2])
+        return out
+
     def merge(self, other: "RunningMean") -> None:
         if other.n == 0:
             return
@@ -80,6 +90,18 @@ class QuantileSketch:
         if len(self._buckets) > self.max_buckets:  # fold the two lowest buckets into one
             keys = sorted(self._buckets)
             self._buckets[keys[1]] += self._buckets.pop(keys[0])
+
+    def to_dict(self) -> dict:
+        """Its parameters and counts, buckets in key order (a checkpoint's deterministic form)."""
+        return {"alpha": self.alpha, "min_value": self.min_value, "max_buckets": self.max_buckets, "n": self.n,
+                "low": self._low, "buckets": [[k, c] for k, c in sorted(self._buckets.items())]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantileSketch":
+        out = cls(d["alpha"], d["min_value"], d["max_buckets"])
+        out.n, out._low = int(d["n"]), int(d["low"])
+        out._buckets = {int(k): int(c) for k, c in d["buckets"]}
+        return out
 
     def merge(self, other: "QuantileSketch") -> None:
         if other._gamma != self._gamma or other.min_value != self.min_value:

@@ -9,7 +9,7 @@ answers with the cell's, and a cell with none answers 0. Pure.
 
 from __future__ import annotations
 
-from typing import Hashable
+from typing import Any, Callable, Hashable
 
 from corral.sched.estimates.sketch import RunningMean
 
@@ -21,6 +21,23 @@ class StartupEstimator:
         self._cell_first = RunningMean()
         self._cell_warm = RunningMean()
         self._seen: dict[str, set[Hashable]] = {}  # machine -> keys (jobs, classes) started there
+
+    def to_dict(self, encode_key: Callable[[Hashable], Any]) -> dict[str, Any]:
+        """Its means and what is warm where, in the order observed (machines) and sorted by their
+        written form (a machine's keys: a set has no order of its own)."""
+        return {"first": [[m, r.to_list()] for m, r in self._first.items()],
+                "warm": [[m, r.to_list()] for m, r in self._warm.items()],
+                "cell_first": self._cell_first.to_list(), "cell_warm": self._cell_warm.to_list(),
+                "seen": [[m, sorted((encode_key(k) for k in keys), key=repr)] for m, keys in self._seen.items()]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], decode_key: Callable[[Any], Hashable]) -> "StartupEstimator":
+        out = cls()
+        out._first = {m: RunningMean.from_list(r) for m, r in d["first"]}
+        out._warm = {m: RunningMean.from_list(r) for m, r in d["warm"]}
+        out._cell_first, out._cell_warm = RunningMean.from_list(d["cell_first"]), RunningMean.from_list(d["cell_warm"])
+        out._seen = {m: {decode_key(k) for k in keys} for m, keys in d["seen"]}
+        return out
 
     def is_warm(self, machine: str, key: Hashable) -> bool:
         return key in self._seen.get(machine, ())

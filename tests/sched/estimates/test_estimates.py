@@ -81,3 +81,45 @@ def test_completion_time_inflated_by_failure_probability():
     model = CompletionModel(runtimes, startups, failures, matrix)
     # wait 0 + (warm start-up 10 + runtime 90) / (1 - 0.5) = 200
     assert model.estimated_completion_s(TaskQuery("j", None, 1.0, GIB), "m1") == pytest.approx(200.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e6, allow_nan=False), min_size=0, max_size=200))
+def test_a_sketch_and_a_mean_written_to_json_and_read_back_answer_the_same(values):
+    import json
+
+    from corral.sched.estimates.sketch import RunningMean
+
+    sketch, mean = QuantileSketch(alpha=0.01), RunningMean()
+    for v in values:
+        sketch.add(v)
+        mean.add(v)
+    back = QuantileSketch.from_dict(json.loads(json.dumps(sketch.to_dict())))
+    again = RunningMean.from_list(json.loads(json.dumps(mean.to_list())))
+    for q in (0.0, 0.5, 0.9, 1.0):
+        a, b = sketch.quantile(q), back.quantile(q)
+        assert (math.isnan(a) and math.isnan(b)) or a == b
+    assert (again.n, again.mean, again.variance) == (mean.n, mean.mean, mean.variance)
+
+
+def test_startup_and_runtime_estimators_round_trip_with_their_keys_encoded_by_the_caller():
+    import json
+
+    s = StartupEstimator()
+    s.observe("m1", (("command", "sleep"), "b"), 4.0)
+    s.observe("m1", (("command", "sleep"), "c"), 1.0)
+    s.observe("m2", ("d",), 2.0)
+    back = StartupEstimator.from_dict(json.loads(json.dumps(s.to_dict(lambda k: list(k) if isinstance(k, tuple) else k))),
+                                      lambda k: tuple(k) if isinstance(k, list) else k)
+    for m in ("m1", "m2", "m3"):
+        assert (back.first_s(m), back.warm_s(m)) == (s.first_s(m), s.warm_s(m))
+    assert back.is_warm("m1", ("command", "sleep")) and back.is_warm("m1", "c") and not back.is_warm("m2", "b")
+    r = RuntimeEstimator(min_samples=2)
+    r.job_submitted("b", 30.0)
+    for seconds in (10.0, 20.0):
+        r.observe("b", "cls-1", seconds)
+    rb = RuntimeEstimator.from_dict(json.loads(json.dumps(r.to_dict(str))), str)
+    assert rb.estimate("b", "cls-1") == r.estimate("b", "cls-1") and rb.prior("b") == r.prior("b")
+    f = FailureEstimator()
+    f.observe("b", True)
+    assert FailureEstimator.from_dict(json.loads(json.dumps(f.to_dict()))).probability("b") == f.probability("b")
