@@ -8,8 +8,8 @@
         for event in corral.watch(job=job.job):
             print(event.time, event.type, event.task)
 
-Importing this package loads neither httpx nor pydantic; they come with the first request and the
-first typed result.
+Requests go over the standard library's http.client (corral/client/http1.py); importing this
+package loads no pydantic: it comes with the first typed result.
 """
 
 from corral.client.client import Client
