@@ -1,5 +1,5 @@
 """Client commands start without the heavy modules they do not use (NumPy, pydantic, rich,
-matplotlib, the scheduler, the simulator, the master): each runs the CLI's ``main`` in a fresh
+matplotlib, httpx and its HTTP stack, the scheduler, the simulator, the master): each runs the CLI's ``main`` in a fresh
 interpreter against a small live master and reports which of those ended up in ``sys.modules``."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ try:
     code = 0
 except SystemExit as e:
     code = e.code or 0
-heavy = ("numpy", "pydantic", "rich", "matplotlib", "yaml", "fastapi", "uvicorn", "trio")
+heavy = ("numpy", "pydantic", "rich", "matplotlib", "yaml", "fastapi", "uvicorn", "trio",
+         "httpx", "httpcore", "h11", "anyio", "idna", "sniffio", "httptools")  # the client speaks http.client
 ours = ("corral.sched", "corral.sim", "corral.master", "corral.model", "corral.agent", "corral.store")
 loaded = sorted(m for m in sys.modules if sys.modules[m] is not None
                 and (m.split(".")[0] in heavy or m.startswith(ours)))
