@@ -29,7 +29,7 @@ try:
 except SystemExit as e:
     code = e.code or 0
 heavy = ("numpy", "pydantic", "rich", "matplotlib", "yaml", "fastapi", "uvicorn", "trio",
-         "httpx", "httpcore", "h11", "anyio", "idna", "sniffio", "httptools")  # the client speaks http.client
+         "httpx", "httpcore", "h11", "anyio", "idna", "sniffio")  # the client has its own wire (http1.py)
 ours = ("corral.sched", "corral.sim", "corral.master", "corral.model", "corral.agent", "corral.store")
 loaded = sorted(m for m in sys.modules if sys.modules[m] is not None
                 and (m.split(".")[0] in heavy or m.startswith(ours)))

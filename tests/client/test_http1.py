@@ -1,4 +1,4 @@
-"""corral.client.http1, the client's wire on the standard library: kept connections (and one the
+"""corral.client.http1, the client's wire (a socket and httptools): kept connections (and one the
 server closed meanwhile), query encoding, streamed lines and their read time-out, what a failure
 before an answer says."""
 
@@ -154,5 +154,36 @@ def test_a_server_that_accepts_and_never_answers_is_a_read_timeout():
         with pytest.raises(NoAnswer) as e:
             conns.exchange("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/", None, {})
         assert (e.value.kind, e.value.sent) == ("timeout", True)
+    finally:
+        listener.close()
+
+
+def test_an_answer_larger_than_the_limit_is_refused_not_read_whole(server, monkeypatch):
+    import corral.client.http1 as http1
+
+    monkeypatch.setattr(http1, "MAX_ANSWER", 3)
+    with pytest.raises(NoAnswer) as e:
+        _plain().exchange("GET", server + "/longer-than-three", None, {})
+    assert e.value.kind == "failed" and "over 3 bytes" in e.value.reason
+
+
+def test_a_body_that_ends_with_its_connection_is_read_whole():
+    """An HTTP/1.0 answer without a length: its body is what came before the server closed."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"ok\": ")
+        time.sleep(0.05)
+        conn.sendall(b"true}")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        answer = _plain().exchange("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/", None, {})
+        assert answer.json() == {"ok": True}
     finally:
         listener.close()
