@@ -39,11 +39,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "corral.cli.scheduler",
 )
 
-# Optional modules that libraries the CLI uses import eagerly for features corral never uses:
-# httpcore imports trio (an async library, ~40 ms) just in case a caller runs under it, and httpx
-# imports its own command-line client (rich and pygments, ~40 ms). Marked missing when the
-# ``corral`` command starts, unless something imported them already, they take the libraries'
-# own "not installed" fallbacks.
+# Optional modules that libraries the server commands use (``corral master``, ``agent``, ``up``:
+# httpx for agent links; client commands load no httpx at all) import eagerly for features corral
+# never uses: httpcore imports trio (an async library, ~40 ms) just in case a caller runs under
+# it, and httpx imports its own command-line client (rich and pygments, ~40 ms). Marked missing
+# when the ``corral`` command starts, unless something imported them already, they take the
+# libraries' own "not installed" fallbacks.
 UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
 
 # Each top-level command -> the module that registers it (kept equal to COMMAND_MODULES' own by a test).

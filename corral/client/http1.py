@@ -151,7 +151,9 @@ class Connections:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            sock = socket.create_connection((host, port), timeout=self.connect_timeout_s)
+            # An ASCII host as bytes: a str one is IDNA-encoded first, which loads two codecs (~2 ms).
+            sock = socket.create_connection((host.encode() if host.isascii() else host, port),
+                                            timeout=self.connect_timeout_s)
         except TimeoutError:
             raise NoAnswer("connect_timeout", "timed out", sent=False) from None
         except OSError as e:  # refused, unreachable, no such host
