@@ -29,7 +29,9 @@ try:
 except SystemExit as e:
     code = e.code or 0
 heavy = ("numpy", "pydantic", "rich", "matplotlib", "yaml", "fastapi", "uvicorn", "trio",
-         "httpx", "httpcore", "h11", "anyio", "idna", "sniffio")  # the client has its own wire (http1.py)
+         "httpx", "httpcore", "h11", "anyio", "idna", "sniffio",  # the client has its own wire (http1.py)
+         "http", "ssl", "logging", "secrets", "getpass",  # http.client; TLS for https only; the daemons'
+         "httptools", "socket")  # the wire itself: for the commands that make a request
 ours = ("corral.sched", "corral.sim", "corral.master", "corral.model", "corral.agent", "corral.store")
 loaded = sorted(m for m in sys.modules if sys.modules[m] is not None
                 and (m.split(".")[0] in heavy or m.startswith(ours)))
@@ -62,17 +64,18 @@ def run(args: list[str], addr: str, tmp: Path) -> tuple[int, str, list[str]]:
 
 
 # (case, arguments, exit code, what stdout shows, top-level modules (or exact module names) that may be loaded)
+WIRE = {"httptools", "socket"}  # what a request needs (corral/client/http1.py)
 CASES = [
     ("corral --help lists the commands and loads only rich, for its help", ["--help"], 0, "submit", {"rich"}),
     ("corral jobs --help loads only rich, for its help", ["jobs", "--help"], 0, "--state", {"rich"}),
     ("corral submit reads its spec with PyYAML and nothing heavier", ["submit", "@spec"], 0, "web.alice",
-     {"yaml", "corral.model", "corral.model.specfile"}),  # the bounded reader: PyYAML and the stdlib only
-    ("corral jobs lists the job and loads none of them", ["jobs"], 0, "web.alice", set()),
-    ("corral status shows the tasks and loads none of them", ["status", "web"], 0, "pending", set()),
-    ("corral why explains and loads none of them", ["why", "web"], 0, "pending", set()),
-    ("corral tasks -o wide loads none of them", ["tasks", "-o", "wide"], 0, "RESTARTS", set()),
-    ("corral events lists the history and loads none of them", ["events", "--job", "web"], 0, "job_submitted", set()),
-    ("corral --version loads none of them", ["--version"], 0, "corral", set()),
+     {"yaml", "corral.model", "corral.model.specfile", *WIRE}),  # the bounded reader: PyYAML and the stdlib only
+    ("corral jobs lists the job and loads none of them", ["jobs"], 0, "web.alice", WIRE),
+    ("corral status shows the tasks and loads none of them", ["status", "web"], 0, "pending", WIRE),
+    ("corral why explains and loads none of them", ["why", "web"], 0, "pending", WIRE),
+    ("corral tasks -o wide loads none of them", ["tasks", "-o", "wide"], 0, "RESTARTS", WIRE),
+    ("corral events lists the history and loads none of them", ["events", "--job", "web"], 0, "job_submitted", WIRE),
+    ("corral --version loads none of them", ["--version"], 0, "corral", {"socket"}),  # importlib.metadata's email
 ]
 
 
@@ -87,7 +90,7 @@ def test_client_commands_import_nothing_heavy(live, what, args, code, shown, all
 
 def test_against_an_unreachable_master_corral_jobs_fails_in_one_line_and_still_loads_nothing_heavy(tmp_path):
     got, out, modules = run(["jobs"], "http://127.0.0.1:9", tmp_path)
-    assert got == 1 and modules == []
+    assert got == 1 and {m.split(".")[0] for m in modules} <= WIRE
 
 
 def test_the_wrapper_sees_heavy_modules_when_a_command_loads_them(tmp_path):
