@@ -19,10 +19,11 @@ from corral.master.server import MasterServer, build_master
 ROOT = Path(__file__).resolve().parents[2]
 
 WRAPPER = """
-import json, sys
+import json, os, sys
 args = json.loads(sys.argv[1])
 sys.argv = ["corral", *args]
 from corral.cli.main import main
+os._exit = sys.exit  # a client command's quick exit (main.leave) comes back here, to report its modules
 try:
     main()
     code = 0
@@ -97,3 +98,35 @@ def test_the_wrapper_sees_heavy_modules_when_a_command_loads_them(tmp_path):
     """The check above can fail: ``corral schema`` loads pydantic, and the wrapper reports it."""
     got, out, modules = run(["schema"], "http://127.0.0.1:9", tmp_path)
     assert got == 0 and "pydantic" in modules and '"properties"' in out
+
+
+QUICK = [
+    ("a listing leaves with its whole output and 0", ["jobs", "-o", "json"], 0, '"web.alice"'),
+    ("a refusal leaves with its one line and 2", ["status", "nosuch"], 2, "corral status: job: no job nosuch.alice"),
+    ("a bad flag leaves with its one line and 2", ["jobs", "--nope"], 2, "corral jobs: No such option: --nope"),
+]
+
+
+@pytest.mark.parametrize("what,args,code,shown", QUICK, ids=[q[0] for q in QUICK])
+def test_the_real_command_leaves_quickly_with_its_output_and_exit_code(live, what, args, code, shown):
+    """``python -m corral.cli.main`` as users run it: a client command exits without the
+    interpreter's teardown (main.leave), and nothing it printed or its exit code is lost."""
+    srv, tmp, spec = live
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CORRAL_ADDR": srv.url, "CORRAL_TOKEN": "t-alice",
+           "CORRAL_CONFIG": str(tmp / "none.yaml")}
+    result = subprocess.run([sys.executable, "-m", "corral.cli.main", *args], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp)
+    assert result.returncode == code, result.stderr
+    assert shown in (result.stdout if code == 0 else result.stderr)
+    if args[:3] == ["jobs", "-o", "json"]:
+        assert json.loads(result.stdout)["count"] >= 1  # the whole JSON document came out
+
+
+def test_leave_exits_as_system_exit_would(monkeypatch, capsys):
+    from corral.cli import main as cli_main
+
+    left = []
+    monkeypatch.setattr(cli_main.os, "_exit", left.append)
+    for code in (None, 0, 2, "a message"):
+        cli_main.leave(code)
+    assert left == [0, 0, 2, 1] and "a message" in capsys.readouterr().err
