@@ -44,7 +44,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's corral, whatever is installed
@@ -94,7 +93,9 @@ class Bench:
         self.client = httpx.Client(base_url=self.cell.url + "/api/v1", timeout=30.0,
                                    headers={"Authorization": f"Bearer {self.cell.admin_token}"})
         self.config = self.workdir / f"config{self.slots}.yaml"
-        self.config.write_text(yaml.safe_dump({"addr": self.cell.url, "token": self.cell.admin_token}))
+        # As `corral up` writes it (corral.cli.config.write_config: YAML in JSON's form, which the
+        # CLI reads with the json module; any other form would load PyYAML into every call timed).
+        self.config.write_text(json.dumps({"addr": self.cell.url, "token": self.cell.admin_token}, indent=2) + "\n")
         self.echo(f"cell of {self.slots} slots up in {time.monotonic() - t0:.1f}s at {self.cell.url}")
         return self
 
