@@ -16,12 +16,8 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Literal
 
-LogFormat = Literal["text", "json"]
-LogLevel = Literal["debug", "info", "warning", "error"]
-FORMATS = ("text", "json")
-LEVELS = ("debug", "info", "warning", "error")
+from corral.logwords import FORMATS, LEVELS, LogFormat, LogLevel  # noqa: F401 (the flags' words, re-exported)
 CONTEXT = ("cmd", "job", "task", "machine", "event", "seq", "via")
 
 

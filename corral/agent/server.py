@@ -68,15 +68,17 @@ def create_app(agent: "Agent") -> FastAPI:
     app = FastAPI(title=f"corral agent {agent.config.name}", version="1")
     token = agent.config.token.encode()
     masters_only = agent.config.tls is not None
+    if masters_only:
+        from corral.tls import peer_role  # imported here, not on the event loop of the first request
 
-    def authorized(request: Request) -> None:
+    # async: a plain def dependency is run on a worker thread, a hop (and a wait for the GIL) on
+    # every request, the master's launches and polls among them, for a compare of two strings.
+    async def authorized(request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token):
             raise ApiError(401, [("authorization", "expected 'Bearer <agent token>'")])
         if masters_only:  # any certificate of the cell gets through the handshake; only a master's here
-            from corral.tls import peer_role
-
             role = peer_role(request.scope)
             if role != "master":
                 raise ApiError(403, [("certificate", f"expected a master's client certificate, got "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from corral.logfmt import LogFormat, LogLevel
+from corral.logwords import LogFormat, LogLevel
 
 
 def read_token_file(path: Path) -> str:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from corral.cli.connect import die
-from corral.logfmt import LogFormat, LogLevel
+from corral.logwords import LogFormat, LogLevel
 
 
 def _local_user() -> str:
+    import getpass  # here: every command's help registers this module
+
     name = re.sub(r"[^a-z0-9_\-]", "-", getpass.getuser().lower()).strip("-_") or "admin"
     return name[:64]
 
@@ -23,6 +23,8 @@ def ensure_tokens(path: Path) -> str:
     """Create ``path`` (mode 0600) with an admin token for the local user (and an agent token any
     agent may use: ``machine: "*"``) if it does not exist; return the local user's admin token if
     the file has one."""
+    import secrets
+
     import yaml
 
     from corral.model.private import write_private

@@ -47,8 +47,7 @@ def line(row: list[str], sizes: list[int]) -> str:
 def table(rows: list[list[Any]], header: list[str]) -> None:
     shown = [cells(r) for r in rows]
     sizes = widths(shown, header)
-    for row in [header, *shown]:
-        typer.echo(line(row, sizes))
+    typer.echo("\n".join(line(row, sizes) for row in [header, *shown]))  # one write, not one a row
 
 
 def watch_rows(fetch: Callable[[], list[tuple[str, list[Any], Any]]], header: list[str], interval_s: float,

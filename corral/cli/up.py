@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 import typer
 
 from corral.cli.up_tokens import ensure_cell_tokens
-from corral.logfmt import LogFormat, LogLevel
+from corral.logwords import LogFormat, LogLevel
 
 __all__ = ["LocalCell", "ensure_cell_tokens", "register"]
 
@@ -63,7 +62,7 @@ class LocalCell:
         self.admin_token = ""
         self.agent_tokens: dict[str, str] = {}
         self.reaper = False  # set when this process is a child subreaper: all its descendants are the cell's
-        self.tag = f"corral-up{os.getpid()}{secrets.token_hex(2)}"  # cgroup roots of this cell's agents: <tag>-<agent>
+        self.tag = f"corral-up{os.getpid()}{os.urandom(2).hex()}"  # cgroup roots of this cell's agents: <tag>-<agent>
         self._logs: list[Any] = []
         self._client: Any = None  # a corral.client.Client (plain JSON) to the master, made on first use
         # Held while a child is started and until it is in self.procs: the reaper (when this

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,8 @@ def ensure_cell_tokens(path: Path, user: str, agents: list[str]) -> tuple[str, d
     """The tokens file of a local cell (mode 0600): an admin token for ``user`` and one agent token
     per agent, bound to its machine (created when missing, kept when present). Returns (admin
     token, agent -> token)."""
+    import secrets  # here: every command's help registers up.py, which imports this module
+
     import yaml
 
     from corral.model.private import write_private

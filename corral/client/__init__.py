@@ -8,11 +8,24 @@
         for event in corral.watch(job=job.job):
             print(event.time, event.type, event.task)
 
-Importing this package loads neither httpx nor pydantic; they come with the first request and the
-first typed result.
+Requests go over the standard library's http.client (corral/client/http1.py); importing this
+package loads no pydantic: it comes with the first typed result.
 """
 
-from corral.client.client import Client
+from __future__ import annotations
+
+from typing import Any
+
 from corral.client.errors import ApiError, FieldError
 
 __all__ = ["ApiError", "Client", "FieldError"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Client`` on first use: a command that only needs the errors (``corral --help`` registering
+    every command, one that fails before its request) loads no socket, httptools or transport."""
+    if name == "Client":
+        from corral.client.client import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

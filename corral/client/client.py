@@ -1,4 +1,4 @@
-"""``Client(addr, token)``: corral's API from Python (synchronous, over httpx).
+"""``Client(addr, token)``: corral's API from Python (synchronous, over the standard library's http.client).
 
 Every method is one call of the master's ``/api/v1`` and answers with the
 API's own response model (corral.master.responses, pydantic), or raises

@@ -5,24 +5,21 @@ A replicated master is several URLs, comma-separated: a follower's 307 is follow
 names (with the same headers, so a submit keeps its request id), and a master that does not answer
 or has no leader yet (503) is left for the next one, for at most ``failover_s``.
 
-httpx is imported on first use, so a command that fails before its request does not pay for it.
+The wire is the standard library's http.client (corral/client/http1.py: kept connections, TLS
+against the cell's CA), so a ``corral`` command starts without httpx.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import time
 from typing import Any, Iterator
 
 from corral.client.errors import BAD_INPUT, SERVER, START_HINT, ApiError, from_response, one_line
+from corral.client.http1 import USER_AGENT, Connections, NoAnswer
 
 # Answers that mean "not now" rather than "no": a request safe to repeat is tried again on them.
 _TRY_AGAIN = (502, 503, 504)
-
-
-def _import_httpx():
-    import httpx
-
-    return httpx
 
 
 class Transport:
@@ -45,27 +42,33 @@ class Transport:
             raise ApiError("the token has characters an HTTP header cannot carry (expected printable ASCII)",
                            BAD_INPUT)
 
-    def _http(self) -> Any:
+    def _http(self) -> Connections:
         if self._client is None:
-            httpx = _import_httpx()
-            # A plain-http master (a local cell) never does a TLS handshake on this client: its URLs
-            # are http and redirects are followed only to the leader a follower names. Not verifying
-            # there spares loading the CA bundle (13 ms of a client command's start); an https master
-            # is verified as usual; against the cell's CA when one is given, and then its certificate
-            # must be a master's (corral.tls_roles): an agent's, of the same CA, is not one.
-            plain = all(a.startswith("http://") for a in self.addrs)
-            verify: Any = not plain
-            if self.ca and not plain:
-                import ssl
-
-                from corral.tls_roles import require_peer_role
-
-                verify = require_peer_role(ssl.create_default_context(cafile=self.ca), "master")
-            self._client = httpx.Client(
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s), trust_env=False,
-                verify=verify, follow_redirects=False)
+            self._client = Connections(self.timeout_s, self.connect_timeout_s, self._ssl_context)
         return self._client
+
+    def _ssl_context(self) -> Any:
+        """The TLS context of an https master (made on the first https connection only: loading the
+        system's CAs costs a plain-http command ~13 ms): verified against the cell's CA when one is
+        given, and then its certificate must be a master's (corral.tls_roles; an agent's, of the
+        same CA, is not one); else against the system's CAs."""
+        import ssl
+
+        if not self.ca:
+            return ssl.create_default_context()
+        from corral.tls_roles import require_peer_role
+
+        return require_peer_role(ssl.create_default_context(cafile=self.ca), "master")
+
+    def _headers(self, extra: dict[str, str] | None, body: bool) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}", "User-Agent": USER_AGENT, "Accept": "*/*"}
+        if body:
+            headers["Content-Type"] = "application/json"
+        return {**headers, **(extra or {})}
+
+    def _exchange(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> Any:
+        """One request and its answer (corral.client.http1.Answer); raises NoAnswer."""
+        return self._http().exchange(method, url, body, headers)
 
     def close(self) -> None:
         if self._client is not None:
@@ -80,20 +83,23 @@ class Transport:
 
     def request(self, method: str, path: str, json: Any = None, params: Any = None,
                 headers: dict[str, str] | None = None, retries: int = 0) -> Any:
-        """The response (an ``httpx.Response`` with a status below 400) to ``METHOD /api/v1PATH``.
+        """The answer (``status_code``, ``headers``, ``content``, ``text``, ``json()``; a status below
+        400) to ``METHOD /api/v1PATH``.
         ``retries``: how many more times to try when no answer came or the master answered 502-504
         (only for requests safe to repeat); with several masters such a request (or any GET) goes
         on to the next master until ``failover_s`` has passed. Raises ApiError."""
-        httpx = _import_httpx()
-        client = self._http()
+        from corral.client.http1 import target
+
+        body = None if json is None else jsonlib.dumps(json).encode()
+        sent = self._headers(headers, body is not None)
         deadline = time.monotonic() + self.failover_s
         attempt = 0
         while True:
+            url = "".join(target(self.addr + "/api/v1" + path, params))
             try:
-                response = client.request(method, self.addr + "/api/v1" + path, json=json, params=params,
-                                          headers=headers)
-            except httpx.HTTPError as e:
-                error = self._no_answer(e, httpx)
+                response = self._exchange(method, url, body, sent)
+            except NoAnswer as e:
+                error = self._no_answer(e)
             else:
                 if response.status_code == 307 and response.headers.get("location"):
                     self.addr = _origin(response.headers["location"])  # a follower names the leader
@@ -119,12 +125,13 @@ class Transport:
         at = self.addrs.index(self.addr) if self.addr in self.addrs else -1
         self.addr = self.addrs[(at + 1) % len(self.addrs)]
 
-    def _no_answer(self, e: Exception, httpx: Any) -> ApiError:
-        if isinstance(e, httpx.ConnectTimeout):
+    def _no_answer(self, e: NoAnswer, read_timeout_s: float | None = None) -> ApiError:
+        if e.kind == "connect_timeout":
             why = (f"cannot reach the master at {self.addr}: no connection within {self.connect_timeout_s:g} s; "
                    f"{START_HINT}")
-        elif isinstance(e, httpx.TimeoutException):
-            why = f"no answer from the master at {self.addr} within {self.timeout_s:g} s"
+        elif e.kind == "timeout":
+            waited = self.timeout_s if read_timeout_s is None else read_timeout_s
+            why = f"no answer from the master at {self.addr} within {waited:g} s"
         else:
             why = f"cannot reach the master at {self.addr}: {_reason(e)}; {START_HINT}"
         error = ApiError(why, SERVER)
@@ -147,29 +154,29 @@ class Transport:
         """The lines of a streamed ``GET /api/v1PATH`` answer as they come (blank keep-alive lines
         left out); ends when the master ends the stream, or when no line came for ``read_timeout_s``
         (None: wait as long as it takes)."""
-        httpx = _import_httpx()
-        timeout = httpx.Timeout(read_timeout_s, connect=self.connect_timeout_s)
+        from corral.client.http1 import Answer, target
+
+        headers = self._headers(None, False)
         try:
             for _ in range(8):  # a follower's 307 names the leader; a few hops at most
-                with self._http().stream("GET", self.addr + "/api/v1" + path, params=params,
-                                         timeout=timeout) as response:
+                url = "".join(target(self.addr + "/api/v1" + path, params))
+                with self._http().stream(url, headers, read_timeout_s) as response:
                     if response.status_code == 307 and response.headers.get("location"):
                         self.addr = _origin(response.headers["location"])
                         continue
                     if response.status_code >= 400:
-                        response.read()
-                        raise from_response(response.status_code, _json_or_none(response), response.text)
-                    for line in response.iter_lines():
-                        if line.strip():
-                            yield line
+                        whole = Answer(response.status_code, response.headers, response.read())
+                        raise from_response(whole.status_code, _json_or_none(whole), whole.text)
+                    for line in response.lines():
+                        text = line.decode("utf-8", "replace")
+                        if text.strip():
+                            yield text
                     return
             raise ApiError(f"the masters kept redirecting {path} (no leader answered)", SERVER, 307)
-        except httpx.ReadTimeout:
-            if read_timeout_s is None:
-                raise
-            return
-        except httpx.HTTPError as e:
-            raise self._no_answer(e, httpx) from e
+        except NoAnswer as e:
+            if e.kind == "timeout" and read_timeout_s is not None:
+                return
+            raise self._no_answer(e, read_timeout_s) from e
 
 
 def _json_or_none(response: Any) -> Any:
@@ -201,8 +208,8 @@ def check_address(addr: str) -> None:
                        BAD_INPUT)
 
 
-def _reason(e: Exception) -> str:
-    text = str(e) or type(e).__name__
+def _reason(e: NoAnswer) -> str:
+    text = e.reason
     if "refused" in text.lower():
         return "connection refused"
     return one_line(text)

@@ -37,3 +37,13 @@ def test_the_app_of_one_module_parses_its_commands_as_the_whole_app_does():
         bad = CliRunner().invoke(app, ["jobs", "--nope"])
         assert bad.exit_code == 2
     assert "sim" in CliRunner().invoke(whole, ["--help"]).output
+
+
+def test_the_app_of_one_command_parses_it_as_the_whole_app_does_and_has_no_other():
+    one = cli_main.build_app(("corral.cli.lists",), only="jobs")
+    assert [c.name for c in one.registered_commands] == ["jobs"]
+    result = CliRunner().invoke(one, ["jobs", "--help"])
+    assert result.exit_code == 0 and "List jobs." in result.output and "--state" in result.output
+    assert CliRunner().invoke(one, ["jobs", "--nope"]).exit_code == 2
+    # a word that is no command of the modules given keeps every command of them
+    assert len(cli_main.build_app(("corral.cli.lists",), only="nope").registered_commands) == 4

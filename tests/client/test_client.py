@@ -78,21 +78,21 @@ def test_untyped_results_are_the_plain_json(cell):
 
 
 def test_a_submission_whose_answer_was_lost_is_retried_with_its_request_id_and_made_once(cell, alice):
-    import httpx
+    from corral.client.http1 import NoAnswer
 
     http = alice.http._http()
-    real, seen = http.request, []
+    real, seen = http.exchange, []
 
-    def answer_lost_once(method, url, **kw):
+    def answer_lost_once(method, url, body, headers):
         if method != "POST":
-            return real(method, url, **kw)
-        seen.append(kw["headers"]["X-Request-Id"])
-        response = real(method, url, **kw)  # the master got it and made the job ...
+            return real(method, url, body, headers)
+        seen.append(headers["X-Request-Id"])
+        response = real(method, url, body, headers)  # the master got it and made the job ...
         if len(seen) == 1:
-            raise httpx.ReadError("connection reset")  # ... but its answer never came back
+            raise NoAnswer("failed", "connection reset", sent=True)  # ... but its answer never came back
         return response
 
-    http.request = answer_lost_once
+    http.exchange = answer_lost_once
     reply = alice.submit(spec("once"))
     assert len(seen) == 2 and seen[0] == seen[1]
     assert reply.job == "once.alice" and reply.duplicate is True
