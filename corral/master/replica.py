@@ -8,6 +8,9 @@ and only then starts the service's scheduler and hands ``on_promote`` the
 turn (the live master starts its link: the agents' next full reports
 re-adopt every running task, none is restarted).
 
+A follower that fell behind a checkpoint (the leader compacted events it had
+not applied yet) installs that checkpoint in place and goes on following.
+
 A leader that loses its lease, or whose store failed, stops acknowledging at
 once (its writes are refused by the fence or failed) and calls ``on_deposed``:
 a deposed leader's memory may be ahead of the log, so the process restarts
@@ -23,6 +26,7 @@ import time
 from typing import Any, Callable
 
 from corral.master.service import Master, MasterUnavailable
+from corral.master.state import CellState
 from corral.store.base import StoreCompacted
 from corral.store.election import Election
 
@@ -86,10 +90,32 @@ class Replica:
                 if self.role == "follower":
                     self._apply_new()
             except StoreCompacted as e:
-                return self.depose(f"this follower fell behind a checkpoint ({e}); restart to load it")
+                try:  # the leader compacted what this follower had not applied yet: start from its checkpoint
+                    self._install_checkpoint()
+                except Exception as failed:
+                    return self.depose(f"this follower fell behind a checkpoint ({e}) and could not load it "
+                                       f"({failed}); restart to load it")
             except Exception as e:  # etcd unreachable: keep the warm state, try again
                 log.info("following the log: %s", e)
                 self._stop.wait(0.1)
+
+    def _install_checkpoint(self) -> None:
+        """Replace this follower's state with the newest checkpoint and the log after it."""
+        with self.master.lock:
+            found = self.store.latest_checkpoint()
+            if found is None:
+                raise StoreCompacted(self.master.core.state.seq, 0)
+            fresh = CellState.from_dict(found[1])
+            for event in self.store.read_since(fresh.seq):
+                fresh.apply(event)
+            fresh.cancelled.clear()
+            core = self.master.core
+            behind = core.state.seq
+            core.state.adopt(fresh)
+            core.queue.reset(core.state.pending)
+            core.failover.watch_failed_over(core.state)
+        log.warning("this follower fell behind a checkpoint at seq %d: installed it (seq %d -> %d)",
+                    found[0], behind, core.state.seq)
 
     def _campaign(self) -> None:
         if not self.election.campaign():

@@ -421,6 +421,14 @@ class CellState(AllocAccounts, CopyAccounts, QuotaAccounts):
 
     # ---- checkpoints ---------------------------------------------------------------------------
 
+    def adopt(self, other: "CellState") -> None:
+        """Become ``other`` in place, keeping this state's observer: a follower that fell behind a
+        checkpoint installs it (Raft's snapshot install) where every holder of this object sees it."""
+        observer = self.observer
+        self.__dict__.clear()
+        self.__dict__.update(other.__dict__)
+        self.observer = observer
+
     def to_dict(self) -> dict[str, Any]:
         """Everything that survives a restart (corral.master.checkpoint)."""
         return state_to_dict(self)

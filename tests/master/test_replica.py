@@ -53,6 +53,29 @@ def test_a_follower_keeps_a_warm_core_and_refuses_to_write(etcd_url):
         stop(a, b)
 
 
+def test_a_follower_that_fell_behind_a_checkpoint_installs_it_and_goes_on_following(etcd_url):
+    a = replica(etcd_url, "a")
+    wait(lambda: a.leading, 10, "a to lead")
+    b = replica(etcd_url, "b")
+    try:
+        a.master.execute(Submit(spec("j0")))
+        wait(lambda: b.master.core.state.seq == a.master.core.state.seq, 10, "b to apply the log")
+        behind = b.master.core.state.seq
+        with b.master.lock:  # b's tail cannot apply while a writes, checkpoints and compacts the log
+            for i in range(1, 4):
+                a.master.execute(Submit(spec(f"j{i}")))
+            a.master.checkpoint().result(10)
+            with pytest.raises(Exception, match="checkpoint"):
+                list(b.store.read_since(behind))  # what b had not applied is gone from etcd
+        a.master.execute(Submit(spec("j4")))
+        wait(lambda: b.master.core.state.seq == a.master.core.state.seq, 10, "b to catch up from the checkpoint")
+        assert b.role == "follower" and set(b.master.core.state.jobs) == set(a.master.core.state.jobs)
+        assert set(b.master.core.state.pending) == set(a.master.core.state.pending)
+        assert b.master.core.state.observer is b.master.core.queue  # the installed state still tells the queue
+    finally:
+        stop(a, b)
+
+
 def test_a_leader_cut_off_from_etcd_stops_acknowledging_and_a_follower_takes_over_never_both(etcd_url):
     a = replica(etcd_url, "a")
     wait(lambda: a.leading, 10, "a to lead")
