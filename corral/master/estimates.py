@@ -40,13 +40,23 @@ class MasterEstimates:
         self.failures = FailureEstimator()
         self.startups = StartupEstimator()
         self.started: dict[str, tuple[float, Hashable]] = {}  # running task -> (start, its class)
+        # Runtime estimates are read far more often than they change (each wait answer reads every
+        # occupant's): kept per (job, class) until a prior or a sample changes them (``version``).
+        self.version = 0
+        self._runtime_memo: dict[tuple[str, Hashable], Estimate] = {}
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._runtime_memo.clear()
 
     def observe(self, state: Any, event: ev.Event) -> None:
         kind = type(event)
         if kind is ev.JobSubmitted:
             self.runtimes.job_submitted(event.job, _expected(state, event.job))
+            self._changed()
         elif kind is ev.JobUpdated:
             self.runtimes.set_expected(event.job, _expected(state, event.job))
+            self._changed()
         elif kind is ev.TaskScheduled:
             task = state.tasks[event.task]
             self.started[event.task] = (event.t, task.request)
@@ -59,6 +69,7 @@ class MasterEstimates:
             if event.via == "finish":
                 if start is not None:
                     self.runtimes.observe(job, start[1], event.t - start[0])
+                    self._changed()
                 self.failures.observe(job, False)
             elif event.via == "fail":
                 self.failures.observe(job, True)
@@ -81,6 +92,7 @@ class MasterEstimates:
         """After a checkpoint restore: what the checkpoint kept (``saved``, its ``estimates``). A
         checkpoint from before they were kept has only the live jobs' spec priors to give (running
         starts then come from the tasks' history; what was measured before it is lost)."""
+        self._changed()
         if saved is not None:
             from corral.master.estimates_codec import estimates_from_dict
 
@@ -91,7 +103,11 @@ class MasterEstimates:
 
     def runtime(self, job: str, cls: Hashable = None) -> Estimate:
         """The runtime estimate of a task of ``job`` (of class ``cls``)."""
-        return self.runtimes.estimate(job, cls)
+        key = (job, cls)
+        found = self._runtime_memo.get(key)
+        if found is None:
+            found = self._runtime_memo[key] = self.runtimes.estimate(job, cls)
+        return found
 
     def remaining_s(self, state: Any, task: str, now: float) -> float | None:
         """The estimated seconds left of running ``task``, None where nothing is known of its runtime.
@@ -146,17 +162,42 @@ class CompletionEstimate:
     do not) cannot say what it runs, so it is taken as a first start, the dearer case. An unknown
     runtime is inf (the scorer then prefers nothing over it, as it scores every such machine 0)."""
 
-    def __init__(self, state: Any, wait: Any):
-        self.state, self.wait = state, wait
+    def __init__(self, state: Any, wait: Any, clock: Any = None):
+        self.state, self.wait, self.clock = state, wait, clock
+        # A round scores every task of a class on the same candidates, and nothing it reads (the
+        # state, its estimates, the time) changes within it: answers are kept per request until
+        # one of those moves.
+        self._at: tuple | None = None
+        self._kept: dict[Any, dict[str, float]] = {}
 
     def __call__(self, request: Any, machine: str) -> float:
+        return self.many(request, (machine,))[0]
+
+    def many(self, request: Any, machines: Any) -> list[float]:
+        """The estimate on each of ``machines``: the request's runtime and failure prior are read once
+        (a scoring pass asks for one request on every candidate)."""
+        if self.clock is None:
+            return self._compute(request, machines)
+        state = self.state
+        at = (self.clock.now(), state.seq, state.estimates.version)
+        if at != self._at:
+            self._at, self._kept = at, {}
+        kept = self._kept.setdefault(request, {})
+        missing = [m for m in machines if m not in kept]
+        if missing:
+            kept.update(zip(missing, self._compute(request, missing)))
+        return [kept[m] for m in machines]
+
+    def _compute(self, request: Any, machines: Any) -> list[float]:
         estimates = self.state.estimates
         runtime = estimates.runtimes.for_class(request, request.job)
         if not runtime.known:
-            return float("inf")
+            return [float("inf")] * len(machines)
         p = estimates.failures.probability(request.job) if request.job else estimates.failures.prior_p
-        return completion_s(float(self.wait(machine, request)), startup_of(estimates.startups, request, machine),
-                            runtime.mean_s, p)
+        startups, mean_s = estimates.startups, runtime.mean_s
+        many = getattr(self.wait, "many", None)  # every machine's wait at once, where the wait offers it
+        waits = many(machines, request) if many is not None else [self.wait(m, request) for m in machines]
+        return [completion_s(float(w), startup_of(startups, request, m), mean_s, p) for m, w in zip(machines, waits)]
 
 
 def startup_of(startups: StartupEstimator, request: Any, machine: str) -> float:

@@ -11,11 +11,19 @@ core uses by default. Per machine it builds a
   estimated runtime once started;
 
 and answers with :meth:`WaitTimeMatrix.expected_wait_s` (the shape's bucket:
-never optimistic). An occupant nothing is known of is given RuntimeWait's rule
+never optimistic), except that a request that fits the machine's free room now
+with nothing queued there waits 0 (its bucket could round it past what is free). An occupant nothing is known of is given RuntimeWait's rule
 (its spec's ``expected_runtime``, else 60 s). Where no occupant of the machine
 has an estimate at all, or the request asks for disk or GPUs (the matrix is cpu
 × memory), it answers what the fallback (:class:`RuntimeWait`) answers, so a
 cell without estimates queues exactly as before. Pure reads of the state.
+
+A scheduling round asks the same machines again and again (the completion-time
+scorer, for each task and candidate; the machine queues, for each task they
+place): each machine's matrix is kept while what it is built from stays the
+same (the time, the estimates' version, the machine's running tasks, free room
+and queue), so it is built once per change of that machine and never answers
+from stale figures.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import math
 from typing import Any
 
 from corral.master.clock import Clock
-from corral.master.queue_wait import DEFAULT_RUNTIME_S, LATE_FRACTION, RuntimeWait, runtime_of, started_at
+from corral.master.queue_wait import (DEFAULT_RUNTIME_S, LATE_FRACTION, RuntimeWait, fits_now, fitting_now,
+                                     runtime_of, started_at)
 from corral.model.job import TaskState
 from corral.model.resources import CPU, DISK, GPU, MEMORY
 from corral.sched.estimates.wait_matrix import MachineLoad, Occupant, WaitTimeMatrix
@@ -35,6 +44,10 @@ class MatrixWait:
     def __init__(self, state: Any, clock: Clock, default_runtime_s: float = DEFAULT_RUNTIME_S):
         self.state, self.clock, self.default_runtime_s = state, clock, default_runtime_s
         self.fallback = RuntimeWait(state, clock, default_runtime_s)
+        self._at: tuple[float, int] | None = None  # (now, estimates' version) the kept matrices are for
+        # (machine, until) -> (state.seq, what it was built from, its matrix and whether any occupant had
+        # an estimate)
+        self._kept: dict[tuple[str, str | None], tuple[int, tuple, tuple[WaitTimeMatrix, bool] | None]] = {}
 
     def load(self, machine: str, until: str | None = None) -> tuple[MachineLoad, bool] | None:
         """The machine's load (behind the copies queued before task ``until``, if given) and whether
@@ -83,14 +96,44 @@ class MatrixWait:
                 loads[machine] = found[0]
         return WaitTimeMatrix(loads)
 
+    def many(self, machines: Any, request: TaskRequest) -> list[float]:
+        """The wait of ``request`` on each of ``machines`` (behind everything queued there): those it
+        fits now with nothing queued are answered together, the others one by one."""
+        fits = fitting_now(self.state, machines, request)
+        return [0.0 if fit else self(m, request) for m, fit in zip(machines, fits)]
+
     def __call__(self, machine: str, request: TaskRequest, until: str | None = None) -> float:
         vector = request.vector
         if vector[DISK] > 0 or vector[GPU] > 0:
             return self.fallback(machine, request, until=until)
-        found = self.load(machine, until)
+        at = self.state.view.index.get(machine)
+        if at is not None and fits_now(self.state, at, machine, request):
+            return 0.0  # it fits as the machine stands, nothing queued ahead: no bucket rounds that up
+        found = self._matrix_of(machine, until)
         if found is None:
             return math.inf
-        load, known = found
+        matrix, known = found
         if not known:
             return self.fallback(machine, request, until=until)
-        return WaitTimeMatrix({machine: load}).expected_wait_s(machine, vector[CPU] / 1000.0, int(vector[MEMORY]))
+        return matrix.expected_wait_s(machine, vector[CPU] / 1000.0, int(vector[MEMORY]))
+
+    def _matrix_of(self, machine: str, until: str | None) -> tuple[WaitTimeMatrix, bool] | None:
+        state = self.state
+        at = (self.clock.now(), state.estimates.version)
+        if at != self._at:
+            self._at, self._kept = at, {}
+        key = (machine, until)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == state.seq:
+            return kept[2]  # nothing at all applied since: as built
+        view = state.view
+        index = view.index.get(machine)
+        basis = () if index is None else (frozenset(view.tasks[index]), view.free[index].tobytes(),
+                                          tuple(c.task for c in state.machine_queues.on(machine)))
+        if kept is not None and kept[1] == basis:
+            self._kept[key] = (state.seq, basis, kept[2])
+            return kept[2]
+        found = self.load(machine, until)
+        built = None if found is None else (WaitTimeMatrix({machine: found[0]}), found[1])
+        self._kept[key] = (state.seq, basis, built)
+        return built

@@ -14,7 +14,9 @@ handed in through the core's ``expected_wait`` parameter; until then
   runtime more (it is late, not endless);
 * the tasks queued there ahead start, in their order, as soon as enough of
   those ends freed room for them, and run their expected runtimes too;
-* the request starts at the first end after which it fits.
+* the request starts at the first end after which it fits (at once where it
+  fits the machine's free room now and nothing is queued there: the common
+  case of a scheduling round's candidates, answered without the walk).
 
 Pure reads of the state; the clock gives "now".
 """
@@ -64,6 +66,12 @@ class RuntimeWait:
     def __init__(self, state: Any, clock: Clock, default_runtime_s: float = DEFAULT_RUNTIME_S):
         self.state, self.clock, self.default_runtime_s = state, clock, default_runtime_s
 
+    def many(self, machines: Any, request: TaskRequest) -> list[float]:
+        """The wait of ``request`` on each of ``machines`` (behind everything queued there): those it
+        fits now with nothing queued are answered together, the others one by one."""
+        fits = fitting_now(self.state, machines, request)
+        return [0.0 if fit else self(m, request) for m, fit in zip(machines, fits)]
+
     def __call__(self, machine: str, request: TaskRequest, until: str | None = None) -> float:
         """The wait of ``request`` on ``machine``, behind every task queued there (or only those
         queued before task ``until``, to re-estimate a queued copy where it stands)."""
@@ -72,6 +80,8 @@ class RuntimeWait:
         at = view.index.get(machine)
         if at is None:
             return math.inf
+        if fits_now(state, at, machine, request):
+            return 0.0
         free = view.free[at].copy()
         ends: list[tuple[float, int, np.ndarray]] = []  # (when, tie, what it frees)
         for i, name in enumerate(sorted(view.tasks[at])):
@@ -99,6 +109,21 @@ class RuntimeWait:
             tie += 1
             heapq.heappush(ends, (t + runtime_of(job, self.default_runtime_s), tie, job.request.vector))
         return _start_when(free, request.vector, ends, t) - now
+
+
+def fits_now(state: Any, at: int, machine: str, request: TaskRequest) -> bool:
+    """Does ``request`` fit the free room of the view's machine ``at`` now, with nothing queued there
+    (which would start first)?"""
+    return not state.machine_queues.length(machine) and bool((state.view.free[at] >= request.vector).all())
+
+
+def fitting_now(state: Any, machines: Any, request: TaskRequest) -> list[bool]:
+    """:func:`fits_now` of each of ``machines`` at once (False for one the view does not hold)."""
+    view, queues = state.view, state.machine_queues
+    at = [view.index.get(m, -1) for m in machines]
+    held = [i for i in at if i >= 0]
+    fits = iter((view.free[held] >= request.vector).all(axis=1).tolist() if held else ())
+    return [i >= 0 and next(fits) and not queues.length(m) for m, i in zip(machines, at)]
 
 
 def _start_when(free: np.ndarray, need: np.ndarray, ends: list, t: float) -> float:

@@ -92,6 +92,7 @@ class WaitTimeMatrix:
         self.cpu_buckets = tuple(float(c) for c in cpu_buckets)
         self.memory_buckets = tuple(int(m) for m in memory_buckets)
         self._rows: dict[str, list[list[float]]] = {}
+        self._cells: dict[tuple[str, int, int], float] = {}
 
     @property
     def machines(self) -> list[str]:
@@ -121,4 +122,12 @@ class WaitTimeMatrix:
         j = bisect_left(self.memory_buckets, memory_bytes)
         if i == len(self.cpu_buckets) or j == len(self.memory_buckets):
             return wait_until_fits(self._load(machine), round(cpu * 1000), memory_bytes)
-        return self.row(machine)[i][j]
+        cached = self._rows.get(machine)
+        if cached is not None:
+            return cached[i][j]
+        key = (machine, i, j)  # one bucket asked for: that bucket alone, not the whole row
+        wait = self._cells.get(key)
+        if wait is None:
+            wait = self._cells[key] = wait_until_fits(self._load(machine), round(self.cpu_buckets[i] * 1000),
+                                                      self.memory_buckets[j])
+        return wait

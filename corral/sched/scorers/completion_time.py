@@ -1,7 +1,8 @@
 """Apollo's completion-time scorer: batch work prefers the machine where it would finish soonest.
 
 ``completion(req, machine) -> seconds`` is handed in (the master builds it from
-corral.sched.estimates' CompletionModel: wait + (start-up + runtime) / (1 - p));
+corral.sched.estimates' CompletionModel: wait + (start-up + runtime) / (1 - p);
+one with a ``many(req, machines) -> [seconds]`` is asked once per pass);
 the score is ``1 / (1 + completion / scale)``: 1 for "at once", falling with
 time, 0 for never (inf). Only batch requests are scored (service work is placed
 for where it lives, not when it ends). Without a ``completion`` every machine
@@ -37,7 +38,11 @@ class CompletionTime(Scorer):
         if self.completion is None:
             return np.full(len(ctx.idx), 0.5)
         names = ctx.view.names
-        seconds = np.array([self.completion(ctx.req, names[i]) for i in ctx.idx], dtype=float)
+        many = getattr(self.completion, "many", None)  # one request on every candidate at once, where offered
+        if many is not None:
+            seconds = np.array(many(ctx.req, [names[i] for i in ctx.idx]), dtype=float)
+        else:
+            seconds = np.array([self.completion(ctx.req, names[i]) for i in ctx.idx], dtype=float)
         out = np.zeros(len(seconds))
         finite = np.isfinite(seconds)
         out[finite] = 1.0 / (1.0 + np.maximum(seconds[finite], 0.0) / self.scale_s)
