@@ -56,6 +56,7 @@ from corral.master.reports import apply_report
 from corral.master.profile_rounds import ProfileRunners
 from corral.master.profiles import Profiles
 from corral.master.rounds import SchedulingRounds
+from corral.master.speculation import SiblingRuntimes
 from corral.master.state import CellState
 from corral.master.step import Outcome, Step
 from corral.master.reservation_book import ReservationBook
@@ -97,6 +98,7 @@ class MasterCore:
         self.scheduler = scheduler or Scheduler(SchedulerConfig())
         self.validate = validate
         self.speculation = speculation or SpeculationConfig()  # stragglers' copies (corral.master.speculation)
+        self._siblings = SiblingRuntimes()  # finished runtimes per job, between ticks
         self.poll_interval_s = poll_interval_s
         self.ids = ids or new_command_id
         self.corrupt = False  # an event failed to apply: restart (rebuild from the log) before trusting the state
@@ -115,7 +117,8 @@ class MasterCore:
         self.machine_queues = MachineQueues(machine_queues or MachineQueueConfig(),
                                             expected_wait or MatrixWait(self.state, self.clock))
         # the completion-time scorer, where the cell's policy has one, estimates from the master's figures
-        attach_completion(self.scheduler, CompletionEstimate(self.state, self.machine_queues.expected_wait))
+        attach_completion(self.scheduler, CompletionEstimate(self.state, self.machine_queues.expected_wait,
+                                                                 self.clock))
         self._handlers: dict[type, Callable[[Step, Any], None]] = {
             Submit: self._submit, Kill: self._kill, Update: self._update, RegisterMachine: self._register,
             AgentReport: self._report, Tick: self._tick, MachineDown: self.failover.machine_down,
@@ -246,7 +249,7 @@ class MasterCore:
         jobs.reject_dependents(step)
         self.failover.lose_silent(step)
         self.failover.fail_stranded(step)
-        speculation.speculate(step, self.speculation)
+        speculation.speculate(step, self.speculation, self._siblings)
         drains.expire(step)  # start-first moves whose new copies did not report running in time
         self.machine_queues.correct(step)
         self._upgrade(step)  # also a quota raised (a new quota file) since the last look

@@ -6,7 +6,8 @@ them. Only running batch work of a job with ``speculation`` on is copied: never 
 monitoring or latency-sensitive work, never a task in an alloc, with GPUs or dynamic ports (the
 copy would need its own picks), and each task at most once. The copy goes to a machine the
 scheduler's own checkers accept for the task, with the task's machine and its failure domains
-(rack, power) excluded by constraints; of those, the one with the most free CPU.
+(``SpeculationConfig.avoid``: rack and power by default) excluded by constraints; of those, the
+one with the most free CPU.
 
 Every decision is an event (``copy_scheduled`` with why, ``copy_ended`` with how), so a master
 rebuilt from its log holds the same copies; kills go out as ``KillTask`` effects.
@@ -53,6 +54,29 @@ def finished_runtimes(tasks: Iterable[TaskRecord]) -> list[float]:
     return out
 
 
+class SiblingRuntimes:
+    """:func:`finished_runtimes` of each job, kept until another of its tasks ends or its spec
+    changes: every tick asks it of every running job, and a job of thousands of tasks would
+    otherwise have each record's history walked again each time."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[int, int, int], list[float]]] = {}
+
+    def __call__(self, state: Any, job: Any) -> list[float]:
+        pending, running = state.job_live.get(job.id, (0, 0))
+        names = state.job_tasks.get(job.id, ())
+        key = (job.version, len(names) - pending - running, len(names))  # ended tasks only ever grow
+        kept = self._kept.get(job.id)
+        if kept is None or kept[0] != key:
+            kept = self._kept[job.id] = (key, finished_runtimes(state.tasks[n] for n in names))
+        return kept[1]
+
+    def keep_only(self, jobs: set[str]) -> None:
+        """Forget the jobs not in ``jobs`` (those no longer running)."""
+        if len(self._kept) > len(jobs):
+            self._kept = {j: v for j, v in self._kept.items() if j in jobs}
+
+
 def running_elapsed(task: TaskRecord, now: float) -> float:
     start = _entered_running(task)
     return 0.0 if start is None else now - start
@@ -73,12 +97,12 @@ def display(task: str) -> str:
     return task.rsplit(".", 1)[0]
 
 
-def choose_machine(state: Any, task: TaskRecord) -> str | None:
+def choose_machine(state: Any, task: TaskRecord, domains: tuple[str, ...] = (RACK, POWER)) -> str | None:
     """Where a copy of ``task`` may run: a machine its checkers accept, not its own machine nor in
-    its machine's rack or power domain; the one with the most free CPU (None: nowhere)."""
+    its machine's failure ``domains`` (rack, power); the one with the most free CPU (None: nowhere)."""
     here = state.machines[task.machine]
     avoid = [Constraint(HOST, "!=", (task.machine,))]
-    avoid += [Constraint(d, "!=", (here.attributes[d],)) for d in (RACK, POWER) if here.attributes.get(d)]
+    avoid += [Constraint(d, "!=", (here.attributes[d],)) for d in domains if here.attributes.get(d)]
     base: TaskRequest = task.request
     request = TaskRequest(base.resources, base.priority, base.appclass, base.constraints + tuple(avoid),
                           base.preferences, base.max_per_domain, base.spread, base.job, base.placement)
@@ -95,28 +119,37 @@ def choose_machine(state: Any, task: TaskRecord) -> str | None:
     return str(view.names[best])
 
 
-def speculate(step: Step, config: SpeculationConfig,
-              runtimes_of: Callable[[list[TaskRecord]], list[float]] = finished_runtimes) -> int:
-    """Copy the stragglers the rule names, within the budgets; how many copies were started."""
+def speculate(step: Step, config: SpeculationConfig, siblings: SiblingRuntimes | None = None,
+              runtimes_of: Callable[[list[TaskRecord]], list[float]] | None = None) -> int:
+    """Copy the stragglers the rule names, within the budgets; how many copies were started.
+    ``siblings`` keeps the finished runtimes between ticks (the core's); ``runtimes_of`` replaces them."""
     state = step.state
     cell_left = config.per_cell - len(state.copies)
     if cell_left <= 0 or config.per_job <= 0:
         return 0
     now = step.clock.now()
     started = 0
-    for job in [j for j in state.jobs.values() if j.state.value == "running" and eligible(j)]:
+    running_jobs = [j for j in state.jobs.values() if j.state.value == "running" and eligible(j)]
+    if siblings is not None:
+        siblings.keep_only({j.id for j in running_jobs})
+    for job in running_jobs:
         pending, running_now = state.job_live.get(job.id, (0, 0))
-        if job.spec.tasks - pending - running_now < config.min_finished:
-            continue  # too few have ended to have finished enough: spare the scan of its records
-        tasks = state.tasks_of(job.id)
-        runtimes = runtimes_of(tasks)
+        if job.spec.tasks - pending - running_now < config.min_finished or not running_now:
+            continue  # too few have ended to have finished enough, or none runs: spare the scan of its records
+        if runtimes_of is not None:
+            runtimes = runtimes_of(state.tasks_of(job.id))
+        elif siblings is not None:
+            runtimes = siblings(state, job)
+        else:
+            runtimes = finished_runtimes(state.tasks_of(job.id))
         if len(runtimes) < config.min_finished:
             continue
+        tasks = state.tasks_of(job.id)
         running = [(t.name, running_elapsed(t, now)) for t in tasks
                    if t.state is R and t.copies == 0 and t.name not in state.copies and t.version == job.version]
         for straggler in stragglers(runtimes, running, config, state.copies_of(job.id), cell_left):
             task = state.tasks[straggler.task]
-            machine = choose_machine(state, task)
+            machine = choose_machine(state, task, config.avoid)
             if machine is None:
                 continue  # nowhere to put it now; the next tick asks again
             copy = task.copies + 1

@@ -23,6 +23,7 @@ class SpeculationConfig:
     min_elapsed_s: float = 0.0  # never copy a task that ran less than this
     per_job: int = 2  # extra copies running at once per job
     per_cell: int = 20  # extra copies running at once in the cell (its budget)
+    avoid: tuple[str, ...] = ("rack", "power")  # the failure domains a copy never shares with its task
 
     def __post_init__(self) -> None:
         for name, low in (("factor", 1.0), ("min_elapsed_s", 0.0)):

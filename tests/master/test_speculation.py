@@ -239,3 +239,22 @@ def test_a_lost_machine_takes_its_copy_and_a_lost_task_takes_its_copy_with_a_kil
     assert h.state.copies == {}
     assert [(k.task, k.machine) for k in out.effects if isinstance(k, KillTask)] == [(f"{slow.name}.copy1", "m3")]
     h.state.validate()
+
+
+def test_sibling_runtimes_are_kept_between_ticks_and_read_again_when_a_task_ends(monkeypatch):
+    from corral.master import speculation
+
+    h = cell()
+    walks = []
+    real = speculation.finished_runtimes
+    monkeypatch.setattr(speculation, "finished_runtimes", lambda tasks: walks.append(1) or real(tasks))
+    siblings = speculation.SiblingRuntimes()
+    job = h.state.jobs[h.task("sort", 0).job]
+    for i in range(2):
+        finish(h, i, 5.0)
+    assert siblings(h.state, job) == [5.0, 10.0]
+    assert siblings(h.state, job) == [5.0, 10.0] and len(walks) == 1  # nothing ended: kept
+    finish(h, 2, 1.0)
+    assert siblings(h.state, job) == real(h.state.tasks_of(job.id)) == [5.0, 10.0, 11.0] and len(walks) == 2
+    siblings.keep_only(set())
+    assert siblings._kept == {}  # the job no longer runs: forgotten
