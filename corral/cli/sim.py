@@ -80,13 +80,14 @@ def _progress(console: Console, total: int, what: str):
 def register(app: typer.Typer) -> None:
     sim = typer.Typer(help="Trace-driven experiments with corral's scheduler.", no_args_is_help=True)
     app.add_typer(sim, name="sim")
-    from corral.cli import sim_colocate, sim_experiments, sim_fairness, sim_omega, sim_replay
+    from corral.cli import sim_apollo, sim_colocate, sim_experiments, sim_fairness, sim_omega, sim_replay
 
     sim_replay.register(sim)
     sim_experiments.register(sim)
     sim_fairness.register(sim)
     sim_colocate.register(sim)
     sim_omega.register(sim)
+    sim_apollo.register(sim)
 
     @sim.command()
     def openb(
