@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corral.agent import cgroups, devbpf, opportunistic
+from corral.agent.attach_warmer import AttachWarmer, own_tasks_file
 from corral.agent.devices import DeviceFence
 from corral.agent.launch import TaskLaunch
 from corral.model.job import AppClass
@@ -292,9 +293,19 @@ class CgroupV1(_CgroupIsolation):
 
     def __init__(self, roots: dict[str, Path]):
         super().__init__(roots)
+        role = next(r for r in ("cpuacct", "cpu", "memory") if r in roots)  # an accounting hierarchy first
+        self.warmer = AttachWarmer(lambda: own_tasks_file(roots[role].parent, role))
         if "devices" in roots:
             self.device_control = "devices cgroup"
         self.device_note = "not asked (no GPUs), or the devices hierarchy is not writable"
+
+    def create(self, key: str, limits: Limits) -> Sandbox:
+        self.warmer.poke()  # warm by the time its shell joins (attach_warmer.py)
+        return super().create(key, limits)
+
+    def teardown(self) -> None:
+        self.warmer.stop()
+        super().teardown()
 
     def _write_limits(self, box: Sandbox) -> None:
         lim = box.limits
