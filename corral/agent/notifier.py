@@ -79,7 +79,7 @@ class HttpSender:
 class Notifier:
     """One thread that carries coalesced task changes to the master; see the module docstring."""
 
-    def __init__(self, send: Sender, incarnation: Any, coalesce_s: float = 0.005, backoff_s: float = 0.05,
+    def __init__(self, send: Sender, incarnation: Any, coalesce_s: float = 0.002, backoff_s: float = 0.05,
                  backoff_max_s: float = 2.0, give_up_after: int = 8, max_batch: int = 500, seed: str = ""):
         self.send, self.incarnation = send, str(incarnation)
         self.coalesce_s, self.backoff_s, self.backoff_max_s = coalesce_s, backoff_s, backoff_max_s
