@@ -3,7 +3,7 @@
 When a write would take the current file past ``max_bytes`` it is renamed
 ``.1`` (older ones shift to ``.2`` ... ``.keep``; the oldest is deleted), so a
 stream never uses more than about ``(keep + 1) * max_bytes`` on disk. A
-``LogPump`` thread copies a child's pipe into a ``RotatingFile`` until EOF.
+``LogPump`` (on a worker thread) copies a child's pipe into a ``RotatingFile`` until EOF.
 """
 
 from __future__ import annotations
@@ -67,12 +67,12 @@ def stream_path(directory: Path, stream: str) -> Path:
     return Path(directory) / f"{stream}.log"
 
 
-class LogPump(threading.Thread):
-    """Copy everything from ``fd`` into ``sink`` until EOF, then close ``fd``."""
+class LogPump:
+    """Copy everything from ``fd`` into ``sink`` until EOF, then close ``fd`` (``run``, on a
+    thread of its own: corral.agent.workers)."""
 
     def __init__(self, fd: int, sink: RotatingFile, name: str):
-        super().__init__(name=name, daemon=True)
-        self.fd, self.sink = fd, sink
+        self.fd, self.sink, self.name = fd, sink, name
 
     def run(self) -> None:
         try:

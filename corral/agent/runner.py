@@ -5,7 +5,7 @@ every instruction it returns; doing an instruction may produce new events
 (``Spawn`` -> ``Started`` or ``StartFailed``), which are fed back in the same
 call. Other threads only ever talk to the supervisor through ``submit``:
 
-* one waiter thread per process: ``wait()`` -> clean up -> ``Exited``;
+* one waiter per process (on a reused thread, workers.py): ``wait()`` -> clean up -> ``Exited``;
 * a ticker thread: ``Tick`` every ``tick_s``, usage sampling and the memory
   pressure check every ``usage_interval_s``;
 * a small pool running health checks -> ``HealthResult``;
@@ -50,6 +50,7 @@ from corral.agent.health import run_check
 from corral.agent.isolation import Isolation, Sandbox, limits_for
 from corral.agent.launch import TaskLaunch
 from corral.agent.logs import LogPump, RotatingFile, stream_path, tail
+from corral.agent.workers import Job, Workers
 from corral.agent.taskuser import TASK_USER, Identity, TaskUserError, TaskUsers, passable
 from corral.agent.throttle import Colocator, LiveTask
 from corral.agent.usage import UsageMeter
@@ -107,8 +108,8 @@ class Proc:
     workdir: str
     env: dict[str, str]
     sinks: list[RotatingFile]
-    pumps: list[LogPump] = field(default_factory=list)
-    waiter: threading.Thread | None = None
+    pumps: list[Job] = field(default_factory=list)
+    waiter: Job | None = None
     identity: Identity | None = None  # the uid it runs as; None: the agent's
     own_workdir: str | None = None  # made for this attempt, removed after it
 
@@ -163,6 +164,7 @@ class Runner:
                           if colocation is not None else None)
         self.colocation_interval_s = colocation_interval_s
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="corral-health")
+        self.workers = Workers("corral-task")  # each task's waiter and log pumps, on reused threads
         self._closed = threading.Event()
         self._ticker: threading.Thread | None = None
         # Sees the statuses of the tasks each submit touched, under the lock; must not block
@@ -354,12 +356,10 @@ class Runner:
                     own_workdir=own_workdir)
         for stream, read, sink in zip(("stdout", "stderr"), reads, sinks):
             pump = LogPump(read, sink, name=f"corral-log-{launch.task_id}-{stream}")
-            pump.start()
-            proc.pumps.append(pump)
+            proc.pumps.append(self.workers.run(pump.run, pump.name))
         self.procs[(launch.task_id, ins.attempt)] = proc
         survivors.record(task_dir, launch, ins.attempt, popen.pid, self.clock(), box, workdir, own_workdir, identity)
-        proc.waiter = threading.Thread(target=self._wait, args=(proc,), name=f"corral-wait-{launch.task_id}", daemon=True)
-        proc.waiter.start()
+        proc.waiter = self.workers.run(lambda: self._wait(proc), f"corral-wait-{launch.task_id}")
         return sv.Started(launch.task_id, ins.attempt, popen.pid)
 
     def _relimit(self, ins: sv.Relimit) -> None:

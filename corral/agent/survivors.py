@@ -31,7 +31,6 @@ import logging
 import os
 import select
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,13 +226,11 @@ def adopt_all(runner: Any) -> list[Survivor]:
             sink = RotatingFile(stream_path(task_dir, stream), runner.log_max_bytes, runner.log_keep)
             proc.sinks.append(sink)
             if read is not None:
-                proc.pumps.append(LogPump(read, sink, name=f"corral-log-{task_id}-{stream}"))
-        for pump in proc.pumps:
-            pump.start()
+                pump = LogPump(read, sink, name=f"corral-log-{task_id}-{stream}")
+                proc.pumps.append(runner.workers.run(pump.run, pump.name))
         runner.procs[(task_id, s.attempt)] = proc
         runner.submit(Adopt(s.launch, s.attempt, s.pid, s.started_at))
-        proc.waiter = threading.Thread(target=runner._wait, args=(proc,), name=f"corral-wait-{task_id}", daemon=True)
-        proc.waiter.start()
+        proc.waiter = runner.workers.run(lambda proc=proc: runner._wait(proc), f"corral-wait-{task_id}")
     if found:
         log.info("adopted %d tasks still running from before the agent restarted: %s", len(found),
                  ", ".join(f"{s.launch.task_id} (pid {s.pid})" for s in found))
