@@ -112,6 +112,15 @@ class MasterEstimates:
     def remaining_s(self, state: Any, task: str, now: float) -> float | None:
         """The estimated seconds left of running ``task``, None where nothing is known of its runtime.
         One past its estimate is given a tenth of it more (late, not endless: as RuntimeWait)."""
+        found = self.expected_end(state, task)
+        if found is None:
+            return None
+        end, late_s = found
+        return end - now if end > now else late_s
+
+    def expected_end(self, state: Any, task: str) -> tuple[float, float] | None:
+        """When running ``task`` is expected to end, and the seconds a late one is given; None where
+        nothing is known of its runtime. Changes only with the estimates (``version``)."""
         start = self.started.get(task)
         record = state.tasks.get(task)
         if record is None:
@@ -123,8 +132,7 @@ class MasterEstimates:
         estimate = self.runtime(record.job, start[1])
         if not estimate.known:
             return None
-        left = start[0] + estimate.mean_s - now
-        return left if left > 0 else LATE_FRACTION * estimate.mean_s
+        return start[0] + estimate.mean_s, LATE_FRACTION * estimate.mean_s
 
 
 def startup_keys(state: Any, task: Any) -> tuple[Hashable, ...]:

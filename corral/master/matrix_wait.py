@@ -48,31 +48,18 @@ class MatrixWait:
         # (machine, until) -> (state.seq, what it was built from, its matrix and whether any occupant had
         # an estimate)
         self._kept: dict[tuple[str, str | None], tuple[int, tuple, tuple[WaitTimeMatrix, bool] | None]] = {}
+        self._occupants: dict[str, tuple[tuple, tuple[list, bool]]] = {}  # machine -> (basis, their ends)
 
     def load(self, machine: str, until: str | None = None) -> tuple[MachineLoad, bool] | None:
         """The machine's load (behind the copies queued before task ``until``, if given) and whether
         any occupant's time came from an estimate; None for a machine the view does not hold."""
-        state, now = self.state, self.clock.now()
+        state = self.state
         view = state.view
         at = view.index.get(machine)
         if at is None:
             return None
-        estimates, known = state.estimates, False
-        running = []
-        for name in sorted(view.tasks[at]):
-            task = state.tasks.get(name)
-            if task is None or task.state is not TaskState.RUNNING or task.request is None:
-                continue
-            left = estimates.remaining_s(state, name, now)
-            if left is None:
-                runtime = runtime_of(state.jobs[task.job], self.default_runtime_s)
-                start = started_at(task)
-                left = runtime if start is None else start + runtime - now
-                left = left if left > 0 else LATE_FRACTION * runtime
-            else:
-                known = True
-            vector = task.request.vector
-            running.append(Occupant(int(vector[CPU]), int(vector[MEMORY]), left))
+        running, known = self._running(machine, at)
+        estimates = state.estimates
         queued = []
         for copy in state.machine_queues.on(machine):
             if copy.task == until:
@@ -84,8 +71,45 @@ class MatrixWait:
             queued.append(Occupant(int(job.request.vector[CPU]), int(job.request.vector[MEMORY]), seconds))
         capacity, free = view.capacity[at], view.free[at]
         load = MachineLoad(int(capacity[CPU]), int(capacity[MEMORY]), int(free[CPU]), int(free[MEMORY]),
-                           tuple(running), tuple(queued))
+                           running, tuple(queued))
         return load, known
+
+    def _running(self, machine: str, at: int) -> tuple[tuple[Occupant, ...], bool]:
+        """The running occupants of the machine at view row ``at`` with their estimated time left,
+        and whether any came from an estimate. When each is expected to end is kept while the
+        estimates' version and the machine's tasks stay the same (every queued copy's wait there,
+        at every tick, reads the same ones); the time left is that less now."""
+        state, now = self.state, self.clock.now()
+        tasks = frozenset(state.view.tasks[at])
+        basis = (state.estimates.version, tasks)
+        kept = self._occupants.get(machine)
+        if kept is None or kept[0] != basis:
+            kept = self._occupants[machine] = (basis, self._ends(tasks))
+        ends, known = kept[1]
+        running = tuple(Occupant(cpu, memory, (end - now if end > now else late_s) if end is not None else late_s)
+                        for cpu, memory, end, late_s in ends)
+        return running, known
+
+    def _ends(self, tasks: frozenset[str]) -> tuple[list[tuple[int, int, float | None, float]], bool]:
+        """(cpu, memory, expected end or None, seconds once late or when no end is known) of each
+        running task of ``tasks``, and whether any end came from an estimate."""
+        state = self.state
+        estimates, known = state.estimates, False
+        ends = []
+        for name in sorted(tasks):
+            task = state.tasks.get(name)
+            if task is None or task.state is not TaskState.RUNNING or task.request is None:
+                continue
+            found = estimates.expected_end(state, name)
+            if found is None:  # RuntimeWait's rule: its spec's runtime from its start, else all of it
+                runtime = runtime_of(state.jobs[task.job], self.default_runtime_s)
+                start = started_at(task)
+                end, late_s = (None, runtime) if start is None else (start + runtime, LATE_FRACTION * runtime)
+            else:
+                (end, late_s), known = found, True
+            vector = task.request.vector
+            ends.append((int(vector[CPU]), int(vector[MEMORY]), end, late_s))
+        return ends, known
 
     def matrix(self, machines: list[str]) -> WaitTimeMatrix:
         """The wait-time matrix of ``machines`` (those the view holds), for the API and the CLI."""
