@@ -23,6 +23,7 @@ Sans-IO: event times only, never a clock. The state is read after the event appl
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Hashable
 
 from corral.master import events as ev
@@ -33,6 +34,8 @@ from corral.sched.estimates.failures import FailureEstimator
 from corral.sched.estimates.runtime import Estimate, RuntimeEstimator
 from corral.sched.estimates.startup import StartupEstimator
 
+_VERSIONS = itertools.count(1)  # every estimates' version, process-wide: caches keyed by one never mix two
+
 
 class MasterEstimates:
     def __init__(self, min_samples: int = 3):
@@ -42,11 +45,11 @@ class MasterEstimates:
         self.started: dict[str, tuple[float, Hashable]] = {}  # running task -> (start, its class)
         # Runtime estimates are read far more often than they change (each wait answer reads every
         # occupant's): kept per (job, class) until a prior or a sample changes them (``version``).
-        self.version = 0
+        self.version = next(_VERSIONS)  # distinct across instances: a restored state's never repeats one
         self._runtime_memo: dict[tuple[str, Hashable], Estimate] = {}
 
     def _changed(self) -> None:
-        self.version += 1
+        self.version = next(_VERSIONS)
         self._runtime_memo.clear()
 
     def observe(self, state: Any, event: ev.Event) -> None:

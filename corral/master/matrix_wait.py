@@ -12,8 +12,9 @@ core uses by default. Per machine it builds a
 
 and answers with :meth:`WaitTimeMatrix.expected_wait_s` (the shape's bucket:
 never optimistic), except that a request that fits the machine's free room now
-with nothing queued there waits 0 (its bucket could round it past what is free). An occupant nothing is known of is given RuntimeWait's rule
-(its spec's ``expected_runtime``, else 60 s). Where no occupant of the machine
+with nothing queued there waits 0 (its bucket could round it past what is
+free). An occupant nothing is known of is given RuntimeWait's rule (its spec's
+``expected_runtime``, else 60 s). Where no occupant of the machine
 has an estimate at all, or the request asks for disk or GPUs (the matrix is cpu
 × memory), it answers what the fallback (:class:`RuntimeWait`) answers, so a
 cell without estimates queues exactly as before. Pure reads of the state.

@@ -130,18 +130,13 @@ def speculate(step: Step, config: SpeculationConfig, siblings: SiblingRuntimes |
     now = step.clock.now()
     started = 0
     running_jobs = [j for j in state.jobs.values() if j.state.value == "running" and eligible(j)]
-    if siblings is not None:
-        siblings.keep_only({j.id for j in running_jobs})
+    siblings = siblings if siblings is not None else SiblingRuntimes()  # none kept: read them all now
+    siblings.keep_only({j.id for j in running_jobs})
     for job in running_jobs:
         pending, running_now = state.job_live.get(job.id, (0, 0))
         if job.spec.tasks - pending - running_now < config.min_finished or not running_now:
             continue  # too few have ended to have finished enough, or none runs: spare the scan of its records
-        if runtimes_of is not None:
-            runtimes = runtimes_of(state.tasks_of(job.id))
-        elif siblings is not None:
-            runtimes = siblings(state, job)
-        else:
-            runtimes = finished_runtimes(state.tasks_of(job.id))
+        runtimes = runtimes_of(state.tasks_of(job.id)) if runtimes_of is not None else siblings(state, job)
         if len(runtimes) < config.min_finished:
             continue
         tasks = state.tasks_of(job.id)
