@@ -102,6 +102,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     args = parser.parse_args()
     say = (lambda *a: None) if args.json else print
+
+    def _term(signum, frame):  # SIGTERM stops the cell as Ctrl-C does (its tasks outlive their agents)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
     with tempfile.TemporaryDirectory(prefix="corral-bench-cell-") as tmp:
         cell = ReplicatedCell(Path(tmp), replicas=3, agents=args.agents, port=0, poll_interval_s=0.5,
                               capacity="cpu=4,memory=4Gi", echo=say)
@@ -135,7 +140,10 @@ def main() -> None:
                 why = cell.supervise()  # the killed master starts again, as a follower
                 if why:
                     raise SystemExit(why)
+                back_by = time.monotonic() + 60
                 while len([m for m in cell.masters_now() if m["role"] in ("leader", "follower")]) < 3:
+                    if time.monotonic() > back_by:
+                        raise SystemExit(f"trial {trial}: the killed master did not rejoin within 60 s")
                     time.sleep(0.1)
             stream.stop.set()
             stream.thread.join(60)
